@@ -1,0 +1,20 @@
+//! The pure core of fr: what real root would see, as data and rules.
+//!
+//! Nothing here makes a system call, reads a clock or touches a global: the
+//! supervisor feeds it the real attributes of a file and gets back what the
+//! workload must see. That keeps every rule testable, fuzzable and checkable
+//! against a model without privileges.
+#![forbid(unsafe_code)]
+
+// File modes and the ownership-related part of a stat.
+pub mod attrs;
+// How host ids appear inside: the user's own ids as 0, others as they are.
+pub mod ids;
+// The rules the kernel applies for real root: chown, chmod.
+pub mod rules;
+// The concurrent inode table that holds what fr has faked.
+pub mod table;
+
+pub use attrs::{Attrs, FileType};
+pub use ids::IdMap;
+pub use table::{InodeKey, InodeTable};

@@ -1,0 +1,181 @@
+//! The inode table: the fake attributes of every file fr has changed.
+//!
+//! Keyed by device and inode number, as the kernel identifies a file; hard
+//! links therefore share one record. A record holds the whole fake view of
+//! the ownership fields (type, mode, owner, group, device number), so that
+//! what fr shows never mixes a recorded owner with a mode the kernel changed
+//! behind its back (for instance the set-user-id bit a non-root `write(2)`
+//! clears, which real root's write keeps).
+//!
+//! Hazard: an inode number freed outside fr's sight can be reused by a new
+//! file. A record whose file type differs from the real file's is therefore
+//! never applied; it is replaced at the next change.
+
+use dashmap::DashMap;
+
+use crate::attrs::Attrs;
+use crate::ids::IdMap;
+use crate::rules;
+
+/// A file's identity: the device and inode numbers `stat` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InodeKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// The concurrent table of fake attributes, shared by all supervisor workers.
+#[derive(Debug)]
+pub struct InodeTable {
+    records: DashMap<InodeKey, Attrs>,
+    ids: IdMap,
+}
+
+impl InodeTable {
+    pub fn new(ids: IdMap) -> Self {
+        Self { records: DashMap::new(), ids }
+    }
+
+    pub fn ids(&self) -> IdMap {
+        self.ids
+    }
+
+    /// Number of files with a record.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// What the workload sees of the file `key` whose real attributes, with
+    /// host ids, are `real`.
+    pub fn view(&self, key: InodeKey, real: Attrs) -> Attrs {
+        match self.records.get(&key) {
+            Some(rec) if applies(&rec, &real) => *rec,
+            _ => self.unrecorded(real),
+        }
+    }
+
+    /// The record of `key`, if one applies to the real file.
+    pub fn record(&self, key: InodeKey, real: Attrs) -> Option<Attrs> {
+        self.records.get(&key).filter(|rec| applies(rec, &real)).map(|rec| *rec)
+    }
+
+    /// Real root's `chown(2)` on `key`; returns the new view.
+    pub fn chown(&self, key: InodeKey, real: Attrs, uid: Option<u32>, gid: Option<u32>) -> Attrs {
+        self.update(key, real, |cur| rules::chown(cur, uid, gid))
+    }
+
+    /// Real root's `chmod(2)` on `key`; returns the new view.
+    pub fn chmod(&self, key: InodeKey, real: Attrs, perms: u32) -> Attrs {
+        self.update(key, real, |cur| rules::chmod(cur, perms))
+    }
+
+    /// Applies `rule` to the current view of `key` and records the result,
+    /// all under the record's shard lock so that concurrent changes to one
+    /// file are serialised as the kernel serialises them on the inode lock.
+    fn update(&self, key: InodeKey, real: Attrs, rule: impl FnOnce(Attrs) -> Attrs) -> Attrs {
+        let unrecorded = self.unrecorded(real);
+        let mut rec = self.records.entry(key).or_insert(unrecorded);
+        if !applies(&rec, &real) {
+            *rec = unrecorded;
+        }
+        *rec = rule(*rec);
+        *rec
+    }
+
+    fn unrecorded(&self, real: Attrs) -> Attrs {
+        Attrs { uid: self.ids.uid_inside(real.uid), gid: self.ids.gid_inside(real.gid), ..real }
+    }
+}
+
+fn applies(rec: &Attrs, real: &Attrs) -> bool {
+    rec.file_type() == real.file_type()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attrs::{S_IFDIR, S_IFREG};
+
+    const USER: IdMap = IdMap { host_uid: 1001, host_gid: 1001 };
+    const KEY: InodeKey = InodeKey { dev: 8, ino: 42 };
+
+    fn real(mode: u32, uid: u32, gid: u32) -> Attrs {
+        Attrs { mode, uid, gid, rdev_major: 0, rdev_minor: 0 }
+    }
+
+    #[test]
+    fn unknown_files_show_own_ids_as_root() {
+        let t = InodeTable::new(USER);
+        let v = t.view(KEY, real(S_IFREG | 0o644, 1001, 1001));
+        assert_eq!((v.uid, v.gid, v.mode), (0, 0, S_IFREG | 0o644));
+        let w = t.view(KEY, real(S_IFREG | 0o644, 0, 100));
+        assert_eq!((w.uid, w.gid), (0, 100));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn chown_is_recorded_and_laid_over_the_real_stat() {
+        let t = InodeTable::new(USER);
+        let r = real(S_IFREG | 0o4755, 1001, 1001);
+        let v = t.chown(KEY, r, Some(123), Some(456));
+        assert_eq!((v.uid, v.gid, v.perms()), (123, 456, 0o755));
+        assert_eq!(t.view(KEY, r), v);
+        assert_eq!(t.len(), 1);
+        // A later -1 leaves the recorded owner.
+        let w = t.chown(KEY, r, None, Some(7));
+        assert_eq!((w.uid, w.gid), (123, 7));
+    }
+
+    #[test]
+    fn chmod_after_chown_keeps_the_owner() {
+        let t = InodeTable::new(USER);
+        let r = real(S_IFDIR | 0o755, 1001, 1001);
+        t.chown(KEY, r, Some(5), Some(6));
+        let v = t.chmod(KEY, r, 0o2775);
+        assert_eq!((v.uid, v.gid, v.mode), (5, 6, S_IFDIR | 0o2775));
+    }
+
+    #[test]
+    fn a_record_for_another_file_type_is_not_applied() {
+        let t = InodeTable::new(USER);
+        t.chown(KEY, real(S_IFDIR | 0o755, 1001, 1001), Some(5), Some(6));
+        // The inode number now belongs to a regular file made outside fr.
+        let reused = real(S_IFREG | 0o600, 1001, 1001);
+        assert_eq!(t.view(KEY, reused), real(S_IFREG | 0o600, 0, 0));
+        assert_eq!(t.record(KEY, reused), None);
+        let v = t.chown(KEY, reused, Some(9), None);
+        assert_eq!((v.uid, v.gid, v.mode), (9, 0, S_IFREG | 0o600));
+    }
+
+    #[test]
+    fn concurrent_chowns_of_one_file_lose_no_update() {
+        let t = std::sync::Arc::new(InodeTable::new(USER));
+        let r = real(S_IFREG | 0o644, 1001, 1001);
+        let threads: Vec<_> = (0..4u32)
+            .map(|i| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for n in 0..1000u32 {
+                        let key = InodeKey { dev: 1, ino: u64::from(n) };
+                        if i % 2 == 0 {
+                            t.chown(key, r, Some(n), None);
+                        } else {
+                            t.chown(key, r, None, Some(n + 1));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        for n in 0..1000u32 {
+            let v = t.view(InodeKey { dev: 1, ino: u64::from(n) }, r);
+            assert_eq!((v.uid, v.gid), (n, n + 1));
+        }
+    }
+}
