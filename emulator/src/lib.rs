@@ -8,6 +8,10 @@
 
 // File modes and the ownership-related part of a stat.
 pub mod attrs;
+// A file's full status, and the overlay of fake ownership onto it.
+pub mod kstat;
+// The stat structs of each system call ABI, as the kernel copies them out.
+pub mod abi;
 // How host ids appear inside: the user's own ids as 0, others as they are.
 pub mod ids;
 // The rules the kernel applies for real root: chown, chmod.
@@ -16,5 +20,6 @@ pub mod rules;
 pub mod table;
 
 pub use attrs::{Attrs, FileType};
+pub use kstat::{Kstat, Timestamp};
 pub use ids::IdMap;
 pub use table::{InodeKey, InodeTable};

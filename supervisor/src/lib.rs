@@ -1,1 +1,81 @@
+//! fr's seccomp side: the filter, the notification workers and the system
+//! call handlers. Data flows top to bottom:
+#![deny(unsafe_code)]
 
+// The system call ABIs of an x86_64 kernel and how notifications name them.
+pub mod arch;
+// The table of intercepted calls: handler and note per call and ABI.
+pub mod table;
+// The seccomp filter built from the table, and its installation.
+pub mod filter;
+// The worker pool: receive, dispatch, reply.
+pub mod notify;
+// One notification decoded, with access to the target's memory.
+pub mod request;
+// Finding the file a target's path or descriptor names, in its root.
+pub mod resolve;
+// The handlers, one module per system call family.
+pub mod handlers;
+// The few raw system calls no safe crate wraps.
+pub mod sys;
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use fr_emulator::{IdMap, InodeTable};
+
+pub use filter::FilterError;
+pub use sys::SockFilter;
+
+/// How the supervisor is set up for one workload.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// The workload runs in a user namespace of its own (which answers the
+    /// get*id family itself).
+    pub userns: bool,
+    /// The invoking user's ids on the host.
+    pub ids: IdMap,
+    /// Worker threads receiving notifications.
+    pub workers: usize,
+    /// Ask for `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (6.6).
+    pub sync_wakeup: bool,
+}
+
+/// A supervisor ready to serve one workload.
+#[derive(Debug)]
+pub struct Supervisor {
+    program: Vec<SockFilter>,
+    shared: Arc<notify::Shared>,
+    config: Config,
+}
+
+impl Supervisor {
+    pub fn new(config: Config) -> Result<Self, FilterError> {
+        let bound = table::bind(config.userns);
+        let program = filter::build(&bound)?;
+        let ctx = handlers::Context { inodes: Arc::new(InodeTable::new(config.ids)) };
+        let shared = Arc::new(notify::Shared { dispatch: table::Dispatch::new(&bound), ctx });
+        Ok(Self { program, shared, config })
+    }
+
+    /// The BPF program the workload installs with [`filter::install`].
+    pub fn program(&self) -> &[SockFilter] {
+        &self.program
+    }
+
+    /// The inode table the workers fill.
+    pub fn inodes(&self) -> &Arc<InodeTable> {
+        &self.shared.ctx.inodes
+    }
+
+    /// Serves the workload's listener on the worker threads.
+    pub fn serve(&self, listener: OwnedFd) -> Vec<std::thread::JoinHandle<()>> {
+        if self.config.sync_wakeup {
+            use std::os::fd::AsFd;
+            if let Err(e) = sys::notif_set_flags(listener.as_fd(), sys::SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) {
+                log::info!("SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is not available: {e}");
+            }
+        }
+        notify::serve(self.shared.clone(), listener, self.config.workers)
+    }
+}

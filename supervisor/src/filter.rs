@@ -1,0 +1,111 @@
+//! The seccomp filter: `SECCOMP_RET_USER_NOTIF` for every bound table entry
+//! on its ABI, `ALLOW` for everything else, built with libseccomp for the
+//! native ABI and the compat ones an x86_64 kernel runs (i386, x32).
+//!
+//! The program is built in the supervisor before the workload is forked and
+//! installed by the workload itself just before `execve`, so installing it
+//! allocates nothing.
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+
+use libseccomp::{ScmpAction, ScmpArch, ScmpFilterContext, ScmpSyscall};
+use rustix::io::Errno;
+
+use crate::arch::Arch;
+use crate::sys::{self, SockFilter};
+use crate::table::Bound;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("building the seccomp filter for {arch} with libseccomp: {source}")]
+    Build { arch: &'static str, source: libseccomp::error::SeccompError },
+    #[error("exporting the seccomp filter from libseccomp: {0}")]
+    Export(String),
+}
+
+fn build_error(arch: Arch) -> impl Fn(libseccomp::error::SeccompError) -> FilterError {
+    move |source| FilterError::Build { arch: arch.name(), source }
+}
+
+/// One context per ABI, each with only that ABI's rules, merged into one.
+fn context(bound: &[Bound]) -> Result<ScmpFilterContext, FilterError> {
+    let mut merged: Option<ScmpFilterContext> = None;
+    for arch in Arch::ALL {
+        let err = build_error(arch);
+        let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).map_err(&err)?;
+        // The launcher decides about no_new_privs, not libseccomp.
+        ctx.set_ctl_nnp(false).map_err(&err)?;
+        if arch.scmp() != ScmpArch::native() {
+            ctx.add_arch(arch.scmp()).map_err(&err)?;
+            ctx.remove_arch(ScmpArch::native()).map_err(&err)?;
+        }
+        for b in bound.iter().filter(|b| b.arch == arch) {
+            // Rules take the native number (or libseccomp's pseudo-number
+            // for a call the native ABI lacks) and are mapped by name.
+            let syscall = ScmpSyscall::from_name(b.syscall.name).map_err(&err)?;
+            ctx.add_rule(ScmpAction::Notify, syscall).map_err(&err)?;
+        }
+        merged = Some(match merged {
+            None => ctx,
+            Some(mut all) => {
+                all.merge(ctx).map_err(&err)?;
+                all
+            }
+        });
+    }
+    Ok(merged.expect("Arch::ALL is not empty"))
+}
+
+/// The classic BPF program of the filter.
+pub fn build(bound: &[Bound]) -> Result<Vec<SockFilter>, FilterError> {
+    let ctx = context(bound)?;
+    let (reader, writer) = rustix::pipe::pipe().map_err(|e| FilterError::Export(e.to_string()))?;
+    // A filter this size is far below a pipe's capacity, so the export
+    // cannot block before the pipe is read.
+    ctx.export_bpf(&writer).map_err(|e| FilterError::Export(e.to_string()))?;
+    drop(writer);
+    let mut bytes = Vec::new();
+    std::fs::File::from(OwnedFd::from(reader))
+        .read_to_end(&mut bytes)
+        .map_err(|e| FilterError::Export(e.to_string()))?;
+    let program = bytes
+        .chunks_exact(8)
+        .map(|c| SockFilter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    Ok(program)
+}
+
+/// Installs `program` on the calling thread and returns its listener. Asks
+/// for `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (5.19) so that a signal
+/// cannot interrupt a call the supervisor is already handling, and does
+/// without it on older kernels.
+pub fn install(program: &[SockFilter]) -> Result<OwnedFd, Errno> {
+    match sys::install_filter(program, sys::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) {
+        Err(Errno::INVAL) => sys::install_filter(program, 0),
+        done => done,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::bind;
+
+    #[test]
+    fn the_program_is_built_for_every_abi() {
+        let program = build(&bind(false)).unwrap();
+        assert!(program.len() > 20);
+        // Every ABI's audit arch appears as a comparison constant.
+        for arch in [0xc000_003e_u32, 0x4000_0003] {
+            assert!(program.iter().any(|i| i.k == arch), "no check for arch {arch:#x}");
+        }
+        // SECCOMP_RET_USER_NOTIF is returned somewhere.
+        assert!(program.iter().any(|i| i.k == 0x7fc0_0000));
+    }
+}

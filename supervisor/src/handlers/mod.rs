@@ -1,0 +1,128 @@
+//! One module per system call family. Each entry point is a thin decoder
+//! that reads its arguments and calls the family's one shared operation;
+//! every handler has the signature [`Handler`] and returns an [`Outcome`],
+//! which [`crate::notify`] turns into the one reply.
+
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+
+use fr_emulator::{InodeKey, InodeTable, Kstat, Timestamp};
+use rustix::fs::{self, AtFlags, StatxFlags, StatxTimestamp};
+use rustix::io::Errno;
+
+use crate::request::Request;
+
+pub mod ident;
+pub mod mode;
+pub mod owner;
+pub mod stat;
+
+/// `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`, `AT_NO_AUTOMOUNT` and
+/// `AT_STATX_SYNC_TYPE` from `<linux/fcntl.h>`.
+pub const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
+pub const AT_NO_AUTOMOUNT: i32 = 0x800;
+pub const AT_EMPTY_PATH: i32 = 0x1000;
+pub const AT_STATX_SYNC_TYPE: i32 = 0x6000;
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct Context {
+    pub inodes: Arc<InodeTable>,
+}
+
+/// How a notification is answered when the handler succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The system call returns this value; the kernel does nothing more.
+    Value(i64),
+    /// The kernel runs the system call itself, for the reason given.
+    Continue(&'static str),
+}
+
+/// A handler's answer: a reply, or the errno the system call fails with.
+pub type Outcome = Result<Reply, Errno>;
+
+/// The one signature of every system call handler.
+pub type Handler = fn(&Context, &Request<'_>) -> Outcome;
+
+fn timestamp(t: StatxTimestamp) -> Timestamp {
+    Timestamp { sec: t.tv_sec, nsec: t.tv_nsec }
+}
+
+/// The real status of the file `file` refers to, with host ids, and its key
+/// in the inode table. `flags` may carry the caller's `AT_STATX_*` sync bits.
+pub fn real_stat(file: BorrowedFd<'_>, flags: AtFlags, mask: StatxFlags) -> Result<(InodeKey, Kstat), Errno> {
+    let st = fs::statx(file, "", flags | AtFlags::EMPTY_PATH, mask)?;
+    let key = InodeKey {
+        dev: (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor),
+        ino: st.stx_ino,
+    };
+    let kstat = Kstat {
+        mask: st.stx_mask,
+        blksize: st.stx_blksize,
+        attributes: st.stx_attributes.bits(),
+        nlink: st.stx_nlink,
+        uid: st.stx_uid,
+        gid: st.stx_gid,
+        mode: u32::from(st.stx_mode),
+        ino: st.stx_ino,
+        size: st.stx_size,
+        blocks: st.stx_blocks,
+        attributes_mask: st.stx_attributes_mask.bits(),
+        atime: timestamp(st.stx_atime),
+        btime: timestamp(st.stx_btime),
+        ctime: timestamp(st.stx_ctime),
+        mtime: timestamp(st.stx_mtime),
+        rdev_major: st.stx_rdev_major,
+        rdev_minor: st.stx_rdev_minor,
+        dev_major: st.stx_dev_major,
+        dev_minor: st.stx_dev_minor,
+        mnt_id: st.stx_mnt_id,
+        dio_mem_align: st.stx_dio_mem_align,
+        dio_offset_align: st.stx_dio_offset_align,
+        subvol: st.stx_subvol,
+        atomic_write_unit_min: st.stx_atomic_write_unit_min,
+        atomic_write_unit_max: st.stx_atomic_write_unit_max,
+        atomic_write_segments_max: st.stx_atomic_write_segments_max,
+        dio_read_offset_align: st.stx_dio_read_offset_align,
+        atomic_write_unit_max_opt: st.stx_atomic_write_unit_max_opt,
+    };
+    Ok((key, kstat))
+}
+
+/// Reads the path argument at `addr` of a call that takes `AT_*` flags, as
+/// `fs/namei.c: getname_maybe_null()` does: with `AT_EMPTY_PATH`, a NULL
+/// pointer or an empty string means "no name" (`None`); without it, an
+/// empty string is `ENOENT`.
+pub fn read_name(req: &Request<'_>, addr: u64, flags: i32) -> Result<Option<Vec<u8>>, Errno> {
+    if flags & AT_EMPTY_PATH == 0 {
+        let path = req.read_path(addr)?;
+        return if path.is_empty() { Err(Errno::NOENT) } else { Ok(Some(path)) };
+    }
+    if addr == 0 {
+        return Ok(None);
+    }
+    let path = req.read_path(addr)?;
+    Ok((!path.is_empty()).then_some(path))
+}
+
+/// Reads a path argument of a call without flags (`chown`, `stat`, ...):
+/// empty is `ENOENT`.
+pub fn read_plain_path(req: &Request<'_>, addr: u64) -> Result<Vec<u8>, Errno> {
+    read_name(req, addr, 0).map(|p| p.unwrap_or_default())
+}
+
+/// Whether the target's descriptor `fd` was opened with `O_PATH`, which
+/// `fchown(2)` and `fchmod(2)` refuse with `EBADF` (`fdget()` skips them).
+pub fn is_o_path(req: &Request<'_>, fd: i32) -> Result<bool, Errno> {
+    const O_PATH: u32 = 0o10_000_000;
+    let info = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", req.tid))
+        .map_err(|_| Errno::BADF)?;
+    req.check_valid()?;
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .ok_or(Errno::BADF)?;
+    Ok(flags & O_PATH != 0)
+}

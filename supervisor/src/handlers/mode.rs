@@ -1,0 +1,79 @@
+//! The chmod family: `chmod fchmod fchmodat fchmodat2` (6.6). All end in
+//! [`set_mode`].
+//!
+//! The requested mode is recorded and shown; the real file gets it too,
+//! with the owner's read and write bits (and search, for directories) kept,
+//! so that the unprivileged user, and the supervisor acting for the
+//! workload, can still use a file that real root could use in any mode.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT};
+use rustix::fs::{self, AtFlags, Mode, StatxFlags, CWD};
+use rustix::io::Errno;
+
+use super::{is_o_path, read_name, read_plain_path, real_stat, Context, Outcome, Reply};
+use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
+use crate::request::Request;
+use crate::resolve::{self, LookupFlags, AT_FDCWD};
+
+/// `chmod(path, mode)`.
+pub fn chmod(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let path = read_plain_path(req, req.ptr(0))?;
+    let how = LookupFlags { follow: true, empty_path: false };
+    set_mode(ctx, resolve::lookup(req, AT_FDCWD, &path, how)?, req.uint(1))
+}
+
+/// `fchmod(fd, mode)`.
+pub fn fchmod(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let fd = req.int(0);
+    let file = resolve::fd(req, fd)?;
+    if is_o_path(req, fd)? {
+        return Err(Errno::BADF);
+    }
+    set_mode(ctx, file, req.uint(1))
+}
+
+/// `fchmodat(dirfd, path, mode)`: no flags argument, always follows.
+pub fn fchmodat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let path = read_plain_path(req, req.ptr(1))?;
+    let how = LookupFlags { follow: true, empty_path: false };
+    set_mode(ctx, resolve::lookup(req, req.int(0), &path, how)?, req.uint(2))
+}
+
+/// `fchmodat2(dirfd, path, mode, flags)`.
+pub fn fchmodat2(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let flags = req.int(3);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::INVAL);
+    }
+    let path = read_name(req, req.ptr(1), flags)?.unwrap_or_default();
+    let how = LookupFlags {
+        follow: flags & AT_SYMLINK_NOFOLLOW == 0,
+        empty_path: flags & AT_EMPTY_PATH != 0,
+    };
+    set_mode(ctx, resolve::lookup(req, req.int(0), &path, how)?, req.uint(2))
+}
+
+/// Real root's chmod of `file` (`fs/open.c: chmod_common()`): the twelve
+/// permission bits of `mode` replace the file's.
+fn set_mode(ctx: &Context, file: OwnedFd, mode: u32) -> Outcome {
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let kind = real.mode & S_IFMT;
+    if kind == S_IFLNK {
+        // Only reachable with AT_SYMLINK_NOFOLLOW; Linux 6.6+ refuses it.
+        return Err(Errno::OPNOTSUPP);
+    }
+    let perms = mode & 0o7777;
+    let usable = if kind == S_IFDIR { 0o700 } else { 0o600 };
+    // An O_PATH descriptor cannot be chmod'ed directly before fchmodat2's
+    // AT_EMPTY_PATH (6.6); its /proc/self/fd link can, on every kernel.
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    match fs::chmodat(CWD, link, Mode::from_raw_mode(perms | usable), AtFlags::empty()) {
+        Ok(()) => {}
+        Err(Errno::PERM) if real.uid != ctx.inodes.ids().host_uid => {}
+        Err(e) => return Err(e),
+    }
+    ctx.inodes.chmod(key, real.attrs(), perms);
+    Ok(Reply::Value(0))
+}

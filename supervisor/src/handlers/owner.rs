@@ -1,0 +1,120 @@
+//! The chown family: `chown lchown fchown fchownat`, and i386's 16-bit
+//! `chown lchown fchown` beside its `*32` calls. All end in [`set_owner`].
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{self, AtFlags, StatxFlags};
+use rustix::io::Errno;
+
+use super::{is_o_path, read_name, read_plain_path, real_stat, Context, Outcome, Reply};
+use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
+use crate::request::Request;
+use crate::resolve::{self, LookupFlags, AT_FDCWD};
+
+/// A 32-bit id argument: `-1` leaves the id unchanged.
+fn id32(v: u32) -> Option<u32> {
+    (v != u32::MAX).then_some(v)
+}
+
+/// A 16-bit id argument, as `include/linux/highuid.h: low2highuid()` widens
+/// it: `(old_uid_t)-1` leaves the id unchanged.
+fn id16(v: u32) -> Option<u32> {
+    let v = v as u16;
+    (v != u16::MAX).then_some(u32::from(v))
+}
+
+fn at_path(req: &Request<'_>, path: &[u8], follow: bool) -> Result<OwnedFd, Errno> {
+    resolve::lookup(req, AT_FDCWD, path, LookupFlags { follow, empty_path: false })
+}
+
+/// `chown(path, uid, gid)`.
+pub fn chown(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let path = read_plain_path(req, req.ptr(0))?;
+    set_owner(ctx, at_path(req, &path, true)?, id32(req.uint(1)), id32(req.uint(2)))
+}
+
+/// i386 `chown(path, uid16, gid16)`.
+pub fn chown16(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let path = read_plain_path(req, req.ptr(0))?;
+    set_owner(ctx, at_path(req, &path, true)?, id16(req.uint(1)), id16(req.uint(2)))
+}
+
+/// `lchown(path, uid, gid)`.
+pub fn lchown(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let path = read_plain_path(req, req.ptr(0))?;
+    set_owner(ctx, at_path(req, &path, false)?, id32(req.uint(1)), id32(req.uint(2)))
+}
+
+/// i386 `lchown(path, uid16, gid16)`.
+pub fn lchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let path = read_plain_path(req, req.ptr(0))?;
+    set_owner(ctx, at_path(req, &path, false)?, id16(req.uint(1)), id16(req.uint(2)))
+}
+
+fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
+    let fd = req.int(0);
+    let file = resolve::fd(req, fd)?;
+    if is_o_path(req, fd)? {
+        return Err(Errno::BADF);
+    }
+    Ok(file)
+}
+
+/// `fchown(fd, uid, gid)`.
+pub fn fchown(ctx: &Context, req: &Request<'_>) -> Outcome {
+    set_owner(ctx, open_fd(req)?, id32(req.uint(1)), id32(req.uint(2)))
+}
+
+/// i386 `fchown(fd, uid16, gid16)`.
+pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
+    set_owner(ctx, open_fd(req)?, id16(req.uint(1)), id16(req.uint(2)))
+}
+
+/// `fchownat(dirfd, path, uid, gid, flags)`.
+pub fn fchownat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let flags = req.int(4);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::INVAL);
+    }
+    let path = read_name(req, req.ptr(1), flags)?.unwrap_or_default();
+    let how = LookupFlags {
+        follow: flags & AT_SYMLINK_NOFOLLOW == 0,
+        empty_path: flags & AT_EMPTY_PATH != 0,
+    };
+    let file = resolve::lookup(req, req.int(0), &path, how)?;
+    set_owner(ctx, file, id32(req.uint(2)), id32(req.uint(3)))
+}
+
+/// Real root's chown of `file`: recorded in the inode table.
+///
+/// The real file is asked for a no-op `chown(-1, -1)` first, so that the
+/// kernel's own refusals reach the workload as they would reach root: a
+/// read-only mount (`EROFS`), an immutable or append-only file of the user
+/// (`EPERM`). Another user's file refuses any chown by the user; real root
+/// would succeed, so that refusal is not passed on.
+fn set_owner(ctx: &Context, file: OwnedFd, uid: Option<u32>, gid: Option<u32>) -> Outcome {
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    match fs::chownat(&file, "", None, None, AtFlags::EMPTY_PATH) {
+        Ok(()) => {}
+        Err(Errno::PERM) if real.uid != ctx.inodes.ids().host_uid => {}
+        Err(e) => return Err(e),
+    }
+    ctx.inodes.chown(key, real.attrs(), uid, gid);
+    Ok(Reply::Value(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minus_one_means_unchanged_in_both_widths() {
+        assert_eq!(id32(u32::MAX), None);
+        assert_eq!(id32(70000), Some(70000));
+        assert_eq!(id16(0xffff), None);
+        assert_eq!(id16(0xffff_ffff), None);
+        assert_eq!(id16(65534), Some(65534));
+        // The kernel truncates a 16-bit argument before widening it.
+        assert_eq!(id16(0x1_0005), Some(5));
+    }
+}

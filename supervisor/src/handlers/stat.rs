@@ -1,0 +1,165 @@
+//! The stat family: `stat lstat fstat newfstatat statx`, and i386's
+//! `stat lstat fstat` (16-bit ids) and `stat64 lstat64 fstat64 fstatat64`.
+//!
+//! The supervisor stats the file itself, lays the fake view over the real
+//! status and writes the struct the caller's ABI expects. glibc 2.33+
+//! issues `stat`, `lstat` and `fstat` as `newfstatat` and coreutils uses
+//! `statx`: every entry point matters.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use fr_emulator::abi::{self, AbiError};
+use rustix::fs::{AtFlags, StatxFlags};
+use rustix::io::Errno;
+
+use super::{read_name, read_plain_path, real_stat, Context, Outcome, Reply};
+use super::{AT_EMPTY_PATH, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW};
+use crate::arch::Arch;
+use crate::request::Request;
+use crate::resolve::{self, LookupFlags, AT_FDCWD};
+
+/// `STATX__RESERVED` and `STATX_CHANGE_COOKIE` from `<linux/stat.h>`.
+const STATX_RESERVED: u32 = 0x8000_0000;
+const STATX_CHANGE_COOKIE: u32 = 0x4000_0000;
+
+/// Which struct the caller gets.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// x86_64 and x32 `struct stat`.
+    Native,
+    /// i386 `struct stat` (16-bit ids).
+    I386,
+    /// i386 `struct stat64`.
+    I386Stat64,
+}
+
+/// The struct of the plain `stat`, `lstat` and `fstat` calls of an ABI.
+fn plain_layout(arch: Arch) -> Layout {
+    match arch {
+        Arch::I386 => Layout::I386,
+        Arch::X86_64 | Arch::X32 => Layout::Native,
+    }
+}
+
+/// Stats `file`, lays the fake view over it and writes `layout` at `buf`.
+fn fill(ctx: &Context, req: &Request<'_>, file: OwnedFd, buf: u64, layout: Layout) -> Outcome {
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let st = real.overlay(ctx.inodes.view(key, real.attrs()));
+    match layout {
+        Layout::Native => req.write(buf, &abi::stat_x86_64(&st))?,
+        Layout::I386 => match abi::stat_i386(&st) {
+            Ok(bytes) => req.write(buf, &bytes)?,
+            Err(AbiError::Overflow) => return Err(Errno::OVERFLOW),
+        },
+        Layout::I386Stat64 => {
+            let fields = abi::stat64_i386(&st);
+            let pieces: Vec<(u64, &[u8])> =
+                fields.iter().map(|(off, bytes)| (buf + *off as u64, bytes.as_slice())).collect();
+            req.write_pieces(&pieces)?;
+        }
+    }
+    Ok(Reply::Value(0))
+}
+
+fn path_call(ctx: &Context, req: &Request<'_>, follow: bool, layout: Layout) -> Outcome {
+    let path = read_plain_path(req, req.ptr(0))?;
+    let file = resolve::lookup(req, AT_FDCWD, &path, LookupFlags { follow, empty_path: false })?;
+    fill(ctx, req, file, req.ptr(1), layout)
+}
+
+fn fd_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
+    let file = resolve::fd(req, req.int(0))?;
+    fill(ctx, req, file, req.ptr(1), layout)
+}
+
+/// `fs/stat.c: vfs_fstatat()`: the name is read first; no name with a real
+/// descriptor is `fstat` of it; otherwise the flags are checked, then the
+/// path is looked up.
+fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
+    let (dirfd, flags) = (req.int(0), req.int(3));
+    let name = read_name(req, req.ptr(1), flags)?;
+    let file = match name {
+        None if dirfd >= 0 => resolve::fd(req, dirfd)?,
+        name => {
+            if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
+                return Err(Errno::INVAL);
+            }
+            let how = LookupFlags {
+                follow: flags & AT_SYMLINK_NOFOLLOW == 0,
+                empty_path: flags & AT_EMPTY_PATH != 0,
+            };
+            resolve::lookup(req, dirfd, &name.unwrap_or_default(), how)?
+        }
+    };
+    fill(ctx, req, file, req.ptr(2), layout)
+}
+
+/// `stat(path, buf)`.
+pub fn stat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    path_call(ctx, req, true, plain_layout(req.arch))
+}
+
+/// `lstat(path, buf)`.
+pub fn lstat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    path_call(ctx, req, false, plain_layout(req.arch))
+}
+
+/// `fstat(fd, buf)`.
+pub fn fstat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    fd_call(ctx, req, plain_layout(req.arch))
+}
+
+/// `newfstatat(dirfd, path, buf, flags)`.
+pub fn newfstatat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    at_call(ctx, req, Layout::Native)
+}
+
+/// i386 `stat64(path, buf)`.
+pub fn stat64(ctx: &Context, req: &Request<'_>) -> Outcome {
+    path_call(ctx, req, true, Layout::I386Stat64)
+}
+
+/// i386 `lstat64(path, buf)`.
+pub fn lstat64(ctx: &Context, req: &Request<'_>) -> Outcome {
+    path_call(ctx, req, false, Layout::I386Stat64)
+}
+
+/// i386 `fstat64(fd, buf)`.
+pub fn fstat64(ctx: &Context, req: &Request<'_>) -> Outcome {
+    fd_call(ctx, req, Layout::I386Stat64)
+}
+
+/// i386 `fstatat64(dirfd, path, buf, flags)`.
+pub fn fstatat64(ctx: &Context, req: &Request<'_>) -> Outcome {
+    at_call(ctx, req, Layout::I386Stat64)
+}
+
+/// `statx(dirfd, path, flags, mask, buf)`, in the order of `fs/stat.c`:
+/// name, then the mask and sync-type checks, then the lookup with the
+/// caller's own mask and sync flags.
+pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let (dirfd, flags, mask) = (req.int(0), req.int(2), req.uint(3));
+    let name = read_name(req, req.ptr(1), flags)?;
+    if mask & STATX_RESERVED != 0 || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
+        return Err(Errno::INVAL);
+    }
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) != 0 {
+        return Err(Errno::INVAL);
+    }
+    let file = match name {
+        None if dirfd >= 0 => resolve::fd(req, dirfd)?,
+        name => {
+            let how = LookupFlags {
+                follow: flags & AT_SYMLINK_NOFOLLOW == 0,
+                empty_path: flags & AT_EMPTY_PATH != 0,
+            };
+            resolve::lookup(req, dirfd, &name.unwrap_or_default(), how)?
+        }
+    };
+    let sync = AtFlags::from_bits_retain((flags & AT_STATX_SYNC_TYPE) as u32);
+    let mask = StatxFlags::from_bits_retain(mask & !STATX_CHANGE_COOKIE);
+    let (key, real) = real_stat(file.as_fd(), sync, mask)?;
+    let st = real.overlay(ctx.inodes.view(key, real.attrs()));
+    req.write(req.ptr(4), &abi::statx(&st))?;
+    Ok(Reply::Value(0))
+}

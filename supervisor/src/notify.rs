@@ -1,0 +1,81 @@
+//! The notification loop: a pool of workers, each receiving from the one
+//! listener, dispatching through the table and sending exactly one reply.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rustix::io::Errno;
+
+use crate::arch::Arch;
+use crate::handlers::{Context, Outcome, Reply};
+use crate::request::Request;
+use crate::sys;
+use crate::table::Dispatch;
+
+/// What the workers share.
+#[derive(Debug)]
+pub struct Shared {
+    pub dispatch: Dispatch,
+    pub ctx: Context,
+}
+
+/// Starts `workers` threads serving `listener`. They end when the listener
+/// reports an error other than a vanished target, or with the process.
+pub fn serve(shared: Arc<Shared>, listener: OwnedFd, workers: usize) -> Vec<JoinHandle<()>> {
+    let listener = Arc::new(listener);
+    (0..workers.max(1))
+        .map(|n| {
+            let shared = shared.clone();
+            let listener = listener.clone();
+            std::thread::Builder::new()
+                .name(format!("fr-worker-{n}"))
+                .spawn(move || worker(&shared, listener.as_fd()))
+                .expect("spawning a supervisor worker thread")
+        })
+        .collect()
+}
+
+fn worker(shared: &Shared, listener: BorrowedFd<'_>) {
+    loop {
+        let notif = match sys::notif_recv(listener) {
+            Ok(notif) => notif,
+            // The target died or was interrupted before we received it.
+            Err(Errno::NOENT) | Err(Errno::INTR) => continue,
+            Err(e) => {
+                log::debug!("worker stops: SECCOMP_IOCTL_NOTIF_RECV: {e}");
+                return;
+            }
+        };
+        let outcome = handle(shared, listener, &notif);
+        reply(listener, notif.id, outcome);
+    }
+}
+
+fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) -> Outcome {
+    let Some((arch, nr)) = Arch::from_seccomp(notif.data.arch, notif.data.nr) else {
+        return Ok(Reply::Continue("an ABI fr does not know"));
+    };
+    let Some(syscall) = shared.dispatch.find(arch, nr) else {
+        return Ok(Reply::Continue("not in fr's table for this ABI"));
+    };
+    let req = Request::new(listener, notif, arch, nr);
+    let outcome = (syscall.handler)(&shared.ctx, &req);
+    log::trace!("{}[{}] {}({:x?}) = {:?}", req.tid, arch.name(), syscall.name, req.args, outcome);
+    outcome
+}
+
+/// The one place a notification is answered.
+fn reply(listener: BorrowedFd<'_>, id: u64, outcome: Outcome) {
+    let (val, error, flags) = match outcome {
+        Ok(Reply::Value(v)) => (v, 0, 0),
+        Ok(Reply::Continue(_)) => (0, 0, sys::SECCOMP_USER_NOTIF_FLAG_CONTINUE),
+        Err(e) => (0, -e.raw_os_error(), 0),
+    };
+    match sys::notif_send(listener, id, val, error, flags) {
+        // The target was killed, or a signal interrupted the call (it will
+        // be restarted and notified again).
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => log::warn!("answering a seccomp notification: {e}"),
+    }
+}

@@ -1,0 +1,100 @@
+//! One notification, decoded: who asked, through which ABI, with which
+//! arguments, and access to the asker's memory.
+//!
+//! Hazard (`seccomp_unotify(2)`): the target's pid may be reused once it
+//! dies. Every read of target memory and every open of `/proc/<tid>/...`
+//! is followed by [`Request::check_valid`] before the result is trusted.
+
+use std::os::fd::BorrowedFd;
+
+use rustix::io::Errno;
+
+use crate::arch::Arch;
+use crate::sys;
+
+/// `PATH_MAX`: a path argument, with its NUL, fits in this many bytes.
+const PATH_MAX: usize = 4096;
+const PAGE: u64 = 4096;
+
+#[derive(Debug)]
+pub struct Request<'a> {
+    listener: BorrowedFd<'a>,
+    pub id: u64,
+    /// The calling thread, in the supervisor's pid namespace.
+    pub tid: i32,
+    pub arch: Arch,
+    /// The system call number without the x32 bit.
+    pub nr: i32,
+    pub args: [u64; 6],
+}
+
+impl<'a> Request<'a> {
+    pub fn new(listener: BorrowedFd<'a>, notif: &sys::SeccompNotif, arch: Arch, nr: i32) -> Self {
+        Self { listener, id: notif.id, tid: notif.pid as i32, arch, nr, args: notif.data.args }
+    }
+
+    /// Argument `i` as a C `int` (file descriptors, flags): the low 32 bits,
+    /// as the kernel reads it on every ABI.
+    pub fn int(&self, i: usize) -> i32 {
+        self.args[i] as u32 as i32
+    }
+
+    /// Argument `i` as an unsigned 32-bit value (`uid_t`, `mode_t`).
+    pub fn uint(&self, i: usize) -> u32 {
+        self.args[i] as u32
+    }
+
+    /// Argument `i` as a pointer in the target's address space.
+    pub fn ptr(&self, i: usize) -> u64 {
+        if self.arch.is_32bit() {
+            self.args[i] & 0xffff_ffff
+        } else {
+            self.args[i]
+        }
+    }
+
+    /// Fails with `ENOENT` unless the target still waits for this answer.
+    pub fn check_valid(&self) -> Result<(), Errno> {
+        sys::notif_id_valid(self.listener, self.id).map_err(|_| Errno::NOENT)
+    }
+
+    /// Reads the NUL-terminated path at `addr`, without its NUL, as
+    /// `fs/namei.c: getname()` does: `EFAULT` if unreadable, `ENAMETOOLONG`
+    /// if no NUL within `PATH_MAX` bytes. Reads page by page so that a
+    /// string ending just before unmapped memory is still read.
+    pub fn read_path(&self, addr: u64) -> Result<Vec<u8>, Errno> {
+        let mut path = Vec::with_capacity(256);
+        let mut at = addr;
+        while path.len() < PATH_MAX {
+            let chunk = ((PAGE - at % PAGE) as usize).min(PATH_MAX - path.len());
+            let start = path.len();
+            path.resize(start + chunk, 0);
+            let n = sys::read_memory(self.tid, at, &mut path[start..])?;
+            if n == 0 {
+                return Err(Errno::FAULT);
+            }
+            path.truncate(start + n);
+            if let Some(nul) = path[start..].iter().position(|&b| b == 0) {
+                path.truncate(start + nul);
+                self.check_valid()?;
+                return Ok(path);
+            }
+            at += n as u64;
+        }
+        self.check_valid()?;
+        Err(Errno::NAMETOOLONG)
+    }
+
+    /// Writes `bytes` at `addr` in the target; `EFAULT` if it cannot.
+    pub fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+        self.write_pieces(&[(addr, bytes)])
+    }
+
+    /// Writes several pieces with one system call, as `(addr, bytes)`.
+    pub fn write_pieces(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
+        sys::write_memory(self.tid, pieces).map_err(|e| match e {
+            Errno::SRCH => Errno::NOENT,
+            _ => Errno::FAULT,
+        })
+    }
+}
