@@ -1,1 +1,133 @@
-fn main() {}
+//! `fr`: fake root for containers and image builds, without LD_PRELOAD.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fr_launcher::{Bind, ExecOptions, Userns};
+
+/// fr gives an unprivileged user "fake root": the workload's chown, stat
+/// and related system calls are intercepted by seccomp user notification
+/// and answered as real root would answer them, for static binaries and raw
+/// system calls too. The fake ownership is kept in an inode table.
+#[derive(Debug, Parser)]
+#[command(name = "fr", version, about, long_about)]
+struct Cli {
+    /// Print errors only
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    /// Print more: -v for debugging, -vv for every intercepted system call
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a command in a container, or on the host tree, as fake root with -f
+    ///
+    /// With IMAGE (a directory holding a root file system) the command runs
+    /// in new user, mount, pid, ipc and uts namespaces with IMAGE as its root,
+    /// /proc, /sys, a minimal /dev and a /tmp. Without IMAGE the host tree
+    /// stays the root: a drop-in for `fakeroot CMD`. fr exits with the
+    /// command's status (128+N if signal N killed it, 125 if fr itself failed).
+    #[command(after_help = "Examples:\n  \
+        fr exec --fakeroot ./rootfs -- sh -c 'chown 123:456 /f; stat -c %u:%g /f'\n  \
+        fr exec -f -- tar --same-owner -xpf image.tar")]
+    Exec(ExecArgs),
+
+    /// List every intercepted system call, per ABI, and how fr handles it
+    Syscalls,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum UsernsArg {
+    /// The best mode the host offers: root-mapped, else none (without IMAGE)
+    Auto,
+    /// A user namespace mapping root to you, and nothing else
+    RootMapped,
+    /// No namespace: emulation alone, like fakeroot (no IMAGE possible)
+    None,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    /// Run as fake root: ownership calls are emulated, ids read as 0
+    #[arg(short = 'f', long)]
+    fakeroot: bool,
+
+    /// The user namespace to run in
+    #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
+    userns: UsernsArg,
+
+    /// Bind a host path into the container (repeatable); ro makes it read-only
+    #[arg(short = 'B', long = "bind", value_name = "SRC[:DST[:ro|rw]]")]
+    binds: Vec<Bind>,
+
+    /// Supervisor worker threads (0: one per CPU)
+    #[arg(long, env = "FR_WORKERS", default_value_t = 0, hide = true)]
+    workers: usize,
+
+    /// Ask the kernel for synchronous wake-ups on the notification fd (6.6+)
+    #[arg(long, env = "FR_SYNC_WAKEUP", hide = true)]
+    sync_wakeup: bool,
+
+    /// A directory holding a root file system; omit to keep the host tree
+    image: Option<PathBuf>,
+
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+fn exec(args: ExecArgs) -> ExitCode {
+    let opts = ExecOptions {
+        image: args.image,
+        command: args.command,
+        fakeroot: args.fakeroot,
+        userns: match args.userns {
+            UsernsArg::Auto => Userns::Auto,
+            UsernsArg::RootMapped => Userns::RootMapped,
+            UsernsArg::None => Userns::None,
+        },
+        binds: args.binds,
+        workers: args.workers,
+        sync_wakeup: args.sync_wakeup,
+    };
+    match fr_launcher::exec(&opts) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            log::error!("{e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("fr: hint: {hint}");
+            }
+            ExitCode::from(125)
+        }
+    }
+}
+
+fn syscalls() -> ExitCode {
+    println!("{:<12} {:<14} {:<18} HANDLING", "SYSCALL", "ABI", "WHEN");
+    for s in fr_supervisor::table::TABLE {
+        let abis: Vec<&str> = s.abis.iter().map(|a| a.name()).collect();
+        let when = match s.scope {
+            fr_supervisor::table::Scope::Always => "always",
+            fr_supervisor::table::Scope::WithoutUserns => "without userns",
+        };
+        println!("{:<12} {:<14} {:<18} {}", s.name, abis.join(","), when, s.note);
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    fr_launcher::log::init(cli.quiet, cli.verbose);
+    match cli.command {
+        Command::Exec(args) => exec(args),
+        Command::Syscalls => syscalls(),
+    }
+}

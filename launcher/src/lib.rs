@@ -1,1 +1,28 @@
+//! fr's launcher: it turns `fr exec` into a running workload. Data flows
+//! top to bottom:
+#![deny(unsafe_code)]
 
+// What `fr exec` was asked for.
+pub mod options;
+// What can stop it, and the way out.
+pub mod error;
+// Mode choice, forks, id maps, the supervisor, signals and exit status.
+pub mod run;
+// The container's init: mounts, the workload's fork, signals, reaping.
+pub mod init;
+// The id maps of the user namespace.
+pub mod idmap;
+// The container's mounts: the image as root, or the host tree.
+pub mod mounts;
+// The one message from the container: the listener, ready, or why not.
+pub mod channel;
+// The workload: filter, hand-over, execve.
+pub mod workload;
+// fr's stderr logger.
+pub mod log;
+// fork-with-namespaces, execve and signal waiting.
+mod sys;
+
+pub use error::Error;
+pub use options::{Bind, ExecOptions, Userns};
+pub use run::exec;

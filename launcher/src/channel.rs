@@ -1,0 +1,100 @@
+//! The one message the container sends to fr before the command runs: the
+//! seccomp listener (with `SCM_RIGHTS`), "ready" when there is no
+//! supervisor, or why the setup failed. A `SOCK_SEQPACKET` pair keeps each
+//! message whole; end of file means the container died without a word.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::net::{
+    self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+
+/// What fr hears from the container.
+#[derive(Debug)]
+pub enum Message {
+    Listener(OwnedFd),
+    Ready,
+    Failed(String),
+    Closed,
+}
+
+/// A connected pair: (fr's end, the container's end).
+pub fn pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+}
+
+fn send(sock: BorrowedFd<'_>, tag: &[u8], text: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds;
+    if let Some(fd) = fd {
+        fds = [fd];
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+    }
+    net::sendmsg(sock, &[IoSlice::new(tag), IoSlice::new(text)], &mut control, SendFlags::empty())?;
+    Ok(())
+}
+
+pub fn send_listener(sock: BorrowedFd<'_>, listener: BorrowedFd<'_>) -> Result<(), Errno> {
+    send(sock, b"L", b"", Some(listener))
+}
+
+pub fn send_ready(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    send(sock, b"R", b"", None)
+}
+
+/// Best effort: the caller is about to exit anyway.
+pub fn send_failure(sock: BorrowedFd<'_>, why: &str) {
+    let _ = send(sock, b"E", why.as_bytes(), None);
+}
+
+pub fn recv(sock: impl AsFd) -> Result<Message, Errno> {
+    let mut buf = [0u8; 4096];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = loop {
+        match net::recvmsg(&sock, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Err(Errno::INTR) => continue,
+            other => break other?,
+        }
+    };
+    let mut fd = None;
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = msg {
+            fd = fds.into_iter().next().or(fd);
+        }
+    }
+    Ok(match (buf.first().filter(|_| got.bytes > 0), fd) {
+        (None, _) => Message::Closed,
+        (Some(b'L'), Some(fd)) => Message::Listener(fd),
+        (Some(b'R'), _) => Message::Ready,
+        (Some(b'E'), _) => Message::Failed(String::from_utf8_lossy(&buf[1..got.bytes]).into_owned()),
+        _ => Message::Failed("the container sent a message fr does not understand".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_message_arrives_whole() {
+        let (ours, theirs) = pair().unwrap();
+        send_ready(theirs.as_fd()).unwrap();
+        send_failure(theirs.as_fd(), "mounting proc on /x/proc: Operation not permitted");
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        send_listener(theirs.as_fd(), r.as_fd()).unwrap();
+        drop(theirs);
+        assert!(matches!(recv(&ours).unwrap(), Message::Ready));
+        match recv(&ours).unwrap() {
+            Message::Failed(why) => assert_eq!(why, "mounting proc on /x/proc: Operation not permitted"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(recv(&ours).unwrap(), Message::Listener(_)));
+        assert!(matches!(recv(&ours).unwrap(), Message::Closed));
+    }
+}

@@ -1,0 +1,47 @@
+//! What can stop `fr exec` before the command runs, each with the way out.
+
+use rustix::io::Errno;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create a user namespace: {0}")]
+    Userns(Errno),
+    #[error("--userns=none cannot make {0} the root: entering an image needs a user namespace")]
+    ImageWithoutUserns(String),
+    #[error("image {path}: {why}")]
+    Image { path: String, why: String },
+    #[error("writing {path}: {source}")]
+    IdMap { path: String, source: std::io::Error },
+    #[error("setting up the container: {0}")]
+    Setup(String),
+    #[error("the container's init died before the command started")]
+    Vanished,
+    #[error(transparent)]
+    Filter(#[from] fr_supervisor::FilterError),
+    #[error("{what}: {source}")]
+    Sys { what: &'static str, source: Errno },
+}
+
+impl Error {
+    pub fn sys(what: &'static str) -> impl FnOnce(Errno) -> Error {
+        move |source| Error::Sys { what, source }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Userns(_) => Some(
+                "unprivileged user namespaces are off on this host (see sysctl \
+                 user.max_user_namespaces, kernel.unprivileged_userns_clone, \
+                 kernel.apparmor_restrict_unprivileged_userns); run without IMAGE \
+                 with --userns=none for emulation alone",
+            ),
+            Error::ImageWithoutUserns(_) => {
+                Some("drop --userns=none, or run without IMAGE to work on the host tree")
+            }
+            Error::Image { .. } => Some("IMAGE must be a directory holding a root file system"),
+            Error::IdMap { .. } => Some("the kernel refused the id map; is /proc mounted read-write?"),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! fr's messages on stderr: `fr: LEVEL: message`.
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+struct Stderr;
+
+impl Log for Stderr {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let level = match record.level() {
+                Level::Error => "error",
+                Level::Warn => "warning",
+                Level::Info => "info",
+                Level::Debug => "debug",
+                Level::Trace => "trace",
+            };
+            eprintln!("fr: {level}: {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// `-q` shows errors only; the default adds warnings and INFO lines; `-v`
+/// adds debugging, `-vv` every intercepted system call.
+pub fn init(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => LevelFilter::Error,
+        (false, 0) => LevelFilter::Info,
+        (false, 1) => LevelFilter::Debug,
+        (false, _) => LevelFilter::Trace,
+    };
+    static LOGGER: Stderr = Stderr;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+}

@@ -1,0 +1,209 @@
+//! The container's file system view, set up by its init inside the new
+//! user and mount namespaces: the image as the root (with `/proc`, `/sys`,
+//! a minimal `/dev` and a `/tmp`), or the host tree with a fresh `/proc`.
+//!
+//! Mount points inside the image are resolved with `RESOLVE_IN_ROOT` and
+//! mounted through `/proc/self/fd/N`, so a symlink in the image (say
+//! `dev -> /home/user`) can never redirect a mount to a host path.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path};
+
+use rustix::fs::{self, Mode, OFlags, ResolveFlags, StatVfsMountFlags, CWD};
+use rustix::io::Errno;
+use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
+
+use crate::options::Bind;
+
+type Result<T> = std::result::Result<T, String>;
+
+/// Host devices the container's `/dev` gets, bound one by one.
+const DEVICES: [&str; 7] = ["null", "zero", "full", "random", "urandom", "tty", "ptmx"];
+
+fn fail(what: impl std::fmt::Display, e: Errno) -> String {
+    format!("{what}: {e}")
+}
+
+fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// The path of `p` relative to the image root.
+fn relative(p: &Path) -> &Path {
+    p.strip_prefix("/").unwrap_or(p)
+}
+
+/// Opens `rel` inside `root` as `O_PATH`, creating missing directories
+/// (mode 0755, owned by the user) on the way, as container runtimes do for
+/// mount points.
+fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::IN_ROOT) {
+        Err(Errno::NOENT) => {}
+        done => return done.map_err(|e| fail(format!("opening /{}", rel.display()), e)),
+    }
+    let (parent, name) = match (rel.parent(), rel.file_name()) {
+        (Some(parent), Some(name)) => (ensure_dir(root, parent)?, name),
+        _ => return Err(format!("cannot create /{}", rel.display())),
+    };
+    match fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(fail(format!("creating mount point /{}", rel.display()), e)),
+    }
+    fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::IN_ROOT)
+        .map_err(|e| fail(format!("opening /{}", rel.display()), e))
+}
+
+/// Opens the file `rel` inside `root`, creating it empty if missing.
+fn ensure_file(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
+    let open = |flags| fs::openat2(root, rel, flags, Mode::from_raw_mode(0o644), ResolveFlags::IN_ROOT);
+    if let Ok(fd) = open(OFlags::PATH | OFlags::CLOEXEC) {
+        return Ok(fd);
+    }
+    if let Some(parent) = rel.parent() {
+        ensure_dir(root, parent)?;
+    }
+    drop(open(OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC).map_err(|e| fail(format!("creating /{}", rel.display()), e))?);
+    open(OFlags::PATH | OFlags::CLOEXEC).map_err(|e| fail(format!("opening /{}", rel.display()), e))
+}
+
+fn bind(src: &Path, target: BorrowedFd<'_>, what: &str) -> Result<()> {
+    mount::mount_bind_recursive(src, fd_path(target)).map_err(|e| fail(format!("binding {} on {what}", src.display()), e))
+}
+
+/// Makes a bind mount read-only, keeping the flags of the mount it came
+/// from: in a user namespace those are locked and clearing one is `EPERM`.
+fn remount_read_only(target: &str) -> Result<()> {
+    let vfs = fs::statvfs(target).map_err(|e| fail(format!("statvfs {target}"), e))?;
+    let mut flags = MountFlags::BIND | MountFlags::RDONLY;
+    for (st, ms) in [
+        (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
+        (StatVfsMountFlags::NODEV, MountFlags::NODEV),
+        (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
+        (StatVfsMountFlags::NOATIME, MountFlags::NOATIME),
+        (StatVfsMountFlags::NODIRATIME, MountFlags::NODIRATIME),
+        (StatVfsMountFlags::RELATIME, MountFlags::RELATIME),
+    ] {
+        if vfs.f_flag.contains(st) {
+            flags |= ms;
+        }
+    }
+    mount::mount_remount(target, flags, "").map_err(|e| fail(format!("making {target} read-only"), e))
+}
+
+fn mount_fs(fstype: &str, target: BorrowedFd<'_>, flags: MountFlags, data: &str, what: &str) -> Result<()> {
+    let data = CString::new(data).expect("mount options have no NUL");
+    mount::mount(fstype, fd_path(target), fstype, flags, Some(data.as_c_str()))
+        .map_err(|e| fail(format!("mounting {fstype} on {what}"), e))
+}
+
+/// Stops mount events from leaking between the container and the host.
+fn make_private() -> Result<()> {
+    mount::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+        .map_err(|e| fail("making / private", e))
+}
+
+fn check_bind_source(b: &Bind) -> Result<bool> {
+    let meta = std::fs::metadata(&b.src).map_err(|e| format!("bind source {}: {e}", b.src.display()))?;
+    Ok(meta.is_dir())
+}
+
+/// Applies `-B` binds under `root`.
+fn apply_binds(root: BorrowedFd<'_>, binds: &[Bind]) -> Result<()> {
+    for b in binds {
+        let rel = relative(&b.dst);
+        if rel.components().any(|c| c == Component::ParentDir) {
+            return Err(format!("bind destination {} must not contain ..", b.dst.display()));
+        }
+        let target = if check_bind_source(b)? { ensure_dir(root, rel)? } else { ensure_file(root, rel)? };
+        bind(&b.src, target.as_fd(), &b.dst.display().to_string())?;
+        if b.read_only {
+            // The open fd still names the covered file; look the path up again.
+            let mounted = fs::openat2(root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)
+                .map_err(|e| fail(format!("opening {}", b.dst.display()), e))?;
+            remount_read_only(&fd_path(mounted.as_fd()))?;
+        }
+    }
+    Ok(())
+}
+
+fn reopen(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd> {
+    fs::openat2(root, rel, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)
+        .map_err(|e| fail(format!("opening /{rel}"), e))
+}
+
+/// A `/dev` of its own: a tmpfs with the host's harmless devices bound in,
+/// the host's `/dev/pts` (so the controlling tty keeps its name), a
+/// `/dev/shm` and the usual links into `/proc/self/fd`.
+fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
+    let dev = ensure_dir(root, Path::new("dev"))?;
+    mount_fs("tmpfs", dev.as_fd(), MountFlags::NOSUID, "mode=755", "/dev")?;
+    let dev = reopen(root, "dev")?;
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        if !host.exists() {
+            continue;
+        }
+        let node = fs::openat(&dev, name, OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o666))
+            .map_err(|e| fail(format!("creating /dev/{name}"), e))?;
+        drop(node);
+        let node = fs::openat(&dev, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail(format!("opening /dev/{name}"), e))?;
+        bind(&host, node.as_fd(), &format!("/dev/{name}"))?;
+    }
+    for dir in ["pts", "shm"] {
+        fs::mkdirat(&dev, dir, Mode::from_raw_mode(0o755)).map_err(|e| fail(format!("creating /dev/{dir}"), e))?;
+    }
+    if Path::new("/dev/pts/ptmx").exists() {
+        bind(Path::new("/dev/pts"), reopen(root, "dev/pts")?.as_fd(), "/dev/pts")?;
+    }
+    mount_fs("tmpfs", reopen(root, "dev/shm")?.as_fd(), MountFlags::NOSUID | MountFlags::NODEV, "mode=1777", "/dev/shm")?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        fs::symlinkat(target, &dev, link).map_err(|e| fail(format!("linking /dev/{link}"), e))?;
+    }
+    Ok(())
+}
+
+/// Makes `image` the root of the calling process's mount namespace.
+pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
+    make_private()?;
+    mount::mount_bind_recursive(image, image).map_err(|e| fail(format!("binding {} on itself", image.display()), e))?;
+    let root = fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| fail(format!("opening {}", image.display()), e))?;
+    let root = root.as_fd();
+    let nosuid_nodev_noexec = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount_fs("proc", ensure_dir(root, Path::new("proc"))?.as_fd(), nosuid_nodev_noexec, "", "/proc")?;
+    bind(Path::new("/sys"), ensure_dir(root, Path::new("sys"))?.as_fd(), "/sys")?;
+    make_dev(root)?;
+    mount_fs("tmpfs", ensure_dir(root, Path::new("tmp"))?.as_fd(), MountFlags::NOSUID | MountFlags::NODEV, "mode=1777", "/tmp")?;
+    apply_binds(root, binds)?;
+    // pivot_root(".", ".") stacks the old root on the new one; detaching it
+    // leaves the image alone (pivot_root(2), "new_root and put_old may be
+    // the same directory").
+    rustix::process::fchdir(root).map_err(|e| fail("entering the image", e))?;
+    rustix::process::pivot_root(".", ".").map_err(|e| fail("pivot_root into the image", e))?;
+    mount::unmount(".", UnmountFlags::DETACH).map_err(|e| fail("detaching the old root", e))?;
+    rustix::process::chdir("/").map_err(|e| fail("chdir /", e))
+}
+
+/// Keeps the host tree as the root, with a `/proc` for the new pid
+/// namespace and the requested binds.
+pub fn host_tree(binds: &[Bind]) -> Result<()> {
+    make_private()?;
+    let root = fs::openat(CWD, "/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| fail("opening /", e))?;
+    let proc_dir = reopen(root.as_fd(), "proc")?;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    if let Err(why) = mount_fs("proc", proc_dir.as_fd(), flags, "", "/proc") {
+        // Without it /proc still works (pids are seen from the host's pid
+        // namespace), only process listings show the host's processes.
+        log::debug!("keeping the host's /proc: {why}");
+    }
+    apply_binds(root.as_fd(), binds)
+}

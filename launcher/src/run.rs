@@ -1,0 +1,193 @@
+//! `fr exec`: chooses the mode, forks the container (or, without a user
+//! namespace, the workload), writes its id maps, receives the seccomp
+//! listener, starts the supervisor, forwards signals and returns the
+//! command's exit status.
+//!
+//! Hazard: the forks happen before any thread exists (the supervisor's
+//! workers start only after the listener arrives), so the children's
+//! copies of memory hold no lock.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use fr_emulator::IdMap;
+use fr_supervisor::{Config, Supervisor};
+use rustix::io::Errno;
+use rustix::process::{Pid, WaitOptions};
+
+use crate::channel::{self, Message};
+use crate::error::Error;
+use crate::init::{self, Plan};
+use crate::options::{ExecOptions, Userns};
+use crate::sys::{self, Forked};
+use crate::{idmap, workload};
+
+/// The PATH a workload in an image starts with, as container runtimes set it.
+const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn check_image(image: &Path) -> Result<PathBuf, Error> {
+    let shown = image.display().to_string();
+    let path = image.canonicalize().map_err(|e| Error::Image { path: shown.clone(), why: e.to_string() })?;
+    if !path.is_dir() {
+        return Err(Error::Image { path: shown, why: "not a directory".into() });
+    }
+    Ok(path)
+}
+
+fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
+    let argv = opts
+        .command
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::Setup("an argument of the command contains a NUL byte".into()))?;
+    let mut env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    if opts.image.is_some() {
+        let mut set = |key: &str, value: &str| {
+            env.retain(|(k, _)| k != key);
+            env.push((key.into(), value.into()));
+        };
+        set("PATH", IMAGE_PATH);
+        if opts.fakeroot {
+            set("HOME", "/root");
+            set("USER", "root");
+            set("LOGNAME", "root");
+        }
+    }
+    Ok(workload::Command { argv, env })
+}
+
+/// Whether `clone(CLONE_NEWUSER)` failed because the host does not allow it
+/// (rather than for lack of memory or a bad argument of ours).
+fn userns_refused(e: Errno) -> bool {
+    matches!(e, Errno::PERM | Errno::ACCESS | Errno::NOSPC | Errno::USERS | Errno::INVAL)
+}
+
+fn supervisor(opts: &ExecOptions, userns: bool, ids: IdMap) -> Result<Option<Supervisor>, Error> {
+    if !opts.fakeroot {
+        return Ok(None);
+    }
+    let workers = match opts.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let config = Config { userns, ids, workers, sync_wakeup: opts.sync_wakeup };
+    Ok(Some(Supervisor::new(config)?))
+}
+
+/// Runs the command as `opts` says and returns its exit status.
+pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let ids = IdMap::new(uid, gid);
+    let image = opts.image.as_deref().map(check_image).transpose()?;
+    let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
+    let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
+    sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
+
+    let mut mode = opts.userns;
+    if mode != Userns::None {
+        let sup = supervisor(opts, true, ids)?;
+        match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, uid, gid) {
+            Ok(pid) => return finish(pid, ours, sup),
+            Err(Error::Userns(e)) if mode == Userns::Auto && plan.image.is_none() && userns_refused(e) => {
+                log::info!("user namespaces are not available ({e}): emulation alone, as with --userns=none");
+                mode = Userns::None;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    debug_assert_eq!(mode, Userns::None);
+    if let Some(image) = &plan.image {
+        return Err(Error::ImageWithoutUserns(image.display().to_string()));
+    }
+    let sup = supervisor(opts, false, ids)?;
+    let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
+        Forked::Child => {
+            drop(ours);
+            workload::run(&plan.command, theirs, sup.as_ref().map(Supervisor::program), opts.fakeroot)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(theirs);
+    finish(pid, ours, sup)
+}
+
+/// Forks the container init in new user, mount, pid, ipc and uts
+/// namespaces and writes its id maps; returns its pid.
+fn start_container(
+    plan: &Plan,
+    theirs: std::os::fd::BorrowedFd<'_>,
+    sup: Option<&Supervisor>,
+    fakeroot: bool,
+    uid: u32,
+    gid: u32,
+) -> Result<i32, Error> {
+    let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(Error::sys("creating a pipe"))?;
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+    let pid = match sys::fork_with(flags).map_err(Error::Userns)? {
+        Forked::Child => {
+            drop(go_write);
+            let chan = theirs.try_clone_to_owned().unwrap_or_else(|_| sys::exit_now(125));
+            init::run(plan, chan, go_read, sup.map(Supervisor::program))
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(go_read);
+    let (inside_uid, inside_gid) = if fakeroot { (0, 0) } else { (uid, gid) };
+    if let Err(e) = idmap::map_single(pid, inside_uid, uid, inside_gid, gid) {
+        init::forward(pid, libc::SIGKILL);
+        let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
+        return Err(e);
+    }
+    rustix::io::write(&go_write, b"g").map_err(Error::sys("starting the container"))?;
+    Ok(pid)
+}
+
+/// Waits for the container's first word, starts the supervisor, then
+/// forwards signals until `pid` ends; returns its exit status.
+fn finish(pid: i32, ours: OwnedFd, sup: Option<Supervisor>) -> Result<i32, Error> {
+    let _workers = match channel::recv(&ours).map_err(Error::sys("reading from the container"))? {
+        Message::Listener(listener) => match &sup {
+            Some(sup) => sup.serve(listener),
+            None => Vec::new(),
+        },
+        Message::Ready => Vec::new(),
+        Message::Failed(why) => {
+            wait(pid);
+            return Err(Error::Setup(why));
+        }
+        Message::Closed => {
+            wait(pid);
+            return Err(Error::Vanished);
+        }
+    };
+    drop(ours);
+    Ok(wait(pid))
+}
+
+/// Forwards signals that processes send fr to `pid` until it ends.
+fn wait(pid: i32) -> i32 {
+    let child = Pid::from_raw(pid);
+    loop {
+        match sys::wait_signal() {
+            Ok(c) if c.signal == libc::SIGCHLD => {
+                if let Ok(Some((_, status))) = rustix::process::waitpid(child, WaitOptions::NOHANG) {
+                    return init::exit_code(status);
+                }
+            }
+            Ok(c) if c.sent_by_process => init::forward(pid, c.signal),
+            Ok(_) => {}
+            Err(_) => {
+                return rustix::process::waitpid(child, WaitOptions::empty())
+                    .ok()
+                    .flatten()
+                    .map_or(125, |(_, status)| init::exit_code(status));
+            }
+        }
+    }
+}

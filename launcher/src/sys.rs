@@ -1,0 +1,129 @@
+//! The process-level system calls no safe crate wraps the way the launcher
+//! needs them: fork-like `clone` with namespace flags, `execve`, the signal
+//! mask and `sigwaitinfo`. All of the launcher's `unsafe` is here.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+
+use rustix::io::Errno;
+
+fn errno() -> Errno {
+    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+}
+
+/// The two sides of a fork.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Child,
+    Parent(i32),
+}
+
+/// `clone(flags | SIGCHLD)` with no new stack: a `fork(2)` that can also
+/// create namespaces (`CLONE_NEWUSER` and friends).
+///
+/// Callers must be single-threaded: the child gets a copy of memory in which
+/// a lock held by another thread would stay locked forever.
+pub fn fork_with(flags: libc::c_int) -> Result<Forked, Errno> {
+    // SAFETY: a clone with a zero stack pointer behaves like fork(2): the child
+    // continues on a copy-on-write copy of the caller's stack. Callers are
+    // single-threaded (documented above), so no lock is held in the copy.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
+    match ret {
+        -1 => Err(errno()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// `execve(path, argv, envp)`; returns only on failure.
+pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> Errno {
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    // SAFETY: every pointer points into a CString that outlives the call, and
+    // both arrays end with a null pointer as execve(2) requires.
+    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    errno()
+}
+
+/// The signals fr forwards to the workload, and `SIGCHLD`, which tells it
+/// the workload ended.
+pub const FORWARDED: [libc::c_int; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGCHLD,
+];
+
+fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set it is given; sigaddset only
+    // sets bits in an initialised set.
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks [`FORWARDED`] in the calling thread (and in the threads and
+/// children it creates later), so that they queue for [`wait_signal`].
+pub fn block_forwarded() -> Result<(), Errno> {
+    let set = sigset(&FORWARDED);
+    // SAFETY: `set` is an initialised signal set; the old mask is not wanted.
+    match unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } {
+        0 => Ok(()),
+        e => Err(Errno::from_raw_os_error(e)),
+    }
+}
+
+/// Unblocks every signal: the workload starts with a clean mask.
+pub fn unblock_all() {
+    let set = sigset(&[]);
+    // SAFETY: `set` is an initialised (empty) signal set.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+}
+
+/// A signal taken from the queue, and whether a process sent it with
+/// `kill(2)` or `sigqueue(3)` (rather than the kernel, as for a tty's ^C).
+#[derive(Debug, Clone, Copy)]
+pub struct Caught {
+    pub signal: libc::c_int,
+    pub sent_by_process: bool,
+}
+
+/// `sigwaitinfo` on [`FORWARDED`], which must be blocked.
+pub fn wait_signal() -> Result<Caught, Errno> {
+    let set = sigset(&FORWARDED);
+    loop {
+        // SAFETY: `info` is a writable siginfo_t; `set` is initialised.
+        let (ret, info) = unsafe {
+            let mut info = std::mem::zeroed::<libc::siginfo_t>();
+            let ret = libc::sigwaitinfo(&set, &mut info);
+            (ret, info)
+        };
+        if ret > 0 {
+            // SI_USER (0), SI_QUEUE (-1), SI_TKILL (-6): sent by a process.
+            return Ok(Caught { signal: ret, sent_by_process: info.si_code <= 0 });
+        }
+        let e = errno();
+        if e != Errno::INTR {
+            return Err(e);
+        }
+    }
+}
+
+/// `_exit(2)`: ends a forked child without running the parent's exit
+/// handlers or flushing buffers it copied.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
