@@ -91,25 +91,31 @@ pub fn real_stat(file: BorrowedFd<'_>, flags: AtFlags, mask: StatxFlags) -> Resu
 }
 
 /// Reads the path argument at `addr` of a call that takes `AT_*` flags, as
-/// `fs/namei.c: getname_maybe_null()` does: with `AT_EMPTY_PATH`, a NULL
-/// pointer or an empty string means "no name" (`None`); without it, an
-/// empty string is `ENOENT`.
+/// `fs/namei.c: getname_flags()` does: without `AT_EMPTY_PATH` an empty
+/// string is `ENOENT`; with it, an empty string is "no name" (`None`).
 pub fn read_name(req: &Request<'_>, addr: u64, flags: i32) -> Result<Option<Vec<u8>>, Errno> {
-    if flags & AT_EMPTY_PATH == 0 {
-        let path = req.read_path(addr)?;
-        return if path.is_empty() { Err(Errno::NOENT) } else { Ok(Some(path)) };
+    let path = req.read_path(addr)?;
+    match (path.is_empty(), flags & AT_EMPTY_PATH != 0) {
+        (false, _) => Ok(Some(path)),
+        (true, true) => Ok(None),
+        (true, false) => Err(Errno::NOENT),
     }
-    if addr == 0 {
+}
+
+/// As [`read_name`], but a NULL pointer with `AT_EMPTY_PATH` is "no name"
+/// too, as `fs/namei.c: getname_maybe_null()` allows for the stat family
+/// (Linux 6.11). Elsewhere NULL is `EFAULT`.
+pub fn read_name_maybe_null(req: &Request<'_>, addr: u64, flags: i32) -> Result<Option<Vec<u8>>, Errno> {
+    if addr == 0 && flags & AT_EMPTY_PATH != 0 {
         return Ok(None);
     }
-    let path = req.read_path(addr)?;
-    Ok((!path.is_empty()).then_some(path))
+    read_name(req, addr, flags)
 }
 
 /// Reads a path argument of a call without flags (`chown`, `stat`, ...):
 /// empty is `ENOENT`.
 pub fn read_plain_path(req: &Request<'_>, addr: u64) -> Result<Vec<u8>, Errno> {
-    read_name(req, addr, 0).map(|p| p.unwrap_or_default())
+    read_name(req, addr, 0).map(Option::unwrap_or_default)
 }
 
 /// Whether the target's descriptor `fd` was opened with `O_PATH`, which

@@ -12,7 +12,7 @@ use fr_emulator::abi::{self, AbiError};
 use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{read_name, read_plain_path, real_stat, Context, Outcome, Reply};
+use super::{read_name_maybe_null, read_plain_path, real_stat, Context, Outcome, Reply};
 use super::{AT_EMPTY_PATH, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW};
 use crate::arch::Arch;
 use crate::request::Request;
@@ -77,7 +77,7 @@ fn fd_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
 /// path is looked up.
 fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
     let (dirfd, flags) = (req.int(0), req.int(3));
-    let name = read_name(req, req.ptr(1), flags)?;
+    let name = read_name_maybe_null(req, req.ptr(1), flags)?;
     let file = match name {
         None if dirfd >= 0 => resolve::fd(req, dirfd)?,
         name => {
@@ -139,7 +139,7 @@ pub fn fstatat64(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// caller's own mask and sync flags.
 pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
     let (dirfd, flags, mask) = (req.int(0), req.int(2), req.uint(3));
-    let name = read_name(req, req.ptr(1), flags)?;
+    let name = read_name_maybe_null(req, req.ptr(1), flags)?;
     if mask & STATX_RESERVED != 0 || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
         return Err(Errno::INVAL);
     }

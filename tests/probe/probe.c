@@ -1,0 +1,395 @@
+/*
+ * The differential probe: one raw system call per step, each line printing
+ * the call's return value and errno and then the fields of a stat that
+ * real root and fr must agree on. Run once as real root in a chroot and
+ * once under `fr exec --fakeroot`, the two outputs must be identical.
+ *
+ * Usage: probe WORKDIR    (WORKDIR must not exist; it is created)
+ *
+ * Built static for x86_64 and i386 (gcc -m32); the i386 build also goes
+ * through the 16-bit chown calls and the three i386 stat structs.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef STATX_BASIC_STATS
+#define STATX_BASIC_STATS 0x7ffU
+#endif
+#define STATX_RESERVED 0x80000000U
+
+static const char *workdir;
+static int dirfd_work;
+
+/* struct statx from <linux/stat.h>, spelled out so old headers do. */
+struct probe_statx_ts { int64_t sec; uint32_t nsec; int32_t pad; };
+struct probe_statx {
+    uint32_t mask, blksize; uint64_t attributes;
+    uint32_t nlink, uid, gid; uint16_t mode, pad0;
+    uint64_t ino, size, blocks, attributes_mask;
+    struct probe_statx_ts atime, btime, ctime, mtime;
+    uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+    uint64_t spare[14];
+};
+
+static const char *type_name(unsigned mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "reg";
+    case S_IFDIR: return "dir";
+    case S_IFLNK: return "lnk";
+    case S_IFCHR: return "chr";
+    case S_IFBLK: return "blk";
+    case S_IFIFO: return "fifo";
+    case S_IFSOCK: return "sock";
+    default: return "?";
+    }
+}
+
+static void result(const char *step, long ret)
+{
+    int e = ret < 0 ? errno : 0;
+    printf("%-44s ret=%ld errno=%s\n", step, ret < 0 ? -1L : ret, e ? strerrorname_np(e) : "0");
+}
+
+static void fields(const char *what, unsigned mode, unsigned long long uid, unsigned long long gid,
+                   unsigned maj, unsigned min, long long size, unsigned long long nlink)
+{
+    printf("    %-20s type=%s mode=%04o uid=%llu gid=%llu rdev=%u:%u size=%lld nlink=%llu\n", what,
+           type_name(mode), mode & 07777, uid, gid, maj, min, size, nlink);
+}
+
+/* The state of a path after a step, through the native newfstatat. */
+static void show(const char *path)
+{
+    struct stat st;
+    if (fstatat(dirfd_work, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        printf("    %-20s %s\n", path, strerrorname_np(errno));
+        return;
+    }
+    fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev),
+           (long long)st.st_size, st.st_nlink);
+}
+
+static void show_all(void)
+{
+    static const char *paths[] = {"file", "link", "dir", "suid", "sgid", "sgidnx", "sgiddir",
+                                  "abslink", "sub", ".", NULL};
+    for (const char **p = paths; *p; p++)
+        show(*p);
+}
+
+#define STEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_all(); } while (0)
+
+static void make(const char *path, mode_t mode)
+{
+    int fd = openat(dirfd_work, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, mode) < 0 || write(fd, "data\n", 5) != 5) {
+        perror(path);
+        exit(2);
+    }
+    close(fd);
+}
+
+static void setup(void)
+{
+    umask(022);
+    if (mkdir(workdir, 0755) < 0 || chdir(workdir) < 0) {
+        perror(workdir);
+        exit(2);
+    }
+    dirfd_work = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    make("file", 0644);
+    make("suid", 04755);
+    make("sgid", 02755);
+    make("sgidnx", 02745);
+    if (mkdir("dir", 0755) < 0 || mkdir("sgiddir", 0755) < 0 || chmod("sgiddir", 02775) < 0 ||
+        mkdir("sub", 0755) < 0 || symlink("file", "link") < 0) {
+        perror("setup");
+        exit(2);
+    }
+    char abs[4096];
+    snprintf(abs, sizeof abs, "%s/file", workdir);
+    if (symlink(abs, "abslink") < 0) {
+        perror("abslink");
+        exit(2);
+    }
+    make("dir/inner", 0600);
+}
+
+static void chown_steps(void)
+{
+    char abs[4096], dotdot[4096];
+    int fd = open("file", O_RDONLY | O_CLOEXEC);
+    int opath = open("link", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    int subfd = open("sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+#ifdef __i386__
+    STEP("chown32(file,123,456)", syscall(SYS_chown32, "file", 123, 456));
+    STEP("chown32(file,-1,789)", syscall(SYS_chown32, "file", -1, 789));
+    STEP("chown32(file,321,-1)", syscall(SYS_chown32, "file", 321, -1));
+    STEP("chown16(file,0x11234,-1)", syscall(SYS_chown, "file", 0x11234, -1));
+    STEP("chown16(file,-1,0xffff)", syscall(SYS_chown, "file", -1, 0xffff));
+    STEP("lchown16(link,11,22)", syscall(SYS_lchown, "link", 11, 22));
+    STEP("lchown32(link,70000,70001)", syscall(SYS_lchown32, "link", 70000, 70001));
+    STEP("fchown16(fd,55,66)", syscall(SYS_fchown, fd, 55, 66));
+    STEP("fchown32(fd,70002,-1)", syscall(SYS_fchown32, fd, 70002, -1));
+    STEP("fchown32(opath,1,1)", syscall(SYS_fchown32, opath, 1, 1));
+    STEP("chown32(link,33,44)", syscall(SYS_chown32, "link", 33, 44));
+#else
+    STEP("chown(file,123,456)", syscall(SYS_chown, "file", 123, 456));
+    STEP("chown(file,-1,789)", syscall(SYS_chown, "file", -1, 789));
+    STEP("chown(file,321,-1)", syscall(SYS_chown, "file", 321, -1));
+    STEP("chown(file,-1,-1)", syscall(SYS_chown, "file", -1, -1));
+    STEP("lchown(link,11,22)", syscall(SYS_lchown, "link", 11, 22));
+    STEP("lchown(link,70000,70001)", syscall(SYS_lchown, "link", 70000, 70001));
+    STEP("chown(link,33,44)", syscall(SYS_chown, "link", 33, 44));
+    STEP("fchown(fd,55,66)", syscall(SYS_fchown, fd, 55, 66));
+    STEP("fchown(opath,1,1)", syscall(SYS_fchown, opath, 1, 1));
+    STEP("fchown(badfd,1,1)", syscall(SYS_fchown, 987, 1, 1));
+#endif
+    STEP("fchownat(CWD,file,77,88,0)", syscall(SYS_fchownat, AT_FDCWD, "file", 77, 88, 0));
+    STEP("fchownat(dirfd,file,99,100,0)", syscall(SYS_fchownat, dirfd_work, "file", 99, 100, 0));
+    STEP("fchownat(dirfd,link,5,6,NOFOLLOW)",
+         syscall(SYS_fchownat, dirfd_work, "link", 5, 6, AT_SYMLINK_NOFOLLOW));
+    STEP("fchownat(dirfd,link,7,8,0)", syscall(SYS_fchownat, dirfd_work, "link", 7, 8, 0));
+    STEP("fchownat(fd,\"\",9,10,EMPTY)", syscall(SYS_fchownat, fd, "", 9, 10, AT_EMPTY_PATH));
+    STEP("fchownat(opath,\"\",12,13,EMPTY)", syscall(SYS_fchownat, opath, "", 12, 13, AT_EMPTY_PATH));
+    STEP("fchownat(CWD,\"\",14,15,EMPTY)", syscall(SYS_fchownat, AT_FDCWD, "", 14, 15, AT_EMPTY_PATH));
+    STEP("fchownat(CWD,\"\",1,2,0)", syscall(SYS_fchownat, AT_FDCWD, "", 1, 2, 0));
+    STEP("fchownat(CWD,file,1,2,0x4)", syscall(SYS_fchownat, AT_FDCWD, "file", 1, 2, 0x4));
+    STEP("fchownat(subfd,../file,16,17,0)", syscall(SYS_fchownat, subfd, "../file", 16, 17, 0));
+    STEP("fchownat(subfd,file,1,1,0)", syscall(SYS_fchownat, subfd, "file", 1, 1, 0));
+    STEP("fchownat(fd,x,1,1,0)", syscall(SYS_fchownat, fd, "x", 1, 1, 0));
+    STEP("fchownat(badfd,file,1,1,0)", syscall(SYS_fchownat, 987, "file", 1, 1, 0));
+    snprintf(abs, sizeof abs, "%s/dir", workdir);
+    STEP("fchownat(badfd,/abs/dir,200,300,0)", syscall(SYS_fchownat, 987, abs, 200, 300, 0));
+    snprintf(dotdot, sizeof dotdot, "/../../..%s/file", workdir);
+    STEP("fchownat(CWD,/../../../abs/file,18,19,0)", syscall(SYS_fchownat, AT_FDCWD, dotdot, 18, 19, 0));
+    STEP("fchownat(CWD,abslink,61,62,0)", syscall(SYS_fchownat, AT_FDCWD, "abslink", 61, 62, 0));
+    STEP("fchownat(CWD,abslink,63,64,NOFOLLOW)",
+         syscall(SYS_fchownat, AT_FDCWD, "abslink", 63, 64, AT_SYMLINK_NOFOLLOW));
+    STEP("fchownat(CWD,sub/..,42,43,0)", syscall(SYS_fchownat, AT_FDCWD, "sub/..", 42, 43, 0));
+    STEP("fchownat(CWD,dir/,20,21,0)", syscall(SYS_fchownat, AT_FDCWD, "dir/", 20, 21, 0));
+    STEP("fchownat(CWD,file/,1,1,0)", syscall(SYS_fchownat, AT_FDCWD, "file/", 1, 1, 0));
+    STEP("fchownat(CWD,file/x,1,1,0)", syscall(SYS_fchownat, AT_FDCWD, "file/x", 1, 1, 0));
+    STEP("fchownat(CWD,missing,1,1,0)", syscall(SYS_fchownat, AT_FDCWD, "missing", 1, 1, 0));
+    STEP("fchownat(CWD,(char*)1,1,1,0)", syscall(SYS_fchownat, AT_FDCWD, (char *)1, 1, 1, 0));
+    STEP("fchownat(CWD,NULL,22,23,EMPTY)", syscall(SYS_fchownat, AT_FDCWD, NULL, 22, 23, AT_EMPTY_PATH));
+    STEP("fchownat(CWD,file,4294967294,4294967294,0)",
+         syscall(SYS_fchownat, AT_FDCWD, "file", 4294967294U, 4294967294U, 0));
+    STEP("fchownat(CWD,suid,1,1,0)", syscall(SYS_fchownat, AT_FDCWD, "suid", 1, 1, 0));
+    STEP("fchownat(CWD,sgid,-1,-1,0)", syscall(SYS_fchownat, AT_FDCWD, "sgid", -1, -1, 0));
+    STEP("fchownat(CWD,sgidnx,5,5,0)", syscall(SYS_fchownat, AT_FDCWD, "sgidnx", 5, 5, 0));
+    STEP("fchownat(CWD,sgiddir,5,5,0)", syscall(SYS_fchownat, AT_FDCWD, "sgiddir", 5, 5, 0));
+    close(fd);
+    close(opath);
+    close(subfd);
+}
+
+static void chmod_steps(void)
+{
+    int fd = open("file", O_RDONLY | O_CLOEXEC);
+    STEP("chmod(file,04755)", syscall(SYS_chmod, "file", 04755));
+    STEP("fchmod(fd,02711)", syscall(SYS_fchmod, fd, 02711));
+    STEP("fchmodat(dirfd,suid,07777)", syscall(SYS_fchmodat, dirfd_work, "suid", 07777));
+    STEP("fchmodat2(dirfd,link,0600,NOFOLLOW)",
+         syscall(SYS_fchmodat2, dirfd_work, "link", 0600, AT_SYMLINK_NOFOLLOW));
+    STEP("fchmodat2(dirfd,sgid,01640,0)", syscall(SYS_fchmodat2, dirfd_work, "sgid", 01640, 0));
+    STEP("fchmodat2(fd,\"\",0444,EMPTY)", syscall(SYS_fchmodat2, fd, "", 0444, AT_EMPTY_PATH));
+    STEP("fchmodat2(CWD,NULL,0644,EMPTY)", syscall(SYS_fchmodat2, AT_FDCWD, NULL, 0644, AT_EMPTY_PATH));
+    STEP("fchmodat2(CWD,file,0644,0x4)", syscall(SYS_fchmodat2, AT_FDCWD, "file", 0644, 0x4));
+    STEP("chmod(dir,0)", syscall(SYS_chmod, "dir", 0));
+    STEP("fchownat(CWD,dir/inner,31,32,0)", syscall(SYS_fchownat, AT_FDCWD, "dir/inner", 31, 32, 0));
+    show("dir/inner");
+    STEP("chmod(file,0)", syscall(SYS_chmod, "file", 0));
+    STEP("fchownat(CWD,file,34,35,0)", syscall(SYS_fchownat, AT_FDCWD, "file", 34, 35, 0));
+    STEP("chmod(dir,0755)", syscall(SYS_chmod, "dir", 0755));
+    STEP("chmod(missing,0)", syscall(SYS_chmod, "missing", 0));
+    close(fd);
+}
+
+/* Every stat entry point on one path, each printing what it returned. */
+static void stat_native(const char *path)
+{
+    char step[128];
+#ifdef __x86_64__
+    struct stat st;
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    snprintf(step, sizeof step, "stat(%s)", path);
+    errno = 0;
+    memset(&st, 0, sizeof st);
+    result(step, syscall(SYS_stat, path, &st));
+    fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
+    snprintf(step, sizeof step, "lstat(%s)", path);
+    errno = 0;
+    memset(&st, 0, sizeof st);
+    result(step, syscall(SYS_lstat, path, &st));
+    fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
+    snprintf(step, sizeof step, "fstat(opath %s)", path);
+    errno = 0;
+    memset(&st, 0, sizeof st);
+    result(step, syscall(SYS_fstat, fd, &st));
+    fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
+    static const struct { const char *name; int flags; } variants[] = {
+        {"0", 0}, {"NOFOLLOW", AT_SYMLINK_NOFOLLOW}, {"EMPTY", AT_EMPTY_PATH}, {"bad", 0x4}};
+    for (unsigned i = 0; i < sizeof variants / sizeof *variants; i++) {
+        snprintf(step, sizeof step, "newfstatat(dirfd,%s,%s)", path, variants[i].name);
+        errno = 0;
+        memset(&st, 0, sizeof st);
+        result(step, syscall(SYS_newfstatat, dirfd_work, path, &st, variants[i].flags));
+        fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
+    }
+    snprintf(step, sizeof step, "newfstatat(opath %s,\"\",EMPTY)", path);
+    errno = 0;
+    memset(&st, 0, sizeof st);
+    result(step, syscall(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH));
+    fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
+    snprintf(step, sizeof step, "newfstatat(opath %s,NULL,EMPTY)", path);
+    errno = 0;
+    memset(&st, 0, sizeof st);
+    result(step, syscall(SYS_newfstatat, fd, NULL, &st, AT_EMPTY_PATH));
+    fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
+    snprintf(step, sizeof step, "stat(%s,badbuf)", path);
+    errno = 0;
+    result(step, syscall(SYS_stat, path, (void *)8));
+    close(fd);
+#else
+    struct stat64 st64;
+    struct { uint32_t dev, ino; uint16_t mode, nlink, uid, gid; uint32_t rdev, size, blksize, blocks, t[8]; } st;
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    static const struct { const char *name; long nr; } old[] = {
+        {"stat", SYS_stat}, {"lstat", SYS_lstat}};
+    for (unsigned i = 0; i < 2; i++) {
+        snprintf(step, sizeof step, "%s(%s)", old[i].name, path);
+        errno = 0;
+        memset(&st, 0, sizeof st);
+        long r = syscall(old[i].nr, path, &st);
+        result(step, r);
+        if (r == 0)
+            fields(path, st.mode, st.uid, st.gid, (st.rdev >> 8) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & ~0xffU),
+                   st.size, st.nlink);
+    }
+    snprintf(step, sizeof step, "fstat(opath %s)", path);
+    errno = 0;
+    memset(&st, 0, sizeof st);
+    long r = syscall(SYS_fstat, fd, &st);
+    result(step, r);
+    if (r == 0)
+        fields(path, st.mode, st.uid, st.gid, (st.rdev >> 8) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & ~0xffU), st.size, st.nlink);
+    static const struct { const char *name; long nr; } wide[] = {
+        {"stat64", SYS_stat64}, {"lstat64", SYS_lstat64}};
+    for (unsigned i = 0; i < 2; i++) {
+        snprintf(step, sizeof step, "%s(%s)", wide[i].name, path);
+        errno = 0;
+        memset(&st64, 0, sizeof st64);
+        result(step, syscall(wide[i].nr, path, &st64));
+        fields(path, st64.st_mode, st64.st_uid, st64.st_gid, major(st64.st_rdev), minor(st64.st_rdev),
+               st64.st_size, st64.st_nlink);
+    }
+    snprintf(step, sizeof step, "fstat64(opath %s)", path);
+    errno = 0;
+    memset(&st64, 0, sizeof st64);
+    result(step, syscall(SYS_fstat64, fd, &st64));
+    fields(path, st64.st_mode, st64.st_uid, st64.st_gid, major(st64.st_rdev), minor(st64.st_rdev), st64.st_size, st64.st_nlink);
+    static const struct { const char *name; int flags; } variants[] = {
+        {"0", 0}, {"NOFOLLOW", AT_SYMLINK_NOFOLLOW}, {"EMPTY", AT_EMPTY_PATH}, {"bad", 0x4}};
+    for (unsigned i = 0; i < sizeof variants / sizeof *variants; i++) {
+        snprintf(step, sizeof step, "fstatat64(dirfd,%s,%s)", path, variants[i].name);
+        errno = 0;
+        memset(&st64, 0, sizeof st64);
+        result(step, syscall(SYS_fstatat64, dirfd_work, path, &st64, variants[i].flags));
+        fields(path, st64.st_mode, st64.st_uid, st64.st_gid, major(st64.st_rdev), minor(st64.st_rdev),
+               st64.st_size, st64.st_nlink);
+    }
+    snprintf(step, sizeof step, "fstatat64(opath %s,\"\",EMPTY)", path);
+    errno = 0;
+    memset(&st64, 0, sizeof st64);
+    result(step, syscall(SYS_fstatat64, fd, "", &st64, AT_EMPTY_PATH));
+    fields(path, st64.st_mode, st64.st_uid, st64.st_gid, major(st64.st_rdev), minor(st64.st_rdev), st64.st_size, st64.st_nlink);
+    snprintf(step, sizeof step, "stat64(%s,badbuf)", path);
+    errno = 0;
+    result(step, syscall(SYS_stat64, path, (void *)8));
+    close(fd);
+#endif
+}
+
+static void statx_one(const char *step, int dirfd, const char *path, int flags, unsigned mask)
+{
+    const char *label = path == NULL ? "(null)" : (uintptr_t)path < 4096 ? "(bad)" : path;
+    struct probe_statx sx;
+    memset(&sx, 0, sizeof sx);
+    errno = 0;
+    long r = syscall(SYS_statx, dirfd, path, flags, mask, &sx);
+    result(step, r);
+    printf("    mask=%#x ", sx.mask);
+    fields(label, sx.mode, sx.uid, sx.gid, sx.rdev_major, sx.rdev_minor, (long long)sx.size, sx.nlink);
+}
+
+static void stat_statx(const char *path)
+{
+    char step[128];
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    snprintf(step, sizeof step, "statx(dirfd,%s,0,BASIC)", path);
+    statx_one(step, dirfd_work, path, 0, STATX_BASIC_STATS);
+    snprintf(step, sizeof step, "statx(CWD,%s,NOFOLLOW,BASIC)", path);
+    statx_one(step, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS);
+    snprintf(step, sizeof step, "statx(CWD,%s,0,0)", path);
+    statx_one(step, AT_FDCWD, path, 0, 0);
+    snprintf(step, sizeof step, "statx(CWD,%s,0,UID|MODE)", path);
+    statx_one(step, AT_FDCWD, path, 0, 0x8 | 0x2);
+    snprintf(step, sizeof step, "statx(opath %s,\"\",EMPTY,BASIC)", path);
+    statx_one(step, fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS);
+    snprintf(step, sizeof step, "statx(opath %s,NULL,EMPTY,BASIC)", path);
+    statx_one(step, fd, NULL, AT_EMPTY_PATH, STATX_BASIC_STATS);
+    snprintf(step, sizeof step, "statx(CWD,%s,0,RESERVED)", path);
+    statx_one(step, AT_FDCWD, path, 0, STATX_RESERVED);
+    snprintf(step, sizeof step, "statx(CWD,%s,SYNC_TYPE,BASIC)", path);
+    statx_one(step, AT_FDCWD, path, 0x6000, STATX_BASIC_STATS);
+    snprintf(step, sizeof step, "statx(CWD,%s,badbuf)", path);
+    errno = 0;
+    result(step, syscall(SYS_statx, AT_FDCWD, path, 0, STATX_BASIC_STATS, (void *)8));
+    close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
+        return 2;
+    }
+    workdir = argv[1];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    setup();
+    printf("== setup\n");
+    show_all();
+    printf("== chown\n");
+    chown_steps();
+    printf("== chmod\n");
+    chmod_steps();
+    printf("== stat\n");
+    static const char *paths[] = {"file", "link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink", "missing", NULL};
+    for (const char **p = paths; *p; p++) {
+        stat_native(*p);
+        stat_statx(*p);
+    }
+    statx_one("statx(CWD,\"\",EMPTY,BASIC)", AT_FDCWD, "", AT_EMPTY_PATH, STATX_BASIC_STATS);
+    statx_one("statx(CWD,NULL,EMPTY,BASIC)", AT_FDCWD, NULL, AT_EMPTY_PATH, STATX_BASIC_STATS);
+    statx_one("statx(CWD,(char*)1,0,BASIC)", AT_FDCWD, (char *)1, 0, STATX_BASIC_STATS);
+    printf("== end\n");
+    return 0;
+}
