@@ -39,6 +39,7 @@ fn relative(p: &Path) -> &Path {
 /// mount points.
 fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     match fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::IN_ROOT) {
         Err(Errno::NOENT) => {}
         done => return done.map_err(|e| fail(format!("opening /{}", rel.display()), e)),

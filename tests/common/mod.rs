@@ -1,0 +1,379 @@
+//! The end-to-end test harness.
+//!
+//! fr exists for users without root, so the tests run the real `fr` binary
+//! as an unprivileged user: the current user, or, when the suite runs as
+//! root (CI does), the user named by `FR_TEST_USER` (default `frtest`,
+//! which `.ci/run` creates). Root is used only as the oracle of the
+//! differential tests.
+//!
+//! Fixtures (a busybox-static rootfs, the compiled probes, Debian's i386
+//! busybox) are built once into a cache outside git and copied per test.
+//!
+//! A test that cannot run here says why and returns; when `CI` or
+//! `FR_TEST_MUST_RUN` is set that is a failure instead.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::fs::{chown, lchown, symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Bumped whenever the rootfs recipe changes, so stale caches are rebuilt.
+const ROOTFS_VERSION: &str = "busybox-rootfs-v1";
+
+/// The unprivileged user the tests run fr as.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct Harness {
+    /// `None`: the tests already run unprivileged, as this user.
+    pub user: Option<User>,
+    pub uid: u32,
+    pub gid: u32,
+    pub cache: PathBuf,
+    pub fr: PathBuf,
+    scratch: PathBuf,
+}
+
+/// Whether a test that cannot run must fail rather than skip.
+pub fn must_run() -> bool {
+    ["CI", "FR_TEST_MUST_RUN"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0" && s != "false"))
+}
+
+/// Skips (returns `None`) or, under CI, fails with `why`.
+pub fn cannot_run<T>(why: impl AsRef<str>) -> Option<T> {
+    let why = why.as_ref();
+    if must_run() {
+        panic!("this test must run here (CI is set) but cannot: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn lookup_user(name: &str) -> Result<User, String> {
+    let out = Command::new("getent").args(["passwd", name]).output().map_err(|e| format!("getent: {e}"))?;
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let f: Vec<&str> = line.split(':').collect();
+    if !out.status.success() || f.len() < 7 {
+        return Err(format!(
+            "the suite runs as root and needs an unprivileged user {name:?} to run fr as \
+             (useradd -m {name}, or set FR_TEST_USER); .ci/run creates it"
+        ));
+    }
+    let uid = f[2].parse().map_err(|_| format!("bad uid in {line:?}"))?;
+    let gid = f[3].parse().map_err(|_| format!("bad gid in {line:?}"))?;
+    if uid == 0 {
+        return Err(format!("FR_TEST_USER {name:?} is root; the end-to-end tests need an unprivileged user"));
+    }
+    Ok(User { name: name.into(), uid, gid, home: PathBuf::from(f[5]) })
+}
+
+/// Runs `program` as the test user (or as ourselves when unprivileged).
+fn user_command(user: &Option<User>, program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("LC_ALL", "C")
+        .env("TERM", "dumb");
+    if let Some(u) = user {
+        cmd.uid(u.uid).gid(u.gid).env("HOME", &u.home).env("USER", &u.name).env("LOGNAME", &u.name);
+    } else if let Ok(home) = std::env::var("HOME") {
+        cmd.env("HOME", home);
+    }
+    cmd
+}
+
+fn chown_to(user: &Option<User>, path: &Path) {
+    if let Some(u) = user {
+        chown(path, Some(u.uid), Some(u.gid)).unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    }
+}
+
+/// Makes (or reuses) a cache directory the test user can write.
+fn cache_dir(user: &Option<User>) -> Result<PathBuf, String> {
+    let uid = user.as_ref().map_or_else(|| rustix::process::getuid().as_raw(), |u| u.uid);
+    let candidates = [
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fr-e2e-{uid}")),
+        PathBuf::from(format!("/var/tmp/fr-e2e-{uid}")),
+    ];
+    for dir in candidates {
+        if std::fs::create_dir_all(&dir).is_err() {
+            continue;
+        }
+        chown_to(user, &dir);
+        let ok = user_command(user, "test").arg("-w").arg(&dir).arg("-a").arg("-x").arg(&dir).status();
+        if ok.is_ok_and(|s| s.success()) {
+            return Ok(dir);
+        }
+    }
+    Err("no cache directory the test user can write (tried target/tmp and /var/tmp)".into())
+}
+
+fn setup() -> Result<Harness, String> {
+    let user = if is_root() {
+        Some(lookup_user(&std::env::var("FR_TEST_USER").unwrap_or_else(|_| "frtest".into()))?)
+    } else {
+        None
+    };
+    let (uid, gid) = match &user {
+        Some(u) => (u.uid, u.gid),
+        None => (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw()),
+    };
+    let cache = cache_dir(&user)?;
+    // A copy of fr the test user can reach even if the checkout cannot be.
+    let bin = cache.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    chown_to(&user, &bin);
+    let fr = bin.join("fr");
+    let tmp = bin.join(format!("fr.{}", std::process::id()));
+    std::fs::copy(env!("CARGO_BIN_EXE_fr"), &tmp).map_err(|e| format!("copying fr: {e}"))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &fr).map_err(|e| e.to_string())?;
+    // Per-process scratch space; stale ones from dead runs are removed.
+    let scratch_root = cache.join("scratch");
+    std::fs::create_dir_all(&scratch_root).map_err(|e| e.to_string())?;
+    chown_to(&user, &scratch_root);
+    if let Ok(entries) = std::fs::read_dir(&scratch_root) {
+        for e in entries.flatten() {
+            let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                let _ = user_command(&user, "rm").arg("-rf").arg(e.path()).status();
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let scratch = scratch_root.join(std::process::id().to_string());
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    chown_to(&user, &scratch);
+    Ok(Harness { user, uid, gid, cache, fr, scratch })
+}
+
+/// The harness, or `None` (after printing why) when the end-to-end tests
+/// cannot run here.
+pub fn harness() -> Option<&'static Harness> {
+    static H: OnceLock<Result<Harness, String>> = OnceLock::new();
+    match H.get_or_init(setup) {
+        Ok(h) => Some(h),
+        Err(why) => cannot_run(why),
+    }
+}
+
+/// A finished command, with its output as text.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts a zero exit and returns stdout.
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, Some(0), "command failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self.stdout
+    }
+}
+
+impl Harness {
+    /// A command run as the test user, in `cwd`.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = user_command(&self.user, program);
+        cmd.current_dir(&self.scratch).stdin(Stdio::null());
+        cmd
+    }
+
+    /// `fr ARGS` as the test user.
+    pub fn fr_command<S: AsRef<OsStr>>(&self, args: impl IntoIterator<Item = S>) -> Command {
+        let mut cmd = self.command(&self.fr);
+        cmd.args(args);
+        cmd
+    }
+
+    pub fn fr<S: AsRef<OsStr>>(&self, args: impl IntoIterator<Item = S>) -> Run {
+        Run::from(self.fr_command(args).output().expect("running fr"))
+    }
+
+    /// `fr exec OPTS [IMAGE] -- CMD...` as the test user, in `dir` (or the
+    /// scratch directory).
+    pub fn exec(&self, image: Option<&Path>, opts: &[&str], cmd: &[&str]) -> Run {
+        self.exec_in(&self.scratch, image, opts, cmd)
+    }
+
+    pub fn exec_in(&self, dir: &Path, image: Option<&Path>, opts: &[&str], cmd: &[&str]) -> Run {
+        let mut c = self.exec_command(image, opts, cmd);
+        Run::from(c.current_dir(dir).output().expect("running fr"))
+    }
+
+    pub fn exec_command(&self, image: Option<&Path>, opts: &[&str], cmd: &[&str]) -> Command {
+        let mut c = self.fr_command(["exec"]);
+        c.args(opts);
+        if let Some(image) = image {
+            c.arg(image);
+        }
+        c.arg("--").args(cmd);
+        c
+    }
+
+    /// `fr ARGS` run in `dir`.
+    pub fn fr_in<S: AsRef<OsStr>>(&self, dir: &Path, args: impl IntoIterator<Item = S>) -> Run {
+        Run::from(self.fr_command(args).current_dir(dir).output().expect("running fr"))
+    }
+
+    /// A new empty directory owned by the test user.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = self.scratch.join(format!("{name}-{}", N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        chown_to(&self.user, &dir);
+        dir
+    }
+
+    /// A fresh copy of the busybox rootfs, owned by the test user.
+    pub fn rootfs(&self) -> Option<PathBuf> {
+        let golden = self.golden_rootfs()?;
+        let dest = self.scratch("rootfs");
+        std::fs::remove_dir(&dest).unwrap();
+        let out = self.command("cp").arg("-a").arg(golden).arg(&dest).output().unwrap();
+        assert!(out.status.success(), "copying the rootfs: {}", String::from_utf8_lossy(&out.stderr));
+        Some(dest)
+    }
+
+    /// A root-owned copy of `tree` (ownership 0:0, as fr shows the user's own
+    /// files), for real root to run the same probe in a chroot.
+    pub fn oracle_copy(&self, tree: &Path) -> PathBuf {
+        assert!(is_root());
+        let dest = self.scratch.join(format!("oracle-{}", tree.file_name().unwrap().to_string_lossy()));
+        let _ = std::fs::remove_dir_all(&dest);
+        let ok = Command::new("cp").arg("-a").arg(tree).arg(&dest).status().unwrap().success()
+            && Command::new("chown").args(["-R", "-h", "0:0"]).arg(&dest).status().unwrap().success();
+        assert!(ok, "making the oracle copy of {}", tree.display());
+        dest
+    }
+
+    /// The busybox-static rootfs, built once into the cache.
+    fn golden_rootfs(&self) -> Option<PathBuf> {
+        static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+        let golden = self.cache.join(ROOTFS_VERSION);
+        if golden.join("bin/busybox").exists() {
+            return Some(golden);
+        }
+        let busybox = Path::new("/bin/busybox");
+        if !busybox.exists() {
+            return cannot_run("no /bin/busybox: install Debian's busybox-static (.ci/run does)");
+        }
+        let build = self.cache.join(format!("{ROOTFS_VERSION}.build.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&build);
+        for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "sys", "dev", "var/tmp"] {
+            std::fs::create_dir_all(build.join(d)).unwrap();
+        }
+        std::fs::set_permissions(build.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::set_permissions(build.join("root"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::copy(busybox, build.join("bin/busybox")).unwrap();
+        let list = Command::new(busybox).arg("--list-full").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            let link = build.join(applet);
+            if applet != "bin/busybox" && !link.exists() {
+                symlink("/bin/busybox", &link).unwrap();
+            }
+        }
+        std::fs::write(build.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+        std::fs::write(build.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        if let Some(u) = &self.user {
+            let out = Command::new("chown").args(["-R", "-h", &format!("{}:{}", u.uid, u.gid)]).arg(&build).status().unwrap();
+            assert!(out.success());
+        }
+        // Another process may have won the race; either copy is good.
+        if std::fs::rename(&build, &golden).is_err() {
+            let _ = std::fs::remove_dir_all(&build);
+        }
+        let _ = lchown(&golden, self.user.as_ref().map(|u| u.uid), self.user.as_ref().map(|u| u.gid));
+        Some(golden)
+    }
+
+    /// The differential probe compiled with `cc FLAGS`, cached by name.
+    pub fn probe(&self, name: &str, flags: &[&str]) -> Option<PathBuf> {
+        let dir = self.cache.join("probe");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out_path = dir.join(name);
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/probe.c");
+        let tmp = dir.join(format!("{name}.{}", std::process::id()));
+        let out = Command::new("cc").args(flags).arg("-O1").arg("-o").arg(&tmp).arg(&src).output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return cannot_run(format!(
+                    "cc {} could not build the probe (for -m32: apt-get install gcc-multilib libc6-dev-i386): {}",
+                    flags.join(" "),
+                    String::from_utf8_lossy(&o.stderr)
+                ))
+            }
+            Err(e) => return cannot_run(format!("no C compiler to build the probe: {e}")),
+        }
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&tmp, &out_path).unwrap();
+        Some(out_path)
+    }
+
+    /// Debian's i386 busybox-static, unpacked from its .deb into the cache.
+    pub fn busybox_i386(&self) -> Option<PathBuf> {
+        let root = self.cache.join("busybox-i386");
+        let bin = root.join("bin/busybox");
+        if bin.exists() {
+            return Some(bin);
+        }
+        let debs = self.cache.join("debs");
+        std::fs::create_dir_all(&debs).unwrap();
+        let got = Command::new("apt-get").args(["download", "busybox-static:i386"]).current_dir(&debs).output();
+        let deb = std::fs::read_dir(&debs)
+            .ok()
+            .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("busybox-static") && p.to_string_lossy().ends_with("_i386.deb")));
+        let Some(deb) = deb else {
+            let why = got.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_else(|e| e.to_string());
+            return cannot_run(format!(
+                "Debian's busybox-static:i386 could not be downloaded (dpkg --add-architecture i386 && apt-get update; .ci/run does): {why}"
+            ));
+        };
+        let tmp = self.cache.join(format!("busybox-i386.{}", std::process::id()));
+        let ok = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp).status().is_ok_and(|s| s.success());
+        if !ok {
+            return cannot_run(format!("dpkg-deb -x {} failed", deb.display()));
+        }
+        let _ = std::fs::rename(&tmp, &root);
+        Some(bin)
+    }
+}
+
+/// Copies `file` into `dir` (owned by the test user, mode 0755).
+pub fn install(h: &Harness, file: &Path, dir: &Path, name: &str) -> PathBuf {
+    let dest = dir.join(name);
+    std::fs::copy(file, &dest).unwrap();
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if let Some(u) = &h.user {
+        chown(&dest, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    dest
+}
