@@ -14,18 +14,33 @@ use common::{cannot_run, harness, install, is_root};
 fn differential(name: &str, cc_flags: &[&str]) {
     let Some(h) = harness() else { return };
     if !is_root() {
-        cannot_run::<()>("the differential test needs real root as its oracle: run the suite as root");
+        cannot_run::<()>(
+            "the differential test needs real root as its oracle: run the suite as root",
+        );
         return;
     }
-    let Some(probe) = h.probe(name, cc_flags) else { return };
+    let Some(probe) = h.probe(name, cc_flags) else {
+        return;
+    };
     let Some(rootfs) = h.rootfs() else { return };
     install(h, &probe, &rootfs, "probe");
     let oracle = h.oracle_copy(&rootfs);
 
-    let root = Command::new("chroot").arg(&oracle).args(["/probe", "/probe-work"]).output().unwrap();
+    let root = Command::new("chroot")
+        .arg(&oracle)
+        .args(["/probe", "/probe-work"])
+        .output()
+        .unwrap();
     let root_out = String::from_utf8_lossy(&root.stdout).into_owned();
-    assert!(root.status.success(), "the probe failed as real root: {}", String::from_utf8_lossy(&root.stderr));
-    assert!(root_out.ends_with("== end\n"), "the probe stopped early as real root:\n{root_out}");
+    assert!(
+        root.status.success(),
+        "the probe failed as real root: {}",
+        String::from_utf8_lossy(&root.stderr)
+    );
+    assert!(
+        root_out.ends_with("== end\n"),
+        "the probe stopped early as real root:\n{root_out}"
+    );
 
     let fr = h.exec(Some(&rootfs), &["--fakeroot"], &["/probe", "/probe-work"]);
     assert_eq!(fr.code, Some(0), "the probe failed under fr: {}", fr.stderr);
@@ -72,9 +87,24 @@ fn i386_busybox_chowns_and_stats_like_the_native_one() {
              {bb} stat -c '%u:%g %a %F %n' f d l && {bb} ls -ln f d l && {bb} find . -user 9 && cd / && rm -r /w"
         )
     };
-    let native = h.exec(Some(&rootfs), &["--fakeroot"], &["sh", "-c", &script("busybox")]).ok();
-    let i386 = h.exec(Some(&rootfs), &["--fakeroot"], &["sh", "-c", &script("/bin/busybox32")]).ok();
-    assert!(native.contains("9:456 755 regular empty file f"), "{native}");
+    let native = h
+        .exec(
+            Some(&rootfs),
+            &["--fakeroot"],
+            &["sh", "-c", &script("busybox")],
+        )
+        .ok();
+    let i386 = h
+        .exec(
+            Some(&rootfs),
+            &["--fakeroot"],
+            &["sh", "-c", &script("/bin/busybox32")],
+        )
+        .ok();
+    assert!(
+        native.contains("9:456 755 regular empty file f"),
+        "{native}"
+    );
     assert!(native.contains("0:70000 755 directory d"), "{native}");
     assert_eq!(i386, native);
     // The 32-bit binary really is one.

@@ -18,7 +18,11 @@ const F: &[&str] = &["--fakeroot"];
 fn chown_then_stat_in_a_busybox_image() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    let out = h.exec(Some(&rootfs), F, &["sh", "-c", "touch /f; chown 123:456 /f; stat -c %u:%g /f"]);
+    let out = h.exec(
+        Some(&rootfs),
+        F,
+        &["sh", "-c", "touch /f; chown 123:456 /f; stat -c %u:%g /f"],
+    );
     assert_eq!(out.ok(), "123:456\n");
 }
 
@@ -28,11 +32,28 @@ fn host_chown(mode: &[&str]) {
     let dir = h.scratch("host");
     let mut opts = F.to_vec();
     opts.extend_from_slice(mode);
-    let out = h.exec_in(&dir, None, &opts, &["sh", "-c", "touch f; chown 123:456 f; stat -c %u:%g f; id -u"]);
+    let out = h.exec_in(
+        &dir,
+        None,
+        &opts,
+        &[
+            "sh",
+            "-c",
+            "touch f; chown 123:456 f; stat -c %u:%g f; id -u",
+        ],
+    );
     assert_eq!(out.ok(), "123:456\n0\n");
     // Nothing changed for real: the user still owns the file on the host.
-    let real = h.command("stat").args(["-c", "%u:%g"]).arg(dir.join("f")).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&real.stdout), format!("{}:{}\n", h.uid, h.gid));
+    let real = h
+        .command("stat")
+        .args(["-c", "%u:%g"])
+        .arg(dir.join("f"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&real.stdout),
+        format!("{}:{}\n", h.uid, h.gid)
+    );
 }
 
 #[test]
@@ -49,22 +70,53 @@ fn chown_then_stat_on_the_host_tree_without_a_user_namespace() {
 fn ids_read_as_root() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    assert_eq!(h.exec(Some(&rootfs), F, &["sh", "-c", "id -u; id -g"]).ok(), "0\n0\n");
-    assert_eq!(h.exec(None, &["-f", "--userns=none"], &["sh", "-c", "id -u; id -g"]).ok(), "0\n0\n");
+    assert_eq!(
+        h.exec(Some(&rootfs), F, &["sh", "-c", "id -u; id -g"]).ok(),
+        "0\n0\n"
+    );
+    assert_eq!(
+        h.exec(
+            None,
+            &["-f", "--userns=none"],
+            &["sh", "-c", "id -u; id -g"]
+        )
+        .ok(),
+        "0\n0\n"
+    );
     // Without --fakeroot the command runs as the user.
-    assert_eq!(h.exec(Some(&rootfs), &[], &["id", "-u"]).ok(), format!("{}\n", h.uid));
+    assert_eq!(
+        h.exec(Some(&rootfs), &[], &["id", "-u"]).ok(),
+        format!("{}\n", h.uid)
+    );
 }
 
 #[test]
 fn exit_status_passes_through() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    assert_eq!(h.exec(Some(&rootfs), F, &["sh", "-c", "exit 7"]).code, Some(7));
-    assert_eq!(h.exec(Some(&rootfs), F, &["sh", "-c", "kill -TERM $$"]).code, Some(128 + 15));
-    assert_eq!(h.exec(None, &["-f", "--userns=none"], &["sh", "-c", "exit 9"]).code, Some(9));
+    assert_eq!(
+        h.exec(Some(&rootfs), F, &["sh", "-c", "exit 7"]).code,
+        Some(7)
+    );
+    assert_eq!(
+        h.exec(Some(&rootfs), F, &["sh", "-c", "kill -TERM $$"])
+            .code,
+        Some(128 + 15)
+    );
+    assert_eq!(
+        h.exec(None, &["-f", "--userns=none"], &["sh", "-c", "exit 9"])
+            .code,
+        Some(9)
+    );
     let missing = h.exec(Some(&rootfs), F, &["no-such-command"]);
     assert_eq!(missing.code, Some(127));
-    assert!(missing.stderr.contains("no-such-command: command not found"), "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("no-such-command: command not found"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]
@@ -78,21 +130,40 @@ fn stdin_and_stdout_pass_through() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"through the container\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"through the container\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "through the container\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "through the container\n"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
 }
 
 /// Starts `fr exec` whose command prints "ready" once it can take a signal.
-fn start_ready(h: &Harness, cmd: &mut std::process::Command) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+fn start_ready(
+    h: &Harness,
+    cmd: &mut std::process::Command,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     let start = Instant::now();
     while !line.contains("ready") {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the command ended before it was ready");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the command ended before it was ready"
+        );
         assert!(start.elapsed() < Duration::from_secs(60));
     }
     let _ = h;
@@ -105,7 +176,11 @@ fn ctrl_c_on_the_terminal_stops_the_command_and_fr_returns_130() {
     let Some(rootfs) = h.rootfs() else { return };
     // script(1) gives fr a real pseudo-terminal; ^C on its stdin becomes
     // SIGINT from the terminal to the foreground process group.
-    let inner = format!("{} exec -f {} -- sh -c 'tty; echo ready; exec sleep 60'", h.fr.display(), rootfs.display());
+    let inner = format!(
+        "{} exec -f {} -- sh -c 'tty; echo ready; exec sleep 60'",
+        h.fr.display(),
+        rootfs.display()
+    );
     let mut cmd = h.command("script");
     cmd.args(["-q", "-e", "-c", &inner, "/dev/null"]);
     let (mut child, mut out) = start_ready(h, &mut cmd);
@@ -121,10 +196,21 @@ fn ctrl_c_on_the_terminal_stops_the_command_and_fr_returns_130() {
 fn the_controlling_terminal_is_the_callers() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    let inner = format!("{} exec -f {} -- sh -c 'tty && test -t 0 && echo tty-ok'", h.fr.display(), rootfs.display());
-    let out = h.command("script").args(["-q", "-e", "-c", &inner, "/dev/null"]).output().unwrap();
+    let inner = format!(
+        "{} exec -f {} -- sh -c 'tty && test -t 0 && echo tty-ok'",
+        h.fr.display(),
+        rootfs.display()
+    );
+    let out = h
+        .command("script")
+        .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("/dev/pts/") && text.contains("tty-ok"), "{text}");
+    assert!(
+        text.contains("/dev/pts/") && text.contains("tty-ok"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -132,11 +218,17 @@ fn terminating_signals_sent_to_fr_reach_the_command() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
     for (signal, name) in [(15, "TERM"), (1, "HUP"), (2, "INT")] {
-        let script = format!("trap 'echo got {name}; exit 3' {name}; echo ready; while :; do sleep 0.1; done");
+        let script = format!(
+            "trap 'echo got {name}; exit 3' {name}; echo ready; while :; do sleep 0.1; done"
+        );
         let mut cmd = h.exec_command(Some(&rootfs), F, &["sh", "-c", &script]);
         let (mut child, mut out) = start_ready(h, &mut cmd);
         let pid = rustix::process::Pid::from_child(&child);
-        rustix::process::kill_process(pid, rustix::process::Signal::from_named_raw(signal).unwrap()).unwrap();
+        rustix::process::kill_process(
+            pid,
+            rustix::process::Signal::from_named_raw(signal).unwrap(),
+        )
+        .unwrap();
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
         assert_eq!(rest, format!("got {name}\n"));
@@ -146,18 +238,34 @@ fn terminating_signals_sent_to_fr_reach_the_command() {
 
 /// Owners by name, as `uid:gid`, from lines `OWNER NAME` where OWNER is
 /// at column `owner` and the name is the last field.
-fn owners(text: &str, parse: impl Fn(&[&str]) -> Option<(String, String)>) -> BTreeMap<String, String> {
+fn owners(
+    text: &str,
+    parse: impl Fn(&[&str]) -> Option<(String, String)>,
+) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| parse(&l.split_whitespace().collect::<Vec<_>>()))
-        .map(|(name, owner)| (name.trim_start_matches("./").trim_end_matches('/').to_string(), owner))
+        .map(|(name, owner)| {
+            (
+                name.trim_start_matches("./")
+                    .trim_end_matches('/')
+                    .to_string(),
+                owner,
+            )
+        })
         .collect()
 }
 
 fn expected() -> BTreeMap<String, String> {
-    [("a", "1:2"), ("b", "0:3"), ("l", "4:5"), ("d", "6:7"), ("d/x", "8:9")]
-        .iter()
-        .map(|(n, o)| (n.to_string(), o.to_string()))
-        .collect()
+    [
+        ("a", "1:2"),
+        ("b", "0:3"),
+        ("l", "4:5"),
+        ("d", "6:7"),
+        ("d/x", "8:9"),
+    ]
+    .iter()
+    .map(|(n, o)| (n.to_string(), o.to_string()))
+    .collect()
 }
 
 const SETUP: &str = "mkdir d && touch a b d/x && ln -s a l && chown 1:2 a && chgrp 3 b && chown -h 4:5 l && chown 6:7 d && chown 8:9 d/x";
@@ -165,7 +273,11 @@ const SETUP: &str = "mkdir d && touch a b d/x && ln -s a l && chown 1:2 a && chg
 fn ls_owners(text: &str) -> BTreeMap<String, String> {
     // ls -ln: mode links uid gid size date... name [-> target]
     owners(text, |f| {
-        let name = if f.contains(&"->") { f[f.len() - 3] } else { f[f.len() - 1] };
+        let name = if f.contains(&"->") {
+            f[f.len() - 3]
+        } else {
+            f[f.len() - 1]
+        };
         (f.len() >= 7 && f[0].len() == 10).then(|| (name.to_string(), format!("{}:{}", f[2], f[3])))
     })
 }
@@ -173,16 +285,28 @@ fn ls_owners(text: &str) -> BTreeMap<String, String> {
 fn tar_owners(text: &str) -> BTreeMap<String, String> {
     // tar -tv: mode uid/gid size date time name [-> target]
     owners(text, |f| {
-        let name = if f.contains(&"->") { f[f.len() - 3] } else { f[f.len() - 1] };
+        let name = if f.contains(&"->") {
+            f[f.len() - 3]
+        } else {
+            f[f.len() - 1]
+        };
         let (u, g) = f.get(1)?.split_once('/')?;
         // busybox tar names ids that the image's passwd and group know.
-        let numeric = |id: &str| if id == "root" { "0".to_string() } else { id.to_string() };
+        let numeric = |id: &str| {
+            if id == "root" {
+                "0".to_string()
+            } else {
+                id.to_string()
+            }
+        };
         Some((name.to_string(), format!("{}:{}", numeric(u), numeric(g))))
     })
 }
 
 fn pairs(text: &str) -> BTreeMap<String, String> {
-    owners(text, |f| (f.len() == 2).then(|| (f[1].to_string(), f[0].to_string())))
+    owners(text, |f| {
+        (f.len() == 2).then(|| (f[1].to_string(), f[0].to_string()))
+    })
 }
 
 #[test]
@@ -194,7 +318,15 @@ fn busybox_tools_agree_on_fake_owners() {
          && echo '## tar' && tar -cf /t.tar a b l d && tar -tvf /t.tar"
     );
     let out = h.exec(Some(&rootfs), F, &["sh", "-c", &script]).ok();
-    let part = |name: &str| out.split(&format!("## {name}\n")).nth(1).unwrap().split("## ").next().unwrap().to_string();
+    let part = |name: &str| {
+        out.split(&format!("## {name}\n"))
+            .nth(1)
+            .unwrap()
+            .split("## ")
+            .next()
+            .unwrap()
+            .to_string()
+    };
     let ls = ls_owners(&part("ls"));
     let want = expected();
     let mut want_ls = want.clone();
@@ -215,7 +347,15 @@ fn gnu_tools_agree_on_fake_owners_on_the_host_tree() {
              && echo '## tar' && tar --numeric-owner -cvf t.tar a b l d >/dev/null && tar --numeric-owner -tvf t.tar"
         );
         let out = h.exec_in(&dir, None, mode, &["sh", "-c", &script]).ok();
-        let part = |name: &str| out.split(&format!("## {name}\n")).nth(1).unwrap().split("## ").next().unwrap().to_string();
+        let part = |name: &str| {
+            out.split(&format!("## {name}\n"))
+                .nth(1)
+                .unwrap()
+                .split("## ")
+                .next()
+                .unwrap()
+                .to_string()
+        };
         let want = expected();
         let mut want_ls = want.clone();
         want_ls.remove("d");
@@ -230,7 +370,8 @@ fn gnu_tools_agree_on_fake_owners_on_the_host_tree() {
 fn the_image_is_the_root_with_proc_dev_and_tmp() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    let script = "echo $$; test -c /dev/null && echo null-ok; echo x > /dev/null && echo write-ok; \
+    let script =
+        "echo $$; test -c /dev/null && echo null-ok; echo x > /dev/null && echo write-ok; \
                   test -c /dev/urandom && echo urandom-ok; touch /tmp/t && echo tmp-ok; \
                   test -e /proc/self/status && echo proc-ok; test -d /sys/kernel && echo sys-ok; \
                   ls /proc | grep -c '^[0-9]'";
@@ -238,7 +379,14 @@ fn the_image_is_the_root_with_proc_dev_and_tmp() {
     let lines: Vec<&str> = out.lines().collect();
     // The command's shell is pid 2: init is 1, and no host process shows.
     assert_eq!(lines[0], "2", "{out}");
-    for want in ["null-ok", "write-ok", "urandom-ok", "tmp-ok", "proc-ok", "sys-ok"] {
+    for want in [
+        "null-ok",
+        "write-ok",
+        "urandom-ok",
+        "tmp-ok",
+        "proc-ok",
+        "sys-ok",
+    ] {
         assert!(lines.contains(&want), "{want} missing in:\n{out}");
     }
     // init, sh, ls and grep.
@@ -264,7 +412,10 @@ fn binds_bring_host_paths_in_and_ro_keeps_them_read_only() {
     assert_eq!(out.code, Some(1), "{out:?}");
     let text = out.stdout;
     assert!(text.starts_with("hi\nrw-ok\nro-ok\n"), "{text}");
-    assert!(text.contains("Read-only file system"), "chown on a read-only bind must fail as for root: {text}");
+    assert!(
+        text.contains("Read-only file system"),
+        "chown on a read-only bind must fail as for root: {text}"
+    );
     assert!(data.join("new").exists());
 }
 
@@ -272,8 +423,18 @@ fn binds_bring_host_paths_in_and_ro_keeps_them_read_only() {
 fn syscalls_lists_the_table() {
     let Some(h) = harness() else { return };
     let out = h.fr(["syscalls"]).ok();
-    for name in ["chown32", "fchownat", "newfstatat", "statx", "fstatat64", "fchmodat2"] {
-        assert!(out.lines().any(|l| l.starts_with(name)), "{name} missing:\n{out}");
+    for name in [
+        "chown32",
+        "fchownat",
+        "newfstatat",
+        "statx",
+        "fstatat64",
+        "fchmodat2",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{out}"
+        );
     }
 }
 
@@ -282,18 +443,37 @@ fn a_missing_image_is_a_clear_error() {
     let Some(h) = harness() else { return };
     let out = h.exec(Some(Path::new("/no/such/image")), F, &["true"]);
     assert_eq!(out.code, Some(125));
-    assert!(out.stderr.contains("/no/such/image") && out.stderr.contains("hint:"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/no/such/image") && out.stderr.contains("hint:"),
+        "{}",
+        out.stderr
+    );
     let Some(rootfs) = h.rootfs() else { return };
     let out = h.exec(Some(&rootfs), &["-f", "--userns=none"], &["true"]);
     assert_eq!(out.code, Some(125));
-    assert!(out.stderr.contains("--userns=none") && out.stderr.contains("hint:"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--userns=none") && out.stderr.contains("hint:"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn help_explains_every_option() {
     let Some(h) = harness() else { return };
     let out = h.fr(["exec", "--help"]).ok();
-    for opt in ["--fakeroot", "--userns", "--bind", "--quiet", "--verbose", "IMAGE", "CMD"] {
-        assert!(out.contains(opt), "{opt} missing from fr exec --help:\n{out}");
+    for opt in [
+        "--fakeroot",
+        "--userns",
+        "--bind",
+        "--quiet",
+        "--verbose",
+        "IMAGE",
+        "CMD",
+    ] {
+        assert!(
+            out.contains(opt),
+            "{opt} missing from fr exec --help:\n{out}"
+        );
     }
 }

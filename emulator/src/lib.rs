@@ -20,6 +20,6 @@ pub mod rules;
 pub mod table;
 
 pub use attrs::{Attrs, FileType};
-pub use kstat::{Kstat, Timestamp};
 pub use ids::IdMap;
+pub use kstat::{Kstat, Timestamp};
 pub use table::{InodeKey, InodeTable};

@@ -24,10 +24,20 @@ pub enum Message {
 
 /// A connected pair: (fr's end, the container's end).
 pub fn pair() -> Result<(OwnedFd, OwnedFd), Errno> {
-    net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+    net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
 }
 
-fn send(sock: BorrowedFd<'_>, tag: &[u8], text: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+fn send(
+    sock: BorrowedFd<'_>,
+    tag: &[u8],
+    text: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+) -> Result<(), Errno> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds;
@@ -35,7 +45,12 @@ fn send(sock: BorrowedFd<'_>, tag: &[u8], text: &[u8], fd: Option<BorrowedFd<'_>
         fds = [fd];
         control.push(SendAncillaryMessage::ScmRights(&fds));
     }
-    net::sendmsg(sock, &[IoSlice::new(tag), IoSlice::new(text)], &mut control, SendFlags::empty())?;
+    net::sendmsg(
+        sock,
+        &[IoSlice::new(tag), IoSlice::new(text)],
+        &mut control,
+        SendFlags::empty(),
+    )?;
     Ok(())
 }
 
@@ -57,7 +72,12 @@ pub fn recv(sock: impl AsFd) -> Result<Message, Errno> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = loop {
-        match net::recvmsg(&sock, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC) {
+        match net::recvmsg(
+            &sock,
+            &mut [IoSliceMut::new(&mut buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
             Err(Errno::INTR) => continue,
             other => break other?,
         }
@@ -72,7 +92,9 @@ pub fn recv(sock: impl AsFd) -> Result<Message, Errno> {
         (None, _) => Message::Closed,
         (Some(b'L'), Some(fd)) => Message::Listener(fd),
         (Some(b'R'), _) => Message::Ready,
-        (Some(b'E'), _) => Message::Failed(String::from_utf8_lossy(&buf[1..got.bytes]).into_owned()),
+        (Some(b'E'), _) => {
+            Message::Failed(String::from_utf8_lossy(&buf[1..got.bytes]).into_owned())
+        }
         _ => Message::Failed("the container sent a message fr does not understand".into()),
     })
 }
@@ -85,13 +107,18 @@ mod tests {
     fn each_message_arrives_whole() {
         let (ours, theirs) = pair().unwrap();
         send_ready(theirs.as_fd()).unwrap();
-        send_failure(theirs.as_fd(), "mounting proc on /x/proc: Operation not permitted");
+        send_failure(
+            theirs.as_fd(),
+            "mounting proc on /x/proc: Operation not permitted",
+        );
         let (r, _w) = rustix::pipe::pipe().unwrap();
         send_listener(theirs.as_fd(), r.as_fd()).unwrap();
         drop(theirs);
         assert!(matches!(recv(&ours).unwrap(), Message::Ready));
         match recv(&ours).unwrap() {
-            Message::Failed(why) => assert_eq!(why, "mounting proc on /x/proc: Operation not permitted"),
+            Message::Failed(why) => {
+                assert_eq!(why, "mounting proc on /x/proc: Operation not permitted")
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(recv(&ours).unwrap(), Message::Listener(_)));

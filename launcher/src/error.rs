@@ -11,7 +11,10 @@ pub enum Error {
     #[error("image {path}: {why}")]
     Image { path: String, why: String },
     #[error("writing {path}: {source}")]
-    IdMap { path: String, source: std::io::Error },
+    IdMap {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("setting up the container: {0}")]
     Setup(String),
     #[error("the container's init died before the command started")]
@@ -40,7 +43,9 @@ impl Error {
                 Some("drop --userns=none, or run without IMAGE to work on the host tree")
             }
             Error::Image { .. } => Some("IMAGE must be a directory holding a root file system"),
-            Error::IdMap { .. } => Some("the kernel refused the id map; is /proc mounted read-write?"),
+            Error::IdMap { .. } => {
+                Some("the kernel refused the id map; is /proc mounted read-write?")
+            }
             _ => None,
         }
     }

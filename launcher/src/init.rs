@@ -70,7 +70,9 @@ fn supervise(workload: i32) -> i32 {
     loop {
         match sys::wait_signal() {
             Ok(c) if c.signal == libc::SIGCHLD => {
-                while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+                while let Ok(Some((pid, status))) =
+                    rustix::process::waitpid(None, WaitOptions::NOHANG)
+                {
                     if pid.as_raw_nonzero().get() == workload {
                         return exit_code(status);
                     }

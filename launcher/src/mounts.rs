@@ -39,7 +39,11 @@ fn relative(p: &Path) -> &Path {
 /// mount points.
 fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     match fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::IN_ROOT) {
         Err(Errno::NOENT) => {}
         done => return done.map_err(|e| fail(format!("opening /{}", rel.display()), e)),
@@ -58,19 +62,31 @@ fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
 
 /// Opens the file `rel` inside `root`, creating it empty if missing.
 fn ensure_file(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
-    let open = |flags| fs::openat2(root, rel, flags, Mode::from_raw_mode(0o644), ResolveFlags::IN_ROOT);
+    let open = |flags| {
+        fs::openat2(
+            root,
+            rel,
+            flags,
+            Mode::from_raw_mode(0o644),
+            ResolveFlags::IN_ROOT,
+        )
+    };
     if let Ok(fd) = open(OFlags::PATH | OFlags::CLOEXEC) {
         return Ok(fd);
     }
     if let Some(parent) = rel.parent() {
         ensure_dir(root, parent)?;
     }
-    drop(open(OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC).map_err(|e| fail(format!("creating /{}", rel.display()), e))?);
+    drop(
+        open(OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC)
+            .map_err(|e| fail(format!("creating /{}", rel.display()), e))?,
+    );
     open(OFlags::PATH | OFlags::CLOEXEC).map_err(|e| fail(format!("opening /{}", rel.display()), e))
 }
 
 fn bind(src: &Path, target: BorrowedFd<'_>, what: &str) -> Result<()> {
-    mount::mount_bind_recursive(src, fd_path(target)).map_err(|e| fail(format!("binding {} on {what}", src.display()), e))
+    mount::mount_bind_recursive(src, fd_path(target))
+        .map_err(|e| fail(format!("binding {} on {what}", src.display()), e))
 }
 
 /// Makes a bind mount read-only, keeping the flags of the mount it came
@@ -90,23 +106,40 @@ fn remount_read_only(target: &str) -> Result<()> {
             flags |= ms;
         }
     }
-    mount::mount_remount(target, flags, "").map_err(|e| fail(format!("making {target} read-only"), e))
+    mount::mount_remount(target, flags, "")
+        .map_err(|e| fail(format!("making {target} read-only"), e))
 }
 
-fn mount_fs(fstype: &str, target: BorrowedFd<'_>, flags: MountFlags, data: &str, what: &str) -> Result<()> {
+fn mount_fs(
+    fstype: &str,
+    target: BorrowedFd<'_>,
+    flags: MountFlags,
+    data: &str,
+    what: &str,
+) -> Result<()> {
     let data = CString::new(data).expect("mount options have no NUL");
-    mount::mount(fstype, fd_path(target), fstype, flags, Some(data.as_c_str()))
-        .map_err(|e| fail(format!("mounting {fstype} on {what}"), e))
+    mount::mount(
+        fstype,
+        fd_path(target),
+        fstype,
+        flags,
+        Some(data.as_c_str()),
+    )
+    .map_err(|e| fail(format!("mounting {fstype} on {what}"), e))
 }
 
 /// Stops mount events from leaking between the container and the host.
 fn make_private() -> Result<()> {
-    mount::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-        .map_err(|e| fail("making / private", e))
+    mount::mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(|e| fail("making / private", e))
 }
 
 fn check_bind_source(b: &Bind) -> Result<bool> {
-    let meta = std::fs::metadata(&b.src).map_err(|e| format!("bind source {}: {e}", b.src.display()))?;
+    let meta =
+        std::fs::metadata(&b.src).map_err(|e| format!("bind source {}: {e}", b.src.display()))?;
     Ok(meta.is_dir())
 }
 
@@ -115,14 +148,27 @@ fn apply_binds(root: BorrowedFd<'_>, binds: &[Bind]) -> Result<()> {
     for b in binds {
         let rel = relative(&b.dst);
         if rel.components().any(|c| c == Component::ParentDir) {
-            return Err(format!("bind destination {} must not contain ..", b.dst.display()));
+            return Err(format!(
+                "bind destination {} must not contain ..",
+                b.dst.display()
+            ));
         }
-        let target = if check_bind_source(b)? { ensure_dir(root, rel)? } else { ensure_file(root, rel)? };
+        let target = if check_bind_source(b)? {
+            ensure_dir(root, rel)?
+        } else {
+            ensure_file(root, rel)?
+        };
         bind(&b.src, target.as_fd(), &b.dst.display().to_string())?;
         if b.read_only {
             // The open fd still names the covered file; look the path up again.
-            let mounted = fs::openat2(root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)
-                .map_err(|e| fail(format!("opening {}", b.dst.display()), e))?;
+            let mounted = fs::openat2(
+                root,
+                rel,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT,
+            )
+            .map_err(|e| fail(format!("opening {}", b.dst.display()), e))?;
             remount_read_only(&fd_path(mounted.as_fd()))?;
         }
     }
@@ -130,8 +176,14 @@ fn apply_binds(root: BorrowedFd<'_>, binds: &[Bind]) -> Result<()> {
 }
 
 fn reopen(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd> {
-    fs::openat2(root, rel, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)
-        .map_err(|e| fail(format!("opening /{rel}"), e))
+    fs::openat2(
+        root,
+        rel,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT,
+    )
+    .map_err(|e| fail(format!("opening /{rel}"), e))
 }
 
 /// A `/dev` of its own: a tmpfs with the host's harmless devices bound in,
@@ -146,20 +198,36 @@ fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
         if !host.exists() {
             continue;
         }
-        let node = fs::openat(&dev, name, OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o666))
-            .map_err(|e| fail(format!("creating /dev/{name}"), e))?;
+        let node = fs::openat(
+            &dev,
+            name,
+            OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666),
+        )
+        .map_err(|e| fail(format!("creating /dev/{name}"), e))?;
         drop(node);
         let node = fs::openat(&dev, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail(format!("opening /dev/{name}"), e))?;
         bind(&host, node.as_fd(), &format!("/dev/{name}"))?;
     }
     for dir in ["pts", "shm"] {
-        fs::mkdirat(&dev, dir, Mode::from_raw_mode(0o755)).map_err(|e| fail(format!("creating /dev/{dir}"), e))?;
+        fs::mkdirat(&dev, dir, Mode::from_raw_mode(0o755))
+            .map_err(|e| fail(format!("creating /dev/{dir}"), e))?;
     }
     if Path::new("/dev/pts/ptmx").exists() {
-        bind(Path::new("/dev/pts"), reopen(root, "dev/pts")?.as_fd(), "/dev/pts")?;
+        bind(
+            Path::new("/dev/pts"),
+            reopen(root, "dev/pts")?.as_fd(),
+            "/dev/pts",
+        )?;
     }
-    mount_fs("tmpfs", reopen(root, "dev/shm")?.as_fd(), MountFlags::NOSUID | MountFlags::NODEV, "mode=1777", "/dev/shm")?;
+    mount_fs(
+        "tmpfs",
+        reopen(root, "dev/shm")?.as_fd(),
+        MountFlags::NOSUID | MountFlags::NODEV,
+        "mode=1777",
+        "/dev/shm",
+    )?;
     for (link, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -174,15 +242,37 @@ fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
 /// Makes `image` the root of the calling process's mount namespace.
 pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
     make_private()?;
-    mount::mount_bind_recursive(image, image).map_err(|e| fail(format!("binding {} on itself", image.display()), e))?;
-    let root = fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| fail(format!("opening {}", image.display()), e))?;
+    mount::mount_bind_recursive(image, image)
+        .map_err(|e| fail(format!("binding {} on itself", image.display()), e))?;
+    let root = fs::openat(
+        CWD,
+        image,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail(format!("opening {}", image.display()), e))?;
     let root = root.as_fd();
     let nosuid_nodev_noexec = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    mount_fs("proc", ensure_dir(root, Path::new("proc"))?.as_fd(), nosuid_nodev_noexec, "", "/proc")?;
-    bind(Path::new("/sys"), ensure_dir(root, Path::new("sys"))?.as_fd(), "/sys")?;
+    mount_fs(
+        "proc",
+        ensure_dir(root, Path::new("proc"))?.as_fd(),
+        nosuid_nodev_noexec,
+        "",
+        "/proc",
+    )?;
+    bind(
+        Path::new("/sys"),
+        ensure_dir(root, Path::new("sys"))?.as_fd(),
+        "/sys",
+    )?;
     make_dev(root)?;
-    mount_fs("tmpfs", ensure_dir(root, Path::new("tmp"))?.as_fd(), MountFlags::NOSUID | MountFlags::NODEV, "mode=1777", "/tmp")?;
+    mount_fs(
+        "tmpfs",
+        ensure_dir(root, Path::new("tmp"))?.as_fd(),
+        MountFlags::NOSUID | MountFlags::NODEV,
+        "mode=1777",
+        "/tmp",
+    )?;
     apply_binds(root, binds)?;
     // pivot_root(".", ".") stacks the old root on the new one; detaching it
     // leaves the image alone (pivot_root(2), "new_root and put_old may be
@@ -197,8 +287,13 @@ pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
 /// namespace and the requested binds.
 pub fn host_tree(binds: &[Bind]) -> Result<()> {
     make_private()?;
-    let root = fs::openat(CWD, "/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| fail("opening /", e))?;
+    let root = fs::openat(
+        CWD,
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail("opening /", e))?;
     let proc_dir = reopen(root.as_fd(), "proc")?;
     let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     if let Err(why) = mount_fs("proc", proc_dir.as_fd(), flags, "", "/proc") {

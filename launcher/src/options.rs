@@ -28,7 +28,10 @@ impl std::str::FromStr for Bind {
     /// Apptainer's form: `src[:dst[:opts]]`, `opts` being `ro` or `rw`.
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut parts = spec.splitn(3, ':');
-        let src = parts.next().filter(|s| !s.is_empty()).ok_or("a bind needs a source path")?;
+        let src = parts
+            .next()
+            .filter(|s| !s.is_empty())
+            .ok_or("a bind needs a source path")?;
         let dst = parts.next().filter(|d| !d.is_empty()).unwrap_or(src);
         let read_only = match parts.next() {
             None | Some("rw") => false,
@@ -38,7 +41,11 @@ impl std::str::FromStr for Bind {
         if !dst.starts_with('/') {
             return Err(format!("bind destination {dst:?} must be an absolute path"));
         }
-        Ok(Bind { src: PathBuf::from(src), dst: PathBuf::from(dst), read_only })
+        Ok(Bind {
+            src: PathBuf::from(src),
+            dst: PathBuf::from(dst),
+            read_only,
+        })
     }
 }
 
@@ -63,9 +70,15 @@ mod tests {
     #[test]
     fn binds_parse_like_apptainer() {
         let b: Bind = "/data".parse().unwrap();
-        assert_eq!((b.src.to_str(), b.dst.to_str(), b.read_only), (Some("/data"), Some("/data"), false));
+        assert_eq!(
+            (b.src.to_str(), b.dst.to_str(), b.read_only),
+            (Some("/data"), Some("/data"), false)
+        );
         let b: Bind = "/srv/x:/mnt:ro".parse().unwrap();
-        assert_eq!((b.src.to_str(), b.dst.to_str(), b.read_only), (Some("/srv/x"), Some("/mnt"), true));
+        assert_eq!(
+            (b.src.to_str(), b.dst.to_str(), b.read_only),
+            (Some("/srv/x"), Some("/mnt"), true)
+        );
         assert!("/a:rel".parse::<Bind>().is_err());
         assert!("/a:/b:xx".parse::<Bind>().is_err());
         assert!("".parse::<Bind>().is_err());

@@ -29,9 +29,15 @@ const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 fn check_image(image: &Path) -> Result<PathBuf, Error> {
     let shown = image.display().to_string();
-    let path = image.canonicalize().map_err(|e| Error::Image { path: shown.clone(), why: e.to_string() })?;
+    let path = image.canonicalize().map_err(|e| Error::Image {
+        path: shown.clone(),
+        why: e.to_string(),
+    })?;
     if !path.is_dir() {
-        return Err(Error::Image { path: shown, why: "not a directory".into() });
+        return Err(Error::Image {
+            path: shown,
+            why: "not a directory".into(),
+        });
     }
     Ok(path)
 }
@@ -64,7 +70,10 @@ fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
 /// Whether `clone(CLONE_NEWUSER)` failed because the host does not allow it
 /// (rather than for lack of memory or a bad argument of ours).
 fn userns_refused(e: Errno) -> bool {
-    matches!(e, Errno::PERM | Errno::ACCESS | Errno::NOSPC | Errno::USERS | Errno::INVAL)
+    matches!(
+        e,
+        Errno::PERM | Errno::ACCESS | Errno::NOSPC | Errno::USERS | Errno::INVAL
+    )
 }
 
 fn supervisor(opts: &ExecOptions, userns: bool, ids: IdMap) -> Result<Option<Supervisor>, Error> {
@@ -75,16 +84,28 @@ fn supervisor(opts: &ExecOptions, userns: bool, ids: IdMap) -> Result<Option<Sup
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let config = Config { userns, ids, workers, sync_wakeup: opts.sync_wakeup };
+    let config = Config {
+        userns,
+        ids,
+        workers,
+        sync_wakeup: opts.sync_wakeup,
+    };
     Ok(Some(Supervisor::new(config)?))
 }
 
 /// Runs the command as `opts` says and returns its exit status.
 pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
-    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let (uid, gid) = (
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+    );
     let ids = IdMap::new(uid, gid);
     let image = opts.image.as_deref().map(check_image).transpose()?;
-    let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
+    let plan = Plan {
+        image,
+        binds: opts.binds.clone(),
+        command: command(opts)?,
+    };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
 
@@ -93,7 +114,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         let sup = supervisor(opts, true, ids)?;
         match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, uid, gid) {
             Ok(pid) => return finish(pid, ours, sup),
-            Err(Error::Userns(e)) if mode == Userns::Auto && plan.image.is_none() && userns_refused(e) => {
+            Err(Error::Userns(e))
+                if mode == Userns::Auto && plan.image.is_none() && userns_refused(e) =>
+            {
                 log::info!("user namespaces are not available ({e}): emulation alone, as with --userns=none");
                 mode = Userns::None;
             }
@@ -108,7 +131,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
         Forked::Child => {
             drop(ours);
-            workload::run(&plan.command, theirs, sup.as_ref().map(Supervisor::program), opts.fakeroot)
+            workload::run(
+                &plan.command,
+                theirs,
+                sup.as_ref().map(Supervisor::program),
+                opts.fakeroot,
+            )
         }
         Forked::Parent(pid) => pid,
     };
@@ -128,11 +156,17 @@ fn start_container(
 ) -> Result<i32, Error> {
     let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(Error::sys("creating a pipe"))?;
-    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
     let pid = match sys::fork_with(flags).map_err(Error::Userns)? {
         Forked::Child => {
             drop(go_write);
-            let chan = theirs.try_clone_to_owned().unwrap_or_else(|_| sys::exit_now(125));
+            let chan = theirs
+                .try_clone_to_owned()
+                .unwrap_or_else(|_| sys::exit_now(125));
             init::run(plan, chan, go_read, sup.map(Supervisor::program))
         }
         Forked::Parent(pid) => pid,
@@ -176,7 +210,8 @@ fn wait(pid: i32) -> i32 {
     loop {
         match sys::wait_signal() {
             Ok(c) if c.signal == libc::SIGCHLD => {
-                if let Ok(Some((_, status))) = rustix::process::waitpid(child, WaitOptions::NOHANG) {
+                if let Ok(Some((_, status))) = rustix::process::waitpid(child, WaitOptions::NOHANG)
+                {
                     return init::exit_code(status);
                 }
             }

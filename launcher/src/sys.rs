@@ -28,7 +28,14 @@ pub fn fork_with(flags: libc::c_int) -> Result<Forked, Errno> {
     // continues on a copy-on-write copy of the caller's stack. Callers are
     // single-threaded (documented above), so no lock is held in the copy.
     let ret = unsafe {
-        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
     match ret {
         -1 => Err(errno()),
@@ -112,7 +119,10 @@ pub fn wait_signal() -> Result<Caught, Errno> {
         };
         if ret > 0 {
             // SI_USER (0), SI_QUEUE (-1), SI_TKILL (-6): sent by a process.
-            return Ok(Caught { signal: ret, sent_by_process: info.si_code <= 0 });
+            return Ok(Caught {
+                signal: ret,
+                sent_by_process: info.si_code <= 0,
+            });
         }
         let e = errno();
         if e != Errno::INTR {

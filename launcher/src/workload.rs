@@ -27,7 +27,10 @@ impl Command {
     }
 
     fn path_var(&self) -> &str {
-        self.env.iter().find(|(k, _)| k == "PATH").map_or("/usr/bin:/bin", |(_, v)| v)
+        self.env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map_or("/usr/bin:/bin", |(_, v)| v)
     }
 }
 
@@ -82,7 +85,9 @@ fn exec(cmd: &Command) -> ! {
         let mut full = dir.as_bytes().to_vec();
         full.push(b'/');
         full.extend_from_slice(name);
-        let Ok(full) = CString::new(full) else { continue };
+        let Ok(full) = CString::new(full) else {
+            continue;
+        };
         match sys::execve(&full, &cmd.argv, &envp) {
             Errno::NOENT | Errno::NOTDIR => {}
             Errno::ACCESS => denied = Some(Errno::ACCESS),

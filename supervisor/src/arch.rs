@@ -31,7 +31,9 @@ impl Arch {
     /// The ABI and the plain system call number of a notification.
     pub fn from_seccomp(audit_arch: u32, nr: i32) -> Option<(Arch, i32)> {
         match audit_arch {
-            AUDIT_ARCH_X86_64 if nr & X32_SYSCALL_BIT != 0 => Some((Arch::X32, nr & !X32_SYSCALL_BIT)),
+            AUDIT_ARCH_X86_64 if nr & X32_SYSCALL_BIT != 0 => {
+                Some((Arch::X32, nr & !X32_SYSCALL_BIT))
+            }
             AUDIT_ARCH_X86_64 => Some((Arch::X86_64, nr)),
             AUDIT_ARCH_I386 => Some((Arch::I386, nr)),
             _ => None,
@@ -75,9 +77,18 @@ mod tests {
 
     #[test]
     fn notifications_name_their_abi() {
-        assert_eq!(Arch::from_seccomp(AUDIT_ARCH_X86_64, 4), Some((Arch::X86_64, 4)));
-        assert_eq!(Arch::from_seccomp(AUDIT_ARCH_X86_64, 4 | X32_SYSCALL_BIT), Some((Arch::X32, 4)));
-        assert_eq!(Arch::from_seccomp(AUDIT_ARCH_I386, 195), Some((Arch::I386, 195)));
+        assert_eq!(
+            Arch::from_seccomp(AUDIT_ARCH_X86_64, 4),
+            Some((Arch::X86_64, 4))
+        );
+        assert_eq!(
+            Arch::from_seccomp(AUDIT_ARCH_X86_64, 4 | X32_SYSCALL_BIT),
+            Some((Arch::X32, 4))
+        );
+        assert_eq!(
+            Arch::from_seccomp(AUDIT_ARCH_I386, 195),
+            Some((Arch::I386, 195))
+        );
         assert_eq!(Arch::from_seccomp(0xc000_00b7, 79), None);
     }
 }

@@ -53,9 +53,18 @@ impl Supervisor {
     pub fn new(config: Config) -> Result<Self, FilterError> {
         let bound = table::bind(config.userns);
         let program = filter::build(&bound)?;
-        let ctx = handlers::Context { inodes: Arc::new(InodeTable::new(config.ids)) };
-        let shared = Arc::new(notify::Shared { dispatch: table::Dispatch::new(&bound), ctx });
-        Ok(Self { program, shared, config })
+        let ctx = handlers::Context {
+            inodes: Arc::new(InodeTable::new(config.ids)),
+        };
+        let shared = Arc::new(notify::Shared {
+            dispatch: table::Dispatch::new(&bound),
+            ctx,
+        });
+        Ok(Self {
+            program,
+            shared,
+            config,
+        })
     }
 
     /// The BPF program the workload installs with [`filter::install`].
@@ -72,7 +81,9 @@ impl Supervisor {
     pub fn serve(&self, listener: OwnedFd) -> Vec<std::thread::JoinHandle<()>> {
         if self.config.sync_wakeup {
             use std::os::fd::AsFd;
-            if let Err(e) = sys::notif_set_flags(listener.as_fd(), sys::SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) {
+            if let Err(e) =
+                sys::notif_set_flags(listener.as_fd(), sys::SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+            {
                 log::info!("SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is not available: {e}");
             }
         }

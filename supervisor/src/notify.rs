@@ -61,7 +61,14 @@ fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) 
     };
     let req = Request::new(listener, notif, arch, nr);
     let outcome = (syscall.handler)(&shared.ctx, &req);
-    log::trace!("{}[{}] {}({:x?}) = {:?}", req.tid, arch.name(), syscall.name, req.args, outcome);
+    log::trace!(
+        "{}[{}] {}({:x?}) = {:?}",
+        req.tid,
+        arch.name(),
+        syscall.name,
+        req.args,
+        outcome
+    );
     outcome
 }
 

@@ -31,7 +31,12 @@ const PATH_FLAGS: OFlags = OFlags::PATH.union(OFlags::CLOEXEC);
 
 /// Opens `/proc/<tid>/<what>` as `O_PATH`, following its magic link.
 fn proc_open(req: &Request<'_>, what: &str) -> Result<OwnedFd, Errno> {
-    fs::openat(CWD, format!("/proc/{}/{what}", req.tid), PATH_FLAGS, Mode::empty())
+    fs::openat(
+        CWD,
+        format!("/proc/{}/{what}", req.tid),
+        PATH_FLAGS,
+        Mode::empty(),
+    )
 }
 
 /// The target's root directory.
@@ -74,11 +79,24 @@ pub struct LookupFlags {
 }
 
 /// Resolves `path` relative to the target's `dirfd` as `*at()` calls do.
-pub fn lookup(req: &Request<'_>, dirfd: i32, path: &[u8], how: LookupFlags) -> Result<OwnedFd, Errno> {
+pub fn lookup(
+    req: &Request<'_>,
+    dirfd: i32,
+    path: &[u8],
+    how: LookupFlags,
+) -> Result<OwnedFd, Errno> {
     if path.is_empty() {
-        return if how.empty_path { base(req, dirfd) } else { Err(Errno::NOENT) };
+        return if how.empty_path {
+            base(req, dirfd)
+        } else {
+            Err(Errno::NOENT)
+        };
     }
-    let oflags = if how.follow { PATH_FLAGS } else { PATH_FLAGS | OFlags::NOFOLLOW };
+    let oflags = if how.follow {
+        PATH_FLAGS
+    } else {
+        PATH_FLAGS | OFlags::NOFOLLOW
+    };
     let fast = !names_proc_self(path);
     if path[0] == b'/' {
         let root = root(req);
@@ -105,15 +123,19 @@ pub fn lookup(req: &Request<'_>, dirfd: i32, path: &[u8], how: LookupFlags) -> R
 }
 
 fn names_proc_self(path: &[u8]) -> bool {
-    path.split(|&b| b == b'/').any(|c| c == b"self" || c == b"thread-self")
+    path.split(|&b| b == b'/')
+        .any(|c| c == b"self" || c == b"thread-self")
 }
 
 /// Pushes the components of `path` to the front of `todo`. A trailing slash
 /// becomes a final `.`, which makes the kernel's two rules for it hold: the
 /// name before it is followed if it is a symlink, and must be a directory.
 fn push_front(todo: &mut VecDeque<Vec<u8>>, path: &[u8]) {
-    let mut comps: Vec<Vec<u8>> =
-        path.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect();
+    let mut comps: Vec<Vec<u8>> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
     if path.ends_with(b"/") && !comps.is_empty() {
         comps.push(b".".to_vec());
     }
@@ -123,8 +145,18 @@ fn push_front(todo: &mut VecDeque<Vec<u8>>, path: &[u8]) {
 }
 
 fn identity(fd: BorrowedFd<'_>) -> Result<(u32, u32, u64, u64), Errno> {
-    let st = fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::INO | StatxFlags::MNT_ID)?;
-    Ok((st.stx_dev_major, st.stx_dev_minor, st.stx_ino, st.stx_mnt_id))
+    let st = fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH,
+        StatxFlags::INO | StatxFlags::MNT_ID,
+    )?;
+    Ok((
+        st.stx_dev_major,
+        st.stx_dev_minor,
+        st.stx_ino,
+        st.stx_mnt_id,
+    ))
 }
 
 fn file_type(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
@@ -133,14 +165,14 @@ fn file_type(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
 }
 
 fn on_procfs(fd: BorrowedFd<'_>) -> bool {
-    fs::fstatfs(fd).is_ok_and(|s| s.f_type as i64 == PROC_SUPER_MAGIC)
+    fs::fstatfs(fd).is_ok_and(|s| s.f_type == PROC_SUPER_MAGIC)
 }
 
 /// What `self` or `thread-self` in a procfs directory names for the target:
 /// its ids in its innermost pid namespace, from `/proc/<tid>/status`.
 fn proc_self_name(req: &Request<'_>, comp: &[u8]) -> Result<Vec<u8>, Errno> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", req.tid))
-        .map_err(|_| Errno::NOENT)?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", req.tid)).map_err(|_| Errno::NOENT)?;
     req.check_valid()?;
     let last = |key: &str| {
         status
@@ -234,7 +266,10 @@ mod tests {
         assert_eq!(todo, [b"a".to_vec(), b"b".to_vec(), b".".to_vec()]);
         let mut todo = VecDeque::from([b"z".to_vec()]);
         push_front(&mut todo, b"/x/./y");
-        assert_eq!(todo, [b"x".to_vec(), b".".to_vec(), b"y".to_vec(), b"z".to_vec()]);
+        assert_eq!(
+            todo,
+            [b"x".to_vec(), b".".to_vec(), b"y".to_vec(), b"z".to_vec()]
+        );
     }
 
     #[test]

@@ -66,7 +66,10 @@ pub fn is_root() -> bool {
 }
 
 fn lookup_user(name: &str) -> Result<User, String> {
-    let out = Command::new("getent").args(["passwd", name]).output().map_err(|e| format!("getent: {e}"))?;
+    let out = Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .map_err(|e| format!("getent: {e}"))?;
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let f: Vec<&str> = line.split(':').collect();
     if !out.status.success() || f.len() < 7 {
@@ -78,9 +81,16 @@ fn lookup_user(name: &str) -> Result<User, String> {
     let uid = f[2].parse().map_err(|_| format!("bad uid in {line:?}"))?;
     let gid = f[3].parse().map_err(|_| format!("bad gid in {line:?}"))?;
     if uid == 0 {
-        return Err(format!("FR_TEST_USER {name:?} is root; the end-to-end tests need an unprivileged user"));
+        return Err(format!(
+            "FR_TEST_USER {name:?} is root; the end-to-end tests need an unprivileged user"
+        ));
     }
-    Ok(User { name: name.into(), uid, gid, home: PathBuf::from(f[5]) })
+    Ok(User {
+        name: name.into(),
+        uid,
+        gid,
+        home: PathBuf::from(f[5]),
+    })
 }
 
 /// Runs `program` as the test user (or as ourselves when unprivileged).
@@ -91,7 +101,11 @@ fn user_command(user: &Option<User>, program: impl AsRef<OsStr>) -> Command {
         .env("LC_ALL", "C")
         .env("TERM", "dumb");
     if let Some(u) = user {
-        cmd.uid(u.uid).gid(u.gid).env("HOME", &u.home).env("USER", &u.name).env("LOGNAME", &u.name);
+        cmd.uid(u.uid)
+            .gid(u.gid)
+            .env("HOME", &u.home)
+            .env("USER", &u.name)
+            .env("LOGNAME", &u.name);
     } else if let Ok(home) = std::env::var("HOME") {
         cmd.env("HOME", home);
     }
@@ -100,13 +114,16 @@ fn user_command(user: &Option<User>, program: impl AsRef<OsStr>) -> Command {
 
 fn chown_to(user: &Option<User>, path: &Path) {
     if let Some(u) = user {
-        chown(path, Some(u.uid), Some(u.gid)).unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+        chown(path, Some(u.uid), Some(u.gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
     }
 }
 
 /// Makes (or reuses) a cache directory the test user can write.
 fn cache_dir(user: &Option<User>) -> Result<PathBuf, String> {
-    let uid = user.as_ref().map_or_else(|| rustix::process::getuid().as_raw(), |u| u.uid);
+    let uid = user
+        .as_ref()
+        .map_or_else(|| rustix::process::getuid().as_raw(), |u| u.uid);
     let candidates = [
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fr-e2e-{uid}")),
         PathBuf::from(format!("/var/tmp/fr-e2e-{uid}")),
@@ -116,7 +133,13 @@ fn cache_dir(user: &Option<User>) -> Result<PathBuf, String> {
             continue;
         }
         chown_to(user, &dir);
-        let ok = user_command(user, "test").arg("-w").arg(&dir).arg("-a").arg("-x").arg(&dir).status();
+        let ok = user_command(user, "test")
+            .arg("-w")
+            .arg(&dir)
+            .arg("-a")
+            .arg("-x")
+            .arg(&dir)
+            .status();
         if ok.is_ok_and(|s| s.success()) {
             return Ok(dir);
         }
@@ -126,13 +149,18 @@ fn cache_dir(user: &Option<User>) -> Result<PathBuf, String> {
 
 fn setup() -> Result<Harness, String> {
     let user = if is_root() {
-        Some(lookup_user(&std::env::var("FR_TEST_USER").unwrap_or_else(|_| "frtest".into()))?)
+        Some(lookup_user(
+            &std::env::var("FR_TEST_USER").unwrap_or_else(|_| "frtest".into()),
+        )?)
     } else {
         None
     };
     let (uid, gid) = match &user {
         Some(u) => (u.uid, u.gid),
-        None => (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw()),
+        None => (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        ),
     };
     let cache = cache_dir(&user)?;
     // A copy of fr the test user can reach even if the checkout cannot be.
@@ -142,7 +170,8 @@ fn setup() -> Result<Harness, String> {
     let fr = bin.join("fr");
     let tmp = bin.join(format!("fr.{}", std::process::id()));
     std::fs::copy(env!("CARGO_BIN_EXE_fr"), &tmp).map_err(|e| format!("copying fr: {e}"))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &fr).map_err(|e| e.to_string())?;
     // Per-process scratch space; stale ones from dead runs are removed.
     let scratch_root = cache.join("scratch");
@@ -160,7 +189,14 @@ fn setup() -> Result<Harness, String> {
     let scratch = scratch_root.join(std::process::id().to_string());
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     chown_to(&user, &scratch);
-    Ok(Harness { user, uid, gid, cache, fr, scratch })
+    Ok(Harness {
+        user,
+        uid,
+        gid,
+        cache,
+        fr,
+        scratch,
+    })
 }
 
 /// The harness, or `None` (after printing why) when the end-to-end tests
@@ -192,7 +228,13 @@ impl Run {
 
     /// Asserts a zero exit and returns stdout.
     pub fn ok(self) -> String {
-        assert_eq!(self.code, Some(0), "command failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "command failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self.stdout
     }
 }
@@ -239,13 +281,20 @@ impl Harness {
 
     /// `fr ARGS` run in `dir`.
     pub fn fr_in<S: AsRef<OsStr>>(&self, dir: &Path, args: impl IntoIterator<Item = S>) -> Run {
-        Run::from(self.fr_command(args).current_dir(dir).output().expect("running fr"))
+        Run::from(
+            self.fr_command(args)
+                .current_dir(dir)
+                .output()
+                .expect("running fr"),
+        )
     }
 
     /// A new empty directory owned by the test user.
     pub fn scratch(&self, name: &str) -> PathBuf {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = self.scratch.join(format!("{name}-{}", N.fetch_add(1, Ordering::Relaxed)));
+        let dir = self
+            .scratch
+            .join(format!("{name}-{}", N.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         chown_to(&self.user, &dir);
         dir
@@ -256,8 +305,18 @@ impl Harness {
         let golden = self.golden_rootfs()?;
         let dest = self.scratch("rootfs");
         std::fs::remove_dir(&dest).unwrap();
-        let out = self.command("cp").arg("-a").arg(golden).arg(&dest).output().unwrap();
-        assert!(out.status.success(), "copying the rootfs: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .command("cp")
+            .arg("-a")
+            .arg(golden)
+            .arg(&dest)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "copying the rootfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Some(dest)
     }
 
@@ -265,10 +324,24 @@ impl Harness {
     /// files), for real root to run the same probe in a chroot.
     pub fn oracle_copy(&self, tree: &Path) -> PathBuf {
         assert!(is_root());
-        let dest = self.scratch.join(format!("oracle-{}", tree.file_name().unwrap().to_string_lossy()));
+        let dest = self.scratch.join(format!(
+            "oracle-{}",
+            tree.file_name().unwrap().to_string_lossy()
+        ));
         let _ = std::fs::remove_dir_all(&dest);
-        let ok = Command::new("cp").arg("-a").arg(tree).arg(&dest).status().unwrap().success()
-            && Command::new("chown").args(["-R", "-h", "0:0"]).arg(&dest).status().unwrap().success();
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(tree)
+            .arg(&dest)
+            .status()
+            .unwrap()
+            .success()
+            && Command::new("chown")
+                .args(["-R", "-h", "0:0"])
+                .arg(&dest)
+                .status()
+                .unwrap()
+                .success();
         assert!(ok, "making the oracle copy of {}", tree.display());
         dest
     }
@@ -285,13 +358,20 @@ impl Harness {
         if !busybox.exists() {
             return cannot_run("no /bin/busybox: install Debian's busybox-static (.ci/run does)");
         }
-        let build = self.cache.join(format!("{ROOTFS_VERSION}.build.{}", std::process::id()));
+        let build = self
+            .cache
+            .join(format!("{ROOTFS_VERSION}.build.{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&build);
-        for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "sys", "dev", "var/tmp"] {
+        for d in [
+            "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "sys", "dev",
+            "var/tmp",
+        ] {
             std::fs::create_dir_all(build.join(d)).unwrap();
         }
-        std::fs::set_permissions(build.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        std::fs::set_permissions(build.join("root"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(build.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
+        std::fs::set_permissions(build.join("root"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
         std::fs::copy(busybox, build.join("bin/busybox")).unwrap();
         let list = Command::new(busybox).arg("--list-full").output().unwrap();
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
@@ -300,17 +380,29 @@ impl Harness {
                 symlink("/bin/busybox", &link).unwrap();
             }
         }
-        std::fs::write(build.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+        std::fs::write(
+            build.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .unwrap();
         std::fs::write(build.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
         if let Some(u) = &self.user {
-            let out = Command::new("chown").args(["-R", "-h", &format!("{}:{}", u.uid, u.gid)]).arg(&build).status().unwrap();
+            let out = Command::new("chown")
+                .args(["-R", "-h", &format!("{}:{}", u.uid, u.gid)])
+                .arg(&build)
+                .status()
+                .unwrap();
             assert!(out.success());
         }
         // Another process may have won the race; either copy is good.
         if std::fs::rename(&build, &golden).is_err() {
             let _ = std::fs::remove_dir_all(&build);
         }
-        let _ = lchown(&golden, self.user.as_ref().map(|u| u.uid), self.user.as_ref().map(|u| u.gid));
+        let _ = lchown(
+            &golden,
+            self.user.as_ref().map(|u| u.uid),
+            self.user.as_ref().map(|u| u.gid),
+        );
         Some(golden)
     }
 
@@ -321,7 +413,13 @@ impl Harness {
         let out_path = dir.join(name);
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/probe.c");
         let tmp = dir.join(format!("{name}.{}", std::process::id()));
-        let out = Command::new("cc").args(flags).arg("-O1").arg("-o").arg(&tmp).arg(&src).output();
+        let out = Command::new("cc")
+            .args(flags)
+            .arg("-O1")
+            .arg("-o")
+            .arg(&tmp)
+            .arg(&src)
+            .output();
         match out {
             Ok(o) if o.status.success() => {}
             Ok(o) => {
@@ -347,18 +445,33 @@ impl Harness {
         }
         let debs = self.cache.join("debs");
         std::fs::create_dir_all(&debs).unwrap();
-        let got = Command::new("apt-get").args(["download", "busybox-static:i386"]).current_dir(&debs).output();
-        let deb = std::fs::read_dir(&debs)
-            .ok()
-            .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("busybox-static") && p.to_string_lossy().ends_with("_i386.deb")));
+        let got = Command::new("apt-get")
+            .args(["download", "busybox-static:i386"])
+            .current_dir(&debs)
+            .output();
+        let deb = std::fs::read_dir(&debs).ok().and_then(|d| {
+            d.flatten().map(|e| e.path()).find(|p| {
+                p.to_string_lossy().contains("busybox-static")
+                    && p.to_string_lossy().ends_with("_i386.deb")
+            })
+        });
         let Some(deb) = deb else {
-            let why = got.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_else(|e| e.to_string());
+            let why = got
+                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                .unwrap_or_else(|e| e.to_string());
             return cannot_run(format!(
                 "Debian's busybox-static:i386 could not be downloaded (dpkg --add-architecture i386 && apt-get update; .ci/run does): {why}"
             ));
         };
-        let tmp = self.cache.join(format!("busybox-i386.{}", std::process::id()));
-        let ok = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp).status().is_ok_and(|s| s.success());
+        let tmp = self
+            .cache
+            .join(format!("busybox-i386.{}", std::process::id()));
+        let ok = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&tmp)
+            .status()
+            .is_ok_and(|s| s.success());
         if !ok {
             return cannot_run(format!("dpkg-deb -x {} failed", deb.display()));
         }

@@ -46,12 +46,19 @@ pub type Outcome = Result<Reply, Errno>;
 pub type Handler = fn(&Context, &Request<'_>) -> Outcome;
 
 fn timestamp(t: StatxTimestamp) -> Timestamp {
-    Timestamp { sec: t.tv_sec, nsec: t.tv_nsec }
+    Timestamp {
+        sec: t.tv_sec,
+        nsec: t.tv_nsec,
+    }
 }
 
 /// The real status of the file `file` refers to, with host ids, and its key
 /// in the inode table. `flags` may carry the caller's `AT_STATX_*` sync bits.
-pub fn real_stat(file: BorrowedFd<'_>, flags: AtFlags, mask: StatxFlags) -> Result<(InodeKey, Kstat), Errno> {
+pub fn real_stat(
+    file: BorrowedFd<'_>,
+    flags: AtFlags,
+    mask: StatxFlags,
+) -> Result<(InodeKey, Kstat), Errno> {
     let st = fs::statx(file, "", flags | AtFlags::EMPTY_PATH, mask)?;
     let key = InodeKey {
         dev: (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor),
@@ -105,7 +112,11 @@ pub fn read_name(req: &Request<'_>, addr: u64, flags: i32) -> Result<Option<Vec<
 /// As [`read_name`], but a NULL pointer with `AT_EMPTY_PATH` is "no name"
 /// too, as `fs/namei.c: getname_maybe_null()` allows for the stat family
 /// (Linux 6.11). Elsewhere NULL is `EFAULT`.
-pub fn read_name_maybe_null(req: &Request<'_>, addr: u64, flags: i32) -> Result<Option<Vec<u8>>, Errno> {
+pub fn read_name_maybe_null(
+    req: &Request<'_>,
+    addr: u64,
+    flags: i32,
+) -> Result<Option<Vec<u8>>, Errno> {
     if addr == 0 && flags & AT_EMPTY_PATH != 0 {
         return Ok(None);
     }
