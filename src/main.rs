@@ -73,8 +73,12 @@ struct ExecArgs {
     workers: usize,
 
     /// Ask the kernel for synchronous wake-ups on the notification fd (6.6+)
-    #[arg(long, env = "FR_SYNC_WAKEUP", hide = true)]
+    #[arg(long, env = "FR_SYNC_WAKEUP", hide = true, value_parser = clap::builder::FalseyValueParser::new())]
     sync_wakeup: bool,
+
+    /// Benchmarks only: answer every intercepted call with CONTINUE (no emulation)
+    #[arg(long, env = "FR_BENCH_CONTINUE", hide = true, value_parser = clap::builder::FalseyValueParser::new())]
+    bench_continue: bool,
 
     /// A directory holding a root file system; omit to keep the host tree
     image: Option<PathBuf>,
@@ -97,6 +101,7 @@ fn exec(args: ExecArgs) -> ExitCode {
         binds: args.binds,
         workers: args.workers,
         sync_wakeup: args.sync_wakeup,
+        continue_all: args.bench_continue,
     };
     match fr_launcher::exec(&opts) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -61,6 +61,8 @@ pub struct ExecOptions {
     /// Supervisor worker threads; 0 picks one per CPU.
     pub workers: usize,
     pub sync_wakeup: bool,
+    /// Benchmarks only: the supervisor lets every call continue.
+    pub continue_all: bool,
 }
 
 #[cfg(test)]

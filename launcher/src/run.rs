@@ -89,6 +89,7 @@ fn supervisor(opts: &ExecOptions, userns: bool, ids: IdMap) -> Result<Option<Sup
         ids,
         workers,
         sync_wakeup: opts.sync_wakeup,
+        continue_all: opts.continue_all,
     };
     Ok(Some(Supervisor::new(config)?))
 }

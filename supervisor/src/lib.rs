@@ -39,6 +39,9 @@ pub struct Config {
     pub workers: usize,
     /// Ask for `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (6.6).
     pub sync_wakeup: bool,
+    /// Benchmarks only: answer every notification with CONTINUE, so that
+    /// the bare round trip, the floor of this design, can be measured.
+    pub continue_all: bool,
 }
 
 /// A supervisor ready to serve one workload.
@@ -59,6 +62,7 @@ impl Supervisor {
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),
             ctx,
+            continue_all: config.continue_all,
         });
         Ok(Self {
             program,

@@ -69,6 +69,9 @@ impl<'a> Request<'a> {
     /// `fs/namei.c: getname()` does: `EFAULT` if unreadable, `ENAMETOOLONG`
     /// if no NUL within `PATH_MAX` bytes. Reads page by page so that a
     /// string ending just before unmapped memory is still read.
+    ///
+    /// The bytes are not trusted until [`Request::check_valid`] has passed;
+    /// path lookups do that once, after opening the target's directories.
     pub fn read_path(&self, addr: u64) -> Result<Vec<u8>, Errno> {
         let mut path = Vec::with_capacity(256);
         let mut at = addr;
@@ -83,12 +86,10 @@ impl<'a> Request<'a> {
             path.truncate(start + n);
             if let Some(nul) = path[start..].iter().position(|&b| b == 0) {
                 path.truncate(start + nul);
-                self.check_valid()?;
                 return Ok(path);
             }
             at += n as u64;
         }
-        self.check_valid()?;
         Err(Errno::NAMETOOLONG)
     }
 

@@ -161,15 +161,16 @@ pub fn notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
     Ok(())
 }
 
-/// `SECCOMP_IOCTL_NOTIF_SET_FLAGS`, for `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (6.6).
+/// `SECCOMP_IOCTL_NOTIF_SET_FLAGS`, for `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`
+/// (6.6). Unlike the other requests it takes the flags by value
+/// (`kernel/seccomp.c: seccomp_notify_set_flags()`).
 pub fn notif_set_flags(listener: BorrowedFd<'_>, flags: u64) -> Result<(), Errno> {
-    let mut flags = flags;
-    // SAFETY: the request reads one u64 from a valid pointer.
+    // SAFETY: the request reads no memory: its argument is the flags value.
     check(unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             NOTIF_SET_FLAGS as _,
-            &mut flags as *mut u64,
+            flags as libc::c_ulong,
         ) as libc::c_long
     })?;
     Ok(())
