@@ -10,19 +10,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fr_emulator::attrs::S_IFREG;
 use fr_emulator::{Attrs, IdMap, InodeKey, InodeTable};
 
-const REAL: Attrs = Attrs {
-    mode: S_IFREG | 0o644,
-    uid: 1000,
-    gid: 1000,
-    rdev_major: 0,
-    rdev_minor: 0,
-};
+const REAL: Attrs =
+    Attrs { mode: S_IFREG | 0o644, uid: 1000, gid: 1000, rdev_major: 0, rdev_minor: 0 };
 
 fn key(i: u64) -> InodeKey {
-    InodeKey {
-        dev: 0xfe00,
-        ino: i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20,
-    }
+    InodeKey { dev: 0xfe00, ino: i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20 }
 }
 
 fn filled(n: u64) -> Arc<InodeTable> {
@@ -35,32 +27,24 @@ fn filled(n: u64) -> Arc<InodeTable> {
 
 fn table(c: &mut Criterion) {
     let mut group = c.benchmark_group("inode_table");
-    group
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(300));
+    group.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
     for n in [1_000u64, 100_000, 1_000_000] {
         let t = filled(n);
         for threads in [1u64, 2, 4, 8] {
-            group.bench_function(
-                BenchmarkId::new(format!("view/{threads}-threads"), n),
-                |b| {
-                    b.iter_custom(|iters| {
-                        parallel(&t, threads, iters, |t, i| {
-                            std::hint::black_box(t.view(key(i % n), REAL));
-                        })
+            group.bench_function(BenchmarkId::new(format!("view/{threads}-threads"), n), |b| {
+                b.iter_custom(|iters| {
+                    parallel(&t, threads, iters, |t, i| {
+                        std::hint::black_box(t.view(key(i % n), REAL));
                     })
-                },
-            );
-            group.bench_function(
-                BenchmarkId::new(format!("chown/{threads}-threads"), n),
-                |b| {
-                    b.iter_custom(|iters| {
-                        parallel(&t, threads, iters, |t, i| {
-                            std::hint::black_box(t.chown(key(i % n), REAL, Some(i as u32), None));
-                        })
+                })
+            });
+            group.bench_function(BenchmarkId::new(format!("chown/{threads}-threads"), n), |b| {
+                b.iter_custom(|iters| {
+                    parallel(&t, threads, iters, |t, i| {
+                        std::hint::black_box(t.chown(key(i % n), REAL, Some(i as u32), None));
                     })
-                },
-            );
+                })
+            });
         }
     }
     group.finish();

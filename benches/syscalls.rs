@@ -53,13 +53,8 @@ fn setup() -> Setup {
     std::fs::create_dir_all(&work).unwrap();
     let helper = work.join("sysbench");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sysbench.c");
-    let ok = Command::new("cc")
-        .args(["-O2", "-o"])
-        .arg(&helper)
-        .arg(&src)
-        .status()
-        .unwrap()
-        .success();
+    let ok =
+        Command::new("cc").args(["-O2", "-o"]).arg(&helper).arg(&src).status().unwrap().success();
     assert!(ok, "cc could not build {}", src.display());
     // Readable by the bench user even if target/ is not: copy next to the data.
     let uid = user.map_or_else(|| rustix::process::getuid().as_raw(), |u| u.0);
@@ -67,10 +62,9 @@ fn setup() -> Setup {
     std::fs::create_dir_all(&dir).unwrap();
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for (from, name) in [
-        (helper.as_path(), "sysbench"),
-        (Path::new(env!("CARGO_BIN_EXE_fr")), "fr"),
-    ] {
+    for (from, name) in
+        [(helper.as_path(), "sysbench"), (Path::new(env!("CARGO_BIN_EXE_fr")), "fr")]
+    {
         let to = bin.join(name);
         std::fs::copy(from, &to).unwrap();
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -82,11 +76,7 @@ fn setup() -> Setup {
             std::os::unix::fs::chown(p, Some(u), Some(g)).unwrap();
         }
     }
-    Setup {
-        helper: bin.join("sysbench"),
-        dir,
-        user,
-    }
+    Setup { helper: bin.join("sysbench"), dir, user }
 }
 
 /// The ways one operation is run.
@@ -106,11 +96,7 @@ fn runners(s: &Setup) -> Vec<(&'static str, Vec<String>)> {
         // CONTINUE, nothing emulated.
         ("fr-floor-continue", exec(&["--userns=root-mapped", "--bench-continue"])),
     ];
-    if Command::new("fakeroot")
-        .arg("true")
-        .status()
-        .is_ok_and(|s| s.success())
-    {
+    if Command::new("fakeroot").arg("true").status().is_ok_and(|s| s.success()) {
         r.push(("fakeroot", vec!["fakeroot".into(), "--".into()]));
     }
     r
@@ -127,11 +113,7 @@ fn run(s: &Setup, prefix: &[String], op: &str, n: u64) -> Duration {
         cmd.uid(u).gid(g);
     }
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
     let ns: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     Duration::from_nanos(ns)
 }

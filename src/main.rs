@@ -123,13 +123,7 @@ fn syscalls() -> ExitCode {
             fr_supervisor::table::Scope::Always => "always",
             fr_supervisor::table::Scope::WithoutUserns => "without userns",
         };
-        println!(
-            "{:<12} {:<14} {:<18} {}",
-            s.name,
-            abis.join(","),
-            when,
-            s.note
-        );
+        println!("{:<12} {:<14} {:<18} {}", s.name, abis.join(","), when, s.note);
     }
     ExitCode::SUCCESS
 }

@@ -26,21 +26,15 @@ fn differential(name: &str, cc_flags: &[&str]) {
     install(h, &probe, &rootfs, "probe");
     let oracle = h.oracle_copy(&rootfs);
 
-    let root = Command::new("chroot")
-        .arg(&oracle)
-        .args(["/probe", "/probe-work"])
-        .output()
-        .unwrap();
+    let root =
+        Command::new("chroot").arg(&oracle).args(["/probe", "/probe-work"]).output().unwrap();
     let root_out = String::from_utf8_lossy(&root.stdout).into_owned();
     assert!(
         root.status.success(),
         "the probe failed as real root: {}",
         String::from_utf8_lossy(&root.stderr)
     );
-    assert!(
-        root_out.ends_with("== end\n"),
-        "the probe stopped early as real root:\n{root_out}"
-    );
+    assert!(root_out.ends_with("== end\n"), "the probe stopped early as real root:\n{root_out}");
 
     let fr = h.exec(Some(&rootfs), &["--fakeroot"], &["/probe", "/probe-work"]);
     assert_eq!(fr.code, Some(0), "the probe failed under fr: {}", fr.stderr);
@@ -87,24 +81,10 @@ fn i386_busybox_chowns_and_stats_like_the_native_one() {
              {bb} stat -c '%u:%g %a %F %n' f d l && {bb} ls -ln f d l && {bb} find . -user 9 && cd / && rm -r /w"
         )
     };
-    let native = h
-        .exec(
-            Some(&rootfs),
-            &["--fakeroot"],
-            &["sh", "-c", &script("busybox")],
-        )
-        .ok();
-    let i386 = h
-        .exec(
-            Some(&rootfs),
-            &["--fakeroot"],
-            &["sh", "-c", &script("/bin/busybox32")],
-        )
-        .ok();
-    assert!(
-        native.contains("9:456 755 regular empty file f"),
-        "{native}"
-    );
+    let native = h.exec(Some(&rootfs), &["--fakeroot"], &["sh", "-c", &script("busybox")]).ok();
+    let i386 =
+        h.exec(Some(&rootfs), &["--fakeroot"], &["sh", "-c", &script("/bin/busybox32")]).ok();
+    assert!(native.contains("9:456 755 regular empty file f"), "{native}");
     assert!(native.contains("0:70000 755 directory d"), "{native}");
     assert_eq!(i386, native);
     // The 32-bit binary really is one.

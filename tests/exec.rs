@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{harness, Harness};
+use common::harness;
 
 const F: &[&str] = &["--fakeroot"];
 
@@ -18,11 +18,8 @@ const F: &[&str] = &["--fakeroot"];
 fn chown_then_stat_in_a_busybox_image() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    let out = h.exec(
-        Some(&rootfs),
-        F,
-        &["sh", "-c", "touch /f; chown 123:456 /f; stat -c %u:%g /f"],
-    );
+    let out =
+        h.exec(Some(&rootfs), F, &["sh", "-c", "touch /f; chown 123:456 /f; stat -c %u:%g /f"]);
     assert_eq!(out.ok(), "123:456\n");
 }
 
@@ -36,24 +33,12 @@ fn host_chown(mode: &[&str]) {
         &dir,
         None,
         &opts,
-        &[
-            "sh",
-            "-c",
-            "touch f; chown 123:456 f; stat -c %u:%g f; id -u",
-        ],
+        &["sh", "-c", "touch f; chown 123:456 f; stat -c %u:%g f; id -u"],
     );
     assert_eq!(out.ok(), "123:456\n0\n");
     // Nothing changed for real: the user still owns the file on the host.
-    let real = h
-        .command("stat")
-        .args(["-c", "%u:%g"])
-        .arg(dir.join("f"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&real.stdout),
-        format!("{}:{}\n", h.uid, h.gid)
-    );
+    let real = h.command("stat").args(["-c", "%u:%g"]).arg(dir.join("f")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&real.stdout), format!("{}:{}\n", h.uid, h.gid));
 }
 
 #[test]
@@ -70,53 +55,25 @@ fn chown_then_stat_on_the_host_tree_without_a_user_namespace() {
 fn ids_read_as_root() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
+    assert_eq!(h.exec(Some(&rootfs), F, &["sh", "-c", "id -u; id -g"]).ok(), "0\n0\n");
     assert_eq!(
-        h.exec(Some(&rootfs), F, &["sh", "-c", "id -u; id -g"]).ok(),
-        "0\n0\n"
-    );
-    assert_eq!(
-        h.exec(
-            None,
-            &["-f", "--userns=none"],
-            &["sh", "-c", "id -u; id -g"]
-        )
-        .ok(),
+        h.exec(None, &["-f", "--userns=none"], &["sh", "-c", "id -u; id -g"]).ok(),
         "0\n0\n"
     );
     // Without --fakeroot the command runs as the user.
-    assert_eq!(
-        h.exec(Some(&rootfs), &[], &["id", "-u"]).ok(),
-        format!("{}\n", h.uid)
-    );
+    assert_eq!(h.exec(Some(&rootfs), &[], &["id", "-u"]).ok(), format!("{}\n", h.uid));
 }
 
 #[test]
 fn exit_status_passes_through() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    assert_eq!(
-        h.exec(Some(&rootfs), F, &["sh", "-c", "exit 7"]).code,
-        Some(7)
-    );
-    assert_eq!(
-        h.exec(Some(&rootfs), F, &["sh", "-c", "kill -TERM $$"])
-            .code,
-        Some(128 + 15)
-    );
-    assert_eq!(
-        h.exec(None, &["-f", "--userns=none"], &["sh", "-c", "exit 9"])
-            .code,
-        Some(9)
-    );
+    assert_eq!(h.exec(Some(&rootfs), F, &["sh", "-c", "exit 7"]).code, Some(7));
+    assert_eq!(h.exec(Some(&rootfs), F, &["sh", "-c", "kill -TERM $$"]).code, Some(128 + 15));
+    assert_eq!(h.exec(None, &["-f", "--userns=none"], &["sh", "-c", "exit 9"]).code, Some(9));
     let missing = h.exec(Some(&rootfs), F, &["no-such-command"]);
     assert_eq!(missing.code, Some(127));
-    assert!(
-        missing
-            .stderr
-            .contains("no-such-command: command not found"),
-        "{}",
-        missing.stderr
-    );
+    assert!(missing.stderr.contains("no-such-command: command not found"), "{}", missing.stderr);
 }
 
 #[test]
@@ -130,43 +87,26 @@ fn stdin_and_stdout_pass_through() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"through the container\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"through the container\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "through the container\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through the container\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
 }
 
 /// Starts `fr exec` whose command prints "ready" once it can take a signal.
 fn start_ready(
-    h: &Harness,
     cmd: &mut std::process::Command,
 ) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     let start = Instant::now();
     while !line.contains("ready") {
         line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "the command ended before it was ready"
-        );
+        assert!(out.read_line(&mut line).unwrap() > 0, "the command ended before it was ready");
         assert!(start.elapsed() < Duration::from_secs(60));
     }
-    let _ = h;
     (child, out)
 }
 
@@ -183,7 +123,7 @@ fn ctrl_c_on_the_terminal_stops_the_command_and_fr_returns_130() {
     );
     let mut cmd = h.command("script");
     cmd.args(["-q", "-e", "-c", &inner, "/dev/null"]);
-    let (mut child, mut out) = start_ready(h, &mut cmd);
+    let (mut child, mut out) = start_ready(&mut cmd);
     std::thread::sleep(Duration::from_millis(200));
     child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
     let mut rest = String::new();
@@ -201,16 +141,9 @@ fn the_controlling_terminal_is_the_callers() {
         h.fr.display(),
         rootfs.display()
     );
-    let out = h
-        .command("script")
-        .args(["-q", "-e", "-c", &inner, "/dev/null"])
-        .output()
-        .unwrap();
+    let out = h.command("script").args(["-q", "-e", "-c", &inner, "/dev/null"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("/dev/pts/") && text.contains("tty-ok"),
-        "{text}"
-    );
+    assert!(text.contains("/dev/pts/") && text.contains("tty-ok"), "{text}");
 }
 
 #[test]
@@ -222,7 +155,7 @@ fn terminating_signals_sent_to_fr_reach_the_command() {
             "trap 'echo got {name}; exit 3' {name}; echo ready; while :; do sleep 0.1; done"
         );
         let mut cmd = h.exec_command(Some(&rootfs), F, &["sh", "-c", &script]);
-        let (mut child, mut out) = start_ready(h, &mut cmd);
+        let (mut child, mut out) = start_ready(&mut cmd);
         let pid = rustix::process::Pid::from_child(&child);
         rustix::process::kill_process(
             pid,
@@ -236,8 +169,8 @@ fn terminating_signals_sent_to_fr_reach_the_command() {
     }
 }
 
-/// Owners by name, as `uid:gid`, from lines `OWNER NAME` where OWNER is
-/// at column `owner` and the name is the last field.
+/// Owners by name, as `uid:gid`, from a tool's output lines, each split
+/// into fields and given to `parse`.
 fn owners(
     text: &str,
     parse: impl Fn(&[&str]) -> Option<(String, String)>,
@@ -245,27 +178,16 @@ fn owners(
     text.lines()
         .filter_map(|l| parse(&l.split_whitespace().collect::<Vec<_>>()))
         .map(|(name, owner)| {
-            (
-                name.trim_start_matches("./")
-                    .trim_end_matches('/')
-                    .to_string(),
-                owner,
-            )
+            (name.trim_start_matches("./").trim_end_matches('/').to_string(), owner)
         })
         .collect()
 }
 
 fn expected() -> BTreeMap<String, String> {
-    [
-        ("a", "1:2"),
-        ("b", "0:3"),
-        ("l", "4:5"),
-        ("d", "6:7"),
-        ("d/x", "8:9"),
-    ]
-    .iter()
-    .map(|(n, o)| (n.to_string(), o.to_string()))
-    .collect()
+    [("a", "1:2"), ("b", "0:3"), ("l", "4:5"), ("d", "6:7"), ("d/x", "8:9")]
+        .iter()
+        .map(|(n, o)| (n.to_string(), o.to_string()))
+        .collect()
 }
 
 const SETUP: &str = "mkdir d && touch a b d/x && ln -s a l && chown 1:2 a && chgrp 3 b && chown -h 4:5 l && chown 6:7 d && chown 8:9 d/x";
@@ -273,11 +195,7 @@ const SETUP: &str = "mkdir d && touch a b d/x && ln -s a l && chown 1:2 a && chg
 fn ls_owners(text: &str) -> BTreeMap<String, String> {
     // ls -ln: mode links uid gid size date... name [-> target]
     owners(text, |f| {
-        let name = if f.contains(&"->") {
-            f[f.len() - 3]
-        } else {
-            f[f.len() - 1]
-        };
+        let name = if f.contains(&"->") { f[f.len() - 3] } else { f[f.len() - 1] };
         (f.len() >= 7 && f[0].len() == 10).then(|| (name.to_string(), format!("{}:{}", f[2], f[3])))
     })
 }
@@ -285,11 +203,7 @@ fn ls_owners(text: &str) -> BTreeMap<String, String> {
 fn tar_owners(text: &str) -> BTreeMap<String, String> {
     // tar -tv: mode uid/gid size date time name [-> target]
     owners(text, |f| {
-        let name = if f.contains(&"->") {
-            f[f.len() - 3]
-        } else {
-            f[f.len() - 1]
-        };
+        let name = if f.contains(&"->") { f[f.len() - 3] } else { f[f.len() - 1] };
         let (u, g) = f.get(1)?.split_once('/')?;
         // busybox tar names ids that the image's passwd and group know.
         let numeric = |id: &str| {
@@ -304,9 +218,7 @@ fn tar_owners(text: &str) -> BTreeMap<String, String> {
 }
 
 fn pairs(text: &str) -> BTreeMap<String, String> {
-    owners(text, |f| {
-        (f.len() == 2).then(|| (f[1].to_string(), f[0].to_string()))
-    })
+    owners(text, |f| (f.len() == 2).then(|| (f[1].to_string(), f[0].to_string())))
 }
 
 #[test]
@@ -319,13 +231,7 @@ fn busybox_tools_agree_on_fake_owners() {
     );
     let out = h.exec(Some(&rootfs), F, &["sh", "-c", &script]).ok();
     let part = |name: &str| {
-        out.split(&format!("## {name}\n"))
-            .nth(1)
-            .unwrap()
-            .split("## ")
-            .next()
-            .unwrap()
-            .to_string()
+        out.split(&format!("## {name}\n")).nth(1).unwrap().split("## ").next().unwrap().to_string()
     };
     let ls = ls_owners(&part("ls"));
     let want = expected();
@@ -379,14 +285,7 @@ fn the_image_is_the_root_with_proc_dev_and_tmp() {
     let lines: Vec<&str> = out.lines().collect();
     // The command's shell is pid 2: init is 1, and no host process shows.
     assert_eq!(lines[0], "2", "{out}");
-    for want in [
-        "null-ok",
-        "write-ok",
-        "urandom-ok",
-        "tmp-ok",
-        "proc-ok",
-        "sys-ok",
-    ] {
+    for want in ["null-ok", "write-ok", "urandom-ok", "tmp-ok", "proc-ok", "sys-ok"] {
         assert!(lines.contains(&want), "{want} missing in:\n{out}");
     }
     // init, sh, ls and grep.
@@ -423,18 +322,8 @@ fn binds_bring_host_paths_in_and_ro_keeps_them_read_only() {
 fn syscalls_lists_the_table() {
     let Some(h) = harness() else { return };
     let out = h.fr(["syscalls"]).ok();
-    for name in [
-        "chown32",
-        "fchownat",
-        "newfstatat",
-        "statx",
-        "fstatat64",
-        "fchmodat2",
-    ] {
-        assert!(
-            out.lines().any(|l| l.starts_with(name)),
-            "{name} missing:\n{out}"
-        );
+    for name in ["chown32", "fchownat", "newfstatat", "statx", "fstatat64", "fchmodat2"] {
+        assert!(out.lines().any(|l| l.starts_with(name)), "{name} missing:\n{out}");
     }
 }
 
@@ -451,29 +340,14 @@ fn a_missing_image_is_a_clear_error() {
     let Some(rootfs) = h.rootfs() else { return };
     let out = h.exec(Some(&rootfs), &["-f", "--userns=none"], &["true"]);
     assert_eq!(out.code, Some(125));
-    assert!(
-        out.stderr.contains("--userns=none") && out.stderr.contains("hint:"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("--userns=none") && out.stderr.contains("hint:"), "{}", out.stderr);
 }
 
 #[test]
 fn help_explains_every_option() {
     let Some(h) = harness() else { return };
     let out = h.fr(["exec", "--help"]).ok();
-    for opt in [
-        "--fakeroot",
-        "--userns",
-        "--bind",
-        "--quiet",
-        "--verbose",
-        "IMAGE",
-        "CMD",
-    ] {
-        assert!(
-            out.contains(opt),
-            "{opt} missing from fr exec --help:\n{out}"
-        );
+    for opt in ["--fakeroot", "--userns", "--bind", "--quiet", "--verbose", "IMAGE", "CMD"] {
+        assert!(out.contains(opt), "{opt} missing from fr exec --help:\n{out}");
     }
 }

@@ -195,18 +195,9 @@ mod tests {
             ino: 0x1_0000_0005,
             size: 1234,
             blocks: 8,
-            atime: Timestamp {
-                sec: 1_700_000_000,
-                nsec: 5,
-            },
-            mtime: Timestamp {
-                sec: 1_700_000_001,
-                nsec: 6,
-            },
-            ctime: Timestamp {
-                sec: 1_700_000_002,
-                nsec: 7,
-            },
+            atime: Timestamp { sec: 1_700_000_000, nsec: 5 },
+            mtime: Timestamp { sec: 1_700_000_001, nsec: 6 },
+            ctime: Timestamp { sec: 1_700_000_002, nsec: 7 },
             rdev_major: 250,
             rdev_minor: 300_000,
             dev_major: 8,
@@ -260,17 +251,8 @@ mod tests {
         assert_eq!(u32_at(&b, 4), 5);
         assert_eq!(u16::from_le_bytes([b[12], b[13]]), 123);
         assert_eq!(u16::from_le_bytes([b[14], b[15]]), OVERFLOW_ID);
-        assert_eq!(
-            stat_i386(&Kstat { nlink: 70000, ..st }),
-            Err(AbiError::Overflow)
-        );
-        assert_eq!(
-            stat_i386(&Kstat {
-                size: 1 << 31,
-                ..st
-            }),
-            Err(AbiError::Overflow)
-        );
+        assert_eq!(stat_i386(&Kstat { nlink: 70000, ..st }), Err(AbiError::Overflow));
+        assert_eq!(stat_i386(&Kstat { size: 1 << 31, ..st }), Err(AbiError::Overflow));
     }
 
     #[test]

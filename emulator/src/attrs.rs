@@ -89,10 +89,7 @@ impl Attrs {
 
     /// The same attributes with the permission bits replaced.
     pub fn with_perms(self, perms: u32) -> Self {
-        Self {
-            mode: (self.mode & !PERM_MASK) | (perms & PERM_MASK),
-            ..self
-        }
+        Self { mode: (self.mode & !PERM_MASK) | (perms & PERM_MASK), ..self }
     }
 }
 
@@ -102,9 +99,7 @@ mod tests {
 
     #[test]
     fn file_type_round_trips_through_mode_bits() {
-        for bits in [
-            S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, 0o030_000,
-        ] {
+        for bits in [S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, 0o030_000] {
             assert_eq!(FileType::from_mode(bits | 0o755).mode_bits(), bits);
         }
         assert_eq!(FileType::from_mode(0o030_000), FileType::Unknown(0o030_000));
@@ -112,13 +107,7 @@ mod tests {
 
     #[test]
     fn with_perms_keeps_the_type() {
-        let a = Attrs {
-            mode: S_IFDIR | 0o755,
-            uid: 0,
-            gid: 0,
-            rdev_major: 0,
-            rdev_minor: 0,
-        };
+        let a = Attrs { mode: S_IFDIR | 0o755, uid: 0, gid: 0, rdev_major: 0, rdev_minor: 0 };
         let b = a.with_perms(0o1777);
         assert!(b.is_dir());
         assert_eq!(b.perms(), 0o1777);

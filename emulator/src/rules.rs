@@ -22,12 +22,7 @@ pub fn chown(cur: Attrs, uid: Option<u32>, gid: Option<u32>) -> Attrs {
             mode &= !S_ISGID;
         }
     }
-    Attrs {
-        mode,
-        uid: uid.unwrap_or(cur.uid),
-        gid: gid.unwrap_or(cur.gid),
-        ..cur
-    }
+    Attrs { mode, uid: uid.unwrap_or(cur.uid), gid: gid.unwrap_or(cur.gid), ..cur }
 }
 
 /// `chmod(2)` by real root: the permission bits become `perms & 07777`.
@@ -44,13 +39,7 @@ mod tests {
     use crate::attrs::{S_IFDIR, S_IFLNK, S_IFREG};
 
     fn file(mode: u32) -> Attrs {
-        Attrs {
-            mode,
-            uid: 0,
-            gid: 0,
-            rdev_major: 0,
-            rdev_minor: 0,
-        }
+        Attrs { mode, uid: 0, gid: 0, rdev_major: 0, rdev_minor: 0 }
     }
 
     #[test]
@@ -66,10 +55,7 @@ mod tests {
     #[test]
     fn chown_drops_setuid_of_files_even_without_a_change() {
         assert_eq!(chown(file(S_IFREG | 0o4755), None, None).perms(), 0o755);
-        assert_eq!(
-            chown(file(S_IFREG | 0o4755), Some(0), Some(0)).perms(),
-            0o755
-        );
+        assert_eq!(chown(file(S_IFREG | 0o4755), Some(0), Some(0)).perms(), 0o755);
     }
 
     #[test]
@@ -81,14 +67,8 @@ mod tests {
 
     #[test]
     fn chown_keeps_set_id_bits_of_directories() {
-        assert_eq!(
-            chown(file(S_IFDIR | 0o6775), Some(1), Some(2)).perms(),
-            0o6775
-        );
-        assert_eq!(
-            chown(file(S_IFDIR | 0o1777), Some(1), Some(2)).perms(),
-            0o1777
-        );
+        assert_eq!(chown(file(S_IFDIR | 0o6775), Some(1), Some(2)).perms(), 0o6775);
+        assert_eq!(chown(file(S_IFDIR | 0o1777), Some(1), Some(2)).perms(), 0o1777);
     }
 
     #[test]

@@ -33,10 +33,7 @@ pub struct InodeTable {
 
 impl InodeTable {
     pub fn new(ids: IdMap) -> Self {
-        Self {
-            records: DashMap::new(),
-            ids,
-        }
+        Self { records: DashMap::new(), ids }
     }
 
     pub fn ids(&self) -> IdMap {
@@ -63,10 +60,7 @@ impl InodeTable {
 
     /// The record of `key`, if one applies to the real file.
     pub fn record(&self, key: InodeKey, real: Attrs) -> Option<Attrs> {
-        self.records
-            .get(&key)
-            .filter(|rec| applies(rec, &real))
-            .map(|rec| *rec)
+        self.records.get(&key).filter(|rec| applies(rec, &real)).map(|rec| *rec)
     }
 
     /// Real root's `chown(2)` on `key`; returns the new view.
@@ -93,11 +87,7 @@ impl InodeTable {
     }
 
     fn unrecorded(&self, real: Attrs) -> Attrs {
-        Attrs {
-            uid: self.ids.uid_inside(real.uid),
-            gid: self.ids.gid_inside(real.gid),
-            ..real
-        }
+        Attrs { uid: self.ids.uid_inside(real.uid), gid: self.ids.gid_inside(real.gid), ..real }
     }
 }
 
@@ -110,20 +100,11 @@ mod tests {
     use super::*;
     use crate::attrs::{S_IFDIR, S_IFREG};
 
-    const USER: IdMap = IdMap {
-        host_uid: 1001,
-        host_gid: 1001,
-    };
+    const USER: IdMap = IdMap { host_uid: 1001, host_gid: 1001 };
     const KEY: InodeKey = InodeKey { dev: 8, ino: 42 };
 
     fn real(mode: u32, uid: u32, gid: u32) -> Attrs {
-        Attrs {
-            mode,
-            uid,
-            gid,
-            rdev_major: 0,
-            rdev_minor: 0,
-        }
+        Attrs { mode, uid, gid, rdev_major: 0, rdev_minor: 0 }
     }
 
     #[test]
@@ -179,10 +160,7 @@ mod tests {
                 let t = t.clone();
                 std::thread::spawn(move || {
                     for n in 0..1000u32 {
-                        let key = InodeKey {
-                            dev: 1,
-                            ino: u64::from(n),
-                        };
+                        let key = InodeKey { dev: 1, ino: u64::from(n) };
                         if i % 2 == 0 {
                             t.chown(key, r, Some(n), None);
                         } else {
@@ -196,13 +174,7 @@ mod tests {
             th.join().unwrap();
         }
         for n in 0..1000u32 {
-            let v = t.view(
-                InodeKey {
-                    dev: 1,
-                    ino: u64::from(n),
-                },
-                r,
-            );
+            let v = t.view(InodeKey { dev: 1, ino: u64::from(n) }, r);
             assert_eq!((v.uid, v.gid), (n, n + 1));
         }
     }

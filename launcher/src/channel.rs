@@ -24,12 +24,7 @@ pub enum Message {
 
 /// A connected pair: (fr's end, the container's end).
 pub fn pair() -> Result<(OwnedFd, OwnedFd), Errno> {
-    net::socketpair(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
+    net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
 }
 
 fn send(
@@ -45,12 +40,7 @@ fn send(
         fds = [fd];
         control.push(SendAncillaryMessage::ScmRights(&fds));
     }
-    net::sendmsg(
-        sock,
-        &[IoSlice::new(tag), IoSlice::new(text)],
-        &mut control,
-        SendFlags::empty(),
-    )?;
+    net::sendmsg(sock, &[IoSlice::new(tag), IoSlice::new(text)], &mut control, SendFlags::empty())?;
     Ok(())
 }
 
@@ -107,10 +97,7 @@ mod tests {
     fn each_message_arrives_whole() {
         let (ours, theirs) = pair().unwrap();
         send_ready(theirs.as_fd()).unwrap();
-        send_failure(
-            theirs.as_fd(),
-            "mounting proc on /x/proc: Operation not permitted",
-        );
+        send_failure(theirs.as_fd(), "mounting proc on /x/proc: Operation not permitted");
         let (r, _w) = rustix::pipe::pipe().unwrap();
         send_listener(theirs.as_fd(), r.as_fd()).unwrap();
         drop(theirs);

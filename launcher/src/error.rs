@@ -11,16 +11,15 @@ pub enum Error {
     #[error("image {path}: {why}")]
     Image { path: String, why: String },
     #[error("writing {path}: {source}")]
-    IdMap {
-        path: String,
-        source: std::io::Error,
-    },
+    IdMap { path: String, source: std::io::Error },
     #[error("setting up the container: {0}")]
     Setup(String),
     #[error("the container's init died before the command started")]
     Vanished,
     #[error(transparent)]
     Filter(#[from] fr_supervisor::FilterError),
+    #[error("starting the supervisor's worker threads: {0}")]
+    Workers(std::io::Error),
     #[error("{what}: {source}")]
     Sys { what: &'static str, source: Errno },
 }

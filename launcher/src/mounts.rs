@@ -39,11 +39,7 @@ fn relative(p: &Path) -> &Path {
 /// mount points.
 fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     match fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::IN_ROOT) {
         Err(Errno::NOENT) => {}
         done => return done.map_err(|e| fail(format!("opening /{}", rel.display()), e)),
@@ -62,15 +58,8 @@ fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
 
 /// Opens the file `rel` inside `root`, creating it empty if missing.
 fn ensure_file(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
-    let open = |flags| {
-        fs::openat2(
-            root,
-            rel,
-            flags,
-            Mode::from_raw_mode(0o644),
-            ResolveFlags::IN_ROOT,
-        )
-    };
+    let open =
+        |flags| fs::openat2(root, rel, flags, Mode::from_raw_mode(0o644), ResolveFlags::IN_ROOT);
     if let Ok(fd) = open(OFlags::PATH | OFlags::CLOEXEC) {
         return Ok(fd);
     }
@@ -118,23 +107,14 @@ fn mount_fs(
     what: &str,
 ) -> Result<()> {
     let data = CString::new(data).expect("mount options have no NUL");
-    mount::mount(
-        fstype,
-        fd_path(target),
-        fstype,
-        flags,
-        Some(data.as_c_str()),
-    )
-    .map_err(|e| fail(format!("mounting {fstype} on {what}"), e))
+    mount::mount(fstype, fd_path(target), fstype, flags, Some(data.as_c_str()))
+        .map_err(|e| fail(format!("mounting {fstype} on {what}"), e))
 }
 
 /// Stops mount events from leaking between the container and the host.
 fn make_private() -> Result<()> {
-    mount::mount_change(
-        "/",
-        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-    )
-    .map_err(|e| fail("making / private", e))
+    mount::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+        .map_err(|e| fail("making / private", e))
 }
 
 fn check_bind_source(b: &Bind) -> Result<bool> {
@@ -148,16 +128,10 @@ fn apply_binds(root: BorrowedFd<'_>, binds: &[Bind]) -> Result<()> {
     for b in binds {
         let rel = relative(&b.dst);
         if rel.components().any(|c| c == Component::ParentDir) {
-            return Err(format!(
-                "bind destination {} must not contain ..",
-                b.dst.display()
-            ));
+            return Err(format!("bind destination {} must not contain ..", b.dst.display()));
         }
-        let target = if check_bind_source(b)? {
-            ensure_dir(root, rel)?
-        } else {
-            ensure_file(root, rel)?
-        };
+        let target =
+            if check_bind_source(b)? { ensure_dir(root, rel)? } else { ensure_file(root, rel)? };
         bind(&b.src, target.as_fd(), &b.dst.display().to_string())?;
         if b.read_only {
             // The open fd still names the covered file; look the path up again.
@@ -215,11 +189,7 @@ fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
             .map_err(|e| fail(format!("creating /dev/{dir}"), e))?;
     }
     if Path::new("/dev/pts/ptmx").exists() {
-        bind(
-            Path::new("/dev/pts"),
-            reopen(root, "dev/pts")?.as_fd(),
-            "/dev/pts",
-        )?;
+        bind(Path::new("/dev/pts"), reopen(root, "dev/pts")?.as_fd(), "/dev/pts")?;
     }
     mount_fs(
         "tmpfs",
@@ -244,13 +214,9 @@ pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
     make_private()?;
     mount::mount_bind_recursive(image, image)
         .map_err(|e| fail(format!("binding {} on itself", image.display()), e))?;
-    let root = fs::openat(
-        CWD,
-        image,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| fail(format!("opening {}", image.display()), e))?;
+    let root =
+        fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail(format!("opening {}", image.display()), e))?;
     let root = root.as_fd();
     let nosuid_nodev_noexec = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     mount_fs(
@@ -260,11 +226,7 @@ pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
         "",
         "/proc",
     )?;
-    bind(
-        Path::new("/sys"),
-        ensure_dir(root, Path::new("sys"))?.as_fd(),
-        "/sys",
-    )?;
+    bind(Path::new("/sys"), ensure_dir(root, Path::new("sys"))?.as_fd(), "/sys")?;
     make_dev(root)?;
     mount_fs(
         "tmpfs",
@@ -287,13 +249,9 @@ pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
 /// namespace and the requested binds.
 pub fn host_tree(binds: &[Bind]) -> Result<()> {
     make_private()?;
-    let root = fs::openat(
-        CWD,
-        "/",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| fail("opening /", e))?;
+    let root =
+        fs::openat(CWD, "/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail("opening /", e))?;
     let proc_dir = reopen(root.as_fd(), "proc")?;
     let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     if let Err(why) = mount_fs("proc", proc_dir.as_fd(), flags, "", "/proc") {

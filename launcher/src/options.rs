@@ -28,10 +28,7 @@ impl std::str::FromStr for Bind {
     /// Apptainer's form: `src[:dst[:opts]]`, `opts` being `ro` or `rw`.
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut parts = spec.splitn(3, ':');
-        let src = parts
-            .next()
-            .filter(|s| !s.is_empty())
-            .ok_or("a bind needs a source path")?;
+        let src = parts.next().filter(|s| !s.is_empty()).ok_or("a bind needs a source path")?;
         let dst = parts.next().filter(|d| !d.is_empty()).unwrap_or(src);
         let read_only = match parts.next() {
             None | Some("rw") => false,
@@ -41,11 +38,7 @@ impl std::str::FromStr for Bind {
         if !dst.starts_with('/') {
             return Err(format!("bind destination {dst:?} must be an absolute path"));
         }
-        Ok(Bind {
-            src: PathBuf::from(src),
-            dst: PathBuf::from(dst),
-            read_only,
-        })
+        Ok(Bind { src: PathBuf::from(src), dst: PathBuf::from(dst), read_only })
     }
 }
 

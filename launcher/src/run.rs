@@ -29,15 +29,11 @@ const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 fn check_image(image: &Path) -> Result<PathBuf, Error> {
     let shown = image.display().to_string();
-    let path = image.canonicalize().map_err(|e| Error::Image {
-        path: shown.clone(),
-        why: e.to_string(),
-    })?;
+    let path = image
+        .canonicalize()
+        .map_err(|e| Error::Image { path: shown.clone(), why: e.to_string() })?;
     if !path.is_dir() {
-        return Err(Error::Image {
-            path: shown,
-            why: "not a directory".into(),
-        });
+        return Err(Error::Image { path: shown, why: "not a directory".into() });
     }
     Ok(path)
 }
@@ -70,10 +66,7 @@ fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
 /// Whether `clone(CLONE_NEWUSER)` failed because the host does not allow it
 /// (rather than for lack of memory or a bad argument of ours).
 fn userns_refused(e: Errno) -> bool {
-    matches!(
-        e,
-        Errno::PERM | Errno::ACCESS | Errno::NOSPC | Errno::USERS | Errno::INVAL
-    )
+    matches!(e, Errno::PERM | Errno::ACCESS | Errno::NOSPC | Errno::USERS | Errno::INVAL)
 }
 
 fn supervisor(opts: &ExecOptions, userns: bool, ids: IdMap) -> Result<Option<Supervisor>, Error> {
@@ -96,17 +89,10 @@ fn supervisor(opts: &ExecOptions, userns: bool, ids: IdMap) -> Result<Option<Sup
 
 /// Runs the command as `opts` says and returns its exit status.
 pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
-    let (uid, gid) = (
-        rustix::process::getuid().as_raw(),
-        rustix::process::getgid().as_raw(),
-    );
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let ids = IdMap::new(uid, gid);
     let image = opts.image.as_deref().map(check_image).transpose()?;
-    let plan = Plan {
-        image,
-        binds: opts.binds.clone(),
-        command: command(opts)?,
-    };
+    let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
 
@@ -165,9 +151,7 @@ fn start_container(
     let pid = match sys::fork_with(flags).map_err(Error::Userns)? {
         Forked::Child => {
             drop(go_write);
-            let chan = theirs
-                .try_clone_to_owned()
-                .unwrap_or_else(|_| sys::exit_now(125));
+            let chan = theirs.try_clone_to_owned().unwrap_or_else(|_| sys::exit_now(125));
             init::run(plan, chan, go_read, sup.map(Supervisor::program))
         }
         Forked::Parent(pid) => pid,
@@ -187,8 +171,14 @@ fn start_container(
 /// forwards signals until `pid` ends; returns its exit status.
 fn finish(pid: i32, ours: OwnedFd, sup: Option<Supervisor>) -> Result<i32, Error> {
     let _workers = match channel::recv(&ours).map_err(Error::sys("reading from the container"))? {
-        Message::Listener(listener) => match &sup {
-            Some(sup) => sup.serve(listener),
+        Message::Listener(listener) => match sup.as_ref().map(|sup| sup.serve(listener)) {
+            Some(Ok(workers)) => workers,
+            Some(Err(e)) => {
+                // Nothing would answer the workload's calls: stop it.
+                init::forward(pid, libc::SIGKILL);
+                wait(pid);
+                return Err(Error::Workers(e));
+            }
             None => Vec::new(),
         },
         Message::Ready => Vec::new(),

@@ -119,10 +119,7 @@ pub fn wait_signal() -> Result<Caught, Errno> {
         };
         if ret > 0 {
             // SI_USER (0), SI_QUEUE (-1), SI_TKILL (-6): sent by a process.
-            return Ok(Caught {
-                signal: ret,
-                sent_by_process: info.si_code <= 0,
-            });
+            return Ok(Caught { signal: ret, sent_by_process: info.si_code <= 0 });
         }
         let e = errno();
         if e != Errno::INTR {

@@ -20,17 +20,11 @@ pub struct Command {
 
 impl Command {
     fn envp(&self) -> Vec<CString> {
-        self.env
-            .iter()
-            .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
-            .collect()
+        self.env.iter().filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok()).collect()
     }
 
     fn path_var(&self) -> &str {
-        self.env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map_or("/usr/bin:/bin", |(_, v)| v)
+        self.env.iter().find(|(k, _)| k == "PATH").map_or("/usr/bin:/bin", |(_, v)| v)
     }
 }
 

@@ -77,18 +77,12 @@ mod tests {
 
     #[test]
     fn notifications_name_their_abi() {
-        assert_eq!(
-            Arch::from_seccomp(AUDIT_ARCH_X86_64, 4),
-            Some((Arch::X86_64, 4))
-        );
+        assert_eq!(Arch::from_seccomp(AUDIT_ARCH_X86_64, 4), Some((Arch::X86_64, 4)));
         assert_eq!(
             Arch::from_seccomp(AUDIT_ARCH_X86_64, 4 | X32_SYSCALL_BIT),
             Some((Arch::X32, 4))
         );
-        assert_eq!(
-            Arch::from_seccomp(AUDIT_ARCH_I386, 195),
-            Some((Arch::I386, 195))
-        );
+        assert_eq!(Arch::from_seccomp(AUDIT_ARCH_I386, 195), Some((Arch::I386, 195)));
         assert_eq!(Arch::from_seccomp(0xc000_00b7, 79), None);
     }
 }

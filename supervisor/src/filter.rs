@@ -19,19 +19,13 @@ use crate::table::Bound;
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
     #[error("building the seccomp filter for {arch} with libseccomp: {source}")]
-    Build {
-        arch: &'static str,
-        source: libseccomp::error::SeccompError,
-    },
+    Build { arch: &'static str, source: libseccomp::error::SeccompError },
     #[error("exporting the seccomp filter from libseccomp: {0}")]
     Export(String),
 }
 
 fn build_error(arch: Arch) -> impl Fn(libseccomp::error::SeccompError) -> FilterError {
-    move |source| FilterError::Build {
-        arch: arch.name(),
-        source,
-    }
+    move |source| FilterError::Build { arch: arch.name(), source }
 }
 
 /// One context per ABI, each with only that ABI's rules, merged into one.
@@ -69,8 +63,7 @@ pub fn build(bound: &[Bound]) -> Result<Vec<SockFilter>, FilterError> {
     let (reader, writer) = rustix::pipe::pipe().map_err(|e| FilterError::Export(e.to_string()))?;
     // A filter this size is far below a pipe's capacity, so the export
     // cannot block before the pipe is read.
-    ctx.export_bpf(&writer)
-        .map_err(|e| FilterError::Export(e.to_string()))?;
+    ctx.export_bpf(&writer).map_err(|e| FilterError::Export(e.to_string()))?;
     drop(writer);
     let mut bytes = Vec::new();
     std::fs::File::from(reader)
@@ -110,10 +103,7 @@ mod tests {
         assert!(program.len() > 20);
         // Every ABI's audit arch appears as a comparison constant.
         for arch in [0xc000_003e_u32, 0x4000_0003] {
-            assert!(
-                program.iter().any(|i| i.k == arch),
-                "no check for arch {arch:#x}"
-            );
+            assert!(program.iter().any(|i| i.k == arch), "no check for arch {arch:#x}");
         }
         // SECCOMP_RET_USER_NOTIF is returned somewhere.
         assert!(program.iter().any(|i| i.k == 0x7fc0_0000));

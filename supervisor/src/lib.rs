@@ -56,19 +56,13 @@ impl Supervisor {
     pub fn new(config: Config) -> Result<Self, FilterError> {
         let bound = table::bind(config.userns);
         let program = filter::build(&bound)?;
-        let ctx = handlers::Context {
-            inodes: Arc::new(InodeTable::new(config.ids)),
-        };
+        let ctx = handlers::Context { inodes: Arc::new(InodeTable::new(config.ids)) };
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),
             ctx,
             continue_all: config.continue_all,
         });
-        Ok(Self {
-            program,
-            shared,
-            config,
-        })
+        Ok(Self { program, shared, config })
     }
 
     /// The BPF program the workload installs with [`filter::install`].
@@ -82,7 +76,7 @@ impl Supervisor {
     }
 
     /// Serves the workload's listener on the worker threads.
-    pub fn serve(&self, listener: OwnedFd) -> Vec<std::thread::JoinHandle<()>> {
+    pub fn serve(&self, listener: OwnedFd) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
         if self.config.sync_wakeup {
             use std::os::fd::AsFd;
             if let Err(e) =

@@ -24,18 +24,29 @@ pub struct Shared {
 
 /// Starts `workers` threads serving `listener`. They end when the listener
 /// reports an error other than a vanished target, or with the process.
-pub fn serve(shared: Arc<Shared>, listener: OwnedFd, workers: usize) -> Vec<JoinHandle<()>> {
+/// Fails only if not one worker could be started.
+pub fn serve(
+    shared: Arc<Shared>,
+    listener: OwnedFd,
+    workers: usize,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
     let listener = Arc::new(listener);
-    (0..workers.max(1))
-        .map(|n| {
-            let shared = shared.clone();
-            let listener = listener.clone();
-            std::thread::Builder::new()
-                .name(format!("fr-worker-{n}"))
-                .spawn(move || worker(&shared, listener.as_fd()))
-                .expect("spawning a supervisor worker thread")
-        })
-        .collect()
+    let mut started = Vec::new();
+    for n in 0..workers.max(1) {
+        let (shared, listener) = (shared.clone(), listener.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("fr-worker-{n}"))
+            .spawn(move || worker(&shared, listener.as_fd()));
+        match spawned {
+            Ok(handle) => started.push(handle),
+            Err(e) if !started.is_empty() => {
+                log::warn!("starting supervisor worker {n}: {e}; going on with {}", started.len());
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(started)
 }
 
 fn worker(shared: &Shared, listener: BorrowedFd<'_>) {
@@ -66,14 +77,7 @@ fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) 
     };
     let req = Request::new(listener, notif, arch, nr);
     let outcome = (syscall.handler)(&shared.ctx, &req);
-    log::trace!(
-        "{}[{}] {}({:x?}) = {:?}",
-        req.tid,
-        arch.name(),
-        syscall.name,
-        req.args,
-        outcome
-    );
+    log::trace!("{}[{}] {}({:x?}) = {:?}", req.tid, arch.name(), syscall.name, req.args, outcome);
     outcome
 }
 

@@ -30,14 +30,7 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     pub fn new(listener: BorrowedFd<'a>, notif: &sys::SeccompNotif, arch: Arch, nr: i32) -> Self {
-        Self {
-            listener,
-            id: notif.id,
-            tid: notif.pid as i32,
-            arch,
-            nr,
-            args: notif.data.args,
-        }
+        Self { listener, id: notif.id, tid: notif.pid as i32, arch, nr, args: notif.data.args }
     }
 
     /// Argument `i` as a C `int` (file descriptors, flags): the low 32 bits,

@@ -31,12 +31,7 @@ const PATH_FLAGS: OFlags = OFlags::PATH.union(OFlags::CLOEXEC);
 
 /// Opens `/proc/<tid>/<what>` as `O_PATH`, following its magic link.
 fn proc_open(req: &Request<'_>, what: &str) -> Result<OwnedFd, Errno> {
-    fs::openat(
-        CWD,
-        format!("/proc/{}/{what}", req.tid),
-        PATH_FLAGS,
-        Mode::empty(),
-    )
+    fs::openat(CWD, format!("/proc/{}/{what}", req.tid), PATH_FLAGS, Mode::empty())
 }
 
 /// The target's root directory.
@@ -86,17 +81,9 @@ pub fn lookup(
     how: LookupFlags,
 ) -> Result<OwnedFd, Errno> {
     if path.is_empty() {
-        return if how.empty_path {
-            base(req, dirfd)
-        } else {
-            Err(Errno::NOENT)
-        };
+        return if how.empty_path { base(req, dirfd) } else { Err(Errno::NOENT) };
     }
-    let oflags = if how.follow {
-        PATH_FLAGS
-    } else {
-        PATH_FLAGS | OFlags::NOFOLLOW
-    };
+    let oflags = if how.follow { PATH_FLAGS } else { PATH_FLAGS | OFlags::NOFOLLOW };
     let fast = !names_proc_self(path);
     if path[0] == b'/' {
         let root = root(req);
@@ -123,19 +110,15 @@ pub fn lookup(
 }
 
 fn names_proc_self(path: &[u8]) -> bool {
-    path.split(|&b| b == b'/')
-        .any(|c| c == b"self" || c == b"thread-self")
+    path.split(|&b| b == b'/').any(|c| c == b"self" || c == b"thread-self")
 }
 
 /// Pushes the components of `path` to the front of `todo`. A trailing slash
 /// becomes a final `.`, which makes the kernel's two rules for it hold: the
 /// name before it is followed if it is a symlink, and must be a directory.
 fn push_front(todo: &mut VecDeque<Vec<u8>>, path: &[u8]) {
-    let mut comps: Vec<Vec<u8>> = path
-        .split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let mut comps: Vec<Vec<u8>> =
+        path.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect();
     if path.ends_with(b"/") && !comps.is_empty() {
         comps.push(b".".to_vec());
     }
@@ -145,18 +128,8 @@ fn push_front(todo: &mut VecDeque<Vec<u8>>, path: &[u8]) {
 }
 
 fn identity(fd: BorrowedFd<'_>) -> Result<(u32, u32, u64, u64), Errno> {
-    let st = fs::statx(
-        fd,
-        "",
-        AtFlags::EMPTY_PATH,
-        StatxFlags::INO | StatxFlags::MNT_ID,
-    )?;
-    Ok((
-        st.stx_dev_major,
-        st.stx_dev_minor,
-        st.stx_ino,
-        st.stx_mnt_id,
-    ))
+    let st = fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::INO | StatxFlags::MNT_ID)?;
+    Ok((st.stx_dev_major, st.stx_dev_minor, st.stx_ino, st.stx_mnt_id))
 }
 
 fn file_type(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
@@ -266,10 +239,7 @@ mod tests {
         assert_eq!(todo, [b"a".to_vec(), b"b".to_vec(), b".".to_vec()]);
         let mut todo = VecDeque::from([b"z".to_vec()]);
         push_front(&mut todo, b"/x/./y");
-        assert_eq!(
-            todo,
-            [b"x".to_vec(), b".".to_vec(), b"y".to_vec(), b"z".to_vec()]
-        );
+        assert_eq!(todo, [b"x".to_vec(), b".".to_vec(), b"y".to_vec(), b"z".to_vec()]);
     }
 
     #[test]

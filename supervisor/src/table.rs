@@ -32,13 +32,7 @@ const EVERY: &[Arch] = &[Arch::X86_64, Arch::X32, Arch::I386];
 
 macro_rules! entry {
     ($name:literal, $abis:expr, $scope:ident, $handler:path, $note:expr) => {
-        Syscall {
-            name: $name,
-            abis: $abis,
-            scope: Scope::$scope,
-            handler: $handler,
-            note: $note,
-        }
+        Syscall { name: $name, abis: $abis, scope: Scope::$scope, handler: $handler, note: $note }
     };
 }
 
@@ -119,11 +113,7 @@ pub fn bind(userns: bool) -> Vec<Bound> {
             if let Ok(nr) = ScmpSyscall::from_name_by_arch(syscall.name, arch.scmp()) {
                 let nr = i32::from(nr);
                 if nr >= 0 {
-                    bound.push(Bound {
-                        arch,
-                        nr: nr & !crate::arch::X32_SYSCALL_BIT,
-                        syscall,
-                    });
+                    bound.push(Bound { arch, nr: nr & !crate::arch::X32_SYSCALL_BIT, syscall });
                 }
             }
         }
@@ -161,9 +151,7 @@ impl Dispatch {
 
     pub fn find(&self, arch: Arch, nr: i32) -> Option<&'static Syscall> {
         let slots = &self.by_arch[arch_index(arch)];
-        usize::try_from(nr)
-            .ok()
-            .and_then(|nr| slots.get(nr).copied().flatten())
+        usize::try_from(nr).ok().and_then(|nr| slots.get(nr).copied().flatten())
     }
 }
 
@@ -177,9 +165,7 @@ mod tests {
         for syscall in TABLE {
             for &arch in syscall.abis {
                 assert!(
-                    bound
-                        .iter()
-                        .any(|b| b.arch == arch && std::ptr::eq(b.syscall, syscall)),
+                    bound.iter().any(|b| b.arch == arch && std::ptr::eq(b.syscall, syscall)),
                     "{} has no number on {}",
                     syscall.name,
                     arch.name()

@@ -85,12 +85,7 @@ fn lookup_user(name: &str) -> Result<User, String> {
             "FR_TEST_USER {name:?} is root; the end-to-end tests need an unprivileged user"
         ));
     }
-    Ok(User {
-        name: name.into(),
-        uid,
-        gid,
-        home: PathBuf::from(f[5]),
-    })
+    Ok(User { name: name.into(), uid, gid, home: PathBuf::from(f[5]) })
 }
 
 /// Runs `program` as the test user (or as ourselves when unprivileged).
@@ -101,11 +96,7 @@ fn user_command(user: &Option<User>, program: impl AsRef<OsStr>) -> Command {
         .env("LC_ALL", "C")
         .env("TERM", "dumb");
     if let Some(u) = user {
-        cmd.uid(u.uid)
-            .gid(u.gid)
-            .env("HOME", &u.home)
-            .env("USER", &u.name)
-            .env("LOGNAME", &u.name);
+        cmd.uid(u.uid).gid(u.gid).env("HOME", &u.home).env("USER", &u.name).env("LOGNAME", &u.name);
     } else if let Ok(home) = std::env::var("HOME") {
         cmd.env("HOME", home);
     }
@@ -121,9 +112,7 @@ fn chown_to(user: &Option<User>, path: &Path) {
 
 /// Makes (or reuses) a cache directory the test user can write.
 fn cache_dir(user: &Option<User>) -> Result<PathBuf, String> {
-    let uid = user
-        .as_ref()
-        .map_or_else(|| rustix::process::getuid().as_raw(), |u| u.uid);
+    let uid = user.as_ref().map_or_else(|| rustix::process::getuid().as_raw(), |u| u.uid);
     let candidates = [
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fr-e2e-{uid}")),
         PathBuf::from(format!("/var/tmp/fr-e2e-{uid}")),
@@ -133,13 +122,8 @@ fn cache_dir(user: &Option<User>) -> Result<PathBuf, String> {
             continue;
         }
         chown_to(user, &dir);
-        let ok = user_command(user, "test")
-            .arg("-w")
-            .arg(&dir)
-            .arg("-a")
-            .arg("-x")
-            .arg(&dir)
-            .status();
+        let ok =
+            user_command(user, "test").arg("-w").arg(&dir).arg("-a").arg("-x").arg(&dir).status();
         if ok.is_ok_and(|s| s.success()) {
             return Ok(dir);
         }
@@ -149,18 +133,13 @@ fn cache_dir(user: &Option<User>) -> Result<PathBuf, String> {
 
 fn setup() -> Result<Harness, String> {
     let user = if is_root() {
-        Some(lookup_user(
-            &std::env::var("FR_TEST_USER").unwrap_or_else(|_| "frtest".into()),
-        )?)
+        Some(lookup_user(&std::env::var("FR_TEST_USER").unwrap_or_else(|_| "frtest".into()))?)
     } else {
         None
     };
     let (uid, gid) = match &user {
         Some(u) => (u.uid, u.gid),
-        None => (
-            rustix::process::getuid().as_raw(),
-            rustix::process::getgid().as_raw(),
-        ),
+        None => (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw()),
     };
     let cache = cache_dir(&user)?;
     // A copy of fr the test user can reach even if the checkout cannot be.
@@ -189,14 +168,7 @@ fn setup() -> Result<Harness, String> {
     let scratch = scratch_root.join(std::process::id().to_string());
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     chown_to(&user, &scratch);
-    Ok(Harness {
-        user,
-        uid,
-        gid,
-        cache,
-        fr,
-        scratch,
-    })
+    Ok(Harness { user, uid, gid, cache, fr, scratch })
 }
 
 /// The harness, or `None` (after printing why) when the end-to-end tests
@@ -281,20 +253,13 @@ impl Harness {
 
     /// `fr ARGS` run in `dir`.
     pub fn fr_in<S: AsRef<OsStr>>(&self, dir: &Path, args: impl IntoIterator<Item = S>) -> Run {
-        Run::from(
-            self.fr_command(args)
-                .current_dir(dir)
-                .output()
-                .expect("running fr"),
-        )
+        Run::from(self.fr_command(args).current_dir(dir).output().expect("running fr"))
     }
 
     /// A new empty directory owned by the test user.
     pub fn scratch(&self, name: &str) -> PathBuf {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = self
-            .scratch
-            .join(format!("{name}-{}", N.fetch_add(1, Ordering::Relaxed)));
+        let dir = self.scratch.join(format!("{name}-{}", N.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         chown_to(&self.user, &dir);
         dir
@@ -305,13 +270,7 @@ impl Harness {
         let golden = self.golden_rootfs()?;
         let dest = self.scratch("rootfs");
         std::fs::remove_dir(&dest).unwrap();
-        let out = self
-            .command("cp")
-            .arg("-a")
-            .arg(golden)
-            .arg(&dest)
-            .output()
-            .unwrap();
+        let out = self.command("cp").arg("-a").arg(golden).arg(&dest).output().unwrap();
         assert!(
             out.status.success(),
             "copying the rootfs: {}",
@@ -324,18 +283,10 @@ impl Harness {
     /// files), for real root to run the same probe in a chroot.
     pub fn oracle_copy(&self, tree: &Path) -> PathBuf {
         assert!(is_root());
-        let dest = self.scratch.join(format!(
-            "oracle-{}",
-            tree.file_name().unwrap().to_string_lossy()
-        ));
+        let dest =
+            self.scratch.join(format!("oracle-{}", tree.file_name().unwrap().to_string_lossy()));
         let _ = std::fs::remove_dir_all(&dest);
-        let ok = Command::new("cp")
-            .arg("-a")
-            .arg(tree)
-            .arg(&dest)
-            .status()
-            .unwrap()
-            .success()
+        let ok = Command::new("cp").arg("-a").arg(tree).arg(&dest).status().unwrap().success()
             && Command::new("chown")
                 .args(["-R", "-h", "0:0"])
                 .arg(&dest)
@@ -358,9 +309,7 @@ impl Harness {
         if !busybox.exists() {
             return cannot_run("no /bin/busybox: install Debian's busybox-static (.ci/run does)");
         }
-        let build = self
-            .cache
-            .join(format!("{ROOTFS_VERSION}.build.{}", std::process::id()));
+        let build = self.cache.join(format!("{ROOTFS_VERSION}.build.{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&build);
         for d in [
             "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "sys", "dev",
@@ -398,11 +347,8 @@ impl Harness {
         if std::fs::rename(&build, &golden).is_err() {
             let _ = std::fs::remove_dir_all(&build);
         }
-        let _ = lchown(
-            &golden,
-            self.user.as_ref().map(|u| u.uid),
-            self.user.as_ref().map(|u| u.gid),
-        );
+        let _ =
+            lchown(&golden, self.user.as_ref().map(|u| u.uid), self.user.as_ref().map(|u| u.gid));
         Some(golden)
     }
 
@@ -413,13 +359,7 @@ impl Harness {
         let out_path = dir.join(name);
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/probe.c");
         let tmp = dir.join(format!("{name}.{}", std::process::id()));
-        let out = Command::new("cc")
-            .args(flags)
-            .arg("-O1")
-            .arg("-o")
-            .arg(&tmp)
-            .arg(&src)
-            .output();
+        let out = Command::new("cc").args(flags).arg("-O1").arg("-o").arg(&tmp).arg(&src).output();
         match out {
             Ok(o) if o.status.success() => {}
             Ok(o) => {
@@ -463,9 +403,7 @@ impl Harness {
                 "Debian's busybox-static:i386 could not be downloaded (dpkg --add-architecture i386 && apt-get update; .ci/run does): {why}"
             ));
         };
-        let tmp = self
-            .cache
-            .join(format!("busybox-i386.{}", std::process::id()));
+        let tmp = self.cache.join(format!("busybox-i386.{}", std::process::id()));
         let ok = Command::new("dpkg-deb")
             .arg("-x")
             .arg(&deb)

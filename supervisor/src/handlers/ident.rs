@@ -16,8 +16,7 @@ pub fn zero(_: &Context, _: &Request<'_>) -> Outcome {
 fn three_zeros(req: &Request<'_>, width: usize) -> Outcome {
     let zero = [0u8; 4];
     for arg in 0..3 {
-        req.write(req.ptr(arg), &zero[..width])
-            .map_err(|_| Errno::FAULT)?;
+        req.write(req.ptr(arg), &zero[..width]).map_err(|_| Errno::FAULT)?;
     }
     Ok(Reply::Value(0))
 }

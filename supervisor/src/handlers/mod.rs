@@ -46,10 +46,7 @@ pub type Outcome = Result<Reply, Errno>;
 pub type Handler = fn(&Context, &Request<'_>) -> Outcome;
 
 fn timestamp(t: StatxTimestamp) -> Timestamp {
-    Timestamp {
-        sec: t.tv_sec,
-        nsec: t.tv_nsec,
-    }
+    Timestamp { sec: t.tv_sec, nsec: t.tv_nsec }
 }
 
 /// The real status of the file `file` refers to, with host ids, and its key

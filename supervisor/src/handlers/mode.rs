@@ -20,15 +20,8 @@ use crate::resolve::{self, LookupFlags, AT_FDCWD};
 /// `chmod(path, mode)`.
 pub fn chmod(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    let how = LookupFlags {
-        follow: true,
-        empty_path: false,
-    };
-    set_mode(
-        ctx,
-        resolve::lookup(req, AT_FDCWD, &path, how)?,
-        req.uint(1),
-    )
+    let how = LookupFlags { follow: true, empty_path: false };
+    set_mode(ctx, resolve::lookup(req, AT_FDCWD, &path, how)?, req.uint(1))
 }
 
 /// `fchmod(fd, mode)`.
@@ -44,15 +37,8 @@ pub fn fchmod(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// `fchmodat(dirfd, path, mode)`: no flags argument, always follows.
 pub fn fchmodat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(1))?;
-    let how = LookupFlags {
-        follow: true,
-        empty_path: false,
-    };
-    set_mode(
-        ctx,
-        resolve::lookup(req, req.int(0), &path, how)?,
-        req.uint(2),
-    )
+    let how = LookupFlags { follow: true, empty_path: false };
+    set_mode(ctx, resolve::lookup(req, req.int(0), &path, how)?, req.uint(2))
 }
 
 /// `fchmodat2(dirfd, path, mode, flags)`.
@@ -66,11 +52,7 @@ pub fn fchmodat2(ctx: &Context, req: &Request<'_>) -> Outcome {
         follow: flags & AT_SYMLINK_NOFOLLOW == 0,
         empty_path: flags & AT_EMPTY_PATH != 0,
     };
-    set_mode(
-        ctx,
-        resolve::lookup(req, req.int(0), &path, how)?,
-        req.uint(2),
-    )
+    set_mode(ctx, resolve::lookup(req, req.int(0), &path, how)?, req.uint(2))
 }
 
 /// Real root's chmod of `file` (`fs/open.c: chmod_common()`): the twelve
@@ -87,12 +69,7 @@ fn set_mode(ctx: &Context, file: OwnedFd, mode: u32) -> Outcome {
     // An O_PATH descriptor cannot be chmod'ed directly before fchmodat2's
     // AT_EMPTY_PATH (6.6); its /proc/self/fd link can, on every kernel.
     let link = format!("/proc/self/fd/{}", file.as_raw_fd());
-    match fs::chmodat(
-        CWD,
-        link,
-        Mode::from_raw_mode(perms | usable),
-        AtFlags::empty(),
-    ) {
+    match fs::chmodat(CWD, link, Mode::from_raw_mode(perms | usable), AtFlags::empty()) {
         Ok(()) => {}
         Err(Errno::PERM) if real.uid != ctx.inodes.ids().host_uid => {}
         Err(e) => return Err(e),

@@ -24,59 +24,31 @@ fn id16(v: u32) -> Option<u32> {
 }
 
 fn at_path(req: &Request<'_>, path: &[u8], follow: bool) -> Result<OwnedFd, Errno> {
-    resolve::lookup(
-        req,
-        AT_FDCWD,
-        path,
-        LookupFlags {
-            follow,
-            empty_path: false,
-        },
-    )
+    resolve::lookup(req, AT_FDCWD, path, LookupFlags { follow, empty_path: false })
 }
 
 /// `chown(path, uid, gid)`.
 pub fn chown(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(
-        ctx,
-        at_path(req, &path, true)?,
-        id32(req.uint(1)),
-        id32(req.uint(2)),
-    )
+    set_owner(ctx, at_path(req, &path, true)?, id32(req.uint(1)), id32(req.uint(2)))
 }
 
 /// i386 `chown(path, uid16, gid16)`.
 pub fn chown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(
-        ctx,
-        at_path(req, &path, true)?,
-        id16(req.uint(1)),
-        id16(req.uint(2)),
-    )
+    set_owner(ctx, at_path(req, &path, true)?, id16(req.uint(1)), id16(req.uint(2)))
 }
 
 /// `lchown(path, uid, gid)`.
 pub fn lchown(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(
-        ctx,
-        at_path(req, &path, false)?,
-        id32(req.uint(1)),
-        id32(req.uint(2)),
-    )
+    set_owner(ctx, at_path(req, &path, false)?, id32(req.uint(1)), id32(req.uint(2)))
 }
 
 /// i386 `lchown(path, uid16, gid16)`.
 pub fn lchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(
-        ctx,
-        at_path(req, &path, false)?,
-        id16(req.uint(1)),
-        id16(req.uint(2)),
-    )
+    set_owner(ctx, at_path(req, &path, false)?, id16(req.uint(1)), id16(req.uint(2)))
 }
 
 fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {

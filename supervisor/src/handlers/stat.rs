@@ -53,10 +53,8 @@ fn fill(ctx: &Context, req: &Request<'_>, file: OwnedFd, buf: u64, layout: Layou
         },
         Layout::I386Stat64 => {
             let fields = abi::stat64_i386(&st);
-            let pieces: Vec<(u64, &[u8])> = fields
-                .iter()
-                .map(|(off, bytes)| (buf + *off as u64, bytes.as_slice()))
-                .collect();
+            let pieces: Vec<(u64, &[u8])> =
+                fields.iter().map(|(off, bytes)| (buf + *off as u64, bytes.as_slice())).collect();
             req.write_pieces(&pieces)?;
         }
     }
@@ -65,15 +63,7 @@ fn fill(ctx: &Context, req: &Request<'_>, file: OwnedFd, buf: u64, layout: Layou
 
 fn path_call(ctx: &Context, req: &Request<'_>, follow: bool, layout: Layout) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    let file = resolve::lookup(
-        req,
-        AT_FDCWD,
-        &path,
-        LookupFlags {
-            follow,
-            empty_path: false,
-        },
-    )?;
+    let file = resolve::lookup(req, AT_FDCWD, &path, LookupFlags { follow, empty_path: false })?;
     fill(ctx, req, file, req.ptr(1), layout)
 }
 

@@ -72,9 +72,7 @@ pub const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ))
+        Err(Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)))
     } else {
         Ok(ret)
     }
@@ -86,10 +84,7 @@ fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
 /// Called in the forked workload before `execve`, so it allocates nothing.
 pub fn install_filter(filter: &[SockFilter], flags: u32) -> Result<OwnedFd, Errno> {
     let len = u16::try_from(filter.len()).map_err(|_| Errno::INVAL)?;
-    let prog = SockFprog {
-        len,
-        filter: filter.as_ptr(),
-    };
+    let prog = SockFprog { len, filter: filter.as_ptr() };
     // SAFETY: `prog` points to `len` valid instructions that outlive the call;
     // the kernel copies them before returning.
     let fd = check(unsafe {
@@ -111,11 +106,8 @@ pub fn notif_recv(listener: BorrowedFd<'_>) -> Result<SeccompNotif, Errno> {
     let mut notif = SeccompNotif::default();
     // SAFETY: `notif` is a writable struct of the size encoded in the request.
     check(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            NOTIF_RECV as _,
-            &mut notif as *mut SeccompNotif,
-        ) as libc::c_long
+        libc::ioctl(listener.as_raw_fd(), NOTIF_RECV as _, &mut notif as *mut SeccompNotif)
+            as libc::c_long
     })?;
     Ok(notif)
 }
@@ -129,19 +121,11 @@ pub fn notif_send(
     error: i32,
     flags: u32,
 ) -> Result<(), Errno> {
-    let mut resp = SeccompNotifResp {
-        id,
-        val,
-        error,
-        flags,
-    };
+    let mut resp = SeccompNotifResp { id, val, error, flags };
     // SAFETY: `resp` is a valid struct of the size encoded in the request.
     check(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            NOTIF_SEND as _,
-            &mut resp as *mut SeccompNotifResp,
-        ) as libc::c_long
+        libc::ioctl(listener.as_raw_fd(), NOTIF_SEND as _, &mut resp as *mut SeccompNotifResp)
+            as libc::c_long
     })?;
     Ok(())
 }
@@ -152,11 +136,7 @@ pub fn notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
     let mut id = id;
     // SAFETY: the request reads one u64 from a valid pointer.
     check(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            NOTIF_ID_VALID as _,
-            &mut id as *mut u64,
-        ) as libc::c_long
+        libc::ioctl(listener.as_raw_fd(), NOTIF_ID_VALID as _, &mut id as *mut u64) as libc::c_long
     })?;
     Ok(())
 }
@@ -167,11 +147,8 @@ pub fn notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
 pub fn notif_set_flags(listener: BorrowedFd<'_>, flags: u64) -> Result<(), Errno> {
     // SAFETY: the request reads no memory: its argument is the flags value.
     check(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            NOTIF_SET_FLAGS as _,
-            flags as libc::c_ulong,
-        ) as libc::c_long
+        libc::ioctl(listener.as_raw_fd(), NOTIF_SET_FLAGS as _, flags as libc::c_ulong)
+            as libc::c_long
     })?;
     Ok(())
 }
@@ -180,14 +157,8 @@ pub fn notif_set_flags(listener: BorrowedFd<'_>, flags: u64) -> Result<(), Errno
 /// Returns how many bytes were read; a short read means the range crossed
 /// into unmapped memory.
 pub fn read_memory(pid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as usize as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
+    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: buf.len() };
     // SAFETY: `local` covers exactly `buf`, which is writable; the remote
     // range is only read by the kernel, with the access checks of ptrace.
     let n =
@@ -202,32 +173,23 @@ pub fn write_memory(pid: i32, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
     if pieces.len() > MAX_PIECES {
         return Err(Errno::INVAL);
     }
-    let empty = libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    };
+    let empty = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
     let mut local = [empty; MAX_PIECES];
     let mut remote = [empty; MAX_PIECES];
     let mut total = 0usize;
     for (i, (addr, bytes)) in pieces.iter().enumerate() {
-        local[i] = libc::iovec {
-            iov_base: bytes.as_ptr() as *mut libc::c_void,
-            iov_len: bytes.len(),
-        };
-        remote[i] = libc::iovec {
-            iov_base: *addr as usize as *mut libc::c_void,
-            iov_len: bytes.len(),
-        };
+        local[i] =
+            libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+        remote[i] =
+            libc::iovec { iov_base: *addr as usize as *mut libc::c_void, iov_len: bytes.len() };
         total += bytes.len();
     }
     let n = pieces.len() as libc::c_ulong;
     // SAFETY: the local iovecs point into `pieces`, which outlive the call and
     // are only read; the remote ones are checked by the kernel.
     let written =
-        check(
-            unsafe { libc::process_vm_writev(pid, local.as_ptr(), n, remote.as_ptr(), n, 0) }
-                as libc::c_long,
-        )?;
+        check(unsafe { libc::process_vm_writev(pid, local.as_ptr(), n, remote.as_ptr(), n, 0) }
+            as libc::c_long)?;
     if written as usize == total {
         Ok(())
     } else {
