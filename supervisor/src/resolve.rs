@@ -21,8 +21,10 @@ use rustix::io::Errno;
 
 use crate::request::Request;
 
-/// `AT_FDCWD`.
+/// `AT_FDCWD`, `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH` from `<linux/fcntl.h>`.
 pub const AT_FDCWD: i32 = -100;
+pub const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
+pub const AT_EMPTY_PATH: i32 = 0x1000;
 /// `fs/namei.c: MAXSYMLINKS`.
 const MAX_SYMLINKS: u32 = 40;
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -71,6 +73,14 @@ pub struct LookupFlags {
     pub follow: bool,
     /// An empty path names `dirfd` itself (`AT_EMPTY_PATH`).
     pub empty_path: bool,
+}
+
+impl LookupFlags {
+    /// The lookup an `*at()` call's `AT_SYMLINK_NOFOLLOW` and
+    /// `AT_EMPTY_PATH` flags ask for.
+    pub fn from_at(flags: i32) -> Self {
+        Self { follow: flags & AT_SYMLINK_NOFOLLOW == 0, empty_path: flags & AT_EMPTY_PATH != 0 }
+    }
 }
 
 /// Resolves `path` relative to the target's `dirfd` as `*at()` calls do.

@@ -3,7 +3,7 @@
 //! every handler has the signature [`Handler`] and returns an [`Outcome`],
 //! which [`crate::notify`] turns into the one reply.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use fr_emulator::{InodeKey, InodeTable, Kstat, Timestamp};
@@ -11,17 +11,17 @@ use rustix::fs::{self, AtFlags, StatxFlags, StatxTimestamp};
 use rustix::io::Errno;
 
 use crate::request::Request;
+use crate::resolve::{self, LookupFlags};
 
 pub mod ident;
 pub mod mode;
 pub mod owner;
 pub mod stat;
 
-/// `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`, `AT_NO_AUTOMOUNT` and
-/// `AT_STATX_SYNC_TYPE` from `<linux/fcntl.h>`.
-pub const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
+pub use crate::resolve::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
+
+/// `AT_NO_AUTOMOUNT` and `AT_STATX_SYNC_TYPE` from `<linux/fcntl.h>`.
 pub const AT_NO_AUTOMOUNT: i32 = 0x800;
-pub const AT_EMPTY_PATH: i32 = 0x1000;
 pub const AT_STATX_SYNC_TYPE: i32 = 0x6000;
 
 /// What every handler can reach.
@@ -124,6 +124,22 @@ pub fn read_name_maybe_null(
 /// empty is `ENOENT`.
 pub fn read_plain_path(req: &Request<'_>, addr: u64) -> Result<Vec<u8>, Errno> {
     read_name(req, addr, 0).map(Option::unwrap_or_default)
+}
+
+/// The file a change-making `*at()` call names (`fchownat`, `fchmodat2`):
+/// its flags may only be `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH`
+/// (`EINVAL` before anything else), then its name is read and looked up.
+pub fn at_file(
+    req: &Request<'_>,
+    dirfd: i32,
+    path_addr: u64,
+    flags: i32,
+) -> Result<OwnedFd, Errno> {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::INVAL);
+    }
+    let path = read_name(req, path_addr, flags)?.unwrap_or_default();
+    resolve::lookup(req, dirfd, &path, LookupFlags::from_at(flags))
 }
 
 /// Whether the target's descriptor `fd` was opened with `O_PATH`, which

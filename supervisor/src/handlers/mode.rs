@@ -12,8 +12,7 @@ use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT};
 use rustix::fs::{self, AtFlags, Mode, StatxFlags, CWD};
 use rustix::io::Errno;
 
-use super::{is_o_path, read_name, read_plain_path, real_stat, Context, Outcome, Reply};
-use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
+use super::{at_file, is_o_path, read_plain_path, real_stat, Context, Outcome, Reply};
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags, AT_FDCWD};
 
@@ -43,16 +42,7 @@ pub fn fchmodat(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 /// `fchmodat2(dirfd, path, mode, flags)`.
 pub fn fchmodat2(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let flags = req.int(3);
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::INVAL);
-    }
-    let path = read_name(req, req.ptr(1), flags)?.unwrap_or_default();
-    let how = LookupFlags {
-        follow: flags & AT_SYMLINK_NOFOLLOW == 0,
-        empty_path: flags & AT_EMPTY_PATH != 0,
-    };
-    set_mode(ctx, resolve::lookup(req, req.int(0), &path, how)?, req.uint(2))
+    set_mode(ctx, at_file(req, req.int(0), req.ptr(1), req.int(3))?, req.uint(2))
 }
 
 /// Real root's chmod of `file` (`fs/open.c: chmod_common()`): the twelve

@@ -6,8 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use rustix::fs::{self, AtFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{is_o_path, read_name, read_plain_path, real_stat, Context, Outcome, Reply};
-use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
+use super::{at_file, is_o_path, read_plain_path, real_stat, Context, Outcome, Reply};
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags, AT_FDCWD};
 
@@ -72,16 +71,7 @@ pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 /// `fchownat(dirfd, path, uid, gid, flags)`.
 pub fn fchownat(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let flags = req.int(4);
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::INVAL);
-    }
-    let path = read_name(req, req.ptr(1), flags)?.unwrap_or_default();
-    let how = LookupFlags {
-        follow: flags & AT_SYMLINK_NOFOLLOW == 0,
-        empty_path: flags & AT_EMPTY_PATH != 0,
-    };
-    let file = resolve::lookup(req, req.int(0), &path, how)?;
+    let file = at_file(req, req.int(0), req.ptr(1), req.int(4))?;
     set_owner(ctx, file, id32(req.uint(2)), id32(req.uint(3)))
 }
 

@@ -84,11 +84,7 @@ fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
             if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
                 return Err(Errno::INVAL);
             }
-            let how = LookupFlags {
-                follow: flags & AT_SYMLINK_NOFOLLOW == 0,
-                empty_path: flags & AT_EMPTY_PATH != 0,
-            };
-            resolve::lookup(req, dirfd, &name.unwrap_or_default(), how)?
+            resolve::lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?
         }
     };
     fill(ctx, req, file, req.ptr(2), layout)
@@ -149,11 +145,7 @@ pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
     let file = match name {
         None if dirfd >= 0 => resolve::fd(req, dirfd)?,
         name => {
-            let how = LookupFlags {
-                follow: flags & AT_SYMLINK_NOFOLLOW == 0,
-                empty_path: flags & AT_EMPTY_PATH != 0,
-            };
-            resolve::lookup(req, dirfd, &name.unwrap_or_default(), how)?
+            resolve::lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?
         }
     };
     let sync = AtFlags::from_bits_retain((flags & AT_STATX_SYNC_TYPE) as u32);
