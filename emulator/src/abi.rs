@@ -24,6 +24,12 @@ pub fn new_encode_dev(major: u32, minor: u32) -> u32 {
     (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
 }
 
+/// `include/linux/kdev_t.h: new_decode_dev()`: the (major, minor) of the
+/// 32-bit device number `mknod(2)` takes.
+pub fn new_decode_dev(dev: u32) -> (u32, u32) {
+    ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00))
+}
+
 /// `include/linux/highuid.h: high2lowuid()`: ids above 65535 become the
 /// overflow id in 16-bit fields.
 pub fn high2low(id: u32) -> u16 {
@@ -221,6 +227,8 @@ mod tests {
         let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
         assert_eq!((major, minor), (250, 300_000));
         assert_eq!(new_encode_dev(1, 3), 0x103);
+        assert_eq!(new_decode_dev(new_encode_dev(250, 300_000)), (250, 300_000));
+        assert_eq!(new_decode_dev(0x103), (1, 3));
     }
 
     #[test]

@@ -46,6 +46,11 @@ impl FileType {
         }
     }
 
+    /// A character or block device.
+    pub fn is_device(self) -> bool {
+        matches!(self, Self::CharDevice | Self::BlockDevice)
+    }
+
     pub fn mode_bits(self) -> u32 {
         match self {
             Self::Regular => S_IFREG,

@@ -58,14 +58,18 @@ impl Kstat {
 
     /// The same status with the ownership fields of `view` laid over it.
     /// The file type comes from `view` too: a faked device node is a
-    /// regular file on disk.
+    /// regular file on disk, and like a real node it has no size or blocks
+    /// whatever was written to the placeholder.
     pub fn overlay(self, view: Attrs) -> Self {
+        let device = view.file_type().is_device() && !self.attrs().file_type().is_device();
         Self {
             mode: view.mode,
             uid: view.uid,
             gid: view.gid,
             rdev_major: view.rdev_major,
             rdev_minor: view.rdev_minor,
+            size: if device { 0 } else { self.size },
+            blocks: if device { 0 } else { self.blocks },
             ..self
         }
     }

@@ -13,7 +13,7 @@
 
 use dashmap::DashMap;
 
-use crate::attrs::Attrs;
+use crate::attrs::{Attrs, FileType};
 use crate::ids::IdMap;
 use crate::rules;
 
@@ -63,6 +63,13 @@ impl InodeTable {
         self.records.get(&key).filter(|rec| applies(rec, &real)).map(|rec| *rec)
     }
 
+    /// Records a file fr has just created with the attributes real root's
+    /// call would have given it; any record left by a file that had the same
+    /// inode number before is dropped.
+    pub fn create(&self, key: InodeKey, attrs: Attrs) {
+        self.records.insert(key, attrs);
+    }
+
     /// Real root's `chown(2)` on `key`; returns the new view.
     pub fn chown(&self, key: InodeKey, real: Attrs, uid: Option<u32>, gid: Option<u32>) -> Attrs {
         self.update(key, real, |cur| rules::chown(cur, uid, gid))
@@ -91,14 +98,17 @@ impl InodeTable {
     }
 }
 
+/// Whether a record belongs to the real file: same type, or a device node
+/// fr made as a regular placeholder file.
 fn applies(rec: &Attrs, real: &Attrs) -> bool {
-    rec.file_type() == real.file_type()
+    let (rec, real) = (rec.file_type(), real.file_type());
+    rec == real || (rec.is_device() && real == FileType::Regular)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attrs::{S_IFDIR, S_IFREG};
+    use crate::attrs::{S_IFCHR, S_IFDIR, S_IFREG};
 
     const USER: IdMap = IdMap { host_uid: 1001, host_gid: 1001 };
     const KEY: InodeKey = InodeKey { dev: 8, ino: 42 };
@@ -149,6 +159,30 @@ mod tests {
         assert_eq!(t.record(KEY, reused), None);
         let v = t.chown(KEY, reused, Some(9), None);
         assert_eq!((v.uid, v.gid, v.mode), (9, 0, S_IFREG | 0o600));
+    }
+
+    #[test]
+    fn a_device_record_applies_to_its_placeholder_file() {
+        let t = InodeTable::new(USER);
+        let node =
+            Attrs { mode: S_IFCHR | 0o620, uid: 0, gid: 5, rdev_major: 250, rdev_minor: 300_000 };
+        t.create(KEY, node);
+        let placeholder = real(S_IFREG | 0o600, 1001, 1001);
+        assert_eq!(t.view(KEY, placeholder), node);
+        // chown keeps it a device, as real root's chown of a node would.
+        let v = t.chown(KEY, placeholder, Some(7), None);
+        assert_eq!((v.mode, v.uid, v.rdev_major), (S_IFCHR | 0o620, 7, 250));
+        // A directory that took the inode number is not a placeholder.
+        assert_eq!(t.view(KEY, real(S_IFDIR | 0o755, 1001, 1001)).mode, S_IFDIR | 0o755);
+    }
+
+    #[test]
+    fn creating_a_file_drops_a_stale_record_of_its_inode_number() {
+        let t = InodeTable::new(USER);
+        let r = real(S_IFREG | 0o644, 1001, 1001);
+        t.chown(KEY, r, Some(5), Some(6));
+        t.create(KEY, real(S_IFREG | 0o600, 0, 0));
+        assert_eq!(t.view(KEY, r), real(S_IFREG | 0o600, 0, 0));
     }
 
     #[test]

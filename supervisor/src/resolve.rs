@@ -119,6 +119,40 @@ pub fn lookup(
     walk(req, root?.as_fd(), Some(dir), path, how.follow)
 }
 
+/// The directory and the name a creating call (`mknodat`, `mkdirat`, ...)
+/// makes its file in, as `fs/namei.c: filename_create()` finds them: the
+/// parent is looked up following symlinks; a last component of `.` or `..`
+/// is `EEXIST`; a trailing slash is `EEXIST` if the name exists and
+/// `ENOENT` if not (only `mkdir` accepts one: see `dir_ok`).
+pub fn parent(
+    req: &Request<'_>,
+    dirfd: i32,
+    path: &[u8],
+    dir_ok: bool,
+) -> Result<(OwnedFd, Vec<u8>), Errno> {
+    let trimmed = {
+        let end = path.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+        &path[..end]
+    };
+    if trimmed.is_empty() {
+        // "" is ENOENT; "/" (or "///") names the root, which exists.
+        return Err(if path.is_empty() { Errno::NOENT } else { Errno::EXIST });
+    }
+    let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
+        Some(i) => (if i == 0 { &b"/"[..] } else { &trimmed[..i] }, &trimmed[i + 1..]),
+        None => (&b"."[..], trimmed),
+    };
+    let dir = lookup(req, dirfd, dir, LookupFlags { follow: true, empty_path: false })?;
+    if name == b"." || name == b".." {
+        return Err(Errno::EXIST);
+    }
+    if trimmed.len() != path.len() && !dir_ok {
+        let exists = fs::statx(&dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok();
+        return Err(if exists { Errno::EXIST } else { Errno::NOENT });
+    }
+    Ok((dir, name.to_vec()))
+}
+
 fn names_proc_self(path: &[u8]) -> bool {
     path.split(|&b| b == b'/').any(|c| c == b"self" || c == b"thread-self")
 }

@@ -5,7 +5,7 @@
 use libseccomp::ScmpSyscall;
 
 use crate::arch::Arch;
-use crate::handlers::{ident, mode, owner, stat, Handler};
+use crate::handlers::{ident, mode, node, owner, stat, Handler};
 
 /// When an entry is in the filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,7 @@ const OWNER16: &str = "emulated: 16-bit ids, owner recorded, set-id bits dropped
 const STAT: &str = "emulated: real stat with the recorded owner, mode and device laid over";
 const STAT16: &str = "emulated: as stat, 16-bit ids (EOVERFLOW like the kernel)";
 const MODE: &str = "emulated: mode recorded; real mode kept usable by the user";
+const NODE: &str = "devices emulated: a regular placeholder with the type and number recorded; fifos and sockets real";
 const ID0: &str = "emulated without a user namespace: returns 0";
 const IDS0: &str = "emulated without a user namespace: writes 0, 0, 0";
 
@@ -71,6 +72,8 @@ pub static TABLE: &[Syscall] = &[
     entry!("fchmod", EVERY, Always, mode::fchmod, MODE),
     entry!("fchmodat", EVERY, Always, mode::fchmodat, MODE),
     entry!("fchmodat2", EVERY, Always, mode::fchmodat2, MODE),
+    entry!("mknod", EVERY, Always, node::mknod, NODE),
+    entry!("mknodat", EVERY, Always, node::mknodat, NODE),
     entry!("getuid", NATIVE, WithoutUserns, ident::zero, ID0),
     entry!("geteuid", NATIVE, WithoutUserns, ident::zero, ID0),
     entry!("getgid", NATIVE, WithoutUserns, ident::zero, ID0),

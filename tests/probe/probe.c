@@ -89,7 +89,8 @@ static void show(const char *path)
 static void show_all(void)
 {
     static const char *paths[] = {"file", "link", "dir", "suid", "sgid", "sgidnx", "sgiddir",
-                                  "abslink", "sub", ".", NULL};
+                                  "abslink", "sub", ".", "null", "blk", "fifo", "sock",
+                                  "sgiddir/node", NULL};
     for (const char **p = paths; *p; p++)
         show(*p);
 }
@@ -221,6 +222,31 @@ static void chmod_steps(void)
     STEP("chmod(dir,0755)", syscall(SYS_chmod, "dir", 0755));
     STEP("chmod(missing,0)", syscall(SYS_chmod, "missing", 0));
     close(fd);
+}
+
+static void node_steps(void)
+{
+    unsigned null_dev = (unsigned)makedev(1, 3), big_dev = (unsigned)makedev(250, 300000);
+    STEP("mknodat(dirfd,null,CHR|0666,1:3)", syscall(SYS_mknodat, dirfd_work, "null", S_IFCHR | 0666, null_dev));
+    STEP("mknodat(dirfd,blk,BLK|0640,250:300000)",
+         syscall(SYS_mknodat, dirfd_work, "blk", S_IFBLK | 0640, big_dev));
+    STEP("mknod(fifo,FIFO|0644,0)", syscall(SYS_mknod, "fifo", S_IFIFO | 0644, 0));
+    STEP("mknodat(CWD,sock,SOCK|0755,0)", syscall(SYS_mknodat, AT_FDCWD, "sock", S_IFSOCK | 0755, 0));
+    STEP("mknodat(CWD,dirnode,DIR|0755,0)", syscall(SYS_mknodat, AT_FDCWD, "dirnode", S_IFDIR | 0755, 0));
+    STEP("mknodat(CWD,bad,0170000|0644,0)", syscall(SYS_mknodat, AT_FDCWD, "bad", 0170000 | 0644, 0));
+    STEP("mknodat(CWD,null,CHR|0600,1:3) again", syscall(SYS_mknodat, AT_FDCWD, "null", S_IFCHR | 0600, null_dev));
+    STEP("mknodat(CWD,missing/x,CHR,1:3)", syscall(SYS_mknodat, AT_FDCWD, "missing/x", S_IFCHR | 0600, null_dev));
+    STEP("mknodat(CWD,newnode/,CHR,1:3)", syscall(SYS_mknodat, AT_FDCWD, "newnode/", S_IFCHR | 0600, null_dev));
+    STEP("mknodat(CWD,null/,CHR,1:3)", syscall(SYS_mknodat, AT_FDCWD, "null/", S_IFCHR | 0600, null_dev));
+    STEP("mknodat(CWD,file/x,CHR,1:3)", syscall(SYS_mknodat, AT_FDCWD, "file/x", S_IFCHR | 0600, null_dev));
+    STEP("mknodat(CWD,(char*)1,CHR,1:3)", syscall(SYS_mknodat, AT_FDCWD, (char *)1, S_IFCHR | 0600, null_dev));
+    STEP("mknodat(CWD,sgiddir/node,CHR|0620,5:1)",
+         syscall(SYS_mknodat, AT_FDCWD, "sgiddir/node", S_IFCHR | 0620, (unsigned)makedev(5, 1)));
+    int fd = open("null", O_WRONLY | O_CLOEXEC);
+    STEP("write(null,\"test\\n\")", write(fd, "test\n", 5));
+    close(fd);
+    STEP("chown(null,10,20)", syscall(SYS_fchownat, AT_FDCWD, "null", 10, 20, 0));
+    STEP("chmod(blk,0600)", syscall(SYS_fchmodat, AT_FDCWD, "blk", 0600));
 }
 
 /* Every stat entry point on one path, each printing what it returned. */
@@ -381,8 +407,11 @@ int main(int argc, char **argv)
     chown_steps();
     printf("== chmod\n");
     chmod_steps();
+    printf("== mknod\n");
+    node_steps();
     printf("== stat\n");
-    static const char *paths[] = {"file", "link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink", "missing", NULL};
+    static const char *paths[] = {"file", "link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
+                                  "missing", "null", "blk", "fifo", NULL};
     for (const char **p = paths; *p; p++) {
         stat_native(*p);
         stat_statx(*p);

@@ -15,6 +15,7 @@ use crate::resolve::{self, LookupFlags};
 
 pub mod ident;
 pub mod mode;
+pub mod node;
 pub mod owner;
 pub mod stat;
 
@@ -140,6 +141,18 @@ pub fn at_file(
     }
     let path = read_name(req, path_addr, flags)?.unwrap_or_default();
     resolve::lookup(req, dirfd, &path, LookupFlags::from_at(flags))
+}
+
+/// The target's umask, from `/proc/<tid>/status` (Linux 4.7).
+pub fn umask(req: &Request<'_>) -> Result<u32, Errno> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", req.tid)).map_err(|_| Errno::NOENT)?;
+    req.check_valid()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .ok_or(Errno::NOENT)
 }
 
 /// Whether the target's descriptor `fd` was opened with `O_PATH`, which
