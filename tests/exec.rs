@@ -351,3 +351,21 @@ fn help_explains_every_option() {
         assert!(out.contains(opt), "{opt} missing from fr exec --help:\n{out}");
     }
 }
+
+#[test]
+fn device_nodes_are_placeholders_that_can_be_written_like_debootstraps_check() {
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    // debootstrap's check_sane_mount: mknod, then write to the node.
+    let script = "cd /tmp && mknod test-dev-null c 1 3 && echo test > test-dev-null && \
+                  mknod big b 250 300000 && stat -c '%F %t:%T %s %u:%g' test-dev-null big && ls -ln big";
+    let out = h.exec(Some(&rootfs), F, &["sh", "-c", script]).ok();
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("character special file 1:3 0 0:0"), "{out}");
+    // busybox prints major and minor in hex: 250 = 0xfa, 300000 = 0x493e0.
+    assert_eq!(lines.next(), Some("block special file fa:493e0 0 0:0"), "{out}");
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("brw-") && l.contains("250, 300000")),
+        "{out}"
+    );
+}
