@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fr_emulator::attrs::S_IFREG;
-use fr_emulator::{Attrs, IdMap, InodeKey, InodeTable};
+use fr_emulator::{Attrs, Creds, IdMap, InodeKey, InodeTable};
+
+static ROOT: std::sync::LazyLock<Creds> = std::sync::LazyLock::new(Creds::root);
 
 const REAL: Attrs =
     Attrs { mode: S_IFREG | 0o644, uid: 1000, gid: 1000, rdev_major: 0, rdev_minor: 0 };
@@ -20,7 +22,7 @@ fn key(i: u64) -> InodeKey {
 fn filled(n: u64) -> Arc<InodeTable> {
     let t = InodeTable::new(IdMap::new(1000, 1000));
     for i in 0..n {
-        t.chown(key(i), REAL, Some(i as u32), None);
+        t.chown(key(i), REAL, Some(i as u32), None, &ROOT).unwrap();
     }
     Arc::new(t)
 }
@@ -41,7 +43,9 @@ fn table(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(format!("chown/{threads}-threads"), n), |b| {
                 b.iter_custom(|iters| {
                     parallel(&t, threads, iters, |t, i| {
-                        std::hint::black_box(t.chown(key(i % n), REAL, Some(i as u32), None));
+                        std::hint::black_box(
+                            t.chown(key(i % n), REAL, Some(i as u32), None, &ROOT).unwrap(),
+                        );
                     })
                 })
             });

@@ -116,14 +116,10 @@ fn exec(args: ExecArgs) -> ExitCode {
 }
 
 fn syscalls() -> ExitCode {
-    println!("{:<12} {:<14} {:<18} HANDLING", "SYSCALL", "ABI", "WHEN");
+    println!("{:<14} {:<14} HANDLING", "SYSCALL", "ABI");
     for s in fr_supervisor::table::TABLE {
         let abis: Vec<&str> = s.abis.iter().map(|a| a.name()).collect();
-        let when = match s.scope {
-            fr_supervisor::table::Scope::Always => "always",
-            fr_supervisor::table::Scope::WithoutUserns => "without userns",
-        };
-        println!("{:<12} {:<14} {:<18} {}", s.name, abis.join(","), when, s.note);
+        println!("{:<14} {:<14} {}", s.name, abis.join(","), s.note);
     }
     ExitCode::SUCCESS
 }

@@ -14,12 +14,15 @@ pub mod kstat;
 pub mod abi;
 // How host ids appear inside: the user's own ids as 0, others as they are.
 pub mod ids;
+// Fake credentials and the kernel's rules for changing them.
+pub mod creds;
 // The rules the kernel applies for real root: chown, chmod.
 pub mod rules;
 // The concurrent inode table that holds what fr has faked.
 pub mod table;
 
 pub use attrs::{Attrs, FileType};
+pub use creds::Creds;
 pub use ids::IdMap;
 pub use kstat::{Kstat, Timestamp};
 pub use table::{InodeKey, InodeTable};

@@ -1,36 +1,91 @@
-//! The kernel's rules for real root, applied to a fake view.
-//!
-//! Each function takes the attributes the workload currently sees and
-//! returns what real root would see after the call. They encode Linux
-//! behaviour and cite where it lives.
+//! The kernel's rules for a change, applied to a fake view by fake
+//! credentials. Each function takes the attributes the workload currently
+//! sees and the caller's credentials, and returns what the inode would hold
+//! after the call, or why the call is refused. They encode Linux behaviour
+//! and cite where it lives.
 
 use crate::attrs::{Attrs, S_ISGID, S_ISUID, S_IXGRP};
+use crate::creds::{Creds, Refused};
 
-/// `chown(2)` by real root: new owner and group (`None` for the `-1` that
-/// leaves one unchanged) and the set-id bits the kernel drops.
+/// `CAP_CHOWN`, `CAP_FOWNER`, `CAP_FSETID`, `CAP_MKNOD`.
+pub const CAP_CHOWN: u32 = 0;
+pub const CAP_FOWNER: u32 = 3;
+pub const CAP_FSETID: u32 = 4;
+pub const CAP_MKNOD: u32 = 27;
+
+/// `kernel/groups.c: in_group_p()`.
+fn in_group(c: &Creds, gid: u32) -> bool {
+    c.fsgid == gid || c.groups.binary_search(&gid).is_ok()
+}
+
+/// `fs/inode.c: in_group_or_capable()`.
+fn in_group_or_capable(c: &Creds, gid: u32) -> bool {
+    in_group(c, gid) || c.capable(CAP_FSETID)
+}
+
+/// `fs/attr.c: chown_ok()`: the owner may "change" the owner to itself;
+/// otherwise `CAP_CHOWN` is needed.
+fn chown_ok(cur: &Attrs, uid: u32, c: &Creds) -> bool {
+    (cur.uid == c.fsuid && uid == cur.uid) || c.capable(CAP_CHOWN)
+}
+
+/// `fs/attr.c: chgrp_ok()`: the owner may pick its own groups.
+fn chgrp_ok(cur: &Attrs, gid: u32, c: &Creds) -> bool {
+    (cur.uid == c.fsuid && (gid == cur.gid || in_group(c, gid))) || c.capable(CAP_CHOWN)
+}
+
+/// `fs/namei.c: inode_owner_or_capable()`.
+fn owner_or_capable(cur: &Attrs, c: &Creds) -> bool {
+    cur.uid == c.fsuid || c.capable(CAP_FOWNER)
+}
+
+/// `chown(2)`: new owner and group (`None` for the `-1` that leaves one
+/// unchanged) and the set-id bits the kernel drops.
 ///
 /// `fs/open.c: chown_common()` asks to kill the set-user-id bit of every
-/// non-directory, whether or not an id changes, and
-/// `fs/attr.c: setattr_should_drop_sgid()` drops set-group-id only when
-/// group-execute is set too (without it the bit marks mandatory locking,
-/// and a caller with `CAP_FSETID` keeps it). Directories keep both.
-pub fn chown(cur: Attrs, uid: Option<u32>, gid: Option<u32>) -> Attrs {
+/// non-directory, whether or not an id changes, and set-group-id when
+/// group-execute is set too, or when the caller is neither in the file's
+/// group nor has `CAP_FSETID` (`fs/attr.c: setattr_should_drop_sgid()`).
+/// Killing a bit is a mode change, which only the owner or `CAP_FOWNER`
+/// may make (`setattr_prepare()`). Directories keep both bits.
+pub fn chown(cur: Attrs, uid: Option<u32>, gid: Option<u32>, c: &Creds) -> Result<Attrs, Refused> {
+    if uid.is_some_and(|u| !chown_ok(&cur, u, c)) || gid.is_some_and(|g| !chgrp_ok(&cur, g, c)) {
+        return Err(Refused::Perm);
+    }
     let mut mode = cur.mode;
     if !cur.is_dir() {
         mode &= !S_ISUID;
-        if mode & S_ISGID != 0 && mode & S_IXGRP != 0 {
+        if mode & S_ISGID != 0 && (mode & S_IXGRP != 0 || !in_group_or_capable(c, cur.gid)) {
             mode &= !S_ISGID;
         }
     }
-    Attrs { mode, uid: uid.unwrap_or(cur.uid), gid: gid.unwrap_or(cur.gid), ..cur }
+    if mode != cur.mode && !owner_or_capable(&cur, c) {
+        return Err(Refused::Perm);
+    }
+    Ok(Attrs { mode, uid: uid.unwrap_or(cur.uid), gid: gid.unwrap_or(cur.gid), ..cur })
 }
 
-/// `chmod(2)` by real root: the permission bits become `perms & 07777`.
-///
-/// `fs/attr.c: notify_change()` would clear set-group-id for a caller
-/// outside the file's group without `CAP_FSETID`; real root has it.
-pub fn chmod(cur: Attrs, perms: u32) -> Attrs {
-    cur.with_perms(perms)
+/// `chmod(2)` (`fs/open.c: chmod_common()`): the owner or `CAP_FOWNER`
+/// sets the twelve permission bits; set-group-id is dropped for a caller
+/// outside the file's group without `CAP_FSETID` (`setattr_prepare()`).
+pub fn chmod(cur: Attrs, perms: u32, c: &Creds) -> Result<Attrs, Refused> {
+    if !owner_or_capable(&cur, c) {
+        return Err(Refused::Perm);
+    }
+    let mut perms = perms & 0o7777;
+    if !in_group_or_capable(c, cur.gid) {
+        perms &= !S_ISGID;
+    }
+    Ok(cur.with_perms(perms))
+}
+
+/// `fs/namei.c: vfs_mknod()`: character and block devices need `CAP_MKNOD`.
+pub fn may_mknod_device(c: &Creds) -> Result<(), Refused> {
+    if c.capable(CAP_MKNOD) {
+        Ok(())
+    } else {
+        Err(Refused::Perm)
+    }
 }
 
 #[cfg(test)]
@@ -42,45 +97,81 @@ mod tests {
         Attrs { mode, uid: 0, gid: 0, rdev_major: 0, rdev_minor: 0 }
     }
 
+    fn root() -> Creds {
+        Creds::root()
+    }
+
+    fn user(uid: u32, gid: u32) -> Creds {
+        let mut c = Creds::root();
+        c.setgroups(vec![gid]).unwrap();
+        c.setresgid(gid, gid, gid).unwrap();
+        c.setresuid(uid, uid, uid).unwrap();
+        c
+    }
+
     #[test]
     fn chown_sets_ids_and_minus_one_keeps_them() {
-        let a = chown(file(S_IFREG | 0o644), Some(123), Some(456));
+        let a = chown(file(S_IFREG | 0o644), Some(123), Some(456), &root()).unwrap();
         assert_eq!((a.uid, a.gid), (123, 456));
-        let b = chown(a, None, Some(7));
+        let b = chown(a, None, Some(7), &root()).unwrap();
         assert_eq!((b.uid, b.gid), (123, 7));
-        let c = chown(b, None, None);
+        let c = chown(b, None, None, &root()).unwrap();
         assert_eq!((c.uid, c.gid), (123, 7));
     }
 
     #[test]
     fn chown_drops_setuid_of_files_even_without_a_change() {
-        assert_eq!(chown(file(S_IFREG | 0o4755), None, None).perms(), 0o755);
-        assert_eq!(chown(file(S_IFREG | 0o4755), Some(0), Some(0)).perms(), 0o755);
+        assert_eq!(chown(file(S_IFREG | 0o4755), None, None, &root()).unwrap().perms(), 0o755);
+        assert_eq!(
+            chown(file(S_IFREG | 0o4755), Some(0), Some(0), &root()).unwrap().perms(),
+            0o755
+        );
     }
 
     #[test]
-    fn chown_drops_setgid_only_with_group_execute() {
-        assert_eq!(chown(file(S_IFREG | 0o2755), Some(1), None).perms(), 0o755);
-        assert_eq!(chown(file(S_IFREG | 0o2745), Some(1), None).perms(), 0o2745);
-        assert_eq!(chown(file(S_IFREG | 0o6755), Some(1), None).perms(), 0o755);
+    fn chown_drops_setgid_only_with_group_execute_for_root() {
+        assert_eq!(chown(file(S_IFREG | 0o2755), Some(1), None, &root()).unwrap().perms(), 0o755);
+        assert_eq!(chown(file(S_IFREG | 0o2745), Some(1), None, &root()).unwrap().perms(), 0o2745);
+        assert_eq!(chown(file(S_IFREG | 0o6755), Some(1), None, &root()).unwrap().perms(), 0o755);
     }
 
     #[test]
-    fn chown_keeps_set_id_bits_of_directories() {
-        assert_eq!(chown(file(S_IFDIR | 0o6775), Some(1), Some(2)).perms(), 0o6775);
-        assert_eq!(chown(file(S_IFDIR | 0o1777), Some(1), Some(2)).perms(), 0o1777);
+    fn chown_keeps_set_id_bits_of_directories_and_symlink_modes() {
+        assert_eq!(
+            chown(file(S_IFDIR | 0o6775), Some(1), Some(2), &root()).unwrap().perms(),
+            0o6775
+        );
+        assert_eq!(chown(file(S_IFREG | 0o1755), Some(1), None, &root()).unwrap().perms(), 0o1755);
+        assert_eq!(chown(file(S_IFLNK | 0o777), Some(1), None, &root()).unwrap().perms(), 0o777);
     }
 
     #[test]
-    fn chown_keeps_sticky_and_symlink_modes() {
-        assert_eq!(chown(file(S_IFREG | 0o1755), Some(1), None).perms(), 0o1755);
-        assert_eq!(chown(file(S_IFLNK | 0o777), Some(1), None).perms(), 0o777);
+    fn a_user_may_only_give_its_file_to_itself_and_its_groups() {
+        let u = user(100, 50);
+        let mine = Attrs { uid: 100, gid: 50, ..file(S_IFREG | 0o644) };
+        assert_eq!(chown(mine, Some(0), None, &u), Err(Refused::Perm));
+        assert_eq!(chown(mine, Some(100), Some(50), &u).map(|a| a.uid), Ok(100));
+        assert_eq!(chown(mine, None, Some(51), &u), Err(Refused::Perm));
+        assert_eq!(chown(file(S_IFREG | 0o644), None, Some(50), &u), Err(Refused::Perm));
+        // A set-group-id file of a group the owner left loses the bit.
+        let sgid = Attrs { uid: 100, gid: 7, ..file(S_IFREG | 0o2745) };
+        assert_eq!(chown(sgid, None, None, &u).unwrap().perms(), 0o745);
     }
 
     #[test]
-    fn chmod_keeps_the_type_and_sets_all_twelve_bits() {
-        let a = chmod(file(S_IFDIR | 0o755), 0o7000 | 0o777 | 0o170_000);
+    fn chmod_by_root_sets_all_twelve_bits_and_by_others_only_their_own() {
+        let a = chmod(file(S_IFDIR | 0o755), 0o177_777, &root()).unwrap();
         assert!(a.is_dir());
         assert_eq!(a.perms(), 0o7777);
+        let u = user(100, 50);
+        assert_eq!(chmod(file(S_IFREG | 0o644), 0o600, &u), Err(Refused::Perm));
+        let theirs = Attrs { uid: 100, gid: 9, ..file(S_IFREG | 0o644) };
+        assert_eq!(chmod(theirs, 0o2755, &u).unwrap().perms(), 0o755);
+    }
+
+    #[test]
+    fn only_capable_callers_make_devices() {
+        assert_eq!(may_mknod_device(&root()), Ok(()));
+        assert_eq!(may_mknod_device(&user(1, 1)), Err(Refused::Perm));
     }
 }

@@ -11,9 +11,11 @@
 //! file. A record whose file type differs from the real file's is therefore
 //! never applied; it is replaced at the next change.
 
+use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
 use crate::attrs::{Attrs, FileType};
+use crate::creds::{Creds, Refused};
 use crate::ids::IdMap;
 use crate::rules;
 
@@ -70,27 +72,54 @@ impl InodeTable {
         self.records.insert(key, attrs);
     }
 
-    /// Real root's `chown(2)` on `key`; returns the new view.
-    pub fn chown(&self, key: InodeKey, real: Attrs, uid: Option<u32>, gid: Option<u32>) -> Attrs {
-        self.update(key, real, |cur| rules::chown(cur, uid, gid))
+    /// `chown(2)` on `key` by a caller with credentials `creds`; returns
+    /// the new view, or why the kernel would refuse.
+    pub fn chown(
+        &self,
+        key: InodeKey,
+        real: Attrs,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        creds: &Creds,
+    ) -> Result<Attrs, Refused> {
+        self.update(key, real, |cur| rules::chown(cur, uid, gid, creds))
     }
 
-    /// Real root's `chmod(2)` on `key`; returns the new view.
-    pub fn chmod(&self, key: InodeKey, real: Attrs, perms: u32) -> Attrs {
-        self.update(key, real, |cur| rules::chmod(cur, perms))
+    /// `chmod(2)` on `key` by a caller with credentials `creds`.
+    pub fn chmod(
+        &self,
+        key: InodeKey,
+        real: Attrs,
+        perms: u32,
+        creds: &Creds,
+    ) -> Result<Attrs, Refused> {
+        self.update(key, real, |cur| rules::chmod(cur, perms, creds))
     }
 
     /// Applies `rule` to the current view of `key` and records the result,
     /// all under the record's shard lock so that concurrent changes to one
     /// file are serialised as the kernel serialises them on the inode lock.
-    fn update(&self, key: InodeKey, real: Attrs, rule: impl FnOnce(Attrs) -> Attrs) -> Attrs {
-        let unrecorded = self.unrecorded(real);
-        let mut rec = self.records.entry(key).or_insert(unrecorded);
-        if !applies(&rec, &real) {
-            *rec = unrecorded;
+    /// A refused change records nothing.
+    fn update(
+        &self,
+        key: InodeKey,
+        real: Attrs,
+        rule: impl FnOnce(Attrs) -> Result<Attrs, Refused>,
+    ) -> Result<Attrs, Refused> {
+        match self.records.entry(key) {
+            Entry::Occupied(mut rec) => {
+                let cur =
+                    if applies(rec.get(), &real) { *rec.get() } else { self.unrecorded(real) };
+                let new = rule(cur)?;
+                rec.insert(new);
+                Ok(new)
+            }
+            Entry::Vacant(slot) => {
+                let new = rule(self.unrecorded(real))?;
+                slot.insert(new);
+                Ok(new)
+            }
         }
-        *rec = rule(*rec);
-        *rec
     }
 
     fn unrecorded(&self, real: Attrs) -> Attrs {
@@ -112,6 +141,17 @@ mod tests {
 
     const USER: IdMap = IdMap { host_uid: 1001, host_gid: 1001 };
     const KEY: InodeKey = InodeKey { dev: 8, ino: 42 };
+    static ROOT: std::sync::LazyLock<Creds> = std::sync::LazyLock::new(Creds::root);
+
+    #[test]
+    fn a_refused_change_records_nothing() {
+        let t = InodeTable::new(USER);
+        let mut user = Creds::root();
+        user.setresuid(5, 5, 5).unwrap();
+        let r = real(S_IFREG | 0o644, 1001, 1001);
+        assert_eq!(t.chown(KEY, r, Some(5), None, &user), Err(Refused::Perm));
+        assert!(t.is_empty());
+    }
 
     fn real(mode: u32, uid: u32, gid: u32) -> Attrs {
         Attrs { mode, uid, gid, rdev_major: 0, rdev_minor: 0 }
@@ -131,12 +171,12 @@ mod tests {
     fn chown_is_recorded_and_laid_over_the_real_stat() {
         let t = InodeTable::new(USER);
         let r = real(S_IFREG | 0o4755, 1001, 1001);
-        let v = t.chown(KEY, r, Some(123), Some(456));
+        let v = t.chown(KEY, r, Some(123), Some(456), &ROOT).unwrap();
         assert_eq!((v.uid, v.gid, v.perms()), (123, 456, 0o755));
         assert_eq!(t.view(KEY, r), v);
         assert_eq!(t.len(), 1);
         // A later -1 leaves the recorded owner.
-        let w = t.chown(KEY, r, None, Some(7));
+        let w = t.chown(KEY, r, None, Some(7), &ROOT).unwrap();
         assert_eq!((w.uid, w.gid), (123, 7));
     }
 
@@ -144,20 +184,20 @@ mod tests {
     fn chmod_after_chown_keeps_the_owner() {
         let t = InodeTable::new(USER);
         let r = real(S_IFDIR | 0o755, 1001, 1001);
-        t.chown(KEY, r, Some(5), Some(6));
-        let v = t.chmod(KEY, r, 0o2775);
+        t.chown(KEY, r, Some(5), Some(6), &ROOT).unwrap();
+        let v = t.chmod(KEY, r, 0o2775, &ROOT).unwrap();
         assert_eq!((v.uid, v.gid, v.mode), (5, 6, S_IFDIR | 0o2775));
     }
 
     #[test]
     fn a_record_for_another_file_type_is_not_applied() {
         let t = InodeTable::new(USER);
-        t.chown(KEY, real(S_IFDIR | 0o755, 1001, 1001), Some(5), Some(6));
+        t.chown(KEY, real(S_IFDIR | 0o755, 1001, 1001), Some(5), Some(6), &ROOT).unwrap();
         // The inode number now belongs to a regular file made outside fr.
         let reused = real(S_IFREG | 0o600, 1001, 1001);
         assert_eq!(t.view(KEY, reused), real(S_IFREG | 0o600, 0, 0));
         assert_eq!(t.record(KEY, reused), None);
-        let v = t.chown(KEY, reused, Some(9), None);
+        let v = t.chown(KEY, reused, Some(9), None, &ROOT).unwrap();
         assert_eq!((v.uid, v.gid, v.mode), (9, 0, S_IFREG | 0o600));
     }
 
@@ -170,7 +210,7 @@ mod tests {
         let placeholder = real(S_IFREG | 0o600, 1001, 1001);
         assert_eq!(t.view(KEY, placeholder), node);
         // chown keeps it a device, as real root's chown of a node would.
-        let v = t.chown(KEY, placeholder, Some(7), None);
+        let v = t.chown(KEY, placeholder, Some(7), None, &ROOT).unwrap();
         assert_eq!((v.mode, v.uid, v.rdev_major), (S_IFCHR | 0o620, 7, 250));
         // A directory that took the inode number is not a placeholder.
         assert_eq!(t.view(KEY, real(S_IFDIR | 0o755, 1001, 1001)).mode, S_IFDIR | 0o755);
@@ -180,7 +220,7 @@ mod tests {
     fn creating_a_file_drops_a_stale_record_of_its_inode_number() {
         let t = InodeTable::new(USER);
         let r = real(S_IFREG | 0o644, 1001, 1001);
-        t.chown(KEY, r, Some(5), Some(6));
+        t.chown(KEY, r, Some(5), Some(6), &ROOT).unwrap();
         t.create(KEY, real(S_IFREG | 0o600, 0, 0));
         assert_eq!(t.view(KEY, r), real(S_IFREG | 0o600, 0, 0));
     }
@@ -196,9 +236,9 @@ mod tests {
                     for n in 0..1000u32 {
                         let key = InodeKey { dev: 1, ino: u64::from(n) };
                         if i % 2 == 0 {
-                            t.chown(key, r, Some(n), None);
+                            t.chown(key, r, Some(n), None, &Creds::root()).unwrap();
                         } else {
-                            t.chown(key, r, None, Some(n + 1));
+                            t.chown(key, r, None, Some(n + 1), &Creds::root()).unwrap();
                         }
                     }
                 })

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use arbitrary::Arbitrary;
 use fr_emulator::attrs::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK};
-use fr_emulator::{Attrs, IdMap, InodeKey, InodeTable};
+use fr_emulator::{Attrs, Creds, IdMap, InodeKey, InodeTable};
 use libfuzzer_sys::fuzz_target;
 
 const USER: IdMap = IdMap { host_uid: 1000, host_gid: 1000 };
@@ -72,7 +72,7 @@ fuzz_target!(|input: Input| {
             Op::Chown { file, uid, gid } => {
                 let i = file as usize % real.len();
                 let key = InodeKey { dev: 1, ino: i as u64 };
-                let got = table.chown(key, real[i], uid, gid);
+                let got = table.chown(key, real[i], uid, gid, &Creds::root()).unwrap();
                 let m = model.get_mut(&i).unwrap();
                 model_chown(m, uid, gid);
                 assert_eq!(got, *m);
@@ -80,7 +80,7 @@ fuzz_target!(|input: Input| {
             Op::Chmod { file, mode } => {
                 let i = file as usize % real.len();
                 let key = InodeKey { dev: 1, ino: i as u64 };
-                let got = table.chmod(key, real[i], mode);
+                let got = table.chmod(key, real[i], mode, &Creds::root()).unwrap();
                 let m = model.get_mut(&i).unwrap();
                 m.mode = (m.mode & 0o170000) | (mode & 0o7777);
                 assert_eq!(got, *m);

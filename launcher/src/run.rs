@@ -69,7 +69,7 @@ fn userns_refused(e: Errno) -> bool {
     matches!(e, Errno::PERM | Errno::ACCESS | Errno::NOSPC | Errno::USERS | Errno::INVAL)
 }
 
-fn supervisor(opts: &ExecOptions, userns: bool, ids: IdMap) -> Result<Option<Supervisor>, Error> {
+fn supervisor(opts: &ExecOptions, ids: IdMap) -> Result<Option<Supervisor>, Error> {
     if !opts.fakeroot {
         return Ok(None);
     }
@@ -77,13 +77,8 @@ fn supervisor(opts: &ExecOptions, userns: bool, ids: IdMap) -> Result<Option<Sup
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let config = Config {
-        userns,
-        ids,
-        workers,
-        sync_wakeup: opts.sync_wakeup,
-        continue_all: opts.continue_all,
-    };
+    let config =
+        Config { ids, workers, sync_wakeup: opts.sync_wakeup, continue_all: opts.continue_all };
     Ok(Some(Supervisor::new(config)?))
 }
 
@@ -98,7 +93,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
 
     let mut mode = opts.userns;
     if mode != Userns::None {
-        let sup = supervisor(opts, true, ids)?;
+        let sup = supervisor(opts, ids)?;
         match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, uid, gid) {
             Ok(pid) => return finish(pid, ours, sup),
             Err(Error::Userns(e))
@@ -114,7 +109,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     if let Some(image) = &plan.image {
         return Err(Error::ImageWithoutUserns(image.display().to_string()));
     }
-    let sup = supervisor(opts, false, ids)?;
+    let sup = supervisor(opts, ids)?;
     let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
         Forked::Child => {
             drop(ours);

@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn the_program_is_built_for_every_abi() {
-        let program = build(&bind(false)).unwrap();
+        let program = build(&bind()).unwrap();
         assert!(program.len() > 20);
         // Every ABI's audit arch appears as a comparison constant.
         for arch in [0xc000_003e_u32, 0x4000_0003] {

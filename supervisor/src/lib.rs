@@ -10,6 +10,8 @@ pub mod table;
 pub mod filter;
 // The worker pool: receive, dispatch, reply.
 pub mod notify;
+// Each workload thread's fake credentials.
+pub mod creds;
 // One notification decoded, with access to the target's memory.
 pub mod request;
 // Finding the file a target's path or descriptor names, in its root.
@@ -30,9 +32,6 @@ pub use sys::SockFilter;
 /// How the supervisor is set up for one workload.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// The workload runs in a user namespace of its own (which answers the
-    /// get*id family itself).
-    pub userns: bool,
     /// The invoking user's ids on the host.
     pub ids: IdMap,
     /// Worker threads receiving notifications.
@@ -54,9 +53,12 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(config: Config) -> Result<Self, FilterError> {
-        let bound = table::bind(config.userns);
+        let bound = table::bind();
         let program = filter::build(&bound)?;
-        let ctx = handlers::Context { inodes: Arc::new(InodeTable::new(config.ids)) };
+        let ctx = handlers::Context {
+            inodes: Arc::new(InodeTable::new(config.ids)),
+            creds: creds::CredsTable::new(std::process::id() as i32),
+        };
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),
             ctx,

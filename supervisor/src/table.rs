@@ -7,21 +7,10 @@ use libseccomp::ScmpSyscall;
 use crate::arch::Arch;
 use crate::handlers::{ident, mode, node, owner, stat, Handler};
 
-/// When an entry is in the filter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Always.
-    Always,
-    /// Only when the workload has no user namespace, where the kernel
-    /// would answer with the user's real ids.
-    WithoutUserns,
-}
-
 #[derive(Debug)]
 pub struct Syscall {
     pub name: &'static str,
     pub abis: &'static [Arch],
-    pub scope: Scope,
     pub handler: Handler,
     pub note: &'static str,
 }
@@ -31,8 +20,8 @@ const I386: &[Arch] = &[Arch::I386];
 const EVERY: &[Arch] = &[Arch::X86_64, Arch::X32, Arch::I386];
 
 macro_rules! entry {
-    ($name:literal, $abis:expr, $scope:ident, $handler:path, $note:expr) => {
-        Syscall { name: $name, abis: $abis, scope: Scope::$scope, handler: $handler, note: $note }
+    ($name:literal, $abis:expr, $handler:path, $note:expr) => {
+        Syscall { name: $name, abis: $abis, handler: $handler, note: $note }
     };
 }
 
@@ -42,56 +31,91 @@ const STAT: &str = "emulated: real stat with the recorded owner, mode and device
 const STAT16: &str = "emulated: as stat, 16-bit ids (EOVERFLOW like the kernel)";
 const MODE: &str = "emulated: mode recorded; real mode kept usable by the user";
 const NODE: &str = "devices emulated: a regular placeholder with the type and number recorded; fifos and sockets real";
-const ID0: &str = "emulated without a user namespace: returns 0";
-const IDS0: &str = "emulated without a user namespace: writes 0, 0, 0";
+const ID: &str = "emulated: the thread's fake credentials";
+const ID16: &str = "emulated: the thread's fake credentials, 16-bit ids";
+const EXEC: &str = "the kernel runs it; fr applies set-id programs and root's capabilities to the fake credentials";
 
 pub static TABLE: &[Syscall] = &[
-    entry!("chown", NATIVE, Always, owner::chown, OWNER),
-    entry!("chown", I386, Always, owner::chown16, OWNER16),
-    entry!("chown32", I386, Always, owner::chown, OWNER),
-    entry!("lchown", NATIVE, Always, owner::lchown, OWNER),
-    entry!("lchown", I386, Always, owner::lchown16, OWNER16),
-    entry!("lchown32", I386, Always, owner::lchown, OWNER),
-    entry!("fchown", NATIVE, Always, owner::fchown, OWNER),
-    entry!("fchown", I386, Always, owner::fchown16, OWNER16),
-    entry!("fchown32", I386, Always, owner::fchown, OWNER),
-    entry!("fchownat", EVERY, Always, owner::fchownat, OWNER),
-    entry!("stat", NATIVE, Always, stat::stat, STAT),
-    entry!("stat", I386, Always, stat::stat, STAT16),
-    entry!("lstat", NATIVE, Always, stat::lstat, STAT),
-    entry!("lstat", I386, Always, stat::lstat, STAT16),
-    entry!("fstat", NATIVE, Always, stat::fstat, STAT),
-    entry!("fstat", I386, Always, stat::fstat, STAT16),
-    entry!("newfstatat", NATIVE, Always, stat::newfstatat, STAT),
-    entry!("stat64", I386, Always, stat::stat64, STAT),
-    entry!("lstat64", I386, Always, stat::lstat64, STAT),
-    entry!("fstat64", I386, Always, stat::fstat64, STAT),
-    entry!("fstatat64", I386, Always, stat::fstatat64, STAT),
-    entry!("statx", EVERY, Always, stat::statx, STAT),
-    entry!("chmod", EVERY, Always, mode::chmod, MODE),
-    entry!("fchmod", EVERY, Always, mode::fchmod, MODE),
-    entry!("fchmodat", EVERY, Always, mode::fchmodat, MODE),
-    entry!("fchmodat2", EVERY, Always, mode::fchmodat2, MODE),
-    entry!("mknod", EVERY, Always, node::mknod, NODE),
-    entry!("mknodat", EVERY, Always, node::mknodat, NODE),
-    entry!("getuid", NATIVE, WithoutUserns, ident::zero, ID0),
-    entry!("geteuid", NATIVE, WithoutUserns, ident::zero, ID0),
-    entry!("getgid", NATIVE, WithoutUserns, ident::zero, ID0),
-    entry!("getegid", NATIVE, WithoutUserns, ident::zero, ID0),
-    entry!("getresuid", NATIVE, WithoutUserns, ident::getres, IDS0),
-    entry!("getresgid", NATIVE, WithoutUserns, ident::getres, IDS0),
-    entry!("getuid", I386, WithoutUserns, ident::zero, ID0),
-    entry!("geteuid", I386, WithoutUserns, ident::zero, ID0),
-    entry!("getgid", I386, WithoutUserns, ident::zero, ID0),
-    entry!("getegid", I386, WithoutUserns, ident::zero, ID0),
-    entry!("getuid32", I386, WithoutUserns, ident::zero, ID0),
-    entry!("geteuid32", I386, WithoutUserns, ident::zero, ID0),
-    entry!("getgid32", I386, WithoutUserns, ident::zero, ID0),
-    entry!("getegid32", I386, WithoutUserns, ident::zero, ID0),
-    entry!("getresuid", I386, WithoutUserns, ident::getres16, IDS0),
-    entry!("getresgid", I386, WithoutUserns, ident::getres16, IDS0),
-    entry!("getresuid32", I386, WithoutUserns, ident::getres, IDS0),
-    entry!("getresgid32", I386, WithoutUserns, ident::getres, IDS0),
+    entry!("chown", NATIVE, owner::chown, OWNER),
+    entry!("chown", I386, owner::chown16, OWNER16),
+    entry!("chown32", I386, owner::chown, OWNER),
+    entry!("lchown", NATIVE, owner::lchown, OWNER),
+    entry!("lchown", I386, owner::lchown16, OWNER16),
+    entry!("lchown32", I386, owner::lchown, OWNER),
+    entry!("fchown", NATIVE, owner::fchown, OWNER),
+    entry!("fchown", I386, owner::fchown16, OWNER16),
+    entry!("fchown32", I386, owner::fchown, OWNER),
+    entry!("fchownat", EVERY, owner::fchownat, OWNER),
+    entry!("stat", NATIVE, stat::stat, STAT),
+    entry!("stat", I386, stat::stat, STAT16),
+    entry!("lstat", NATIVE, stat::lstat, STAT),
+    entry!("lstat", I386, stat::lstat, STAT16),
+    entry!("fstat", NATIVE, stat::fstat, STAT),
+    entry!("fstat", I386, stat::fstat, STAT16),
+    entry!("newfstatat", NATIVE, stat::newfstatat, STAT),
+    entry!("stat64", I386, stat::stat64, STAT),
+    entry!("lstat64", I386, stat::lstat64, STAT),
+    entry!("fstat64", I386, stat::fstat64, STAT),
+    entry!("fstatat64", I386, stat::fstatat64, STAT),
+    entry!("statx", EVERY, stat::statx, STAT),
+    entry!("chmod", EVERY, mode::chmod, MODE),
+    entry!("fchmod", EVERY, mode::fchmod, MODE),
+    entry!("fchmodat", EVERY, mode::fchmodat, MODE),
+    entry!("fchmodat2", EVERY, mode::fchmodat2, MODE),
+    entry!("mknod", EVERY, node::mknod, NODE),
+    entry!("mknodat", EVERY, node::mknodat, NODE),
+    entry!("getuid", NATIVE, ident::getuid, ID),
+    entry!("getuid", I386, ident::getuid16, ID16),
+    entry!("getuid32", I386, ident::getuid, ID),
+    entry!("geteuid", NATIVE, ident::geteuid, ID),
+    entry!("geteuid", I386, ident::geteuid16, ID16),
+    entry!("geteuid32", I386, ident::geteuid, ID),
+    entry!("getgid", NATIVE, ident::getgid, ID),
+    entry!("getgid", I386, ident::getgid16, ID16),
+    entry!("getgid32", I386, ident::getgid, ID),
+    entry!("getegid", NATIVE, ident::getegid, ID),
+    entry!("getegid", I386, ident::getegid16, ID16),
+    entry!("getegid32", I386, ident::getegid, ID),
+    entry!("setuid", NATIVE, ident::setuid, ID),
+    entry!("setuid", I386, ident::setuid16, ID16),
+    entry!("setuid32", I386, ident::setuid, ID),
+    entry!("setgid", NATIVE, ident::setgid, ID),
+    entry!("setgid", I386, ident::setgid16, ID16),
+    entry!("setgid32", I386, ident::setgid, ID),
+    entry!("setreuid", NATIVE, ident::setreuid, ID),
+    entry!("setreuid", I386, ident::setreuid16, ID16),
+    entry!("setreuid32", I386, ident::setreuid, ID),
+    entry!("setregid", NATIVE, ident::setregid, ID),
+    entry!("setregid", I386, ident::setregid16, ID16),
+    entry!("setregid32", I386, ident::setregid, ID),
+    entry!("setresuid", NATIVE, ident::setresuid, ID),
+    entry!("setresuid", I386, ident::setresuid16, ID16),
+    entry!("setresuid32", I386, ident::setresuid, ID),
+    entry!("setresgid", NATIVE, ident::setresgid, ID),
+    entry!("setresgid", I386, ident::setresgid16, ID16),
+    entry!("setresgid32", I386, ident::setresgid, ID),
+    entry!("getresuid", NATIVE, ident::getresuid, ID),
+    entry!("getresuid", I386, ident::getresuid16, ID16),
+    entry!("getresuid32", I386, ident::getresuid, ID),
+    entry!("getresgid", NATIVE, ident::getresgid, ID),
+    entry!("getresgid", I386, ident::getresgid16, ID16),
+    entry!("getresgid32", I386, ident::getresgid, ID),
+    entry!("setfsuid", NATIVE, ident::setfsuid, ID),
+    entry!("setfsuid", I386, ident::setfsuid16, ID16),
+    entry!("setfsuid32", I386, ident::setfsuid, ID),
+    entry!("setfsgid", NATIVE, ident::setfsgid, ID),
+    entry!("setfsgid", I386, ident::setfsgid16, ID16),
+    entry!("setfsgid32", I386, ident::setfsgid, ID),
+    entry!("getgroups", NATIVE, ident::getgroups, ID),
+    entry!("getgroups", I386, ident::getgroups16, ID16),
+    entry!("getgroups32", I386, ident::getgroups, ID),
+    entry!("setgroups", NATIVE, ident::setgroups, ID),
+    entry!("setgroups", I386, ident::setgroups16, ID16),
+    entry!("setgroups32", I386, ident::setgroups, ID),
+    entry!("capget", EVERY, ident::capget, ID),
+    entry!("capset", EVERY, ident::capset, ID),
+    entry!("execve", EVERY, ident::execve, EXEC),
+    entry!("execveat", EVERY, ident::execveat, EXEC),
 ];
 
 /// One table entry bound to its number on one ABI.
@@ -103,15 +127,11 @@ pub struct Bound {
     pub syscall: &'static Syscall,
 }
 
-/// The entries in force for a workload with (or without) a user namespace,
-/// each with its number on each of its ABIs as libseccomp knows them. A
-/// call this libseccomp does not know on an ABI is left out there.
-pub fn bind(userns: bool) -> Vec<Bound> {
+/// Every entry with its number on each of its ABIs as libseccomp knows
+/// them. A call this libseccomp does not know on an ABI is left out there.
+pub fn bind() -> Vec<Bound> {
     let mut bound = Vec::new();
     for syscall in TABLE {
-        if syscall.scope == Scope::WithoutUserns && userns {
-            continue;
-        }
         for &arch in syscall.abis {
             if let Ok(nr) = ScmpSyscall::from_name_by_arch(syscall.name, arch.scmp()) {
                 let nr = i32::from(nr);
@@ -164,7 +184,7 @@ mod tests {
 
     #[test]
     fn every_entry_binds_on_each_of_its_abis() {
-        let bound = bind(false);
+        let bound = bind();
         for syscall in TABLE {
             for &arch in syscall.abis {
                 assert!(
@@ -179,7 +199,7 @@ mod tests {
 
     #[test]
     fn abis_get_their_own_handlers() {
-        let dispatch = Dispatch::new(&bind(false));
+        let dispatch = Dispatch::new(&bind());
         // x86_64 chown is 92, i386's 16-bit chown is 182, chown32 212.
         assert_eq!(dispatch.find(Arch::X86_64, 92).unwrap().note, OWNER);
         assert_eq!(dispatch.find(Arch::I386, 182).unwrap().note, OWNER16);
@@ -189,10 +209,11 @@ mod tests {
     }
 
     #[test]
-    fn identity_calls_are_left_to_a_user_namespace() {
-        let dispatch = Dispatch::new(&bind(true));
-        assert!(dispatch.find(Arch::X86_64, 102).is_none()); // getuid
-        let dispatch = Dispatch::new(&bind(false));
-        assert!(dispatch.find(Arch::X86_64, 102).is_some());
+    fn i386_identity_calls_get_their_width() {
+        let dispatch = Dispatch::new(&bind());
+        // i386 getuid (24) is 16-bit, getuid32 (199) is not.
+        assert_eq!(dispatch.find(Arch::I386, 24).unwrap().note, ID16);
+        assert_eq!(dispatch.find(Arch::I386, 199).unwrap().note, ID);
+        assert_eq!(dispatch.find(Arch::X86_64, 102).unwrap().note, ID);
     }
 }

@@ -1,32 +1,381 @@
-//! The get*id family, for a workload with no user namespace: real root's
-//! ids are all 0. (In a root-mapped namespace the kernel already answers 0.)
+//! The identity family: `get/set{,e,re,res,fs}{uid,gid}`, `getgroups`,
+//! `setgroups`, `capget`, `capset`, and `execve`/`execveat` for the
+//! credential changes an exec makes. Answered from each thread's fake
+//! credentials ([`crate::creds`]) by the kernel's rules
+//! ([`fr_emulator::creds`]), in every mode: in a root-mapped namespace the
+//! kernel could answer `getuid` but not the `100` that `setuid(100)` must
+//! leave behind.
+//!
+//! i386 has 16-bit variants of most of these beside the `*32` ones: ids
+//! above 65535 read as the overflow id there, and `(u16)-1` means -1.
 
+use std::os::fd::AsFd;
+
+use fr_emulator::abi::high2low;
+use fr_emulator::attrs::{S_ISGID, S_ISUID, S_IXGRP};
+use fr_emulator::creds::{Refused, CAP_SETGID, NGROUPS_MAX, UNCHANGED};
+use fr_emulator::Creds;
+use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{Context, Outcome, Reply};
+use super::{at_file, read_plain_path, real_stat, refused, Context, Outcome, Reply};
 use crate::request::Request;
+use crate::resolve::{self, LookupFlags, AT_FDCWD};
 
-/// `getuid geteuid getgid getegid` and their 16- and 32-bit variants.
-pub fn zero(_: &Context, _: &Request<'_>) -> Outcome {
-    Ok(Reply::Value(0))
+/// The width of the ids a call takes and returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Width {
+    W16,
+    W32,
 }
 
-/// Writes `width` zero bytes at each of the three pointer arguments, in
-/// order, as `kernel/sys.c: getresuid()` does with `put_user`.
-fn three_zeros(req: &Request<'_>, width: usize) -> Outcome {
-    let zero = [0u8; 4];
-    for arg in 0..3 {
-        req.write(req.ptr(arg), &zero[..width]).map_err(|_| Errno::FAULT)?;
+use Width::{W16, W32};
+
+impl Width {
+    /// An id argument, widened as `low2highuid()` does for 16 bits.
+    fn arg(self, v: u32) -> u32 {
+        match self {
+            W32 => v,
+            W16 if v as u16 == u16::MAX => UNCHANGED,
+            W16 => u32::from(v as u16),
+        }
+    }
+
+    fn out(self, id: u32) -> Vec<u8> {
+        match self {
+            W32 => id.to_le_bytes().to_vec(),
+            W16 => high2low(id).to_le_bytes().to_vec(),
+        }
+    }
+
+    fn value(self, id: u32) -> i64 {
+        match self {
+            W32 => i64::from(id),
+            W16 => i64::from(high2low(id)),
+        }
+    }
+}
+
+fn done(r: Result<(), Refused>) -> Outcome {
+    r.map(|()| Reply::Value(0)).map_err(refused)
+}
+
+fn creds(ctx: &Context, req: &Request<'_>) -> Creds {
+    ctx.creds.get(req.tid)
+}
+
+macro_rules! getter {
+    ($name:ident, $name16:ident, $field:ident) => {
+        #[doc = concat!("`", stringify!($name), "()`.")]
+        pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
+            Ok(Reply::Value(W32.value(creds(ctx, req).$field)))
+        }
+        #[doc = concat!("i386's 16-bit `", stringify!($name), "()`.")]
+        pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
+            Ok(Reply::Value(W16.value(creds(ctx, req).$field)))
+        }
+    };
+}
+
+getter!(getuid, getuid16, ruid);
+getter!(geteuid, geteuid16, euid);
+getter!(getgid, getgid16, rgid);
+getter!(getegid, getegid16, egid);
+
+/// Writes three ids at the three pointer arguments, in order, as
+/// `kernel/sys.c: getresuid()` does with `put_user`.
+fn write_three(req: &Request<'_>, ids: [u32; 3], width: Width) -> Outcome {
+    for (arg, id) in ids.into_iter().enumerate() {
+        req.write(req.ptr(arg), &width.out(id))?;
     }
     Ok(Reply::Value(0))
 }
 
-/// `getresuid getresgid` (and i386's `*32`): three 32-bit zeros.
-pub fn getres(_: &Context, req: &Request<'_>) -> Outcome {
-    three_zeros(req, 4)
+pub fn getresuid(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let c = creds(ctx, req);
+    write_three(req, [c.ruid, c.euid, c.suid], W32)
 }
 
-/// i386's 16-bit `getresuid getresgid`: three 16-bit zeros.
-pub fn getres16(_: &Context, req: &Request<'_>) -> Outcome {
-    three_zeros(req, 2)
+pub fn getresuid16(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let c = creds(ctx, req);
+    write_three(req, [c.ruid, c.euid, c.suid], W16)
+}
+
+pub fn getresgid(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let c = creds(ctx, req);
+    write_three(req, [c.rgid, c.egid, c.sgid], W32)
+}
+
+pub fn getresgid16(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let c = creds(ctx, req);
+    write_three(req, [c.rgid, c.egid, c.sgid], W16)
+}
+
+macro_rules! setter1 {
+    ($name:ident, $name16:ident, $method:ident) => {
+        #[doc = concat!("`", stringify!($name), "(id)`.")]
+        pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
+            let id = W32.arg(req.uint(0));
+            done(ctx.creds.update(req.tid, |c| c.$method(id)))
+        }
+        #[doc = concat!("i386's 16-bit `", stringify!($name), "(id)`.")]
+        pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
+            let id = W16.arg(req.uint(0));
+            done(ctx.creds.update(req.tid, |c| c.$method(id)))
+        }
+    };
+}
+
+setter1!(setuid, setuid16, setuid);
+setter1!(setgid, setgid16, setgid);
+
+macro_rules! setter2 {
+    ($name:ident, $name16:ident, $method:ident) => {
+        #[doc = concat!("`", stringify!($name), "(real, effective)`.")]
+        pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
+            let (r, e) = (W32.arg(req.uint(0)), W32.arg(req.uint(1)));
+            done(ctx.creds.update(req.tid, |c| c.$method(r, e)))
+        }
+        #[doc = concat!("i386's 16-bit `", stringify!($name), "(real, effective)`.")]
+        pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
+            let (r, e) = (W16.arg(req.uint(0)), W16.arg(req.uint(1)));
+            done(ctx.creds.update(req.tid, |c| c.$method(r, e)))
+        }
+    };
+}
+
+setter2!(setreuid, setreuid16, setreuid);
+setter2!(setregid, setregid16, setregid);
+
+macro_rules! setter3 {
+    ($name:ident, $name16:ident, $method:ident) => {
+        #[doc = concat!("`", stringify!($name), "(real, effective, saved)`.")]
+        pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
+            let ids = [0, 1, 2].map(|i| W32.arg(req.uint(i)));
+            done(ctx.creds.update(req.tid, |c| c.$method(ids[0], ids[1], ids[2])))
+        }
+        #[doc = concat!("i386's 16-bit `", stringify!($name), "(real, effective, saved)`.")]
+        pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
+            let ids = [0, 1, 2].map(|i| W16.arg(req.uint(i)));
+            done(ctx.creds.update(req.tid, |c| c.$method(ids[0], ids[1], ids[2])))
+        }
+    };
+}
+
+setter3!(setresuid, setresuid16, setresuid);
+setter3!(setresgid, setresgid16, setresgid);
+
+macro_rules! setter_fs {
+    ($name:ident, $name16:ident, $method:ident) => {
+        #[doc = concat!("`", stringify!($name), "(id)`: returns the previous one.")]
+        pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
+            let id = W32.arg(req.uint(0));
+            Ok(Reply::Value(i64::from(ctx.creds.update(req.tid, |c| c.$method(id)))))
+        }
+        #[doc = concat!("i386's 16-bit `", stringify!($name), "(id)`.")]
+        pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
+            let id = W16.arg(req.uint(0));
+            Ok(Reply::Value(i64::from(ctx.creds.update(req.tid, |c| c.$method(id)))))
+        }
+    };
+}
+
+setter_fs!(setfsuid, setfsuid16, setfsuid);
+setter_fs!(setfsgid, setfsgid16, setfsgid);
+
+/// `kernel/groups.c: getgroups()`: the count for size 0, `EINVAL` if the
+/// list does not fit.
+fn get_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
+    let size = req.int(0);
+    if size < 0 {
+        return Err(Errno::INVAL);
+    }
+    let groups = creds(ctx, req).groups;
+    if size == 0 {
+        return Ok(Reply::Value(groups.len() as i64));
+    }
+    if (size as usize) < groups.len() {
+        return Err(Errno::INVAL);
+    }
+    let bytes: Vec<u8> = groups.iter().flat_map(|&g| width.out(g)).collect();
+    if !bytes.is_empty() {
+        req.write(req.ptr(1), &bytes)?;
+    }
+    Ok(Reply::Value(groups.len() as i64))
+}
+
+pub fn getgroups(ctx: &Context, req: &Request<'_>) -> Outcome {
+    get_groups(ctx, req, W32)
+}
+
+pub fn getgroups16(ctx: &Context, req: &Request<'_>) -> Outcome {
+    get_groups(ctx, req, W16)
+}
+
+/// `kernel/groups.c: setgroups()`: `EPERM` without `CAP_SETGID`, then
+/// `EINVAL` above `NGROUPS_MAX`, then the list is read.
+fn set_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
+    let size = req.int(0);
+    if !creds(ctx, req).capable(CAP_SETGID) {
+        return Err(Errno::PERM);
+    }
+    if size < 0 || size as usize > NGROUPS_MAX {
+        return Err(Errno::INVAL);
+    }
+    let each = if width == W16 { 2 } else { 4 };
+    let mut bytes = vec![0u8; size as usize * each];
+    if !bytes.is_empty() {
+        let n =
+            crate::sys::read_memory(req.tid, req.ptr(1), &mut bytes).map_err(|_| Errno::FAULT)?;
+        if n != bytes.len() {
+            return Err(Errno::FAULT);
+        }
+    }
+    let groups = bytes
+        .chunks_exact(each)
+        .map(|b| match width {
+            W16 => W16.arg(u32::from(u16::from_le_bytes([b[0], b[1]]))),
+            W32 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        })
+        .collect();
+    req.check_valid()?;
+    done(ctx.creds.update(req.tid, |c| c.setgroups(groups)))
+}
+
+pub fn setgroups(ctx: &Context, req: &Request<'_>) -> Outcome {
+    set_groups(ctx, req, W32)
+}
+
+pub fn setgroups16(ctx: &Context, req: &Request<'_>) -> Outcome {
+    set_groups(ctx, req, W16)
+}
+
+/// `_LINUX_CAPABILITY_VERSION_1`, `_2` and `_3`, and how many 32-bit data
+/// structs each moves.
+const CAP_V1: u32 = 0x1998_0330;
+const CAP_V2: u32 = 0x2007_1026;
+const CAP_V3: u32 = 0x2008_0522;
+
+/// `kernel/capability.c: cap_validate_magic()`: the number of data structs
+/// of the header's version; an unknown version is answered with `EINVAL`
+/// after the preferred version is written into the header.
+fn cap_header(req: &Request<'_>) -> Result<(usize, i32), Errno> {
+    let mut hdr = [0u8; 8];
+    let n = crate::sys::read_memory(req.tid, req.ptr(0), &mut hdr).map_err(|_| Errno::FAULT)?;
+    if n != 8 {
+        return Err(Errno::FAULT);
+    }
+    req.check_valid()?;
+    let version = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+    let pid = i32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+    match version {
+        CAP_V1 => Ok((1, pid)),
+        CAP_V2 | CAP_V3 => Ok((2, pid)),
+        _ => {
+            req.write(req.ptr(0), &CAP_V3.to_le_bytes())?;
+            Err(Errno::INVAL)
+        }
+    }
+}
+
+/// Whether `pid` (in the target's pid namespace) names the caller: 0 or its
+/// own thread id there.
+fn is_self(req: &Request<'_>, pid: i32) -> bool {
+    pid == 0
+        || std::fs::read_to_string(format!("/proc/{}/status", req.tid)).ok().is_some_and(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|v| v.split_whitespace().last()?.parse::<i32>().ok())
+                == Some(pid)
+        })
+}
+
+/// `capget(header, data)`.
+pub fn capget(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let tocopy = match cap_header(req) {
+        Err(Errno::INVAL) if req.ptr(1) == 0 => return Ok(Reply::Value(0)),
+        other => other?,
+    };
+    let (structs, pid) = tocopy;
+    if req.ptr(1) == 0 {
+        return Ok(Reply::Value(0));
+    }
+    if pid < 0 {
+        return Err(Errno::INVAL);
+    }
+    if !is_self(req, pid) {
+        return Ok(Reply::Continue("capget of another process: the kernel's answer"));
+    }
+    let c = creds(ctx, req);
+    let mut data = Vec::with_capacity(24);
+    for half in 0..structs {
+        for set in [c.effective, c.permitted, c.inheritable] {
+            data.extend_from_slice(&((set >> (32 * half)) as u32).to_le_bytes());
+        }
+    }
+    req.write(req.ptr(1), &data)?;
+    Ok(Reply::Value(0))
+}
+
+/// `capset(header, data)`: only the caller's own sets can change.
+pub fn capset(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let (structs, pid) = cap_header(req)?;
+    if !is_self(req, pid) {
+        return Err(Errno::PERM);
+    }
+    let mut data = vec![0u8; 12 * structs];
+    let n = crate::sys::read_memory(req.tid, req.ptr(1), &mut data).map_err(|_| Errno::FAULT)?;
+    if n != data.len() {
+        return Err(Errno::FAULT);
+    }
+    req.check_valid()?;
+    let word = |i: usize| {
+        u64::from(u32::from_le_bytes(data[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4])))
+    };
+    let set =
+        |k: usize| (0..structs).fold(0u64, |acc, half| acc | (word(half * 3 + k) << (32 * half)));
+    let mask = fr_emulator::creds::CAP_FULL;
+    let (e, p, i) = (set(0) & mask, set(1) & mask, set(2) & mask);
+    done(ctx.creds.update(req.tid, |c| c.capset(e, p, i)))
+}
+
+/// The credential changes of executing the file `file` (a set-user-id or
+/// set-group-id program, root's capabilities); the kernel then runs the
+/// exec itself. A thread other than the leader that executes becomes the
+/// leader (`fs/exec.c: de_thread()`), so the leader's tid gets the result.
+fn exec_file(ctx: &Context, req: &Request<'_>, file: Option<std::os::fd::OwnedFd>) -> Outcome {
+    let view = file.and_then(|f| {
+        let (key, real) = real_stat(f.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS).ok()?;
+        Some(ctx.inodes.view(key, real.attrs()))
+    });
+    let setuid = view.filter(|v| v.mode & S_ISUID != 0).map(|v| v.uid);
+    let setgid = view.filter(|v| v.mode & S_ISGID != 0 && v.mode & S_IXGRP != 0).map(|v| v.gid);
+    let creds = ctx.creds.update(req.tid, |c| {
+        c.exec(setuid, setgid);
+        c.clone()
+    });
+    if let Some(tgid) = leader(req) {
+        ctx.creds.set(tgid, creds);
+    }
+    Ok(Reply::Continue("the kernel runs the exec; fr keeps the credentials it leaves"))
+}
+
+fn leader(req: &Request<'_>) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", req.tid)).ok()?;
+    let tgid = status.lines().find_map(|l| l.strip_prefix("Tgid:"))?.trim().parse().ok()?;
+    (tgid != req.tid).then_some(tgid)
+}
+
+/// `execve(path, argv, envp)`.
+pub fn execve(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let file = read_plain_path(req, req.ptr(0)).ok().and_then(|p| {
+        resolve::lookup(req, AT_FDCWD, &p, LookupFlags { follow: true, empty_path: false }).ok()
+    });
+    exec_file(ctx, req, file)
+}
+
+/// `execveat(dirfd, path, argv, envp, flags)`.
+pub fn execveat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let file = at_file(req, req.int(0), req.ptr(1), req.int(4)).ok();
+    exec_file(ctx, req, file)
 }

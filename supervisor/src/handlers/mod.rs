@@ -29,6 +29,7 @@ pub const AT_STATX_SYNC_TYPE: i32 = 0x6000;
 #[derive(Debug)]
 pub struct Context {
     pub inodes: Arc<InodeTable>,
+    pub creds: crate::creds::CredsTable,
 }
 
 /// How a notification is answered when the handler succeeds.
@@ -141,6 +142,30 @@ pub fn at_file(
     }
     let path = read_name(req, path_addr, flags)?.unwrap_or_default();
     resolve::lookup(req, dirfd, &path, LookupFlags::from_at(flags))
+}
+
+/// What the workload's kernel call would be refused with for a
+/// [`fr_emulator::creds::Refused`].
+pub fn refused(r: fr_emulator::creds::Refused) -> Errno {
+    match r {
+        fr_emulator::creds::Refused::Perm => Errno::PERM,
+        fr_emulator::creds::Refused::Inval => Errno::INVAL,
+    }
+}
+
+/// The refusals a change to an inode meets before any permission check, in
+/// the kernel's order: a read-only mount (`mnt_want_write()`: `EROFS`),
+/// then an immutable or append-only file (`notify_change()`: `EPERM`).
+pub fn may_change(file: BorrowedFd<'_>, real: &Kstat) -> Result<(), Errno> {
+    const STATX_ATTR_IMMUTABLE: u64 = 0x10;
+    const STATX_ATTR_APPEND: u64 = 0x20;
+    if fs::fstatvfs(file)?.f_flag.contains(fs::StatVfsMountFlags::RDONLY) {
+        return Err(Errno::ROFS);
+    }
+    if real.attributes & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND) != 0 {
+        return Err(Errno::PERM);
+    }
+    Ok(())
 }
 
 /// The target's umask, from `/proc/<tid>/status` (Linux 4.7).

@@ -12,7 +12,9 @@ use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT};
 use rustix::fs::{self, AtFlags, Mode, StatxFlags, CWD};
 use rustix::io::Errno;
 
-use super::{at_file, is_o_path, read_plain_path, real_stat, Context, Outcome, Reply};
+use super::{
+    at_file, is_o_path, may_change, read_plain_path, real_stat, refused, Context, Outcome, Reply,
+};
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags, AT_FDCWD};
 
@@ -20,7 +22,7 @@ use crate::resolve::{self, LookupFlags, AT_FDCWD};
 pub fn chmod(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
     let how = LookupFlags { follow: true, empty_path: false };
-    set_mode(ctx, resolve::lookup(req, AT_FDCWD, &path, how)?, req.uint(1))
+    set_mode(ctx, req, resolve::lookup(req, AT_FDCWD, &path, how)?, req.uint(1))
 }
 
 /// `fchmod(fd, mode)`.
@@ -30,40 +32,45 @@ pub fn fchmod(ctx: &Context, req: &Request<'_>) -> Outcome {
     if is_o_path(req, fd)? {
         return Err(Errno::BADF);
     }
-    set_mode(ctx, file, req.uint(1))
+    set_mode(ctx, req, file, req.uint(1))
 }
 
 /// `fchmodat(dirfd, path, mode)`: no flags argument, always follows.
 pub fn fchmodat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(1))?;
     let how = LookupFlags { follow: true, empty_path: false };
-    set_mode(ctx, resolve::lookup(req, req.int(0), &path, how)?, req.uint(2))
+    set_mode(ctx, req, resolve::lookup(req, req.int(0), &path, how)?, req.uint(2))
 }
 
 /// `fchmodat2(dirfd, path, mode, flags)`.
 pub fn fchmodat2(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set_mode(ctx, at_file(req, req.int(0), req.ptr(1), req.int(3))?, req.uint(2))
+    set_mode(ctx, req, at_file(req, req.int(0), req.ptr(1), req.int(3))?, req.uint(2))
 }
 
-/// Real root's chmod of `file` (`fs/open.c: chmod_common()`): the twelve
-/// permission bits of `mode` replace the file's.
-fn set_mode(ctx: &Context, file: OwnedFd, mode: u32) -> Outcome {
+/// The chmod of `file` by the calling thread (`fs/open.c: chmod_common()`):
+/// checked by the kernel's rules, recorded, and applied to the real file
+/// with the owner's bits kept usable.
+fn set_mode(ctx: &Context, req: &Request<'_>, file: OwnedFd, mode: u32) -> Outcome {
     let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     let kind = real.mode & S_IFMT;
     if kind == S_IFLNK {
         // Only reachable with AT_SYMLINK_NOFOLLOW; Linux 6.6+ refuses it.
         return Err(Errno::OPNOTSUPP);
     }
+    may_change(file.as_fd(), &real)?;
+    let creds = ctx.creds.get(req.tid);
+    let view = ctx.inodes.view(key, real.attrs());
+    fr_emulator::rules::chmod(view, mode, &creds).map_err(refused)?;
     let perms = mode & 0o7777;
     let usable = if kind == S_IFDIR { 0o700 } else { 0o600 };
     // An O_PATH descriptor cannot be chmod'ed directly before fchmodat2's
     // AT_EMPTY_PATH (6.6); its /proc/self/fd link can, on every kernel.
     let link = format!("/proc/self/fd/{}", file.as_raw_fd());
     match fs::chmodat(CWD, link, Mode::from_raw_mode(perms | usable), AtFlags::empty()) {
-        Ok(()) => {}
-        Err(Errno::PERM) if real.uid != ctx.inodes.ids().host_uid => {}
+        // Another user's file: real root could, fr records it.
+        Ok(()) | Err(Errno::PERM) => {}
         Err(e) => return Err(e),
     }
-    ctx.inodes.chmod(key, real.attrs(), perms);
+    ctx.inodes.chmod(key, real.attrs(), perms, &creds).map_err(refused)?;
     Ok(Reply::Value(0))
 }

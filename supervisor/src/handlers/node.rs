@@ -12,7 +12,7 @@ use fr_emulator::Attrs;
 use rustix::fs::{self, AtFlags, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{read_plain_path, real_stat, umask, Context, Outcome, Reply};
+use super::{read_plain_path, real_stat, refused, umask, Context, Outcome, Reply};
 use crate::request::Request;
 use crate::resolve::{self, AT_FDCWD};
 
@@ -47,6 +47,13 @@ fn make_node(
     }
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = resolve::parent(req, dirfd, &path, false)?;
+    let creds = ctx.creds.get(req.tid);
+    if let Err(why) = fr_emulator::rules::may_mknod_device(&creds) {
+        // The name is checked before the capability (filename_create()).
+        let exists =
+            fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok();
+        return Err(if exists { Errno::EXIST } else { refused(why) });
+    }
     let perms = mode & 0o7777 & !umask(req)?;
     // The placeholder stays readable and writable by the user, as real
     // root can use a node whatever its mode.
@@ -66,16 +73,22 @@ fn make_node(
     let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     let (dir_key, dir_real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     let (rdev_major, rdev_minor) = new_decode_dev(dev);
-    let (uid, gid) = creation_owner(ctx, dir_key, dir_real.attrs());
+    let (uid, gid) = creation_owner(ctx, &creds, dir_key, dir_real.attrs());
     ctx.inodes.create(key, Attrs { mode: kind | perms, uid, gid, rdev_major, rdev_minor });
     Ok(Reply::Value(0))
 }
 
-/// The owner and group real root's new file gets in directory `dir`: root,
-/// and the directory's group if the directory is set-group-id
-/// (`fs/inode.c: inode_init_owner()`).
-fn creation_owner(ctx: &Context, dir_key: fr_emulator::InodeKey, dir_real: Attrs) -> (u32, u32) {
+/// The owner and group a new file gets in directory `dir`: the caller's
+/// fsuid and fsgid, or the directory's group if the directory is
+/// set-group-id (`fs/inode.c: inode_init_owner()`).
+fn creation_owner(
+    ctx: &Context,
+    creds: &fr_emulator::Creds,
+    dir_key: fr_emulator::InodeKey,
+    dir_real: Attrs,
+) -> (u32, u32) {
     let dir = ctx.inodes.view(dir_key, dir_real);
-    let gid = if dir.mode & 0o2000 != 0 && dir.mode & S_IFMT == S_IFDIR { dir.gid } else { 0 };
-    (0, gid)
+    let gid =
+        if dir.mode & 0o2000 != 0 && dir.mode & S_IFMT == S_IFDIR { dir.gid } else { creds.fsgid };
+    (creds.fsuid, gid)
 }

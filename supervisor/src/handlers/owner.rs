@@ -3,10 +3,12 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{self, AtFlags, StatxFlags};
+use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{at_file, is_o_path, read_plain_path, real_stat, Context, Outcome, Reply};
+use super::{
+    at_file, is_o_path, may_change, read_plain_path, real_stat, refused, Context, Outcome, Reply,
+};
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags, AT_FDCWD};
 
@@ -29,25 +31,25 @@ fn at_path(req: &Request<'_>, path: &[u8], follow: bool) -> Result<OwnedFd, Errn
 /// `chown(path, uid, gid)`.
 pub fn chown(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, at_path(req, &path, true)?, id32(req.uint(1)), id32(req.uint(2)))
+    set_owner(ctx, req, at_path(req, &path, true)?, id32(req.uint(1)), id32(req.uint(2)))
 }
 
 /// i386 `chown(path, uid16, gid16)`.
 pub fn chown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, at_path(req, &path, true)?, id16(req.uint(1)), id16(req.uint(2)))
+    set_owner(ctx, req, at_path(req, &path, true)?, id16(req.uint(1)), id16(req.uint(2)))
 }
 
 /// `lchown(path, uid, gid)`.
 pub fn lchown(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, at_path(req, &path, false)?, id32(req.uint(1)), id32(req.uint(2)))
+    set_owner(ctx, req, at_path(req, &path, false)?, id32(req.uint(1)), id32(req.uint(2)))
 }
 
 /// i386 `lchown(path, uid16, gid16)`.
 pub fn lchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, at_path(req, &path, false)?, id16(req.uint(1)), id16(req.uint(2)))
+    set_owner(ctx, req, at_path(req, &path, false)?, id16(req.uint(1)), id16(req.uint(2)))
 }
 
 fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
@@ -61,35 +63,33 @@ fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
 
 /// `fchown(fd, uid, gid)`.
 pub fn fchown(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set_owner(ctx, open_fd(req)?, id32(req.uint(1)), id32(req.uint(2)))
+    set_owner(ctx, req, open_fd(req)?, id32(req.uint(1)), id32(req.uint(2)))
 }
 
 /// i386 `fchown(fd, uid16, gid16)`.
 pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set_owner(ctx, open_fd(req)?, id16(req.uint(1)), id16(req.uint(2)))
+    set_owner(ctx, req, open_fd(req)?, id16(req.uint(1)), id16(req.uint(2)))
 }
 
 /// `fchownat(dirfd, path, uid, gid, flags)`.
 pub fn fchownat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let file = at_file(req, req.int(0), req.ptr(1), req.int(4))?;
-    set_owner(ctx, file, id32(req.uint(2)), id32(req.uint(3)))
+    set_owner(ctx, req, file, id32(req.uint(2)), id32(req.uint(3)))
 }
 
-/// Real root's chown of `file`: recorded in the inode table.
-///
-/// The real file is asked for a no-op `chown(-1, -1)` first, so that the
-/// kernel's own refusals reach the workload as they would reach root: a
-/// read-only mount (`EROFS`), an immutable or append-only file of the user
-/// (`EPERM`). Another user's file refuses any chown by the user; real root
-/// would succeed, so that refusal is not passed on.
-fn set_owner(ctx: &Context, file: OwnedFd, uid: Option<u32>, gid: Option<u32>) -> Outcome {
+/// The chown of `file` by the calling thread, recorded in the inode
+/// table; the real file is not touched.
+fn set_owner(
+    ctx: &Context,
+    req: &Request<'_>,
+    file: OwnedFd,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Outcome {
     let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    match fs::chownat(&file, "", None, None, AtFlags::EMPTY_PATH) {
-        Ok(()) => {}
-        Err(Errno::PERM) if real.uid != ctx.inodes.ids().host_uid => {}
-        Err(e) => return Err(e),
-    }
-    ctx.inodes.chown(key, real.attrs(), uid, gid);
+    may_change(file.as_fd(), &real)?;
+    let creds = ctx.creds.get(req.tid);
+    ctx.inodes.chown(key, real.attrs(), uid, gid, &creds).map_err(refused)?;
     Ok(Reply::Value(0))
 }
 

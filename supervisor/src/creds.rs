@@ -1,0 +1,96 @@
+//! Every workload thread's fake credentials, keyed by its tid in the
+//! supervisor's pid namespace (the raw set*id calls are per thread; glibc
+//! makes them process-wide by repeating them in every thread).
+//!
+//! A thread fr has not seen yet gets the credentials of its thread-group
+//! leader, or of its nearest ancestor process fr has seen, or real root's,
+//! read from `/proc/<tid>/status` once.
+//!
+//! Hazards: a child that first shows itself after its parent changed ids
+//! inherits the parent's new ids, not those it forked with; a process
+//! whose parent died is inherited from its new parent. A tid is only
+//! reused after `pid_max` more tasks, so records are not checked for reuse;
+//! records of tasks that ended are swept when the table grows.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+use fr_emulator::Creds;
+
+/// How many ancestors are searched for a record.
+const MAX_DEPTH: usize = 64;
+
+#[derive(Debug)]
+pub struct CredsTable {
+    by_tid: DashMap<i32, Creds>,
+    /// The supervisor's own pid: the search for an ancestor stops there.
+    supervisor: i32,
+    sweep_at: AtomicUsize,
+}
+
+/// `Tgid` and `PPid` of a task, from `/proc/<tid>/status`.
+fn family(tid: i32) -> Option<(i32, i32)> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let field = |key: &str| {
+        status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
+    };
+    Some((field("Tgid:")?, field("PPid:")?))
+}
+
+impl CredsTable {
+    pub fn new(supervisor: i32) -> Self {
+        Self { by_tid: DashMap::new(), supervisor, sweep_at: AtomicUsize::new(4096) }
+    }
+
+    /// The credentials of thread `tid`.
+    pub fn get(&self, tid: i32) -> Creds {
+        if let Some(c) = self.by_tid.get(&tid) {
+            return c.clone();
+        }
+        let creds = self.inherited(tid);
+        self.by_tid.insert(tid, creds.clone());
+        self.sweep();
+        creds
+    }
+
+    /// Changes `tid`'s credentials with `change` and returns what it returns.
+    pub fn update<T>(&self, tid: i32, change: impl FnOnce(&mut Creds) -> T) -> T {
+        if !self.by_tid.contains_key(&tid) {
+            self.get(tid);
+        }
+        let mut entry = self.by_tid.entry(tid).or_default();
+        change(&mut entry)
+    }
+
+    /// Records `creds` for `tid` (after an `execve` by a thread other than
+    /// the leader, the leader's tid carries on).
+    pub fn set(&self, tid: i32, creds: Creds) {
+        self.by_tid.insert(tid, creds);
+    }
+
+    fn inherited(&self, tid: i32) -> Creds {
+        let mut task = tid;
+        for _ in 0..MAX_DEPTH {
+            let Some((tgid, ppid)) = family(task) else { break };
+            let parent = if tgid != task { tgid } else { ppid };
+            if parent <= 1 || parent == self.supervisor {
+                break;
+            }
+            if let Some(c) = self.by_tid.get(&parent) {
+                return c.clone();
+            }
+            task = parent;
+        }
+        Creds::root()
+    }
+
+    /// Drops the records of tasks that have ended, when the table has grown.
+    fn sweep(&self) {
+        let at = self.sweep_at.load(Ordering::Relaxed);
+        if self.by_tid.len() < at {
+            return;
+        }
+        self.by_tid.retain(|tid, _| std::path::Path::new(&format!("/proc/{tid}")).exists());
+        self.sweep_at.store((self.by_tid.len() * 2).max(4096), Ordering::Relaxed);
+    }
+}
