@@ -13,8 +13,10 @@ pub const CAP_SETGID: u32 = 6;
 pub const CAP_SETUID: u32 = 7;
 pub const CAP_SETPCAP: u32 = 8;
 /// `CAP_FS_MASK` (`include/linux/capability.h`): the capabilities an fsuid
-/// change from or to 0 drops or raises.
-pub const CAP_FS_MASK: u64 = 0b1_1111 | (1 << 9) | (1 << 32);
+/// change from or to 0 drops or raises: `CHOWN`, `DAC_OVERRIDE`,
+/// `DAC_READ_SEARCH`, `FOWNER`, `FSETID`, `LINUX_IMMUTABLE`, `MKNOD`,
+/// `MAC_OVERRIDE`.
+pub const CAP_FS_MASK: u64 = 0b1_1111 | (1 << 9) | (1 << 27) | (1 << 32);
 /// `NGROUPS_MAX`.
 pub const NGROUPS_MAX: usize = 65536;
 /// `-1`: "leave unchanged" in the set*id calls.
@@ -27,6 +29,8 @@ pub enum Refused {
     Perm,
     /// `EINVAL`.
     Inval,
+    /// `EACCES`: file permissions, not privilege.
+    Access,
 }
 
 /// One thread's credentials.
@@ -45,6 +49,8 @@ pub struct Creds {
     pub effective: u64,
     pub permitted: u64,
     pub inheritable: u64,
+    /// The capability bounding set: what root's exec may have.
+    pub bounding: u64,
 }
 
 impl Default for Creds {
@@ -61,6 +67,12 @@ impl Creds {
     /// Real root as a login shell has it: all ids and the one group 0,
     /// every capability permitted and effective.
     pub fn root() -> Self {
+        Self::root_bounded(CAP_FULL)
+    }
+
+    /// Real root under the capability bounding set `bounding` (what a
+    /// root shell started in that environment would have).
+    pub fn root_bounded(bounding: u64) -> Self {
         Self {
             ruid: 0,
             euid: 0,
@@ -71,9 +83,10 @@ impl Creds {
             sgid: 0,
             fsgid: 0,
             groups: vec![0],
-            effective: CAP_FULL,
-            permitted: CAP_FULL,
+            effective: bounding & CAP_FULL,
+            permitted: bounding & CAP_FULL,
             inheritable: 0,
+            bounding: bounding & CAP_FULL,
         }
     }
 
@@ -297,7 +310,7 @@ impl Creds {
         if capped && !subset(inheritable, self.inheritable | self.permitted) {
             return Err(Refused::Perm);
         }
-        if !subset(inheritable, self.inheritable | CAP_FULL)
+        if !subset(inheritable, self.inheritable | self.bounding)
             || !subset(permitted, self.permitted)
             || !subset(effective, permitted)
         {
@@ -313,7 +326,7 @@ impl Creds {
     /// (`security/commoncap.c: cap_bprm_creds_from_file()`, no file
     /// capabilities): a set-user-id or set-group-id program sets the
     /// effective and saved id to its owner or group; root (real or
-    /// effective) then gets every capability permitted, effective only if
+    /// effective) then gets the bounding set permitted, effective only if
     /// its effective uid is 0; others keep none.
     pub fn exec(&mut self, setuid_owner: Option<u32>, setgid_group: Option<u32>) {
         if let Some(uid) = setuid_owner {
@@ -327,7 +340,7 @@ impl Creds {
         self.sgid = self.egid;
         self.fsgid = self.egid;
         if self.euid == 0 || self.ruid == 0 {
-            self.permitted = CAP_FULL | self.inheritable;
+            self.permitted = self.bounding | self.inheritable;
             self.effective = if self.euid == 0 { self.permitted } else { 0 };
         } else {
             // No file capabilities and no ambient set: nothing survives.
@@ -429,5 +442,9 @@ mod tests {
         d.capset(0, 0, 0).unwrap();
         d.exec(None, None);
         assert_eq!(d.effective, CAP_FULL, "root's exec restores its capabilities");
+        let mut b = Creds::root_bounded(CAP_FULL & !(1 << 24));
+        b.capset(0, 0, 0).unwrap();
+        b.exec(None, None);
+        assert_eq!(b.effective, CAP_FULL & !(1 << 24), "but never beyond the bounding set");
     }
 }

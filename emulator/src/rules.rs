@@ -79,6 +79,49 @@ pub fn chmod(cur: Attrs, perms: u32, c: &Creds) -> Result<Attrs, Refused> {
     Ok(cur.with_perms(perms))
 }
 
+/// `MAY_EXEC`, `MAY_WRITE`, `MAY_READ`.
+pub const MAY_EXEC: u32 = 1;
+pub const MAY_WRITE: u32 = 2;
+pub const MAY_READ: u32 = 4;
+const CAP_DAC_OVERRIDE: u32 = 1;
+const CAP_DAC_READ_SEARCH: u32 = 2;
+
+/// `fs/namei.c: generic_permission()` for a caller with credentials `c`:
+/// the owner, group or other bits, then `CAP_DAC_READ_SEARCH` (reading,
+/// and searching directories) and `CAP_DAC_OVERRIDE` (everything but
+/// executing a file with no execute bit).
+pub fn permitted(view: &Attrs, mask: u32, c: &Creds) -> bool {
+    let mode = view.mode;
+    let bits = if c.fsuid == view.uid {
+        mode >> 6
+    } else if in_group(c, view.gid) {
+        mode >> 3
+    } else {
+        mode
+    };
+    if mask & !bits & 0o7 == 0 {
+        return true;
+    }
+    if view.is_dir() {
+        return (mask & MAY_WRITE == 0 && c.capable(CAP_DAC_READ_SEARCH))
+            || c.capable(CAP_DAC_OVERRIDE);
+    }
+    if mask == MAY_READ && c.capable(CAP_DAC_READ_SEARCH) {
+        return true;
+    }
+    (mask & MAY_EXEC == 0 || mode & 0o111 != 0) && c.capable(CAP_DAC_OVERRIDE)
+}
+
+/// `fs/namei.c: may_create()`: writing a new name into `dir` needs write
+/// and search permission there (`EACCES`).
+pub fn may_create(dir: &Attrs, c: &Creds) -> Result<(), Refused> {
+    if permitted(dir, MAY_WRITE | MAY_EXEC, c) {
+        Ok(())
+    } else {
+        Err(Refused::Access)
+    }
+}
+
 /// `fs/namei.c: vfs_mknod()`: character and block devices need `CAP_MKNOD`.
 pub fn may_mknod_device(c: &Creds) -> Result<(), Refused> {
     if c.capable(CAP_MKNOD) {
@@ -167,6 +210,20 @@ mod tests {
         assert_eq!(chmod(file(S_IFREG | 0o644), 0o600, &u), Err(Refused::Perm));
         let theirs = Attrs { uid: 100, gid: 9, ..file(S_IFREG | 0o644) };
         assert_eq!(chmod(theirs, 0o2755, &u).unwrap().perms(), 0o755);
+    }
+
+    #[test]
+    fn directory_permissions_for_users_and_root() {
+        let u = user(100, 50);
+        let rootdir = file(S_IFDIR | 0o755);
+        assert_eq!(may_create(&rootdir, &root()), Ok(()));
+        assert_eq!(may_create(&rootdir, &u), Err(Refused::Access));
+        let shared = Attrs { gid: 50, ..file(S_IFDIR | 0o775) };
+        assert_eq!(may_create(&shared, &u), Ok(()));
+        // Root may not execute a file with no execute bit at all.
+        assert!(!permitted(&file(S_IFREG | 0o644), MAY_EXEC, &root()));
+        assert!(permitted(&file(S_IFREG | 0o100), MAY_EXEC, &root()));
+        assert!(permitted(&file(S_IFREG), MAY_READ | MAY_WRITE, &root()), "mode 000");
     }
 
     #[test]

@@ -23,6 +23,8 @@ const MAX_DEPTH: usize = 64;
 #[derive(Debug)]
 pub struct CredsTable {
     by_tid: DashMap<i32, Creds>,
+    /// What a task fr has no ancestor record for starts as.
+    root: Creds,
     /// The supervisor's own pid: the search for an ancestor stops there.
     supervisor: i32,
     sweep_at: AtomicUsize,
@@ -38,8 +40,28 @@ fn family(tid: i32) -> Option<(i32, i32)> {
 }
 
 impl CredsTable {
-    pub fn new(supervisor: i32) -> Self {
-        Self { by_tid: DashMap::new(), supervisor, sweep_at: AtomicUsize::new(4096) }
+    /// `bounding` is the capability bounding set the workload inherits:
+    /// real root started in the same place would have those capabilities.
+    pub fn new(supervisor: i32, bounding: u64) -> Self {
+        Self {
+            by_tid: DashMap::new(),
+            root: Creds::root_bounded(bounding),
+            supervisor,
+            sweep_at: AtomicUsize::new(4096),
+        }
+    }
+
+    /// The capability bounding set of the calling process (`CapBnd` in
+    /// `/proc/self/status`); every capability if it cannot be read.
+    pub fn own_bounding_set() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(fr_emulator::creds::CAP_FULL)
     }
 
     /// The credentials of thread `tid`.
@@ -58,7 +80,7 @@ impl CredsTable {
         if !self.by_tid.contains_key(&tid) {
             self.get(tid);
         }
-        let mut entry = self.by_tid.entry(tid).or_default();
+        let mut entry = self.by_tid.entry(tid).or_insert_with(|| self.root.clone());
         change(&mut entry)
     }
 
@@ -81,7 +103,7 @@ impl CredsTable {
             }
             task = parent;
         }
-        Creds::root()
+        self.root.clone()
     }
 
     /// Drops the records of tasks that have ended, when the table has grown.

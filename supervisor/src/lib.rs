@@ -57,7 +57,10 @@ impl Supervisor {
         let program = filter::build(&bound)?;
         let ctx = handlers::Context {
             inodes: Arc::new(InodeTable::new(config.ids)),
-            creds: creds::CredsTable::new(std::process::id() as i32),
+            creds: creds::CredsTable::new(
+                std::process::id() as i32,
+                creds::CredsTable::own_bounding_set(),
+            ),
         };
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),

@@ -143,6 +143,9 @@ pub fn parent(
         None => (&b"."[..], trimmed),
     };
     let dir = lookup(req, dirfd, dir, LookupFlags { follow: true, empty_path: false })?;
+    if file_type(dir.as_fd())? != fr_emulator::attrs::S_IFDIR {
+        return Err(Errno::NOTDIR);
+    }
     if name == b"." || name == b".." {
         return Err(Errno::EXIST);
     }

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef AT_EMPTY_PATH
@@ -249,6 +250,92 @@ static void node_steps(void)
     STEP("chmod(blk,0600)", syscall(SYS_fchmodat, AT_FDCWD, "blk", 0600));
 }
 
+#ifdef __i386__
+#define NR(name) SYS_##name##32
+#else
+#define NR(name) SYS_##name
+#endif
+
+/* The calling thread's credentials: ids, fs ids, groups, capabilities. */
+static void show_ids(void)
+{
+    unsigned r = 0, e = 0, s = 0, rg = 0, eg = 0, sg = 0;
+    syscall(NR(getresuid), &r, &e, &s);
+    syscall(NR(getresgid), &rg, &eg, &sg);
+    long fs = syscall(NR(setfsuid), -1), fsg = syscall(NR(setfsgid), -1);
+    gid_t groups[64];
+    long n = syscall(NR(getgroups), 64, groups);
+    struct { uint32_t version; int pid; } hdr = {0x20080522, 0};
+    struct { uint32_t e, p, i; } data[2];
+    memset(data, 0, sizeof data);
+    syscall(SYS_capget, &hdr, data);
+    printf("    ids uid=%u/%u/%u/%ld gid=%u/%u/%u/%ld groups=", r, e, s, fs, rg, eg, sg, fsg);
+    for (long i = 0; i < n; i++)
+        printf("%s%u", i ? "," : "", groups[i]);
+    printf(" caps e=%x:%08x p=%x:%08x i=%x:%08x\n", data[1].e, data[0].e, data[1].p, data[0].p, data[1].i,
+           data[0].i);
+}
+
+#define ISTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_ids(); } while (0)
+
+static void ident_steps(void)
+{
+    pid_t pid = fork();
+    if (pid != 0) {
+        int status;
+        waitpid(pid, &status, 0);
+        return;
+    }
+    gid_t root_only[] = {0}, three[] = {30, 4, 27}, one[1];
+    ISTEP("setgroups(1,[0])", syscall(NR(setgroups), 1, root_only));
+    ISTEP("getuid()", syscall(NR(getuid)));
+    ISTEP("setgroups(3,[30,4,27])", syscall(NR(setgroups), 3, three));
+    ISTEP("getgroups(1,buf)", syscall(NR(getgroups), 1, one));
+    ISTEP("getgroups(0,NULL)", syscall(NR(getgroups), 0, NULL));
+    ISTEP("getgroups(-1,buf)", syscall(NR(getgroups), -1, one));
+    ISTEP("setgroups(1,(void*)8)", syscall(NR(setgroups), 1, (void *)8));
+    ISTEP("setfsuid(1000)", syscall(NR(setfsuid), 1000));
+    ISTEP("setfsuid(0)", syscall(NR(setfsuid), 0));
+    ISTEP("setfsgid(77)", syscall(NR(setfsgid), 77));
+    ISTEP("setresgid(100,100,100)", syscall(NR(setresgid), 100, 100, 100));
+    ISTEP("setresuid(-1,1000,-1)", syscall(NR(setresuid), -1, 1000, -1));
+    ISTEP("geteuid()", syscall(NR(geteuid)));
+    STEP("mknodat(CWD,dropnode,CHR,1:3) as euid 1000",
+         syscall(SYS_mknodat, AT_FDCWD, "dropnode", S_IFCHR | 0600, (unsigned)makedev(1, 3)));
+    STEP("fchownat(CWD,file,5,5,0) as euid 1000", syscall(SYS_fchownat, AT_FDCWD, "file", 5, 5, 0));
+    STEP("fchmodat(CWD,file,0777) as euid 1000", syscall(SYS_fchmodat, AT_FDCWD, "file", 0777));
+    ISTEP("setresuid(-1,0,-1)", syscall(NR(setresuid), -1, 0, -1));
+    ISTEP("setreuid(-1,1000)", syscall(NR(setreuid), -1, 1000));
+    ISTEP("setreuid(-1,0)", syscall(NR(setreuid), -1, 0));
+    ISTEP("setuid(-1)", syscall(NR(setuid), -1));
+    struct { uint32_t version; int pid; } hdr = {0x20080522, 0};
+    struct { uint32_t e, p, i; } caps[2] = {{(1u << 6) | (1u << 7), (1u << 6) | (1u << 7) | (1u << 0), 0}, {0, 0, 0}};
+    ISTEP("capset(v3,e=SETGID|SETUID,p=+CHOWN)", syscall(SYS_capset, &hdr, caps));
+    caps[0].p |= 1u << 27;
+    ISTEP("capset(v3,p=+MKNOD) grows", syscall(SYS_capset, &hdr, caps));
+    struct { uint32_t version; int pid; } bad = {0x12345678, 0};
+    ISTEP("capget(bad version)", syscall(SYS_capget, &bad, caps));
+    printf("    version now %#x\n", bad.version);
+    bad.version = 0x12345678;
+    ISTEP("capget(bad version,NULL)", syscall(SYS_capget, &bad, NULL));
+    struct { uint32_t version; int pid; } v1 = {0x19980330, 0};
+    ISTEP("capget(v1)", syscall(SYS_capget, &v1, caps));
+    ISTEP("setfsuid(1000) without CAP_CHOWN in e", syscall(NR(setfsuid), 1000));
+    STEP("fchownat(CWD,file,0,0,0) fsuid 1000", syscall(SYS_fchownat, AT_FDCWD, "file", 0, 0, 0));
+    ISTEP("setresuid(100,100,100)", syscall(NR(setresuid), 100, 100, 100));
+    ISTEP("setuid(0) after the drop", syscall(NR(setuid), 0));
+    ISTEP("setresuid(0,0,0) after the drop", syscall(NR(setresuid), 0, 0, 0));
+    ISTEP("setgroups(1,[0]) after the drop", syscall(NR(setgroups), 1, root_only));
+    ISTEP("setgid(0) after the drop", syscall(NR(setgid), 0));
+    ISTEP("setuid(100)", syscall(NR(setuid), 100));
+#ifdef __i386__
+    ISTEP("getuid16()", syscall(SYS_getuid));
+    ISTEP("setresgid16(-1,0x11234,-1)", syscall(SYS_setresgid, -1, 0x11234, -1));
+#endif
+    fflush(stdout);
+    _exit(0);
+}
+
 /* Every stat entry point on one path, each printing what it returned. */
 static void stat_native(const char *path)
 {
@@ -409,6 +496,8 @@ int main(int argc, char **argv)
     chmod_steps();
     printf("== mknod\n");
     node_steps();
+    printf("== identity\n");
+    ident_steps();
     printf("== stat\n");
     static const char *paths[] = {"file", "link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
                                   "missing", "null", "blk", "fifo", NULL};

@@ -150,6 +150,7 @@ pub fn refused(r: fr_emulator::creds::Refused) -> Errno {
     match r {
         fr_emulator::creds::Refused::Perm => Errno::PERM,
         fr_emulator::creds::Refused::Inval => Errno::INVAL,
+        fr_emulator::creds::Refused::Access => Errno::ACCESS,
     }
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 
 use fr_emulator::abi::new_decode_dev;
 use fr_emulator::attrs::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
-use fr_emulator::Attrs;
+use fr_emulator::{rules, Attrs};
 use rustix::fs::{self, AtFlags, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
@@ -48,8 +48,13 @@ fn make_node(
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = resolve::parent(req, dirfd, &path, false)?;
     let creds = ctx.creds.get(req.tid);
-    if let Err(why) = fr_emulator::rules::may_mknod_device(&creds) {
-        // The name is checked before the capability (filename_create()).
+    let (dir_key, dir_real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let dir_view = ctx.inodes.view(dir_key, dir_real.attrs());
+    // In the kernel's order: an existing name (filename_create()), the
+    // directory's permissions (may_create()), then the capability.
+    if let Err(why) =
+        rules::may_create(&dir_view, &creds).and_then(|()| rules::may_mknod_device(&creds))
+    {
         let exists =
             fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok();
         return Err(if exists { Errno::EXIST } else { refused(why) });
@@ -71,9 +76,8 @@ fn make_node(
         Mode::empty(),
     )?;
     let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    let (dir_key, dir_real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     let (rdev_major, rdev_minor) = new_decode_dev(dev);
-    let (uid, gid) = creation_owner(ctx, &creds, dir_key, dir_real.attrs());
+    let (uid, gid) = creation_owner(&creds, &dir_view);
     ctx.inodes.create(key, Attrs { mode: kind | perms, uid, gid, rdev_major, rdev_minor });
     Ok(Reply::Value(0))
 }
@@ -81,13 +85,7 @@ fn make_node(
 /// The owner and group a new file gets in directory `dir`: the caller's
 /// fsuid and fsgid, or the directory's group if the directory is
 /// set-group-id (`fs/inode.c: inode_init_owner()`).
-fn creation_owner(
-    ctx: &Context,
-    creds: &fr_emulator::Creds,
-    dir_key: fr_emulator::InodeKey,
-    dir_real: Attrs,
-) -> (u32, u32) {
-    let dir = ctx.inodes.view(dir_key, dir_real);
+fn creation_owner(creds: &fr_emulator::Creds, dir: &Attrs) -> (u32, u32) {
     let gid =
         if dir.mode & 0o2000 != 0 && dir.mode & S_IFMT == S_IFDIR { dir.gid } else { creds.fsgid };
     (creds.fsuid, gid)
