@@ -51,7 +51,14 @@ pub struct Creds {
     pub inheritable: u64,
     /// The capability bounding set: what root's exec may have.
     pub bounding: u64,
+    /// `securebits` (`prctl(PR_SET_SECUREBITS)`, `PR_SET_KEEPCAPS`).
+    pub securebits: u32,
 }
+
+/// `SECBIT_KEEP_CAPS`: permitted capabilities survive leaving uid 0.
+pub const SECBIT_KEEP_CAPS: u32 = 1 << 4;
+/// `SECBIT_NO_SETUID_FIXUP`: uid changes leave capabilities alone.
+pub const SECBIT_NO_SETUID_FIXUP: u32 = 1 << 2;
 
 impl Default for Creds {
     fn default() -> Self {
@@ -87,6 +94,7 @@ impl Creds {
             permitted: bounding & CAP_FULL,
             inheritable: 0,
             bounding: bounding & CAP_FULL,
+            securebits: 0,
         }
     }
 
@@ -98,9 +106,12 @@ impl Creds {
     /// `cap_emulate_setxuid()`: leaving root drops capabilities, becoming
     /// root again raises the effective ones.
     fn fix_setxuid(&mut self, old: &Creds) {
+        if self.securebits & SECBIT_NO_SETUID_FIXUP != 0 {
+            return;
+        }
         let was_root = old.ruid == 0 || old.euid == 0 || old.suid == 0;
         let is_root = self.ruid == 0 || self.euid == 0 || self.suid == 0;
-        if was_root && !is_root {
+        if was_root && !is_root && self.securebits & SECBIT_KEEP_CAPS == 0 {
             self.permitted = 0;
             self.effective = 0;
         }
@@ -114,6 +125,9 @@ impl Creds {
 
     /// `cap_task_fix_setuid(LSM_SETID_FS)`.
     fn fix_setfsuid(&mut self, old_fsuid: u32) {
+        if self.securebits & SECBIT_NO_SETUID_FIXUP != 0 {
+            return;
+        }
         if old_fsuid == 0 && self.fsuid != 0 {
             self.effective &= !CAP_FS_MASK;
         }
@@ -322,6 +336,36 @@ impl Creds {
         Ok(())
     }
 
+    /// `prctl(PR_SET_KEEPCAPS, on)` (`security/commoncap.c: cap_task_prctl()`).
+    pub fn set_keepcaps(&mut self, on: bool) {
+        if on {
+            self.securebits |= SECBIT_KEEP_CAPS;
+        } else {
+            self.securebits &= !SECBIT_KEEP_CAPS;
+        }
+    }
+
+    /// `prctl(PR_SET_SECUREBITS, bits)`: needs `CAP_SETPCAP`.
+    pub fn set_securebits(&mut self, bits: u32) -> Result<(), Refused> {
+        if !self.capable(CAP_SETPCAP) {
+            return Err(Refused::Perm);
+        }
+        self.securebits = bits;
+        Ok(())
+    }
+
+    /// `prctl(PR_CAPBSET_DROP, cap)`: needs `CAP_SETPCAP`.
+    pub fn drop_bounding(&mut self, cap: u32) -> Result<(), Refused> {
+        if cap > 40 {
+            return Err(Refused::Inval);
+        }
+        if !self.capable(CAP_SETPCAP) {
+            return Err(Refused::Perm);
+        }
+        self.bounding &= !(1 << cap);
+        Ok(())
+    }
+
     /// `execve(2)` of a program, for real root's capability rules
     /// (`security/commoncap.c: cap_bprm_creds_from_file()`, no file
     /// capabilities): a set-user-id or set-group-id program sets the
@@ -329,6 +373,8 @@ impl Creds {
     /// effective) then gets the bounding set permitted, effective only if
     /// its effective uid is 0; others keep none.
     pub fn exec(&mut self, setuid_owner: Option<u32>, setgid_group: Option<u32>) {
+        // SECBIT_KEEP_CAPS is cleared by every exec.
+        self.securebits &= !SECBIT_KEEP_CAPS;
         if let Some(uid) = setuid_owner {
             self.euid = uid;
         }
@@ -389,6 +435,17 @@ mod tests {
         assert_eq!((c.ruid, c.euid, c.suid), (0, 1000, 1000));
         c.setreuid(UNCHANGED, 0).unwrap();
         assert_eq!((c.ruid, c.euid, c.suid), (0, 0, 1000));
+    }
+
+    #[test]
+    fn keepcaps_keeps_the_permitted_set_across_leaving_root() {
+        let mut c = Creds::root();
+        c.set_keepcaps(true);
+        c.setresuid(1000, 1000, 1000).unwrap();
+        assert_eq!((c.effective, c.permitted), (0, CAP_FULL));
+        c.capset(CAP_FULL, CAP_FULL, 0).unwrap();
+        c.exec(None, None);
+        assert_eq!((c.effective, c.permitted, c.securebits), (0, 0, 0));
     }
 
     #[test]

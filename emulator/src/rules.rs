@@ -122,6 +122,35 @@ pub fn may_create(dir: &Attrs, c: &Creds) -> Result<(), Refused> {
     }
 }
 
+/// The attributes of a new file of type `kind` made by `c` in `dir` with
+/// the permission bits `perms` (umask already applied), as
+/// `fs/inode.c: inode_init_owner()` sets them: the caller's fsuid, and the
+/// caller's fsgid, or the directory's group when the directory is
+/// set-group-id (new directories then inherit the bit). A set-group-id
+/// request for a group-executable non-directory there is dropped for a
+/// caller outside that group without `CAP_FSETID` (`mode_strip_sgid()`).
+pub fn new_inode(dir: &Attrs, kind: u32, perms: u32, c: &Creds) -> Attrs {
+    let mut mode = kind | (perms & 0o7777);
+    let setgid_dir = dir.mode & S_ISGID != 0;
+    let is_dir = kind == crate::attrs::S_IFDIR;
+    if !is_dir
+        && setgid_dir
+        && mode & (S_ISGID | S_IXGRP) == S_ISGID | S_IXGRP
+        && !in_group_or_capable(c, dir.gid)
+    {
+        mode &= !S_ISGID;
+    }
+    let gid = if setgid_dir {
+        if is_dir {
+            mode |= S_ISGID;
+        }
+        dir.gid
+    } else {
+        c.fsgid
+    };
+    Attrs { mode, uid: c.fsuid, gid, rdev_major: 0, rdev_minor: 0 }
+}
+
 /// `fs/namei.c: vfs_mknod()`: character and block devices need `CAP_MKNOD`.
 pub fn may_mknod_device(c: &Creds) -> Result<(), Refused> {
     if c.capable(CAP_MKNOD) {
@@ -224,6 +253,23 @@ mod tests {
         assert!(!permitted(&file(S_IFREG | 0o644), MAY_EXEC, &root()));
         assert!(permitted(&file(S_IFREG | 0o100), MAY_EXEC, &root()));
         assert!(permitted(&file(S_IFREG), MAY_READ | MAY_WRITE, &root()), "mode 000");
+    }
+
+    #[test]
+    fn new_files_belong_to_the_fs_ids_or_the_setgid_directory() {
+        let u = user(100, 50);
+        let plain = file(S_IFDIR | 0o755);
+        assert_eq!(
+            new_inode(&plain, S_IFREG, 0o644, &u),
+            Attrs { uid: 100, gid: 50, ..file(S_IFREG | 0o644) }
+        );
+        let shared = Attrs { gid: 7, ..file(S_IFDIR | 0o2775) };
+        let d = new_inode(&shared, S_IFDIR, 0o755, &u);
+        assert_eq!((d.uid, d.gid, d.perms()), (100, 7, 0o2755));
+        let f = new_inode(&shared, S_IFREG, 0o2755, &u);
+        assert_eq!((f.gid, f.perms()), (7, 0o755), "not in group 7: set-group-id dropped");
+        let r = new_inode(&shared, S_IFREG, 0o2755, &root());
+        assert_eq!((r.uid, r.gid, r.perms()), (0, 7, 0o2755));
     }
 
     #[test]

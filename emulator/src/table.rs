@@ -11,6 +11,8 @@
 //! file. A record whose file type differs from the real file's is therefore
 //! never applied; it is replaced at the next change.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
@@ -31,11 +33,14 @@ pub struct InodeKey {
 pub struct InodeTable {
     records: DashMap<InodeKey, Attrs>,
     ids: IdMap,
+    /// Whether a directory was ever recorded set-group-id: until then a new
+    /// file's group never comes from its directory's record.
+    setgid_dirs: AtomicBool,
 }
 
 impl InodeTable {
     pub fn new(ids: IdMap) -> Self {
-        Self { records: DashMap::new(), ids }
+        Self { records: DashMap::new(), ids, setgid_dirs: AtomicBool::new(false) }
     }
 
     pub fn ids(&self) -> IdMap {
@@ -69,7 +74,19 @@ impl InodeTable {
     /// call would have given it; any record left by a file that had the same
     /// inode number before is dropped.
     pub fn create(&self, key: InodeKey, attrs: Attrs) {
+        self.note(&attrs);
         self.records.insert(key, attrs);
+    }
+
+    /// Whether some directory may be set-group-id in its record.
+    pub fn has_setgid_dirs(&self) -> bool {
+        self.setgid_dirs.load(Ordering::Relaxed)
+    }
+
+    fn note(&self, attrs: &Attrs) {
+        if attrs.is_dir() && attrs.mode & crate::attrs::S_ISGID != 0 {
+            self.setgid_dirs.store(true, Ordering::Relaxed);
+        }
     }
 
     /// `chown(2)` on `key` by a caller with credentials `creds`; returns
@@ -111,11 +128,13 @@ impl InodeTable {
                 let cur =
                     if applies(rec.get(), &real) { *rec.get() } else { self.unrecorded(real) };
                 let new = rule(cur)?;
+                self.note(&new);
                 rec.insert(new);
                 Ok(new)
             }
             Entry::Vacant(slot) => {
                 let new = rule(self.unrecorded(real))?;
+                self.note(&new);
                 slot.insert(new);
                 Ok(new)
             }

@@ -9,12 +9,14 @@
 use std::io::Read;
 use std::os::fd::OwnedFd;
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use rustix::io::Errno;
 
 use crate::arch::Arch;
 use crate::sys::{self, SockFilter};
-use crate::table::Bound;
+use crate::table::{Bound, When};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
@@ -44,7 +46,26 @@ fn context(bound: &[Bound]) -> Result<ScmpFilterContext, FilterError> {
             // Rules take the native number (or libseccomp's pseudo-number
             // for a call the native ABI lacks) and are mapped by name.
             let syscall = ScmpSyscall::from_name(b.syscall.name).map_err(&err)?;
-            ctx.add_rule(ScmpAction::Notify, syscall).map_err(&err)?;
+            match b.syscall.when {
+                When::Always => {
+                    ctx.add_rule(ScmpAction::Notify, syscall).map_err(&err)?;
+                }
+                When::AnyBit { arg, bits } => {
+                    for &bit in bits {
+                        let has_bit =
+                            ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(bit), bit);
+                        ctx.add_rule_conditional(ScmpAction::Notify, syscall, &[has_bit])
+                            .map_err(&err)?;
+                    }
+                }
+                When::OneOf { arg, values } => {
+                    for &value in values {
+                        let is = ScmpArgCompare::new(arg, ScmpCompareOp::Equal, value);
+                        ctx.add_rule_conditional(ScmpAction::Notify, syscall, &[is])
+                            .map_err(&err)?;
+                    }
+                }
+            }
         }
         merged = Some(match merged {
             None => ctx,

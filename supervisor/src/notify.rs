@@ -86,6 +86,13 @@ fn reply(listener: BorrowedFd<'_>, id: u64, outcome: Outcome) {
     let (val, error, flags) = match outcome {
         Ok(Reply::Value(v)) => (v, 0, 0),
         Ok(Reply::Continue(_)) => (0, 0, sys::SECCOMP_USER_NOTIF_FLAG_CONTINUE),
+        Ok(Reply::Fd { file, cloexec }) => {
+            match sys::notif_addfd_send(listener, id, file.as_fd(), cloexec) {
+                Ok(_) | Err(Errno::NOENT) => return,
+                // No descriptor could be added (EMFILE, ...): the call fails so.
+                Err(e) => (0, -e.raw_os_error(), 0),
+            }
+        }
         Err(e) => (0, -e.raw_os_error(), 0),
     };
     match sys::notif_send(listener, id, val, error, flags) {

@@ -5,7 +5,24 @@
 use libseccomp::ScmpSyscall;
 
 use crate::arch::Arch;
-use crate::handlers::{ident, mode, node, owner, stat, Handler};
+use crate::handlers::{create, ident, mode, node, owner, stat, Handler};
+
+/// When the filter notifies a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// Only when argument `arg` has one of these bits set (each bit is one
+    /// libseccomp rule, `SCMP_CMP_MASKED_EQ`).
+    AnyBit {
+        arg: u32,
+        bits: &'static [u64],
+    },
+    /// Only when argument `arg` is one of these values (`SCMP_CMP_EQ`).
+    OneOf {
+        arg: u32,
+        values: &'static [u64],
+    },
+}
 
 #[derive(Debug)]
 pub struct Syscall {
@@ -13,6 +30,7 @@ pub struct Syscall {
     pub abis: &'static [Arch],
     pub handler: Handler,
     pub note: &'static str,
+    pub when: When,
 }
 
 const NATIVE: &[Arch] = &[Arch::X86_64, Arch::X32];
@@ -21,9 +39,20 @@ const EVERY: &[Arch] = &[Arch::X86_64, Arch::X32, Arch::I386];
 
 macro_rules! entry {
     ($name:literal, $abis:expr, $handler:path, $note:expr) => {
-        Syscall { name: $name, abis: $abis, handler: $handler, note: $note }
+        entry!($name, $abis, $handler, $note, When::Always)
+    };
+    ($name:literal, $abis:expr, $handler:path, $note:expr, $when:expr) => {
+        Syscall { name: $name, abis: $abis, handler: $handler, note: $note, when: $when }
     };
 }
+
+/// The `prctl` options that read or change capability state: `GET_KEEPCAPS`,
+/// `SET_KEEPCAPS`, `CAPBSET_READ`, `CAPBSET_DROP`, `GET_SECUREBITS`,
+/// `SET_SECUREBITS`.
+const CAP_PRCTLS: &[u64] = &[7, 8, 23, 24, 27, 28];
+
+/// `O_CREAT` and `__O_TMPFILE`: the opens that make a file.
+const MAKES_A_FILE: &[u64] = &[0o100, 0o20_000_000];
 
 const OWNER: &str = "emulated: owner recorded, set-id bits dropped as for root";
 const OWNER16: &str = "emulated: 16-bit ids, owner recorded, set-id bits dropped as for root";
@@ -31,6 +60,7 @@ const STAT: &str = "emulated: real stat with the recorded owner, mode and device
 const STAT16: &str = "emulated: as stat, 16-bit ids (EOVERFLOW like the kernel)";
 const MODE: &str = "emulated: mode recorded; real mode kept usable by the user";
 const NODE: &str = "devices emulated: a regular placeholder with the type and number recorded; fifos and sockets real";
+const CREATE: &str = "owner from the fake fs ids or a set-group-id directory; made by fr (open: ADDFD) when the kernel's owner would be wrong";
 const ID: &str = "emulated: the thread's fake credentials";
 const ID16: &str = "emulated: the thread's fake credentials, 16-bit ids";
 const EXEC: &str = "the kernel runs it; fr applies set-id programs and root's capabilities to the fake credentials";
@@ -62,6 +92,14 @@ pub static TABLE: &[Syscall] = &[
     entry!("fchmod", EVERY, mode::fchmod, MODE),
     entry!("fchmodat", EVERY, mode::fchmodat, MODE),
     entry!("fchmodat2", EVERY, mode::fchmodat2, MODE),
+    entry!("open", EVERY, create::open, CREATE, When::AnyBit { arg: 1, bits: MAKES_A_FILE }),
+    entry!("openat", EVERY, create::openat, CREATE, When::AnyBit { arg: 2, bits: MAKES_A_FILE }),
+    entry!("creat", EVERY, create::creat, CREATE),
+    entry!("openat2", EVERY, create::openat2, CREATE),
+    entry!("mkdir", EVERY, create::mkdir, CREATE),
+    entry!("mkdirat", EVERY, create::mkdirat, CREATE),
+    entry!("symlink", EVERY, create::symlink, CREATE),
+    entry!("symlinkat", EVERY, create::symlinkat, CREATE),
     entry!("mknod", EVERY, node::mknod, NODE),
     entry!("mknodat", EVERY, node::mknodat, NODE),
     entry!("getuid", NATIVE, ident::getuid, ID),
@@ -113,6 +151,7 @@ pub static TABLE: &[Syscall] = &[
     entry!("setgroups", I386, ident::setgroups16, ID16),
     entry!("setgroups32", I386, ident::setgroups, ID),
     entry!("capget", EVERY, ident::capget, ID),
+    entry!("prctl", EVERY, ident::prctl, ID, When::OneOf { arg: 0, values: CAP_PRCTLS }),
     entry!("capset", EVERY, ident::capset, ID),
     entry!("execve", EVERY, ident::execve, EXEC),
     entry!("execveat", EVERY, ident::execveat, EXEC),

@@ -339,6 +339,36 @@ pub fn capset(ctx: &Context, req: &Request<'_>) -> Outcome {
     done(ctx.creds.update(req.tid, |c| c.capset(e, p, i)))
 }
 
+/// `prctl(option, ...)` for the options that read or change capability
+/// state (`security/commoncap.c: cap_task_prctl()`); the filter notifies
+/// no other option.
+pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
+    const PR_GET_KEEPCAPS: i32 = 7;
+    const PR_SET_KEEPCAPS: i32 = 8;
+    const PR_CAPBSET_READ: i32 = 23;
+    const PR_CAPBSET_DROP: i32 = 24;
+    const PR_GET_SECUREBITS: i32 = 27;
+    const PR_SET_SECUREBITS: i32 = 28;
+    const CAP_LAST_CAP: u64 = 40;
+    let arg = req.args[1];
+    match req.int(0) {
+        PR_GET_KEEPCAPS => Ok(Reply::Value(i64::from(
+            creds(ctx, req).securebits & fr_emulator::creds::SECBIT_KEEP_CAPS != 0,
+        ))),
+        PR_SET_KEEPCAPS if arg > 1 => Err(Errno::INVAL),
+        PR_SET_KEEPCAPS => {
+            ctx.creds.update(req.tid, |c| c.set_keepcaps(arg == 1));
+            Ok(Reply::Value(0))
+        }
+        PR_CAPBSET_READ if arg > CAP_LAST_CAP => Err(Errno::INVAL),
+        PR_CAPBSET_READ => Ok(Reply::Value(i64::from(creds(ctx, req).bounding & (1 << arg) != 0))),
+        PR_CAPBSET_DROP => done(ctx.creds.update(req.tid, |c| c.drop_bounding(arg.min(64) as u32))),
+        PR_GET_SECUREBITS => Ok(Reply::Value(i64::from(creds(ctx, req).securebits))),
+        PR_SET_SECUREBITS => done(ctx.creds.update(req.tid, |c| c.set_securebits(arg as u32))),
+        _ => Ok(Reply::Continue("a prctl option without capability state")),
+    }
+}
+
 /// The credential changes of executing the file `file` (a set-user-id or
 /// set-group-id program, root's capabilities); the kernel then runs the
 /// exec itself. A thread other than the leader that executes becomes the

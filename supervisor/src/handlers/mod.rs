@@ -13,6 +13,7 @@ use rustix::io::Errno;
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags};
 
+pub mod create;
 pub mod ident;
 pub mod mode;
 pub mod node;
@@ -33,12 +34,15 @@ pub struct Context {
 }
 
 /// How a notification is answered when the handler succeeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Reply {
     /// The system call returns this value; the kernel does nothing more.
     Value(i64),
     /// The kernel runs the system call itself, for the reason given.
     Continue(&'static str),
+    /// The system call returns a new descriptor of the target's for the
+    /// file fr opened (`SECCOMP_IOCTL_NOTIF_ADDFD`).
+    Fd { file: OwnedFd, cloexec: bool },
 }
 
 /// A handler's answer: a reply, or the errno the system call fails with.

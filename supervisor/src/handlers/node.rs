@@ -2,17 +2,15 @@
 //! an empty regular file in their place, which the workload can open, read
 //! and write (debootstrap writes to its test node), and records the node's
 //! type and device number, which every stat then shows. Fifos, sockets and
-//! regular files the kernel makes itself.
-
-use std::os::fd::AsFd;
+//! regular files are real, made as [`super::create`] makes files.
 
 use fr_emulator::abi::new_decode_dev;
 use fr_emulator::attrs::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
-use fr_emulator::{rules, Attrs};
-use rustix::fs::{self, AtFlags, FileType, Mode, OFlags, StatxFlags};
+use fr_emulator::rules;
+use rustix::fs::{self, AtFlags, FileType, Mode, StatxFlags};
 use rustix::io::Errno;
 
-use super::{read_plain_path, real_stat, refused, umask, Context, Outcome, Reply};
+use super::{create, read_plain_path, refused, umask, Context, Outcome, Reply};
 use crate::request::Request;
 use crate::resolve::{self, AT_FDCWD};
 
@@ -27,7 +25,8 @@ pub fn mknodat(ctx: &Context, req: &Request<'_>) -> Outcome {
 }
 
 /// `fs/namei.c: do_mknodat()`: the type is checked first (`may_mknod()`),
-/// then the name, then the file is made with the caller's umask applied.
+/// then the name, the directory's permissions and, for devices,
+/// `CAP_MKNOD`; the file is made with the caller's umask applied.
 fn make_node(
     ctx: &Context,
     req: &Request<'_>,
@@ -36,57 +35,40 @@ fn make_node(
     mode: u32,
     dev: u32,
 ) -> Outcome {
-    let kind = mode & S_IFMT;
-    match kind {
-        S_IFCHR | S_IFBLK => {}
-        0 | S_IFREG | S_IFIFO | S_IFSOCK => {
-            return Ok(Reply::Continue("the kernel makes these itself"))
-        }
+    let kind = match mode & S_IFMT {
+        0 => S_IFREG,
         S_IFDIR => return Err(Errno::PERM),
+        k @ (S_IFCHR | S_IFBLK | S_IFREG | S_IFIFO | S_IFSOCK) => k,
         _ => return Err(Errno::INVAL),
+    };
+    let device = kind == S_IFCHR || kind == S_IFBLK;
+    let creds = ctx.creds.get(req.tid);
+    if !device && create::kernel_owner_is_right(ctx, &creds) && mode & 0o600 == 0o600 {
+        return Ok(Reply::Continue("the kernel makes this fifo, socket or file right"));
     }
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = resolve::parent(req, dirfd, &path, false)?;
-    let creds = ctx.creds.get(req.tid);
-    let (dir_key, dir_real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    let dir_view = ctx.inodes.view(dir_key, dir_real.attrs());
-    // In the kernel's order: an existing name (filename_create()), the
-    // directory's permissions (may_create()), then the capability.
-    if let Err(why) =
-        rules::may_create(&dir_view, &creds).and_then(|()| rules::may_mknod_device(&creds))
-    {
-        let exists =
-            fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok();
-        return Err(if exists { Errno::EXIST } else { refused(why) });
+    let view = create::directory(ctx, &dir, &name, &creds)?;
+    if device {
+        if let Err(why) = rules::may_mknod_device(&creds) {
+            let exists =
+                fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE)
+                    .is_ok();
+            return Err(if exists { Errno::EXIST } else { refused(why) });
+        }
     }
-    let perms = mode & 0o7777 & !umask(req)?;
-    // The placeholder stays readable and writable by the user, as real
-    // root can use a node whatever its mode.
+    let mut attrs = rules::new_inode(&view, kind, mode & 0o7777 & !umask(req)?, &creds);
+    (attrs.rdev_major, attrs.rdev_minor) = if device { new_decode_dev(dev) } else { (0, 0) };
+    // A device becomes a regular placeholder the user can read and write,
+    // as real root can use a node whatever its mode.
+    let real_kind = if device { FileType::RegularFile } else { FileType::from_raw_mode(kind) };
     fs::mknodat(
         &dir,
         name.as_slice(),
-        FileType::RegularFile,
-        Mode::from_raw_mode(perms | 0o600),
+        real_kind,
+        Mode::from_raw_mode((attrs.perms() & 0o777) | 0o600),
         0,
     )?;
-    let file = fs::openat(
-        &dir,
-        name.as_slice(),
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    let (rdev_major, rdev_minor) = new_decode_dev(dev);
-    let (uid, gid) = creation_owner(&creds, &dir_view);
-    ctx.inodes.create(key, Attrs { mode: kind | perms, uid, gid, rdev_major, rdev_minor });
+    create::record(ctx, &dir, &name, attrs)?;
     Ok(Reply::Value(0))
-}
-
-/// The owner and group a new file gets in directory `dir`: the caller's
-/// fsuid and fsgid, or the directory's group if the directory is
-/// set-group-id (`fs/inode.c: inode_init_owner()`).
-fn creation_owner(creds: &fr_emulator::Creds, dir: &Attrs) -> (u32, u32) {
-    let gid =
-        if dir.mode & 0o2000 != 0 && dir.mode & S_IFMT == S_IFDIR { dir.gid } else { creds.fsgid };
-    (creds.fsuid, gid)
 }

@@ -1,0 +1,215 @@
+//! Calls that make a file: `open openat creat openat2` with `O_CREAT` or
+//! `O_TMPFILE`, `mkdir mkdirat`, `symlink symlinkat` (and, from
+//! [`super::node`], `mknod` of fifos, sockets and regular files).
+//!
+//! A new file belongs to the caller's fsuid and fsgid, or to its
+//! directory's group when that is set-group-id ([`rules::new_inode`]). When
+//! the file the kernel would make already shows that way (fake fs ids 0, no
+//! recorded set-group-id directory) and its mode leaves the user able to
+//! use it, the kernel makes it (`CONTINUE`). Otherwise fr makes it in the
+//! target's directory, records it, and for an open hands the descriptor to
+//! the target with `SECCOMP_IOCTL_NOTIF_ADDFD`.
+//!
+//! Not emulated (left to the kernel): `openat2` with `RESOLVE_*` flags, and
+//! an `O_CREAT` open of a name that exists (nothing is made, or a dangling
+//! symlink is followed).
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFREG};
+use fr_emulator::{rules, Attrs, Creds};
+use rustix::fs::{self, AtFlags, Mode, OFlags, StatxFlags};
+use rustix::io::Errno;
+
+use super::{read_plain_path, real_stat, refused, umask, Context, Outcome, Reply};
+use crate::request::Request;
+use crate::resolve::{self, LookupFlags, AT_FDCWD};
+
+const O_CREAT: u32 = 0o100;
+const O_EXCL: u32 = 0o200;
+const O_CLOEXEC: u32 = 0o2_000_000;
+/// `O_TMPFILE` is `__O_TMPFILE | O_DIRECTORY`.
+const O_TMPFILE: u32 = 0o20_000_000 | 0o200_000;
+
+/// Whether the kernel's own file, owned by the user, already shows as the
+/// caller's would: fake fs ids 0 and no recorded set-group-id directory
+/// whose group the file could take.
+pub fn kernel_owner_is_right(ctx: &Context, creds: &Creds) -> bool {
+    creds.fsuid == 0 && creds.fsgid == 0 && !ctx.inodes.has_setgid_dirs()
+}
+
+/// The directory a file is made in, its fake view, and whether the caller
+/// may write there; an existing name is `EEXIST` first, as in the kernel.
+pub fn directory(ctx: &Context, dir: &OwnedFd, name: &[u8], creds: &Creds) -> Result<Attrs, Errno> {
+    let (key, real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let view = ctx.inodes.view(key, real.attrs());
+    if let Err(why) = rules::may_create(&view, creds) {
+        let exists = fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok();
+        return Err(if exists { Errno::EXIST } else { refused(why) });
+    }
+    Ok(view)
+}
+
+/// Records `attrs` for the file `name` fr just made in `dir`.
+pub fn record(ctx: &Context, dir: &OwnedFd, name: &[u8], attrs: Attrs) -> Result<(), Errno> {
+    let file =
+        fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    ctx.inodes.create(key, attrs);
+    Ok(())
+}
+
+/// The real mode of a file fr makes: the fake one, kept usable by the user.
+fn usable(attrs: &Attrs) -> Mode {
+    let keep = if attrs.is_dir() { 0o700 } else { 0o600 };
+    Mode::from_raw_mode((attrs.perms() & 0o777) | keep)
+}
+
+/// `mkdir(path, mode)`.
+pub fn mkdir(ctx: &Context, req: &Request<'_>) -> Outcome {
+    make_dir(ctx, req, AT_FDCWD, req.ptr(0), req.uint(1))
+}
+
+/// `mkdirat(dirfd, path, mode)`.
+pub fn mkdirat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    make_dir(ctx, req, req.int(0), req.ptr(1), req.uint(2))
+}
+
+/// `fs/namei.c: do_mkdirat()`: the mode keeps only the permission and
+/// sticky bits; a trailing slash is allowed.
+fn make_dir(ctx: &Context, req: &Request<'_>, dirfd: i32, path_addr: u64, mode: u32) -> Outcome {
+    let creds = ctx.creds.get(req.tid);
+    let perms = mode & 0o1777;
+    if kernel_owner_is_right(ctx, &creds) && perms & 0o700 == 0o700 {
+        return Ok(Reply::Continue("the kernel's directory is already right"));
+    }
+    let path = read_plain_path(req, path_addr)?;
+    let (dir, name) = resolve::parent(req, dirfd, &path, true)?;
+    let view = directory(ctx, &dir, &name, &creds)?;
+    let attrs = rules::new_inode(&view, S_IFDIR, perms & !umask(req)?, &creds);
+    fs::mkdirat(&dir, name.as_slice(), usable(&attrs))?;
+    record(ctx, &dir, &name, attrs)?;
+    Ok(Reply::Value(0))
+}
+
+/// `symlink(target, path)`.
+pub fn symlink(ctx: &Context, req: &Request<'_>) -> Outcome {
+    make_symlink(ctx, req, req.ptr(0), AT_FDCWD, req.ptr(1))
+}
+
+/// `symlinkat(target, dirfd, path)`.
+pub fn symlinkat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    make_symlink(ctx, req, req.ptr(0), req.int(1), req.ptr(2))
+}
+
+fn make_symlink(
+    ctx: &Context,
+    req: &Request<'_>,
+    target_addr: u64,
+    dirfd: i32,
+    path_addr: u64,
+) -> Outcome {
+    let creds = ctx.creds.get(req.tid);
+    if kernel_owner_is_right(ctx, &creds) {
+        return Ok(Reply::Continue("the kernel's symlink is already right"));
+    }
+    let target = read_plain_path(req, target_addr)?;
+    let path = read_plain_path(req, path_addr)?;
+    let (dir, name) = resolve::parent(req, dirfd, &path, false)?;
+    let view = directory(ctx, &dir, &name, &creds)?;
+    let attrs = rules::new_inode(&view, S_IFLNK, 0o777, &creds);
+    fs::symlinkat(target.as_slice(), &dir, name.as_slice())?;
+    record(ctx, &dir, &name, attrs)?;
+    Ok(Reply::Value(0))
+}
+
+/// `open(path, flags, mode)`.
+pub fn open(ctx: &Context, req: &Request<'_>) -> Outcome {
+    open_at(ctx, req, AT_FDCWD, req.ptr(0), req.uint(1), req.uint(2))
+}
+
+/// `openat(dirfd, path, flags, mode)`.
+pub fn openat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    open_at(ctx, req, req.int(0), req.ptr(1), req.uint(2), req.uint(3))
+}
+
+/// `creat(path, mode)`: `open(path, O_CREAT | O_WRONLY | O_TRUNC, mode)`.
+pub fn creat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    open_at(ctx, req, AT_FDCWD, req.ptr(0), O_CREAT | 0o1 | 0o1000, req.uint(1))
+}
+
+/// `openat2(dirfd, path, how, size)`: emulated like `openat` when `how`
+/// asks for no `RESOLVE_*` restriction.
+pub fn openat2(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let size = req.args[3] as usize;
+    let mut how = [0u8; 24];
+    if size < how.len() {
+        return Ok(Reply::Continue("openat2: the kernel checks the size of open_how"));
+    }
+    let n = crate::sys::read_memory(req.tid, req.ptr(2), &mut how).map_err(|_| Errno::FAULT)?;
+    let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    if n != how.len() || word(2) != 0 || word(0) > u64::from(u32::MAX) || word(1) > 0o7777 {
+        return Ok(Reply::Continue("openat2 with RESOLVE_* or unusual open_how: the kernel's"));
+    }
+    open_at(ctx, req, req.int(0), req.ptr(1), word(0) as u32, word(1) as u32)
+}
+
+/// An open that may make a file (`fs/namei.c: open_last_lookups()`).
+fn open_at(
+    ctx: &Context,
+    req: &Request<'_>,
+    dirfd: i32,
+    path_addr: u64,
+    flags: u32,
+    mode: u32,
+) -> Outcome {
+    let tmpfile = flags & O_TMPFILE == O_TMPFILE;
+    if flags & O_CREAT == 0 && !tmpfile {
+        return Ok(Reply::Continue("no file is made"));
+    }
+    let creds = ctx.creds.get(req.tid);
+    let perms = mode & 0o7777;
+    if kernel_owner_is_right(ctx, &creds) && perms & 0o600 == 0o600 {
+        return Ok(Reply::Continue("the kernel's file is already right"));
+    }
+    let path = read_plain_path(req, path_addr)?;
+    let cloexec = flags & O_CLOEXEC != 0;
+    // The target's own flags, minus those fr decides (creation, close-on-exec).
+    let base = OFlags::from_bits_retain(flags & !(O_CREAT | O_EXCL | O_CLOEXEC | O_TMPFILE))
+        | OFlags::CLOEXEC;
+    if tmpfile {
+        let dir =
+            resolve::lookup(req, dirfd, &path, LookupFlags { follow: true, empty_path: false })?;
+        let view = directory(ctx, &dir, b".", &creds)?;
+        let attrs = rules::new_inode(&view, S_IFREG, perms & !umask(req)?, &creds);
+        let file =
+            fs::openat(&dir, ".", base | OFlags::from_bits_retain(O_TMPFILE), usable(&attrs))?;
+        let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+        ctx.inodes.create(key, attrs);
+        return Ok(Reply::Fd { file, cloexec });
+    }
+    if path.ends_with(b"/") {
+        return Ok(Reply::Continue("a trailing slash: the kernel's EISDIR or ENOENT"));
+    }
+    let (dir, name) = resolve::parent(req, dirfd, &path, false)?;
+    if fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok() {
+        return Ok(Reply::Continue("the name exists: nothing new is made"));
+    }
+    let view = directory(ctx, &dir, &name, &creds)?;
+    let attrs = rules::new_inode(&view, S_IFREG, perms & !umask(req)?, &creds);
+    let made = fs::openat(
+        &dir,
+        name.as_slice(),
+        base | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
+        usable(&attrs),
+    );
+    let file = match made {
+        Ok(file) => file,
+        // Someone made the name meanwhile: open it as the kernel would.
+        Err(Errno::EXIST) => return Ok(Reply::Continue("the name appeared meanwhile")),
+        Err(e) => return Err(e),
+    };
+    let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    ctx.inodes.create(key, attrs);
+    Ok(Reply::Fd { file, cloexec })
+}
