@@ -83,18 +83,25 @@ impl LookupFlags {
     }
 }
 
+/// Whether the caller may search a directory (`MAY_EXEC` by its fake
+/// credentials); `None` when it may search every one (root).
+pub type Search<'a> = Option<&'a dyn Fn(BorrowedFd<'_>) -> bool>;
+
 /// Resolves `path` relative to the target's `dirfd` as `*at()` calls do.
+/// With a `search` check every directory passed through must allow it
+/// (`EACCES`), as `fs/namei.c: may_lookup()` asks.
 pub fn lookup(
     req: &Request<'_>,
     dirfd: i32,
     path: &[u8],
     how: LookupFlags,
+    search: Search<'_>,
 ) -> Result<OwnedFd, Errno> {
     if path.is_empty() {
         return if how.empty_path { base(req, dirfd) } else { Err(Errno::NOENT) };
     }
     let oflags = if how.follow { PATH_FLAGS } else { PATH_FLAGS | OFlags::NOFOLLOW };
-    let fast = !names_proc_self(path);
+    let fast = !names_proc_self(path) && search.is_none();
     if path[0] == b'/' {
         let root = root(req);
         req.check_valid()?;
@@ -105,7 +112,7 @@ pub fn lookup(
                 done => return done,
             }
         }
-        return walk(req, root.as_fd(), None, path, how.follow);
+        return walk(req, root.as_fd(), None, path, how.follow, search);
     }
     let dir = base(req, dirfd)?;
     if fast {
@@ -116,7 +123,7 @@ pub fn lookup(
     }
     let root = root(req);
     req.check_valid()?;
-    walk(req, root?.as_fd(), Some(dir), path, how.follow)
+    walk(req, root?.as_fd(), Some(dir), path, how.follow, search)
 }
 
 /// The directory and the name a creating call (`mknodat`, `mkdirat`, ...)
@@ -129,6 +136,7 @@ pub fn parent(
     dirfd: i32,
     path: &[u8],
     dir_ok: bool,
+    search: Search<'_>,
 ) -> Result<(OwnedFd, Vec<u8>), Errno> {
     let trimmed = {
         let end = path.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
@@ -142,7 +150,10 @@ pub fn parent(
         Some(i) => (if i == 0 { &b"/"[..] } else { &trimmed[..i] }, &trimmed[i + 1..]),
         None => (&b"."[..], trimmed),
     };
-    let dir = lookup(req, dirfd, dir, LookupFlags { follow: true, empty_path: false })?;
+    let dir = lookup(req, dirfd, dir, LookupFlags { follow: true, empty_path: false }, search)?;
+    if search.is_some_and(|may| !may(dir.as_fd())) {
+        return Err(Errno::ACCESS);
+    }
     if file_type(dir.as_fd())? != fr_emulator::attrs::S_IFDIR {
         return Err(Errno::NOTDIR);
     }
@@ -217,6 +228,7 @@ fn walk(
     start: Option<OwnedFd>,
     path: &[u8],
     follow: bool,
+    search: Search<'_>,
 ) -> Result<OwnedFd, Errno> {
     let root_id = identity(root)?;
     let mut cur = match start {
@@ -228,6 +240,9 @@ fn walk(
     let mut links = 0;
     while let Some(comp) = todo.pop_front() {
         let last = todo.is_empty();
+        if search.is_some_and(|may| !may(cur.as_fd())) {
+            return Err(Errno::ACCESS);
+        }
         match comp.as_slice() {
             b"." => {
                 cur = fs::openat(&cur, ".", PATH_FLAGS | OFlags::DIRECTORY, Mode::empty())?;

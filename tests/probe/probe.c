@@ -336,6 +336,71 @@ static void ident_steps(void)
     _exit(0);
 }
 
+static void show_created(void)
+{
+    static const char *paths[] = {"cr", "cr/f", "cr/d", "cr/l", "cr/p", "cr/n", "cr/c", "cr/sg", "cr/sg/g",
+                                  "cr/sg/sd", "cr/z", "cr/z/in", "cr/s", "denied", NULL};
+    for (const char **p = paths; *p; p++)
+        show(*p);
+}
+
+#define CSTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_created(); } while (0)
+/* A step whose result is a descriptor, closed afterwards. */
+#define CSTEP_FD(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_created(); if (r_ >= 0) close((int)r_); } while (0)
+
+/* Files made under other fs ids, in a set-group-id directory, unnamed. */
+static void create_steps(void)
+{
+    pid_t pid = fork();
+    if (pid != 0) {
+        int status;
+        waitpid(pid, &status, 0);
+        return;
+    }
+    gid_t hundred[] = {100};
+    CSTEP("mkdir(cr,0777)", syscall(SYS_mkdirat, AT_FDCWD, "cr", 0777));
+    CSTEP("chown(cr,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "cr", 1000, 1000, 0));
+    CSTEP("mkdir(cr/sg,0775)", syscall(SYS_mkdirat, AT_FDCWD, "cr/sg", 0775));
+    CSTEP("chown(cr/sg,0,42)", syscall(SYS_fchownat, AT_FDCWD, "cr/sg", 0, 42, 0));
+    CSTEP("chmod(cr/sg,02777)", syscall(SYS_fchmodat, AT_FDCWD, "cr/sg", 02777));
+    CSTEP("setgroups(1,[100])", syscall(NR(setgroups), 1, hundred));
+    CSTEP("setfsgid(100)", syscall(NR(setfsgid), 100));
+    CSTEP("setfsuid(1000)", syscall(NR(setfsuid), 1000));
+    errno = 0;
+    long fd = syscall(SYS_openat, AT_FDCWD, "cr/f", O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+    result("openat(cr/f,CREAT|WRONLY,0640) fd", fd);
+    show_created();
+    CSTEP("write(fd)", write((int)fd, "x", 1));
+    close((int)fd);
+    CSTEP("openat(cr/f,CREAT|EXCL)", syscall(SYS_openat, AT_FDCWD, "cr/f", O_CREAT | O_EXCL | O_WRONLY, 0640));
+    CSTEP_FD("openat(cr/f,CREAT) existing fd", syscall(SYS_openat, AT_FDCWD, "cr/f", O_CREAT | O_RDONLY, 0600));
+    CSTEP("mkdirat(cr/d,0751)", syscall(SYS_mkdirat, AT_FDCWD, "cr/d", 0751));
+    CSTEP("symlinkat(f,cr/l)", syscall(SYS_symlinkat, "f", AT_FDCWD, "cr/l"));
+    CSTEP("symlinkat(\"\",cr/e)", syscall(SYS_symlinkat, "", AT_FDCWD, "cr/e"));
+    CSTEP("mknodat(cr/p,FIFO|0600)", syscall(SYS_mknodat, AT_FDCWD, "cr/p", S_IFIFO | 0600, 0));
+    CSTEP("mknodat(cr/n,CHR|0600,1:3)", syscall(SYS_mknodat, AT_FDCWD, "cr/n", S_IFCHR | 0600, (unsigned)makedev(1, 3)));
+#ifdef SYS_creat
+    CSTEP_FD("creat(cr/c,0600) fd", syscall(SYS_creat, "cr/c", 0600));
+#endif
+    CSTEP_FD("openat(cr/sg/g,CREAT,02755) fd",
+             syscall(SYS_openat, AT_FDCWD, "cr/sg/g", O_CREAT | O_WRONLY | O_CLOEXEC, 02755));
+    CSTEP("mkdirat(cr/sg/sd,0755)", syscall(SYS_mkdirat, AT_FDCWD, "cr/sg/sd", 0755));
+    CSTEP("mkdirat(cr/z,0)", syscall(SYS_mkdirat, AT_FDCWD, "cr/z", 0));
+    CSTEP("mkdirat(denied,0755)", syscall(SYS_mkdirat, AT_FDCWD, "denied", 0755));
+    CSTEP("mkdirat(cr/d/,0755) exists", syscall(SYS_mkdirat, AT_FDCWD, "cr/d/", 0755));
+    fd = syscall(SYS_openat, AT_FDCWD, "cr", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    struct stat st;
+    long r = fstat((int)fd, &st);
+    printf("openat(cr,TMPFILE) fd=%ld fstat=%ld type=%s mode=%04o uid=%u gid=%u nlink=%lu\n", fd, r,
+           type_name(st.st_mode), st.st_mode & 07777, st.st_uid, st.st_gid, (unsigned long)st.st_nlink);
+    close((int)fd);
+    CSTEP("setfsuid(0)", syscall(NR(setfsuid), 0));
+    CSTEP("mkdirat(cr/z/in,0700) as fsuid 0", syscall(SYS_mkdirat, AT_FDCWD, "cr/z/in", 0700));
+    CSTEP("mknodat(cr/s,SOCK|0644)", syscall(SYS_mknodat, AT_FDCWD, "cr/s", S_IFSOCK | 0644, 0));
+    fflush(stdout);
+    _exit(0);
+}
+
 /* Every stat entry point on one path, each printing what it returned. */
 static void stat_native(const char *path)
 {
@@ -498,6 +563,8 @@ int main(int argc, char **argv)
     node_steps();
     printf("== identity\n");
     ident_steps();
+    printf("== create\n");
+    create_steps();
     printf("== stat\n");
     static const char *paths[] = {"file", "link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
                                   "missing", "null", "blk", "fifo", NULL};

@@ -23,7 +23,7 @@ use rustix::io::Errno;
 
 use super::{read_plain_path, real_stat, refused, umask, Context, Outcome, Reply};
 use crate::request::Request;
-use crate::resolve::{self, LookupFlags, AT_FDCWD};
+use crate::resolve::{LookupFlags, AT_FDCWD};
 
 const O_CREAT: u32 = 0o100;
 const O_EXCL: u32 = 0o200;
@@ -84,7 +84,7 @@ fn make_dir(ctx: &Context, req: &Request<'_>, dirfd: i32, path_addr: u64, mode: 
         return Ok(Reply::Continue("the kernel's directory is already right"));
     }
     let path = read_plain_path(req, path_addr)?;
-    let (dir, name) = resolve::parent(req, dirfd, &path, true)?;
+    let (dir, name) = ctx.parent(req, dirfd, &path, true)?;
     let view = directory(ctx, &dir, &name, &creds)?;
     let attrs = rules::new_inode(&view, S_IFDIR, perms & !umask(req)?, &creds);
     fs::mkdirat(&dir, name.as_slice(), usable(&attrs))?;
@@ -115,7 +115,7 @@ fn make_symlink(
     }
     let target = read_plain_path(req, target_addr)?;
     let path = read_plain_path(req, path_addr)?;
-    let (dir, name) = resolve::parent(req, dirfd, &path, false)?;
+    let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
     let view = directory(ctx, &dir, &name, &creds)?;
     let attrs = rules::new_inode(&view, S_IFLNK, 0o777, &creds);
     fs::symlinkat(target.as_slice(), &dir, name.as_slice())?;
@@ -178,8 +178,7 @@ fn open_at(
     let base = OFlags::from_bits_retain(flags & !(O_CREAT | O_EXCL | O_CLOEXEC | O_TMPFILE))
         | OFlags::CLOEXEC;
     if tmpfile {
-        let dir =
-            resolve::lookup(req, dirfd, &path, LookupFlags { follow: true, empty_path: false })?;
+        let dir = ctx.lookup(req, dirfd, &path, LookupFlags { follow: true, empty_path: false })?;
         let view = directory(ctx, &dir, b".", &creds)?;
         let attrs = rules::new_inode(&view, S_IFREG, perms & !umask(req)?, &creds);
         let file =
@@ -191,7 +190,7 @@ fn open_at(
     if path.ends_with(b"/") {
         return Ok(Reply::Continue("a trailing slash: the kernel's EISDIR or ENOENT"));
     }
-    let (dir, name) = resolve::parent(req, dirfd, &path, false)?;
+    let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
     if fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok() {
         return Ok(Reply::Continue("the name exists: nothing new is made"));
     }

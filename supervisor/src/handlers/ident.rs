@@ -20,7 +20,7 @@ use rustix::io::Errno;
 
 use super::{at_file, read_plain_path, real_stat, refused, Context, Outcome, Reply};
 use crate::request::Request;
-use crate::resolve::{self, LookupFlags, AT_FDCWD};
+use crate::resolve::{LookupFlags, AT_FDCWD};
 
 /// The width of the ids a call takes and returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -399,13 +399,13 @@ fn leader(req: &Request<'_>) -> Option<i32> {
 /// `execve(path, argv, envp)`.
 pub fn execve(ctx: &Context, req: &Request<'_>) -> Outcome {
     let file = read_plain_path(req, req.ptr(0)).ok().and_then(|p| {
-        resolve::lookup(req, AT_FDCWD, &p, LookupFlags { follow: true, empty_path: false }).ok()
+        ctx.lookup(req, AT_FDCWD, &p, LookupFlags { follow: true, empty_path: false }).ok()
     });
     exec_file(ctx, req, file)
 }
 
 /// `execveat(dirfd, path, argv, envp, flags)`.
 pub fn execveat(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let file = at_file(req, req.int(0), req.ptr(1), req.int(4)).ok();
+    let file = at_file(ctx, req, req.int(0), req.ptr(1), req.int(4)).ok();
     exec_file(ctx, req, file)
 }

@@ -33,6 +33,61 @@ pub struct Context {
     pub creds: crate::creds::CredsTable,
 }
 
+impl Context {
+    /// [`resolve::lookup`] with the search permission of the calling
+    /// thread's fake credentials.
+    pub fn lookup(
+        &self,
+        req: &Request<'_>,
+        dirfd: i32,
+        path: &[u8],
+        how: LookupFlags,
+    ) -> Result<OwnedFd, Errno> {
+        let creds = self.creds.get(req.tid);
+        let check = |dir: BorrowedFd<'_>| self.may_search(dir, &creds);
+        resolve::lookup(req, dirfd, path, how, searcher(&creds, &check))
+    }
+
+    /// [`resolve::parent`] with the calling thread's search permission.
+    pub fn parent(
+        &self,
+        req: &Request<'_>,
+        dirfd: i32,
+        path: &[u8],
+        dir_ok: bool,
+    ) -> Result<(OwnedFd, Vec<u8>), Errno> {
+        let creds = self.creds.get(req.tid);
+        let check = |dir: BorrowedFd<'_>| self.may_search(dir, &creds);
+        resolve::parent(req, dirfd, path, dir_ok, searcher(&creds, &check))
+    }
+
+    fn may_search(&self, dir: BorrowedFd<'_>, creds: &fr_emulator::Creds) -> bool {
+        real_stat(dir, AtFlags::empty(), StatxFlags::BASIC_STATS).is_ok_and(|(key, real)| {
+            fr_emulator::rules::permitted(
+                &self.inodes.view(key, real.attrs()),
+                fr_emulator::rules::MAY_EXEC,
+                creds,
+            )
+        })
+    }
+}
+
+/// The search check for `creds`: none for a caller that may search every
+/// directory (`CAP_DAC_READ_SEARCH` or `CAP_DAC_OVERRIDE`), so that root's
+/// lookups keep their one-`openat2` fast path.
+fn searcher<'a>(
+    creds: &fr_emulator::Creds,
+    check: &'a dyn Fn(BorrowedFd<'_>) -> bool,
+) -> resolve::Search<'a> {
+    const CAP_DAC_OVERRIDE: u32 = 1;
+    const CAP_DAC_READ_SEARCH: u32 = 2;
+    if creds.capable(CAP_DAC_OVERRIDE) || creds.capable(CAP_DAC_READ_SEARCH) {
+        None
+    } else {
+        Some(check)
+    }
+}
+
 /// How a notification is answered when the handler succeeds.
 #[derive(Debug)]
 pub enum Reply {
@@ -136,6 +191,7 @@ pub fn read_plain_path(req: &Request<'_>, addr: u64) -> Result<Vec<u8>, Errno> {
 /// its flags may only be `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH`
 /// (`EINVAL` before anything else), then its name is read and looked up.
 pub fn at_file(
+    ctx: &Context,
     req: &Request<'_>,
     dirfd: i32,
     path_addr: u64,
@@ -145,7 +201,7 @@ pub fn at_file(
         return Err(Errno::INVAL);
     }
     let path = read_name(req, path_addr, flags)?.unwrap_or_default();
-    resolve::lookup(req, dirfd, &path, LookupFlags::from_at(flags))
+    ctx.lookup(req, dirfd, &path, LookupFlags::from_at(flags))
 }
 
 /// What the workload's kernel call would be refused with for a

@@ -22,7 +22,7 @@ use crate::resolve::{self, LookupFlags, AT_FDCWD};
 pub fn chmod(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
     let how = LookupFlags { follow: true, empty_path: false };
-    set_mode(ctx, req, resolve::lookup(req, AT_FDCWD, &path, how)?, req.uint(1))
+    set_mode(ctx, req, ctx.lookup(req, AT_FDCWD, &path, how)?, req.uint(1))
 }
 
 /// `fchmod(fd, mode)`.
@@ -39,12 +39,12 @@ pub fn fchmod(ctx: &Context, req: &Request<'_>) -> Outcome {
 pub fn fchmodat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(1))?;
     let how = LookupFlags { follow: true, empty_path: false };
-    set_mode(ctx, req, resolve::lookup(req, req.int(0), &path, how)?, req.uint(2))
+    set_mode(ctx, req, ctx.lookup(req, req.int(0), &path, how)?, req.uint(2))
 }
 
 /// `fchmodat2(dirfd, path, mode, flags)`.
 pub fn fchmodat2(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set_mode(ctx, req, at_file(req, req.int(0), req.ptr(1), req.int(3))?, req.uint(2))
+    set_mode(ctx, req, at_file(ctx, req, req.int(0), req.ptr(1), req.int(3))?, req.uint(2))
 }
 
 /// The chmod of `file` by the calling thread (`fs/open.c: chmod_common()`):

@@ -12,7 +12,7 @@ use rustix::io::Errno;
 
 use super::{create, read_plain_path, refused, umask, Context, Outcome, Reply};
 use crate::request::Request;
-use crate::resolve::{self, AT_FDCWD};
+use crate::resolve::AT_FDCWD;
 
 /// `mknod(path, mode, dev)`.
 pub fn mknod(ctx: &Context, req: &Request<'_>) -> Outcome {
@@ -47,7 +47,7 @@ fn make_node(
         return Ok(Reply::Continue("the kernel makes this fifo, socket or file right"));
     }
     let path = read_plain_path(req, path_addr)?;
-    let (dir, name) = resolve::parent(req, dirfd, &path, false)?;
+    let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
     let view = create::directory(ctx, &dir, &name, &creds)?;
     if device {
         if let Err(why) = rules::may_mknod_device(&creds) {

@@ -24,32 +24,32 @@ fn id16(v: u32) -> Option<u32> {
     (v != u16::MAX).then_some(u32::from(v))
 }
 
-fn at_path(req: &Request<'_>, path: &[u8], follow: bool) -> Result<OwnedFd, Errno> {
-    resolve::lookup(req, AT_FDCWD, path, LookupFlags { follow, empty_path: false })
+fn at_path(ctx: &Context, req: &Request<'_>, path: &[u8], follow: bool) -> Result<OwnedFd, Errno> {
+    ctx.lookup(req, AT_FDCWD, path, LookupFlags { follow, empty_path: false })
 }
 
 /// `chown(path, uid, gid)`.
 pub fn chown(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, req, at_path(req, &path, true)?, id32(req.uint(1)), id32(req.uint(2)))
+    set_owner(ctx, req, at_path(ctx, req, &path, true)?, id32(req.uint(1)), id32(req.uint(2)))
 }
 
 /// i386 `chown(path, uid16, gid16)`.
 pub fn chown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, req, at_path(req, &path, true)?, id16(req.uint(1)), id16(req.uint(2)))
+    set_owner(ctx, req, at_path(ctx, req, &path, true)?, id16(req.uint(1)), id16(req.uint(2)))
 }
 
 /// `lchown(path, uid, gid)`.
 pub fn lchown(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, req, at_path(req, &path, false)?, id32(req.uint(1)), id32(req.uint(2)))
+    set_owner(ctx, req, at_path(ctx, req, &path, false)?, id32(req.uint(1)), id32(req.uint(2)))
 }
 
 /// i386 `lchown(path, uid16, gid16)`.
 pub fn lchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, req, at_path(req, &path, false)?, id16(req.uint(1)), id16(req.uint(2)))
+    set_owner(ctx, req, at_path(ctx, req, &path, false)?, id16(req.uint(1)), id16(req.uint(2)))
 }
 
 fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
@@ -73,7 +73,7 @@ pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 /// `fchownat(dirfd, path, uid, gid, flags)`.
 pub fn fchownat(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let file = at_file(req, req.int(0), req.ptr(1), req.int(4))?;
+    let file = at_file(ctx, req, req.int(0), req.ptr(1), req.int(4))?;
     set_owner(ctx, req, file, id32(req.uint(2)), id32(req.uint(3)))
 }
 

@@ -63,7 +63,7 @@ fn fill(ctx: &Context, req: &Request<'_>, file: OwnedFd, buf: u64, layout: Layou
 
 fn path_call(ctx: &Context, req: &Request<'_>, follow: bool, layout: Layout) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    let file = resolve::lookup(req, AT_FDCWD, &path, LookupFlags { follow, empty_path: false })?;
+    let file = ctx.lookup(req, AT_FDCWD, &path, LookupFlags { follow, empty_path: false })?;
     fill(ctx, req, file, req.ptr(1), layout)
 }
 
@@ -84,7 +84,7 @@ fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
             if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
                 return Err(Errno::INVAL);
             }
-            resolve::lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?
+            ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?
         }
     };
     fill(ctx, req, file, req.ptr(2), layout)
@@ -144,9 +144,7 @@ pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
     }
     let file = match name {
         None if dirfd >= 0 => resolve::fd(req, dirfd)?,
-        name => {
-            resolve::lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?
-        }
+        name => ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?,
     };
     let sync = AtFlags::from_bits_retain((flags & AT_STATX_SYNC_TYPE) as u32);
     let mask = StatxFlags::from_bits_retain(mask & !STATX_CHANGE_COOKIE);
