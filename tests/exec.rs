@@ -369,3 +369,21 @@ fn device_nodes_are_placeholders_that_can_be_written_like_debootstraps_check() {
         "{out}"
     );
 }
+
+#[test]
+fn new_files_never_inherit_the_record_of_a_removed_one() {
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    // The issue's case: 100 chowned files and 50 device nodes removed, then
+    // 200 new files and directories, which will reuse their inode numbers.
+    let script = "mkdir /s && cd /s && \
+        for i in $(seq 100); do touch f$i; chown $i:$i f$i; done && \
+        for i in $(seq 50); do mknod n$i c 1 $i; done && \
+        rm f* n* && \
+        for i in $(seq 100); do touch g$i; mkdir d$i; done && \
+        stat -c '%u:%g %F %a' g* d* | sort | uniq -c";
+    let out = h.exec(Some(&rootfs), F, &["sh", "-c", script]).ok();
+    let lines: Vec<String> =
+        out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(lines, ["100 0:0 directory 755", "100 0:0 regular empty file 644"], "{out}");
+}

@@ -151,6 +151,21 @@ pub fn new_inode(dir: &Attrs, kind: u32, perms: u32, c: &Creds) -> Attrs {
     Attrs { mode, uid: c.fsuid, gid, rdev_major: 0, rdev_minor: 0 }
 }
 
+/// `fs/namei.c: may_delete()`: removing `victim` from `dir` needs write and
+/// search permission on `dir` (`EACCES`), and in a sticky directory the
+/// caller must own the file or the directory, or have `CAP_FOWNER`
+/// (`EPERM`, `check_sticky()`).
+pub fn may_delete(dir: &Attrs, victim: &Attrs, c: &Creds) -> Result<(), Refused> {
+    if !permitted(dir, MAY_WRITE | MAY_EXEC, c) {
+        return Err(Refused::Access);
+    }
+    let sticky = dir.mode & crate::attrs::S_ISVTX != 0;
+    if sticky && victim.uid != c.fsuid && dir.uid != c.fsuid && !c.capable(CAP_FOWNER) {
+        return Err(Refused::Perm);
+    }
+    Ok(())
+}
+
 /// `fs/namei.c: vfs_mknod()`: character and block devices need `CAP_MKNOD`.
 pub fn may_mknod_device(c: &Creds) -> Result<(), Refused> {
     if c.capable(CAP_MKNOD) {
@@ -270,6 +285,18 @@ mod tests {
         assert_eq!((f.gid, f.perms()), (7, 0o755), "not in group 7: set-group-id dropped");
         let r = new_inode(&shared, S_IFREG, 0o2755, &root());
         assert_eq!((r.uid, r.gid, r.perms()), (0, 7, 0o2755));
+    }
+
+    #[test]
+    fn removing_from_a_sticky_directory_needs_ownership() {
+        let u = user(100, 50);
+        let tmp = file(S_IFDIR | 0o1777);
+        let theirs = Attrs { uid: 7, ..file(S_IFREG | 0o644) };
+        let mine = Attrs { uid: 100, ..file(S_IFREG | 0o644) };
+        assert_eq!(may_delete(&tmp, &theirs, &u), Err(Refused::Perm));
+        assert_eq!(may_delete(&tmp, &mine, &u), Ok(()));
+        assert_eq!(may_delete(&tmp, &theirs, &root()), Ok(()));
+        assert_eq!(may_delete(&file(S_IFDIR | 0o755), &mine, &u), Err(Refused::Access));
     }
 
     #[test]

@@ -78,6 +78,12 @@ impl InodeTable {
         self.records.insert(key, attrs);
     }
 
+    /// Forgets `key`: its last link is gone, and a file that reuses the
+    /// number must not inherit what this one had.
+    pub fn forget(&self, key: InodeKey) {
+        self.records.remove(&key);
+    }
+
     /// Whether some directory may be set-group-id in its record.
     pub fn has_setgid_dirs(&self) -> bool {
         self.setgid_dirs.load(Ordering::Relaxed)

@@ -5,7 +5,7 @@
 use libseccomp::ScmpSyscall;
 
 use crate::arch::Arch;
-use crate::handlers::{create, ident, mode, node, owner, stat, Handler};
+use crate::handlers::{create, ident, mode, node, owner, remove, stat, Handler};
 
 /// When the filter notifies a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,7 @@ const STAT16: &str = "emulated: as stat, 16-bit ids (EOVERFLOW like the kernel)"
 const MODE: &str = "emulated: mode recorded; real mode kept usable by the user";
 const NODE: &str = "devices emulated: a regular placeholder with the type and number recorded; fifos and sockets real";
 const CREATE: &str = "owner from the fake fs ids or a set-group-id directory; made by fr (open: ADDFD) when the kernel's owner would be wrong";
+const REMOVE: &str = "the kernel's unless the file losing a link has a record: then done by fr, which forgets the record with the last link";
 const ID: &str = "emulated: the thread's fake credentials";
 const ID16: &str = "emulated: the thread's fake credentials, 16-bit ids";
 const EXEC: &str = "the kernel runs it; fr applies set-id programs and root's capabilities to the fake credentials";
@@ -100,6 +101,12 @@ pub static TABLE: &[Syscall] = &[
     entry!("mkdirat", EVERY, create::mkdirat, CREATE),
     entry!("symlink", EVERY, create::symlink, CREATE),
     entry!("symlinkat", EVERY, create::symlinkat, CREATE),
+    entry!("unlink", EVERY, remove::unlink, REMOVE),
+    entry!("unlinkat", EVERY, remove::unlinkat, REMOVE),
+    entry!("rmdir", EVERY, remove::rmdir, REMOVE),
+    entry!("rename", EVERY, remove::rename, REMOVE),
+    entry!("renameat", EVERY, remove::renameat, REMOVE),
+    entry!("renameat2", EVERY, remove::renameat2, REMOVE),
     entry!("mknod", EVERY, node::mknod, NODE),
     entry!("mknodat", EVERY, node::mknodat, NODE),
     entry!("getuid", NATIVE, ident::getuid, ID),

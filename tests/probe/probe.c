@@ -336,6 +336,50 @@ static void ident_steps(void)
     _exit(0);
 }
 
+static void show_linked(void)
+{
+    static const char *paths[] = {"file", "hard", "moved", "sub", "null", "blk", "gone", "tmpd", "tmpd/theirs", NULL};
+    for (const char **p = paths; *p; p++)
+        show(*p);
+}
+
+#define LSTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_linked(); } while (0)
+
+/* Hard links share an owner, renames keep it, removals take it away. */
+static void link_steps(void)
+{
+    LSTEP("linkat(file,hard)", syscall(SYS_linkat, AT_FDCWD, "file", AT_FDCWD, "hard", 0));
+    LSTEP("chown(hard,71,72)", syscall(SYS_fchownat, AT_FDCWD, "hard", 71, 72, 0));
+    LSTEP("renameat(hard,moved)", syscall(SYS_renameat, AT_FDCWD, "hard", AT_FDCWD, "moved"));
+    LSTEP("renameat2(moved,sub,EXCHANGE)", syscall(SYS_renameat2, AT_FDCWD, "moved", AT_FDCWD, "sub", 2));
+    LSTEP("renameat2(sub,moved,EXCHANGE)", syscall(SYS_renameat2, AT_FDCWD, "sub", AT_FDCWD, "moved", 2));
+    LSTEP("renameat(blk,null) over a node", syscall(SYS_renameat, AT_FDCWD, "blk", AT_FDCWD, "null"));
+    LSTEP("renameat2(file,null,NOREPLACE)", syscall(SYS_renameat2, AT_FDCWD, "file", AT_FDCWD, "null", 1));
+    LSTEP("unlinkat(moved,0)", syscall(SYS_unlinkat, AT_FDCWD, "moved", 0));
+    LSTEP("unlinkat(null,REMOVEDIR)", syscall(SYS_unlinkat, AT_FDCWD, "null", 0x200));
+    LSTEP("unlinkat(sub,0)", syscall(SYS_unlinkat, AT_FDCWD, "sub", 0));
+    LSTEP("unlinkat(null/,0)", syscall(SYS_unlinkat, AT_FDCWD, "null/", 0));
+    LSTEP("unlinkat(null,0x1)", syscall(SYS_unlinkat, AT_FDCWD, "null", 0x1));
+    LSTEP("unlinkat(null,0)", syscall(SYS_unlinkat, AT_FDCWD, "null", 0));
+    LSTEP("unlinkat(null,0) again", syscall(SYS_unlinkat, AT_FDCWD, "null", 0));
+    LSTEP("mkdir(tmpd,01777)", syscall(SYS_mkdirat, AT_FDCWD, "tmpd", 01777));
+    LSTEP("chmod(tmpd,01777)", syscall(SYS_fchmodat, AT_FDCWD, "tmpd", 01777));
+    LSTEP("mknodat(tmpd/theirs,FIFO)", syscall(SYS_mknodat, AT_FDCWD, "tmpd/theirs", S_IFIFO | 0666, 0));
+    LSTEP("chown(tmpd/theirs,5,5)", syscall(SYS_fchownat, AT_FDCWD, "tmpd/theirs", 5, 5, 0));
+    pid_t pid = fork();
+    if (pid == 0) {
+        syscall(NR(setresuid), 6, 6, 6);
+        LSTEP("unlinkat(tmpd/theirs) as uid 6", syscall(SYS_unlinkat, AT_FDCWD, "tmpd/theirs", 0));
+        LSTEP("renameat(tmpd/theirs,tmpd/x) as uid 6",
+              syscall(SYS_renameat, AT_FDCWD, "tmpd/theirs", AT_FDCWD, "tmpd/x"));
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    LSTEP("rmdir(sub)", syscall(SYS_unlinkat, AT_FDCWD, "sub", 0x200));
+}
+
 static void show_created(void)
 {
     static const char *paths[] = {"cr", "cr/f", "cr/d", "cr/l", "cr/p", "cr/n", "cr/c", "cr/sg", "cr/sg/g",
@@ -565,9 +609,11 @@ int main(int argc, char **argv)
     ident_steps();
     printf("== create\n");
     create_steps();
+    printf("== links\n");
+    link_steps();
     printf("== stat\n");
-    static const char *paths[] = {"file", "link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
-                                  "missing", "null", "blk", "fifo", NULL};
+    static const char *paths[] = {"link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
+                                  "missing", "fifo", NULL};
     for (const char **p = paths; *p; p++) {
         stat_native(*p);
         stat_statx(*p);

@@ -18,6 +18,7 @@ pub mod ident;
 pub mod mode;
 pub mod node;
 pub mod owner;
+pub mod remove;
 pub mod stat;
 
 pub use crate::resolve::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};

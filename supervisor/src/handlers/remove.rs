@@ -1,0 +1,153 @@
+//! Calls that take a link away: `unlink unlinkat rmdir`, and `rename
+//! renameat renameat2` when they replace an existing name.
+//!
+//! When the file losing a link has no record the kernel does the call
+//! (`CONTINUE`). When it has one, fr does the call itself, so that it knows
+//! the link went, and forgets the record once the last link is gone: a file
+//! that later gets the same inode number must not inherit it. Hard links
+//! share one record, and a rename keeps the inode, so nothing else changes.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use fr_emulator::{rules, Attrs, InodeKey};
+use rustix::fs::{self, AtFlags, Mode, OFlags, RenameFlags, StatxFlags};
+use rustix::io::Errno;
+
+use super::{read_plain_path, real_stat, refused, Context, Outcome, Reply};
+use crate::request::Request;
+use crate::resolve::AT_FDCWD;
+
+/// `AT_REMOVEDIR`, `RENAME_EXCHANGE`.
+const AT_REMOVEDIR: i32 = 0x200;
+const RENAME_EXCHANGE: u32 = 1 << 1;
+
+/// A name about to lose its link, and what fr knows of its file.
+struct Victim {
+    dir: OwnedFd,
+    name: Vec<u8>,
+    key: InodeKey,
+    view: Attrs,
+    recorded: bool,
+    last_link: bool,
+}
+
+/// The file `path` names, not following a last symlink. `None` whenever
+/// the kernel should decide alone: a name that does not resolve, a
+/// trailing slash, `.` or `..`.
+fn victim(ctx: &Context, req: &Request<'_>, dirfd: i32, path: &[u8]) -> Option<Victim> {
+    if path.ends_with(b"/") {
+        return None;
+    }
+    let (dir, name) = ctx.parent(req, dirfd, path, false).ok()?;
+    let file = fs::openat(
+        &dir,
+        name.as_slice(),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS).ok()?;
+    let record = ctx.inodes.record(key, real.attrs());
+    let view = record.unwrap_or_else(|| ctx.inodes.view(key, real.attrs()));
+    let last_link = real.nlink <= 1 || view.is_dir();
+    Some(Victim { dir, name, key, view, recorded: record.is_some(), last_link })
+}
+
+/// The caller's permission to remove `v`, by its fake credentials. Root
+/// (`CAP_DAC_OVERRIDE` and `CAP_FOWNER`) passes without a look.
+fn may_delete(ctx: &Context, req: &Request<'_>, v: &Victim) -> Result<(), Errno> {
+    const CAP_DAC_OVERRIDE: u32 = 1;
+    const CAP_FOWNER: u32 = 3;
+    let creds = ctx.creds.get(req.tid);
+    if creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER) {
+        return Ok(());
+    }
+    let (dir_key, dir_real) = real_stat(v.dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let dir = ctx.inodes.view(dir_key, dir_real.attrs());
+    rules::may_delete(&dir, &v.view, &creds).map_err(refused)
+}
+
+/// `unlink(path)`.
+pub fn unlink(ctx: &Context, req: &Request<'_>) -> Outcome {
+    remove(ctx, req, AT_FDCWD, req.ptr(0), 0)
+}
+
+/// `rmdir(path)`.
+pub fn rmdir(ctx: &Context, req: &Request<'_>) -> Outcome {
+    remove(ctx, req, AT_FDCWD, req.ptr(0), AT_REMOVEDIR)
+}
+
+/// `unlinkat(dirfd, path, flags)`.
+pub fn unlinkat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let flags = req.int(2);
+    if flags & !AT_REMOVEDIR != 0 {
+        return Err(Errno::INVAL);
+    }
+    remove(ctx, req, req.int(0), req.ptr(1), flags)
+}
+
+fn remove(ctx: &Context, req: &Request<'_>, dirfd: i32, path_addr: u64, flags: i32) -> Outcome {
+    let path = read_plain_path(req, path_addr)?;
+    let Some(v) = victim(ctx, req, dirfd, &path) else {
+        return Ok(Reply::Continue("the kernel finds no file to remove"));
+    };
+    may_delete(ctx, req, &v)?;
+    if !v.recorded {
+        return Ok(Reply::Continue("no record to forget"));
+    }
+    let at = if flags & AT_REMOVEDIR != 0 { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+    fs::unlinkat(&v.dir, v.name.as_slice(), at)?;
+    if v.last_link {
+        ctx.inodes.forget(v.key);
+    }
+    Ok(Reply::Value(0))
+}
+
+/// `rename(old, new)`.
+pub fn rename(ctx: &Context, req: &Request<'_>) -> Outcome {
+    rename_at(ctx, req, (AT_FDCWD, req.ptr(0)), (AT_FDCWD, req.ptr(1)), 0)
+}
+
+/// `renameat(olddirfd, old, newdirfd, new)`.
+pub fn renameat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    rename_at(ctx, req, (req.int(0), req.ptr(1)), (req.int(2), req.ptr(3)), 0)
+}
+
+/// `renameat2(olddirfd, old, newdirfd, new, flags)`.
+pub fn renameat2(ctx: &Context, req: &Request<'_>) -> Outcome {
+    rename_at(ctx, req, (req.int(0), req.ptr(1)), (req.int(2), req.ptr(3)), req.uint(4))
+}
+
+/// A rename replaces the new name's file, which loses that link; an
+/// exchange loses none.
+fn rename_at(
+    ctx: &Context,
+    req: &Request<'_>,
+    old: (i32, u64),
+    new: (i32, u64),
+    flags: u32,
+) -> Outcome {
+    if flags & RENAME_EXCHANGE != 0 {
+        return Ok(Reply::Continue("an exchange takes no link away"));
+    }
+    let old_path = read_plain_path(req, old.1)?;
+    let new_path = read_plain_path(req, new.1)?;
+    // The old name goes away too (fs/namei.c: vfs_rename() may_delete()).
+    if let Some(source) = victim(ctx, req, old.0, &old_path) {
+        may_delete(ctx, req, &source)?;
+    }
+    let Some(v) = victim(ctx, req, new.0, &new_path).filter(|v| v.recorded) else {
+        return Ok(Reply::Continue("no record to forget"));
+    };
+    if old_path.ends_with(b"/") {
+        return Ok(Reply::Continue("a trailing slash: the kernel's checks"));
+    }
+    let (old_dir, old_name) = ctx.parent(req, old.0, &old_path, false)?;
+    may_delete(ctx, req, &v)?;
+    let how = RenameFlags::from_bits_retain(flags);
+    fs::renameat_with(&old_dir, old_name.as_slice(), &v.dir, v.name.as_slice(), how)?;
+    if v.last_link {
+        ctx.inodes.forget(v.key);
+    }
+    Ok(Reply::Value(0))
+}
