@@ -29,9 +29,15 @@ pub struct InodeKey {
 }
 
 /// The concurrent table of fake attributes, shared by all supervisor workers.
+/// A file's emulated extended attributes, by name.
+pub type Xattrs = std::collections::BTreeMap<Vec<u8>, Vec<u8>>;
+
 #[derive(Debug)]
 pub struct InodeTable {
     records: DashMap<InodeKey, Attrs>,
+    /// Emulated xattrs; a file that has some always has a record too, so
+    /// that the record's type check and removal cover them.
+    xattrs: DashMap<InodeKey, Xattrs>,
     ids: IdMap,
     /// Whether a directory was ever recorded set-group-id: until then a new
     /// file's group never comes from its directory's record.
@@ -40,7 +46,12 @@ pub struct InodeTable {
 
 impl InodeTable {
     pub fn new(ids: IdMap) -> Self {
-        Self { records: DashMap::new(), ids, setgid_dirs: AtomicBool::new(false) }
+        Self {
+            records: DashMap::new(),
+            xattrs: DashMap::new(),
+            ids,
+            setgid_dirs: AtomicBool::new(false),
+        }
     }
 
     pub fn ids(&self) -> IdMap {
@@ -76,12 +87,48 @@ impl InodeTable {
     pub fn create(&self, key: InodeKey, attrs: Attrs) {
         self.note(&attrs);
         self.records.insert(key, attrs);
+        self.xattrs.remove(&key);
+    }
+
+    /// The emulated xattrs of `key`, if its record applies to the real file.
+    pub fn xattrs(&self, key: InodeKey, real: Attrs) -> Xattrs {
+        match self.record(key, real) {
+            Some(_) => self.xattrs.get(&key).map(|x| x.clone()).unwrap_or_default(),
+            None => Xattrs::new(),
+        }
+    }
+
+    /// Changes the emulated xattrs of `key` with `change`, recording the
+    /// file's current view first if it has no record (or a stale one,
+    /// whose xattrs are dropped).
+    pub fn change_xattrs<T>(
+        &self,
+        key: InodeKey,
+        real: Attrs,
+        change: impl FnOnce(&mut Xattrs) -> T,
+    ) -> T {
+        let stale = self.record(key, real).is_none();
+        let unrecorded = self.unrecorded(real);
+        self.records
+            .entry(key)
+            .and_modify(|r| {
+                if !applies(r, &real) {
+                    *r = unrecorded;
+                }
+            })
+            .or_insert(unrecorded);
+        let mut x = self.xattrs.entry(key).or_default();
+        if stale {
+            x.clear();
+        }
+        change(&mut x)
     }
 
     /// Forgets `key`: its last link is gone, and a file that reuses the
     /// number must not inherit what this one had.
     pub fn forget(&self, key: InodeKey) {
         self.records.remove(&key);
+        self.xattrs.remove(&key);
     }
 
     /// Whether some directory may be set-group-id in its record.
@@ -96,7 +143,9 @@ impl InodeTable {
     }
 
     /// `chown(2)` on `key` by a caller with credentials `creds`; returns
-    /// the new view, or why the kernel would refuse.
+    /// the new view, or why the kernel would refuse. A non-directory loses
+    /// its `security.capability`, as `notify_change()` kills it with the
+    /// set-user-id bit (`ATTR_KILL_PRIV`).
     pub fn chown(
         &self,
         key: InodeKey,
@@ -105,7 +154,13 @@ impl InodeTable {
         gid: Option<u32>,
         creds: &Creds,
     ) -> Result<Attrs, Refused> {
-        self.update(key, real, |cur| rules::chown(cur, uid, gid, creds))
+        let new = self.update(key, real, |cur| rules::chown(cur, uid, gid, creds))?;
+        if !new.is_dir() {
+            if let Some(mut x) = self.xattrs.get_mut(&key) {
+                x.remove(crate::xattr::CAPABILITY);
+            }
+        }
+        Ok(new)
     }
 
     /// `chmod(2)` on `key` by a caller with credentials `creds`.
@@ -248,6 +303,24 @@ mod tests {
         t.chown(KEY, r, Some(5), Some(6), &ROOT).unwrap();
         t.create(KEY, real(S_IFREG | 0o600, 0, 0));
         assert_eq!(t.view(KEY, r), real(S_IFREG | 0o600, 0, 0));
+    }
+
+    #[test]
+    fn xattrs_follow_the_record_and_chown_drops_file_capabilities() {
+        let t = InodeTable::new(USER);
+        let r = real(S_IFREG | 0o755, 1001, 1001);
+        t.change_xattrs(KEY, r, |x| {
+            x.insert(b"security.capability".to_vec(), vec![1, 2]);
+            x.insert(b"trusted.t".to_vec(), vec![3]);
+        });
+        assert!(t.record(KEY, r).is_some(), "an xattr makes a record");
+        assert_eq!(t.xattrs(KEY, r).len(), 2);
+        t.chown(KEY, r, None, None, &ROOT).unwrap();
+        assert_eq!(t.xattrs(KEY, r).keys().collect::<Vec<_>>(), [&b"trusted.t".to_vec()]);
+        // Another file that takes the inode number sees none of them.
+        assert!(t.xattrs(KEY, real(S_IFDIR | 0o755, 1001, 1001)).is_empty());
+        t.forget(KEY);
+        assert!(t.xattrs(KEY, r).is_empty());
     }
 
     #[test]

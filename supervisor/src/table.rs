@@ -5,7 +5,7 @@
 use libseccomp::ScmpSyscall;
 
 use crate::arch::Arch;
-use crate::handlers::{create, ident, mode, node, owner, remove, stat, Handler};
+use crate::handlers::{create, ident, mode, node, owner, remove, stat, xattr, Handler};
 
 /// When the filter notifies a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,8 @@ const MODE: &str = "emulated: mode recorded; real mode kept usable by the user";
 const NODE: &str = "devices emulated: a regular placeholder with the type and number recorded; fifos and sockets real";
 const CREATE: &str = "owner from the fake fs ids or a set-group-id directory; made by fr (open: ADDFD) when the kernel's owner would be wrong";
 const REMOVE: &str = "the kernel's unless the file losing a link has a record: then done by fr, which forgets the record with the last link";
+const XATTR: &str =
+    "user.* real; security.*, trusted.* and POSIX ACLs kept by fr and merged into get and list";
 const ID: &str = "emulated: the thread's fake credentials";
 const ID16: &str = "emulated: the thread's fake credentials, 16-bit ids";
 const EXEC: &str = "the kernel runs it; fr applies set-id programs and root's capabilities to the fake credentials";
@@ -107,6 +109,18 @@ pub static TABLE: &[Syscall] = &[
     entry!("rename", EVERY, remove::rename, REMOVE),
     entry!("renameat", EVERY, remove::renameat, REMOVE),
     entry!("renameat2", EVERY, remove::renameat2, REMOVE),
+    entry!("setxattr", EVERY, xattr::setxattr, XATTR),
+    entry!("lsetxattr", EVERY, xattr::lsetxattr, XATTR),
+    entry!("fsetxattr", EVERY, xattr::fsetxattr, XATTR),
+    entry!("getxattr", EVERY, xattr::getxattr, XATTR),
+    entry!("lgetxattr", EVERY, xattr::lgetxattr, XATTR),
+    entry!("fgetxattr", EVERY, xattr::fgetxattr, XATTR),
+    entry!("listxattr", EVERY, xattr::listxattr, XATTR),
+    entry!("llistxattr", EVERY, xattr::llistxattr, XATTR),
+    entry!("flistxattr", EVERY, xattr::flistxattr, XATTR),
+    entry!("removexattr", EVERY, xattr::removexattr, XATTR),
+    entry!("lremovexattr", EVERY, xattr::lremovexattr, XATTR),
+    entry!("fremovexattr", EVERY, xattr::fremovexattr, XATTR),
     entry!("mknod", EVERY, node::mknod, NODE),
     entry!("mknodat", EVERY, node::mknodat, NODE),
     entry!("getuid", NATIVE, ident::getuid, ID),

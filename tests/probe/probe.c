@@ -380,6 +380,105 @@ static void link_steps(void)
     LSTEP("rmdir(sub)", syscall(SYS_unlinkat, AT_FDCWD, "sub", 0x200));
 }
 
+/* An attribute's value, in hex, or the error getting it. */
+static void show_xattr(const char *path, const char *name)
+{
+    unsigned char buf[128];
+    errno = 0;
+    long n = syscall(SYS_lgetxattr, path, name, buf, sizeof buf);
+    printf("    %s %s:", path, name);
+    if (n < 0)
+        printf(" %s", strerrorname_np(errno));
+    for (long i = 0; i < n; i++)
+        printf("%s%02x", i ? "" : " ", buf[i]);
+    printf("\n");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names of a file's attributes, sorted: listing order is the file
+ * system's business. */
+static void show_names(const char *path)
+{
+    char buf[4096];
+    const char *names[64];
+    errno = 0;
+    long n = syscall(SYS_llistxattr, path, buf, sizeof buf);
+    printf("    %s names:", path);
+    if (n < 0) {
+        printf(" %s\n", strerrorname_np(errno));
+        return;
+    }
+    int count = 0;
+    for (long i = 0; i < n && count < 64; i += strlen(buf + i) + 1)
+        names[count++] = buf + i;
+    qsort(names, count, sizeof *names, cmp_str);
+    for (int i = 0; i < count; i++)
+        printf(" %s", names[i]);
+    printf("\n");
+}
+
+static void show_xattrs(void)
+{
+    show_xattr("xf", "security.capability");
+    show_xattr("xf", "trusted.t");
+    show_xattr("xf", "user.a");
+    show_xattr("xl", "trusted.l");
+    show_names("xf");
+    show_names("xl");
+}
+
+#define XSTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_xattrs(); } while (0)
+
+static void xattr_steps(void)
+{
+    /* VFS_CAP_REVISION_2 | effective, cap_net_raw (13) permitted. */
+    unsigned char v2[20] = {0x01, 0, 0, 0x02, 0, 0x20, 0, 0};
+    unsigned char v3[24] = {0x01, 0, 0, 0x03, 0, 0x20, 0, 0};
+    char buf[64];
+    make("xf", 0755);
+    if (symlink("xf", "xl") < 0)
+        perror("xl");
+    XSTEP("setxattr(xf,user.a,1)", syscall(SYS_setxattr, "xf", "user.a", "1", 1, 0));
+    XSTEP("setxattr(xf,security.capability,v2)", syscall(SYS_setxattr, "xf", "security.capability", v2, 20, 0));
+    XSTEP("getxattr(xf,security.capability,size 0)", syscall(SYS_getxattr, "xf", "security.capability", NULL, 0));
+    XSTEP("getxattr(xf,security.capability,size 4)", syscall(SYS_getxattr, "xf", "security.capability", buf, 4));
+    XSTEP("setxattr(xf,security.capability,short)", syscall(SYS_setxattr, "xf", "security.capability", v2, 10, 0));
+    XSTEP("setxattr(xf,trusted.t,x,CREATE)", syscall(SYS_setxattr, "xf", "trusted.t", "x", 1, 1));
+    XSTEP("setxattr(xf,trusted.t,y,CREATE) again", syscall(SYS_setxattr, "xf", "trusted.t", "y", 1, 1));
+    XSTEP("setxattr(xf,trusted.m,y,REPLACE)", syscall(SYS_setxattr, "xf", "trusted.m", "y", 1, 2));
+    XSTEP("setxattr(xf,trusted.t,y,4)", syscall(SYS_setxattr, "xf", "trusted.t", "y", 1, 4));
+    XSTEP("setxattr(xf,bogus,y)", syscall(SYS_setxattr, "xf", "bogus", "y", 1, 0));
+    XSTEP("setxattr(xf,\"\",y)", syscall(SYS_setxattr, "xf", "", "y", 1, 0));
+    XSTEP("lsetxattr(xl,trusted.l,s)", syscall(SYS_lsetxattr, "xl", "trusted.l", "s", 1, 0));
+    XSTEP("listxattr(xf,size 0)", syscall(SYS_listxattr, "xf", NULL, 0));
+    XSTEP("listxattr(xf,size 3)", syscall(SYS_listxattr, "xf", buf, 3));
+    int fd = open("xf", O_RDONLY | O_CLOEXEC);
+    XSTEP("fsetxattr(fd,trusted.f,z)", syscall(SYS_fsetxattr, fd, "trusted.f", "z", 1, 0));
+    XSTEP("fgetxattr(fd,trusted.f,64)", syscall(SYS_fgetxattr, fd, "trusted.f", buf, 64));
+    XSTEP("fremovexattr(fd,trusted.f)", syscall(SYS_fremovexattr, fd, "trusted.f"));
+    close(fd);
+    XSTEP("chown(xf,1,1) drops the capability", syscall(SYS_fchownat, AT_FDCWD, "xf", 1, 1, 0));
+    XSTEP("setxattr(xf,security.capability,v3 rootid 0)", syscall(SYS_setxattr, "xf", "security.capability", v3, 24, 0));
+    XSTEP("removexattr(xf,trusted.t)", syscall(SYS_removexattr, "xf", "trusted.t"));
+    XSTEP("removexattr(xf,trusted.t) again", syscall(SYS_removexattr, "xf", "trusted.t"));
+    pid_t pid = fork();
+    if (pid == 0) {
+        syscall(NR(setresuid), 1, 1, 1);
+        XSTEP("setxattr(xf,trusted.u,1) as uid 1", syscall(SYS_setxattr, "xf", "trusted.u", "1", 1, 0));
+        XSTEP("getxattr(xf,trusted.t) as uid 1", syscall(SYS_getxattr, "xf", "trusted.l", buf, 64));
+        XSTEP("setxattr(xf,security.capability) as uid 1",
+              syscall(SYS_setxattr, "xf", "security.capability", v2, 20, 0));
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+}
+
 static void show_created(void)
 {
     static const char *paths[] = {"cr", "cr/f", "cr/d", "cr/l", "cr/p", "cr/n", "cr/c", "cr/sg", "cr/sg/g",
@@ -611,6 +710,8 @@ int main(int argc, char **argv)
     create_steps();
     printf("== links\n");
     link_steps();
+    printf("== xattr\n");
+    xattr_steps();
     printf("== stat\n");
     static const char *paths[] = {"link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
                                   "missing", "fifo", NULL};

@@ -20,6 +20,7 @@ pub mod node;
 pub mod owner;
 pub mod remove;
 pub mod stat;
+pub mod xattr;
 
 pub use crate::resolve::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
 

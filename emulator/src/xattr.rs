@@ -1,0 +1,192 @@
+//! Extended attributes real root can set but the kernel refuses the user:
+//! `security.*`, `trusted.*` and the POSIX ACLs (`system.posix_acl_*`).
+//! `user.*` attributes are real and never pass through here.
+//!
+//! The rules follow `fs/xattr.c` (names, sizes, `XATTR_CREATE` and
+//! `XATTR_REPLACE`, `xattr_permission()`) and `security/commoncap.c`
+//! (`cap_inode_setxattr()`, `cap_convert_nscap()`,
+//! `cap_inode_getsecurity()`).
+
+use crate::creds::{Creds, Refused};
+
+/// `XATTR_NAME_MAX` and `XATTR_SIZE_MAX`.
+pub const NAME_MAX: usize = 255;
+pub const SIZE_MAX: usize = 65536;
+/// `XATTR_CREATE`, `XATTR_REPLACE`.
+pub const CREATE: u32 = 1;
+pub const REPLACE: u32 = 2;
+
+pub const CAPABILITY: &[u8] = b"security.capability";
+pub const ACL_ACCESS: &[u8] = b"system.posix_acl_access";
+pub const ACL_DEFAULT: &[u8] = b"system.posix_acl_default";
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SETFCAP: u32 = 31;
+const CAP_FOWNER: u32 = 3;
+
+/// Where an attribute name lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Namespace {
+    /// `user.*`: real, on the file.
+    User,
+    /// `trusted.*`, `security.*`, `system.posix_acl_*`: kept by fr.
+    Emulated,
+}
+
+/// Why an xattr call fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XattrError {
+    /// `ERANGE`: the name is empty or too long, or the buffer too small.
+    Range,
+    /// `EOPNOTSUPP`: no namespace fr or the kernel knows.
+    NotSupported,
+    /// `E2BIG`: the value is larger than `XATTR_SIZE_MAX`.
+    TooBig,
+    /// `EINVAL`: bad flags or a malformed capability.
+    Invalid,
+    /// `EPERM`.
+    Perm,
+    /// `EEXIST` with `XATTR_CREATE`.
+    Exists,
+    /// `ENODATA`: no such attribute.
+    NoData,
+}
+
+impl From<Refused> for XattrError {
+    fn from(_: Refused) -> Self {
+        XattrError::Perm
+    }
+}
+
+/// The namespace of `name`, as `fs/xattr.c: xattr_resolve_name()` finds
+/// handlers for it; `ERANGE` for an empty or over-long name.
+pub fn namespace(name: &[u8]) -> Result<Namespace, XattrError> {
+    if name.is_empty() || name.len() > NAME_MAX {
+        return Err(XattrError::Range);
+    }
+    if name.starts_with(b"user.") {
+        Ok(Namespace::User)
+    } else if name.starts_with(b"trusted.")
+        || name.starts_with(b"security.")
+        || name == ACL_ACCESS
+        || name == ACL_DEFAULT
+    {
+        Ok(Namespace::Emulated)
+    } else {
+        Err(XattrError::NotSupported)
+    }
+}
+
+/// Whether a caller may see `name` at all (`trusted.*` needs
+/// `CAP_SYS_ADMIN`; the others are visible to anyone who can look).
+pub fn visible(name: &[u8], c: &Creds) -> bool {
+    !name.starts_with(b"trusted.") || c.capable(CAP_SYS_ADMIN)
+}
+
+/// May `c` set or remove `name` on a file owned by `owner`?
+/// (`xattr_permission()`, `cap_inode_setxattr()`, `posix_acl_xattr_set()`.)
+pub fn may_change(name: &[u8], owner: u32, c: &Creds) -> Result<(), XattrError> {
+    let ok = if name.starts_with(b"trusted.") {
+        c.capable(CAP_SYS_ADMIN)
+    } else if name == CAPABILITY {
+        c.capable(CAP_SETFCAP)
+    } else if name.starts_with(b"security.") {
+        c.capable(CAP_SYS_ADMIN)
+    } else {
+        // The ACLs: the owner or CAP_FOWNER.
+        owner == c.fsuid || c.capable(CAP_FOWNER)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(XattrError::Perm)
+    }
+}
+
+/// `VFS_CAP_REVISION_*` and the sizes of their formats.
+const CAP_REVISION_MASK: u32 = 0xff00_0000;
+const CAP_V1: u32 = 0x0100_0000;
+const CAP_V2: u32 = 0x0200_0000;
+const CAP_V3: u32 = 0x0300_0000;
+
+/// The value real root in the initial namespace stores for a
+/// `security.capability` write: the header must match its size (`EINVAL`),
+/// and a v3 value whose root id is 0 is what a v2 value is
+/// (`cap_convert_nscap()` writes v2 for the initial namespace's root).
+pub fn normalize_capability(value: &[u8]) -> Result<Vec<u8>, XattrError> {
+    let magic = value
+        .get(..4)
+        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]))
+        .ok_or(XattrError::Invalid)?;
+    match (magic & CAP_REVISION_MASK, value.len()) {
+        (CAP_V1, 12) | (CAP_V2, 20) => Ok(value.to_vec()),
+        (CAP_V3, 24) => {
+            let rootid = u32::from_le_bytes([value[20], value[21], value[22], value[23]]);
+            if rootid == 0 {
+                let mut v2 = value[..20].to_vec();
+                v2[..4].copy_from_slice(&((magic & !CAP_REVISION_MASK) | CAP_V2).to_le_bytes());
+                Ok(v2)
+            } else {
+                Ok(value.to_vec())
+            }
+        }
+        _ => Err(XattrError::Invalid),
+    }
+}
+
+/// Checks a `setxattr` request's flags and size.
+pub fn check_set(flags: u32, size: usize) -> Result<(), XattrError> {
+    if flags & !(CREATE | REPLACE) != 0 {
+        return Err(XattrError::Invalid);
+    }
+    if size > SIZE_MAX {
+        return Err(XattrError::TooBig);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_to_their_namespace() {
+        assert_eq!(namespace(b"user.x"), Ok(Namespace::User));
+        assert_eq!(namespace(b"security.capability"), Ok(Namespace::Emulated));
+        assert_eq!(namespace(b"trusted.overlay.opaque"), Ok(Namespace::Emulated));
+        assert_eq!(namespace(ACL_DEFAULT), Ok(Namespace::Emulated));
+        assert_eq!(namespace(b"system.nfs4_acl"), Err(XattrError::NotSupported));
+        assert_eq!(namespace(b"nonamespace"), Err(XattrError::NotSupported));
+        assert_eq!(namespace(b""), Err(XattrError::Range));
+        assert_eq!(namespace(&[b'u'; 256]), Err(XattrError::Range));
+    }
+
+    #[test]
+    fn root_may_change_everything_and_users_only_their_acls() {
+        let root = Creds::root();
+        let mut user = Creds::root();
+        user.setresuid(5, 5, 5).unwrap();
+        for name in [&b"trusted.a"[..], CAPABILITY, b"security.x", ACL_ACCESS] {
+            assert_eq!(may_change(name, 0, &root), Ok(()));
+        }
+        assert_eq!(may_change(CAPABILITY, 5, &user), Err(XattrError::Perm));
+        assert_eq!(may_change(ACL_ACCESS, 5, &user), Ok(()));
+        assert_eq!(may_change(ACL_ACCESS, 6, &user), Err(XattrError::Perm));
+        assert!(!visible(b"trusted.a", &user));
+        assert!(visible(b"security.x", &user));
+    }
+
+    #[test]
+    fn capabilities_are_stored_as_root_in_the_initial_namespace_would() {
+        let mut v3 = vec![0u8; 24];
+        v3[..4].copy_from_slice(&(CAP_V3 | 1).to_le_bytes());
+        v3[4] = 0x20; // cap_net_raw
+        let v2 = normalize_capability(&v3).unwrap();
+        assert_eq!(v2.len(), 20);
+        assert_eq!(u32::from_le_bytes([v2[0], v2[1], v2[2], v2[3]]), CAP_V2 | 1);
+        v3[20] = 7; // rootid 7 stays v3
+        assert_eq!(normalize_capability(&v3).unwrap().len(), 24);
+        assert_eq!(normalize_capability(&v3[..20]), Err(XattrError::Invalid));
+        assert_eq!(normalize_capability(b"ab"), Err(XattrError::Invalid));
+    }
+}

@@ -1,0 +1,263 @@
+//! The xattr family: `{,l,f}{set,get,list,remove}xattr`. `user.*` names are
+//! real: the kernel does those calls (`CONTINUE`). `security.*`,
+//! `trusted.*` and the POSIX ACL names real root can set are kept by fr
+//! ([`fr_emulator::xattr`]), merged into `getxattr` and `listxattr` answers.
+//!
+//! Not emulated yet: the 6.13 `*xattrat` calls (Debian 12's libseccomp
+//! cannot name them), the mode bits a POSIX ACL implies, and the
+//! `security.capability` a non-root write removes.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use fr_emulator::xattr::{self as rules, Namespace, XattrError};
+use fr_emulator::{Creds, InodeKey, Kstat};
+use rustix::fs::{AtFlags, StatxFlags};
+use rustix::io::Errno;
+
+use super::{is_o_path, may_change, read_plain_path, real_stat, Context, Outcome, Reply};
+use crate::request::Request;
+use crate::resolve::{self, LookupFlags, AT_FDCWD};
+
+/// `XATTR_LIST_MAX`.
+const LIST_MAX: usize = 65536;
+
+fn errno(e: XattrError) -> Errno {
+    match e {
+        XattrError::Range => Errno::RANGE,
+        XattrError::NotSupported => Errno::OPNOTSUPP,
+        XattrError::TooBig => Errno::TOOBIG,
+        XattrError::Invalid => Errno::INVAL,
+        XattrError::Perm => Errno::PERM,
+        XattrError::Exists => Errno::EXIST,
+        XattrError::NoData => Errno::NODATA,
+    }
+}
+
+/// Which file a call names: a path (following a last symlink or not) or a
+/// descriptor.
+#[derive(Clone, Copy)]
+enum Target {
+    Path { addr: u64, follow: bool },
+    Fd(i32),
+}
+
+fn path(req: &Request<'_>, follow: bool) -> Target {
+    Target::Path { addr: req.ptr(0), follow }
+}
+
+fn open(ctx: &Context, req: &Request<'_>, target: Target) -> Result<OwnedFd, Errno> {
+    match target {
+        Target::Path { addr, follow } => {
+            let p = read_plain_path(req, addr)?;
+            ctx.lookup(req, AT_FDCWD, &p, LookupFlags { follow, empty_path: false })
+        }
+        Target::Fd(fd) => {
+            let file = resolve::fd(req, fd)?;
+            if is_o_path(req, fd)? {
+                return Err(Errno::BADF);
+            }
+            Ok(file)
+        }
+    }
+}
+
+/// The attribute name at `addr`, as `fs/xattr.c` copies it: `ERANGE` when
+/// empty or longer than `XATTR_NAME_MAX`.
+fn read_name(req: &Request<'_>, addr: u64) -> Result<(Vec<u8>, Namespace), Errno> {
+    let name = match req.read_path(addr) {
+        Err(Errno::NAMETOOLONG) => return Err(Errno::RANGE),
+        other => other?,
+    };
+    let ns = rules::namespace(&name).map_err(errno)?;
+    Ok((name, ns))
+}
+
+fn stat(file: &OwnedFd) -> Result<(InodeKey, Kstat), Errno> {
+    real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)
+}
+
+/// `setxattr(path, name, value, size, flags)`.
+pub fn setxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    set(ctx, req, path(req, true))
+}
+
+/// `lsetxattr(path, name, value, size, flags)`.
+pub fn lsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    set(ctx, req, path(req, false))
+}
+
+/// `fsetxattr(fd, name, value, size, flags)`.
+pub fn fsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    set(ctx, req, Target::Fd(req.int(0)))
+}
+
+/// `fs/xattr.c: path_setxattr()`: flags, name and value are taken first,
+/// then the file is looked up.
+fn set(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
+    let (size, flags) = (req.args[3] as usize, req.uint(4));
+    rules::check_set(flags, 0).map_err(errno)?;
+    let (name, ns) = read_name(req, req.ptr(1))?;
+    if ns == Namespace::User {
+        return Ok(Reply::Continue("user.* attributes are real"));
+    }
+    rules::check_set(flags, size).map_err(errno)?;
+    let mut value = vec![0u8; size];
+    if size > 0
+        && crate::sys::read_memory(req.tid, req.ptr(2), &mut value).map_err(|_| Errno::FAULT)?
+            != size
+    {
+        return Err(Errno::FAULT);
+    }
+    let file = open(ctx, req, target)?;
+    let (key, real) = stat(&file)?;
+    may_change(file.as_fd(), &real)?;
+    let creds = ctx.creds.get(req.tid);
+    let view = ctx.inodes.view(key, real.attrs());
+    rules::may_change(&name, view.uid, &creds).map_err(errno)?;
+    let value = if name == rules::CAPABILITY {
+        rules::normalize_capability(&value).map_err(errno)?
+    } else {
+        value
+    };
+    ctx.inodes
+        .change_xattrs(key, real.attrs(), |x| {
+            match (x.contains_key(&name), flags) {
+                (true, rules::CREATE) => return Err(XattrError::Exists),
+                (false, rules::REPLACE) => return Err(XattrError::NoData),
+                _ => {}
+            }
+            x.insert(name, value);
+            Ok(())
+        })
+        .map_err(errno)?;
+    Ok(Reply::Value(0))
+}
+
+/// `getxattr(path, name, value, size)`.
+pub fn getxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    get(ctx, req, path(req, true))
+}
+
+/// `lgetxattr(path, name, value, size)`.
+pub fn lgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    get(ctx, req, path(req, false))
+}
+
+/// `fgetxattr(fd, name, value, size)`.
+pub fn fgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    get(ctx, req, Target::Fd(req.int(0)))
+}
+
+fn get(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
+    let (name, ns) = read_name(req, req.ptr(1))?;
+    if ns == Namespace::User {
+        return Ok(Reply::Continue("user.* attributes are real"));
+    }
+    let file = open(ctx, req, target)?;
+    let (key, real) = stat(&file)?;
+    let creds = ctx.creds.get(req.tid);
+    if !rules::visible(&name, &creds) {
+        return Err(Errno::NODATA);
+    }
+    let Some(value) = ctx.inodes.xattrs(key, real.attrs()).remove(&name) else {
+        return absent(&name);
+    };
+    answer(req, req.ptr(2), req.args[3] as usize, &value)
+}
+
+/// A name fr does not keep: the file's own `security.*` or ACL, if it has
+/// one, is the kernel's to read or remove; `trusted.*` names the kernel
+/// would not even show the user, so there are none.
+fn absent(name: &[u8]) -> Outcome {
+    if name.starts_with(b"trusted.") {
+        Err(Errno::NODATA)
+    } else {
+        Ok(Reply::Continue("not kept by fr: the file's own, if any"))
+    }
+}
+
+/// Writes `data` into the caller's buffer of `size` bytes as the get and
+/// list calls do: size 0 asks for the length, a short buffer is `ERANGE`.
+fn answer(req: &Request<'_>, addr: u64, size: usize, data: &[u8]) -> Outcome {
+    if size > 0 {
+        if size.min(rules::SIZE_MAX.max(LIST_MAX)) < data.len() {
+            return Err(Errno::RANGE);
+        }
+        if !data.is_empty() {
+            req.write(addr, data)?;
+        }
+    }
+    Ok(Reply::Value(data.len() as i64))
+}
+
+/// `listxattr(path, list, size)`.
+pub fn listxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    list(ctx, req, path(req, true))
+}
+
+/// `llistxattr(path, list, size)`.
+pub fn llistxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    list(ctx, req, path(req, false))
+}
+
+/// `flistxattr(fd, list, size)`.
+pub fn flistxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    list(ctx, req, Target::Fd(req.int(0)))
+}
+
+/// The file's real names (as the supervisor can read them) followed by the
+/// ones fr keeps, each NUL-terminated.
+fn list(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
+    let file = open(ctx, req, target)?;
+    let (key, real) = stat(&file)?;
+    let kept = ctx.inodes.xattrs(key, real.attrs());
+    if kept.is_empty() {
+        return Ok(Reply::Continue("fr keeps no attribute of this file"));
+    }
+    let creds: Creds = ctx.creds.get(req.tid);
+    // The magic link leads to the file itself, symlink or not.
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let mut names = vec![0u8; LIST_MAX];
+    let n = rustix::fs::listxattr(link.as_str(), &mut names[..]).unwrap_or(0);
+    names.truncate(n);
+    for name in kept.keys().filter(|n| rules::visible(n, &creds)) {
+        let present = names.split(|&b| b == 0).any(|existing| existing == name.as_slice());
+        if !present {
+            names.extend_from_slice(name);
+            names.push(0);
+        }
+    }
+    answer(req, req.ptr(1), req.args[2] as usize, &names)
+}
+
+/// `removexattr(path, name)`.
+pub fn removexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    remove(ctx, req, path(req, true))
+}
+
+/// `lremovexattr(path, name)`.
+pub fn lremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    remove(ctx, req, path(req, false))
+}
+
+/// `fremovexattr(fd, name)`.
+pub fn fremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
+    remove(ctx, req, Target::Fd(req.int(0)))
+}
+
+fn remove(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
+    let (name, ns) = read_name(req, req.ptr(1))?;
+    if ns == Namespace::User {
+        return Ok(Reply::Continue("user.* attributes are real"));
+    }
+    let file = open(ctx, req, target)?;
+    let (key, real) = stat(&file)?;
+    may_change(file.as_fd(), &real)?;
+    let view = ctx.inodes.view(key, real.attrs());
+    rules::may_change(&name, view.uid, &ctx.creds.get(req.tid)).map_err(errno)?;
+    if !ctx.inodes.xattrs(key, real.attrs()).contains_key(&name) {
+        return absent(&name);
+    }
+    ctx.inodes.change_xattrs(key, real.attrs(), |x| x.remove(&name));
+    Ok(Reply::Value(0))
+}
