@@ -387,3 +387,15 @@ fn new_files_never_inherit_the_record_of_a_removed_one() {
         out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
     assert_eq!(lines, ["100 0:0 directory 755", "100 0:0 regular empty file 644"], "{out}");
 }
+
+#[test]
+fn a_workloads_own_seccomp_filter_works_and_its_own_listener_is_refused_with_a_reason() {
+    let Some(h) = harness() else { return };
+    let Some(prog) = h.compile("own_seccomp.c", "own-seccomp", &["-static"]) else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    common::install(h, &prog, &rootfs, "own-seccomp");
+    let out = h.exec(Some(&rootfs), F, &["/own-seccomp"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "plain filter: 0 0\nlistener: -1 EBUSY\ngetuid after: 0\n");
+    assert!(out.stderr.contains("seccomp notification listener of its own"), "{}", out.stderr);
+}

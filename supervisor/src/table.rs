@@ -5,7 +5,7 @@
 use libseccomp::ScmpSyscall;
 
 use crate::arch::Arch;
-use crate::handlers::{create, ident, mode, node, owner, remove, stat, xattr, Handler};
+use crate::handlers::{create, ident, mode, nested, node, owner, remove, stat, xattr, Handler};
 
 /// When the filter notifies a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,7 @@ const CREATE: &str = "owner from the fake fs ids or a set-group-id directory; ma
 const REMOVE: &str = "the kernel's unless the file losing a link has a record: then done by fr, which forgets the record with the last link";
 const XATTR: &str =
     "user.* real; security.*, trusted.* and POSIX ACLs kept by fr and merged into get and list";
+const NESTED: &str = "only with SECCOMP_FILTER_FLAG_NEW_LISTENER: EBUSY, with a warning (one listener per process tree)";
 const ID: &str = "emulated: the thread's fake credentials";
 const ID16: &str = "emulated: the thread's fake credentials, 16-bit ids";
 const EXEC: &str = "the kernel runs it; fr applies set-id programs and root's capabilities to the fake credentials";
@@ -121,6 +122,7 @@ pub static TABLE: &[Syscall] = &[
     entry!("removexattr", EVERY, xattr::removexattr, XATTR),
     entry!("lremovexattr", EVERY, xattr::lremovexattr, XATTR),
     entry!("fremovexattr", EVERY, xattr::fremovexattr, XATTR),
+    entry!("seccomp", EVERY, nested::seccomp, NESTED, When::AnyBit { arg: 1, bits: &[1 << 3] }),
     entry!("mknod", EVERY, node::mknod, NODE),
     entry!("mknodat", EVERY, node::mknodat, NODE),
     entry!("getuid", NATIVE, ident::getuid, ID),

@@ -354,10 +354,15 @@ impl Harness {
 
     /// The differential probe compiled with `cc FLAGS`, cached by name.
     pub fn probe(&self, name: &str, flags: &[&str]) -> Option<PathBuf> {
+        self.compile("probe.c", name, flags)
+    }
+
+    /// `tests/probe/SOURCE` compiled with `cc FLAGS` into the cache as `name`.
+    pub fn compile(&self, source: &str, name: &str, flags: &[&str]) -> Option<PathBuf> {
         let dir = self.cache.join("probe");
         std::fs::create_dir_all(&dir).unwrap();
         let out_path = dir.join(name);
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/probe.c");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe").join(source);
         let tmp = dir.join(format!("{name}.{}", std::process::id()));
         let out = Command::new("cc").args(flags).arg("-O1").arg("-o").arg(&tmp).arg(&src).output();
         match out {

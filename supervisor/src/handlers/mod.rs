@@ -16,6 +16,7 @@ use crate::resolve::{self, LookupFlags};
 pub mod create;
 pub mod ident;
 pub mod mode;
+pub mod nested;
 pub mod node;
 pub mod owner;
 pub mod remove;
