@@ -42,7 +42,7 @@ fn context(bound: &[Bound]) -> Result<ScmpFilterContext, FilterError> {
             ctx.add_arch(arch.scmp()).map_err(&err)?;
             ctx.remove_arch(ScmpArch::native()).map_err(&err)?;
         }
-        for b in bound.iter().filter(|b| b.arch == arch) {
+        for b in bound.iter().filter(|b| b.arch == arch && !b.prologue) {
             // Rules take the native number (or libseccomp's pseudo-number
             // for a call the native ABI lacks) and are mapped by name.
             let syscall = ScmpSyscall::from_name(b.syscall.name).map_err(&err)?;
@@ -78,7 +78,37 @@ fn context(bound: &[Bound]) -> Result<ScmpFilterContext, FilterError> {
     Ok(merged.expect("Arch::ALL is not empty"))
 }
 
-/// The classic BPF program of the filter.
+/// Instructions that notify the calls libseccomp cannot name, before its
+/// program runs: they are numbered alike on every ABI (x32 with its bit,
+/// which is masked off), so one comparison per number serves all.
+fn prologue(bound: &[Bound]) -> Vec<SockFilter> {
+    const LD_W_ABS: u16 = 0x20;
+    const ALU_AND_K: u16 = 0x54;
+    const JMP_JEQ_K: u16 = 0x15;
+    const JMP_JA: u16 = 0x05;
+    const RET_K: u16 = 0x06;
+    const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+    let mut numbers: Vec<u32> = bound.iter().filter(|b| b.prologue).map(|b| b.nr as u32).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    if numbers.is_empty() {
+        return Vec::new();
+    }
+    let ins = |code, jt, jf, k| SockFilter { code, jt, jf, k };
+    // seccomp_data.nr is at offset 0.
+    let mut p =
+        vec![ins(LD_W_ABS, 0, 0, 0), ins(ALU_AND_K, 0, 0, !(crate::arch::X32_SYSCALL_BIT as u32))];
+    let m = numbers.len();
+    for (i, &nr) in numbers.iter().enumerate() {
+        // Jump over the remaining comparisons and the `ja` to the return.
+        p.push(ins(JMP_JEQ_K, (m - i) as u8, 0, nr));
+    }
+    p.push(ins(JMP_JA, 0, 0, 1));
+    p.push(ins(RET_K, 0, 0, SECCOMP_RET_USER_NOTIF));
+    p
+}
+
+/// The classic BPF program of the filter: the prologue, then libseccomp's.
 pub fn build(bound: &[Bound]) -> Result<Vec<SockFilter>, FilterError> {
     let ctx = context(bound)?;
     let (reader, writer) = rustix::pipe::pipe().map_err(|e| FilterError::Export(e.to_string()))?;
@@ -90,15 +120,13 @@ pub fn build(bound: &[Bound]) -> Result<Vec<SockFilter>, FilterError> {
     std::fs::File::from(reader)
         .read_to_end(&mut bytes)
         .map_err(|e| FilterError::Export(e.to_string()))?;
-    let program = bytes
-        .chunks_exact(8)
-        .map(|c| SockFilter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
+    let mut program = prologue(bound);
+    program.extend(bytes.chunks_exact(8).map(|c| SockFilter {
+        code: u16::from_ne_bytes([c[0], c[1]]),
+        jt: c[2],
+        jf: c[3],
+        k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+    }));
     Ok(program)
 }
 

@@ -31,6 +31,9 @@ pub struct Syscall {
     pub handler: Handler,
     pub note: &'static str,
     pub when: When,
+    /// The number of a call added since Linux 5.1, which every ABI numbers
+    /// alike (x32 with its bit): used when libseccomp does not know the name.
+    pub unified: Option<i32>,
 }
 
 const NATIVE: &[Arch] = &[Arch::X86_64, Arch::X32];
@@ -42,7 +45,28 @@ macro_rules! entry {
         entry!($name, $abis, $handler, $note, When::Always)
     };
     ($name:literal, $abis:expr, $handler:path, $note:expr, $when:expr) => {
-        Syscall { name: $name, abis: $abis, handler: $handler, note: $note, when: $when }
+        Syscall {
+            name: $name,
+            abis: $abis,
+            handler: $handler,
+            note: $note,
+            when: $when,
+            unified: None,
+        }
+    };
+}
+
+/// An entry for a call newer than Debian 12's libseccomp, by its number.
+macro_rules! unified {
+    ($name:literal, $nr:literal, $handler:path, $note:expr) => {
+        Syscall {
+            name: $name,
+            abis: EVERY,
+            handler: $handler,
+            note: $note,
+            when: When::Always,
+            unified: Some($nr),
+        }
     };
 }
 
@@ -123,6 +147,10 @@ pub static TABLE: &[Syscall] = &[
     entry!("lremovexattr", EVERY, xattr::lremovexattr, XATTR),
     entry!("fremovexattr", EVERY, xattr::fremovexattr, XATTR),
     entry!("seccomp", EVERY, nested::seccomp, NESTED, When::AnyBit { arg: 1, bits: &[1 << 3] }),
+    unified!("setxattrat", 463, xattr::setxattrat, XATTR),
+    unified!("getxattrat", 464, xattr::getxattrat, XATTR),
+    unified!("listxattrat", 465, xattr::listxattrat, XATTR),
+    unified!("removexattrat", 466, xattr::removexattrat, XATTR),
     entry!("mknod", EVERY, node::mknod, NODE),
     entry!("mknodat", EVERY, node::mknodat, NODE),
     entry!("getuid", NATIVE, ident::getuid, ID),
@@ -187,18 +215,28 @@ pub struct Bound {
     /// The plain number (no x32 bit).
     pub nr: i32,
     pub syscall: &'static Syscall,
+    /// libseccomp does not know the call: the filter's prologue notifies it.
+    pub prologue: bool,
 }
 
 /// Every entry with its number on each of its ABIs as libseccomp knows
-/// them. A call this libseccomp does not know on an ABI is left out there.
+/// them, or by its unified number. A call neither way numbers on an ABI is
+/// left out there.
 pub fn bind() -> Vec<Bound> {
     let mut bound = Vec::new();
     for syscall in TABLE {
         for &arch in syscall.abis {
-            if let Ok(nr) = ScmpSyscall::from_name_by_arch(syscall.name, arch.scmp()) {
-                let nr = i32::from(nr);
-                if nr >= 0 {
-                    bound.push(Bound { arch, nr: nr & !crate::arch::X32_SYSCALL_BIT, syscall });
+            match ScmpSyscall::from_name_by_arch(syscall.name, arch.scmp()).map(i32::from) {
+                Ok(nr) if nr >= 0 => bound.push(Bound {
+                    arch,
+                    nr: nr & !crate::arch::X32_SYSCALL_BIT,
+                    syscall,
+                    prologue: false,
+                }),
+                _ => {
+                    if let Some(nr) = syscall.unified {
+                        bound.push(Bound { arch, nr, syscall, prologue: true });
+                    }
                 }
             }
         }
@@ -268,6 +306,8 @@ mod tests {
         assert_eq!(dispatch.find(Arch::I386, 212).unwrap().note, OWNER);
         assert_eq!(dispatch.find(Arch::X32, 92).unwrap().note, OWNER);
         assert!(dispatch.find(Arch::X86_64, 39).is_none()); // getpid
+        assert_eq!(dispatch.find(Arch::X32, 463).unwrap().name, "setxattrat");
+        assert_eq!(dispatch.find(Arch::I386, 466).unwrap().name, "removexattrat");
     }
 
     #[test]

@@ -423,6 +423,8 @@ static void show_names(const char *path)
 
 static void show_xattrs(void)
 {
+    show_xattr("xf", "trusted.at");
+    show_xattr("xl", "trusted.al");
     show_xattr("xf", "security.capability");
     show_xattr("xf", "trusted.t");
     show_xattr("xf", "user.a");
@@ -463,6 +465,20 @@ static void xattr_steps(void)
     close(fd);
     XSTEP("chown(xf,1,1) drops the capability", syscall(SYS_fchownat, AT_FDCWD, "xf", 1, 1, 0));
     XSTEP("setxattr(xf,security.capability,v3 rootid 0)", syscall(SYS_setxattr, "xf", "security.capability", v3, 24, 0));
+    struct { uint64_t value; uint32_t size, flags; } at = {(uintptr_t) "A", 1, 0}, get = {(uintptr_t)buf, 64, 0};
+    XSTEP("setxattrat(CWD,xf,0,trusted.at,A)", syscall(463, AT_FDCWD, "xf", 0, "trusted.at", &at, sizeof at));
+    XSTEP("setxattrat(CWD,xl,NOFOLLOW,trusted.al,A)",
+          syscall(463, AT_FDCWD, "xl", AT_SYMLINK_NOFOLLOW, "trusted.al", &at, sizeof at));
+    XSTEP("setxattrat(usize 8)", syscall(463, AT_FDCWD, "xf", 0, "trusted.at", &at, 8));
+    XSTEP("setxattrat(at_flags 0x4)", syscall(463, AT_FDCWD, "xf", 4, "trusted.at", &at, sizeof at));
+    XSTEP("getxattrat(CWD,xf,0,trusted.at)", syscall(464, AT_FDCWD, "xf", 0, "trusted.at", &get, sizeof get));
+    get.flags = 1;
+    XSTEP("getxattrat(args.flags 1)", syscall(464, AT_FDCWD, "xf", 0, "trusted.at", &get, sizeof get));
+    XSTEP("listxattrat(CWD,xf,0,size 0)", syscall(465, AT_FDCWD, "xf", 0, NULL, 0));
+    int xfd = open("xf", O_RDONLY | O_CLOEXEC);
+    XSTEP("removexattrat(fd,NULL,EMPTY,trusted.at)", syscall(466, xfd, NULL, AT_EMPTY_PATH, "trusted.at"));
+    XSTEP("removexattrat(fd,NULL,EMPTY,trusted.at) again", syscall(466, xfd, NULL, AT_EMPTY_PATH, "trusted.at"));
+    close(xfd);
     XSTEP("removexattr(xf,trusted.t)", syscall(SYS_removexattr, "xf", "trusted.t"));
     XSTEP("removexattr(xf,trusted.t) again", syscall(SYS_removexattr, "xf", "trusted.t"));
     pid_t pid = fork();

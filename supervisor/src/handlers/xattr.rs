@@ -3,9 +3,9 @@
 //! `trusted.*` and the POSIX ACL names real root can set are kept by fr
 //! ([`fr_emulator::xattr`]), merged into `getxattr` and `listxattr` answers.
 //!
-//! Not emulated yet: the 6.13 `*xattrat` calls (Debian 12's libseccomp
-//! cannot name them), the mode bits a POSIX ACL implies, and the
-//! `security.capability` a non-root write removes.
+//! The 6.13 `*xattrat` calls take the same paths. Not emulated yet: the
+//! mode bits a POSIX ACL implies, and the `security.capability` a non-root
+//! write removes.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -14,7 +14,11 @@ use fr_emulator::{Creds, InodeKey, Kstat};
 use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{is_o_path, may_change, read_plain_path, real_stat, Context, Outcome, Reply};
+use super::{
+    is_o_path, may_change, read_name_maybe_null, read_plain_path, real_stat, Context, Outcome,
+    Reply,
+};
+use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags, AT_FDCWD};
 
@@ -37,8 +41,18 @@ fn errno(e: XattrError) -> Errno {
 /// descriptor.
 #[derive(Clone, Copy)]
 enum Target {
-    Path { addr: u64, follow: bool },
+    Path {
+        addr: u64,
+        follow: bool,
+    },
     Fd(i32),
+    /// The `*xattrat` calls: a path from `dirfd` with `AT_SYMLINK_NOFOLLOW`
+    /// and `AT_EMPTY_PATH`, whose name may be NULL (`getname_maybe_null()`).
+    At {
+        dirfd: i32,
+        addr: u64,
+        flags: i32,
+    },
 }
 
 fn path(req: &Request<'_>, follow: bool) -> Target {
@@ -58,6 +72,10 @@ fn open(ctx: &Context, req: &Request<'_>, target: Target) -> Result<OwnedFd, Err
             }
             Ok(file)
         }
+        Target::At { dirfd, addr, flags } => match read_name_maybe_null(req, addr, flags)? {
+            None if dirfd >= 0 => open(ctx, req, Target::Fd(dirfd)),
+            name => ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags)),
+        },
     }
 }
 
@@ -78,32 +96,38 @@ fn stat(file: &OwnedFd) -> Result<(InodeKey, Kstat), Errno> {
 
 /// `setxattr(path, name, value, size, flags)`.
 pub fn setxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, path(req, true))
+    set(ctx, req, path(req, true), [req.ptr(1), req.ptr(2), req.args[3]], req.uint(4))
 }
 
 /// `lsetxattr(path, name, value, size, flags)`.
 pub fn lsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, path(req, false))
+    set(ctx, req, path(req, false), [req.ptr(1), req.ptr(2), req.args[3]], req.uint(4))
 }
 
 /// `fsetxattr(fd, name, value, size, flags)`.
 pub fn fsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, Target::Fd(req.int(0)))
+    set(ctx, req, Target::Fd(req.int(0)), [req.ptr(1), req.ptr(2), req.args[3]], req.uint(4))
 }
 
 /// `fs/xattr.c: path_setxattr()`: flags, name and value are taken first,
 /// then the file is looked up.
-fn set(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
-    let (size, flags) = (req.args[3] as usize, req.uint(4));
+fn set(
+    ctx: &Context,
+    req: &Request<'_>,
+    target: Target,
+    [name_addr, value_addr, size]: [u64; 3],
+    flags: u32,
+) -> Outcome {
+    let size = size as usize;
     rules::check_set(flags, 0).map_err(errno)?;
-    let (name, ns) = read_name(req, req.ptr(1))?;
+    let (name, ns) = read_name(req, name_addr)?;
     if ns == Namespace::User {
         return Ok(Reply::Continue("user.* attributes are real"));
     }
     rules::check_set(flags, size).map_err(errno)?;
     let mut value = vec![0u8; size];
     if size > 0
-        && crate::sys::read_memory(req.tid, req.ptr(2), &mut value).map_err(|_| Errno::FAULT)?
+        && crate::sys::read_memory(req.tid, value_addr, &mut value).map_err(|_| Errno::FAULT)?
             != size
     {
         return Err(Errno::FAULT);
@@ -135,21 +159,26 @@ fn set(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
 
 /// `getxattr(path, name, value, size)`.
 pub fn getxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, path(req, true))
+    get(ctx, req, path(req, true), [req.ptr(1), req.ptr(2), req.args[3]])
 }
 
 /// `lgetxattr(path, name, value, size)`.
 pub fn lgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, path(req, false))
+    get(ctx, req, path(req, false), [req.ptr(1), req.ptr(2), req.args[3]])
 }
 
 /// `fgetxattr(fd, name, value, size)`.
 pub fn fgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, Target::Fd(req.int(0)))
+    get(ctx, req, Target::Fd(req.int(0)), [req.ptr(1), req.ptr(2), req.args[3]])
 }
 
-fn get(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
-    let (name, ns) = read_name(req, req.ptr(1))?;
+fn get(
+    ctx: &Context,
+    req: &Request<'_>,
+    target: Target,
+    [name_addr, value_addr, size]: [u64; 3],
+) -> Outcome {
+    let (name, ns) = read_name(req, name_addr)?;
     if ns == Namespace::User {
         return Ok(Reply::Continue("user.* attributes are real"));
     }
@@ -162,7 +191,7 @@ fn get(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
     let Some(value) = ctx.inodes.xattrs(key, real.attrs()).remove(&name) else {
         return absent(&name);
     };
-    answer(req, req.ptr(2), req.args[3] as usize, &value)
+    answer(req, value_addr, size as usize, &value)
 }
 
 /// A name fr does not keep: the file's own `security.*` or ACL, if it has
@@ -192,22 +221,22 @@ fn answer(req: &Request<'_>, addr: u64, size: usize, data: &[u8]) -> Outcome {
 
 /// `listxattr(path, list, size)`.
 pub fn listxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, path(req, true))
+    list(ctx, req, path(req, true), req.ptr(1), req.args[2])
 }
 
 /// `llistxattr(path, list, size)`.
 pub fn llistxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, path(req, false))
+    list(ctx, req, path(req, false), req.ptr(1), req.args[2])
 }
 
 /// `flistxattr(fd, list, size)`.
 pub fn flistxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, Target::Fd(req.int(0)))
+    list(ctx, req, Target::Fd(req.int(0)), req.ptr(1), req.args[2])
 }
 
 /// The file's real names (as the supervisor can read them) followed by the
 /// ones fr keeps, each NUL-terminated.
-fn list(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
+fn list(ctx: &Context, req: &Request<'_>, target: Target, list_addr: u64, size: u64) -> Outcome {
     let file = open(ctx, req, target)?;
     let (key, real) = stat(&file)?;
     let kept = ctx.inodes.xattrs(key, real.attrs());
@@ -227,26 +256,26 @@ fn list(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
             names.push(0);
         }
     }
-    answer(req, req.ptr(1), req.args[2] as usize, &names)
+    answer(req, list_addr, size as usize, &names)
 }
 
 /// `removexattr(path, name)`.
 pub fn removexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    remove(ctx, req, path(req, true))
+    remove(ctx, req, path(req, true), req.ptr(1))
 }
 
 /// `lremovexattr(path, name)`.
 pub fn lremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    remove(ctx, req, path(req, false))
+    remove(ctx, req, path(req, false), req.ptr(1))
 }
 
 /// `fremovexattr(fd, name)`.
 pub fn fremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    remove(ctx, req, Target::Fd(req.int(0)))
+    remove(ctx, req, Target::Fd(req.int(0)), req.ptr(1))
 }
 
-fn remove(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
-    let (name, ns) = read_name(req, req.ptr(1))?;
+fn remove(ctx: &Context, req: &Request<'_>, target: Target, name_addr: u64) -> Outcome {
+    let (name, ns) = read_name(req, name_addr)?;
     if ns == Namespace::User {
         return Ok(Reply::Continue("user.* attributes are real"));
     }
@@ -260,4 +289,73 @@ fn remove(ctx: &Context, req: &Request<'_>, target: Target) -> Outcome {
     }
     ctx.inodes.change_xattrs(key, real.attrs(), |x| x.remove(&name));
     Ok(Reply::Value(0))
+}
+
+/// `XATTR_ARGS_SIZE_VER0` and the page size `copy_struct_from_user()` stops at.
+const ARGS_SIZE_VER0: usize = 16;
+const PAGE_SIZE: usize = 4096;
+
+/// The `*xattrat` calls' `at_flags`: only these two (`EINVAL`).
+fn at_target(req: &Request<'_>) -> Result<Target, Errno> {
+    let flags = req.int(2);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::INVAL);
+    }
+    Ok(Target::At { dirfd: req.int(0), addr: req.ptr(1), flags })
+}
+
+/// `struct xattr_args { u64 value; u32 size; u32 flags; }` at argument 4,
+/// of the size at argument 5, as `copy_struct_from_user()` takes it: too
+/// small is `EINVAL`, larger than a page `E2BIG`, and bytes beyond the
+/// known struct must be zero (`E2BIG`).
+fn xattr_args(req: &Request<'_>) -> Result<(u64, u64, u32), Errno> {
+    let usize = req.args[5] as usize;
+    if usize < ARGS_SIZE_VER0 {
+        return Err(Errno::INVAL);
+    }
+    if usize > PAGE_SIZE {
+        return Err(Errno::TOOBIG);
+    }
+    let mut raw = vec![0u8; usize];
+    if crate::sys::read_memory(req.tid, req.ptr(4), &mut raw).map_err(|_| Errno::FAULT)? != usize {
+        return Err(Errno::FAULT);
+    }
+    if raw[ARGS_SIZE_VER0..].iter().any(|&b| b != 0) {
+        return Err(Errno::TOOBIG);
+    }
+    let value = u64::from_le_bytes(raw[0..8].try_into().unwrap_or_default());
+    let value = if req.arch.is_32bit() { value & 0xffff_ffff } else { value };
+    let size = u64::from(u32::from_le_bytes(raw[8..12].try_into().unwrap_or_default()));
+    let flags = u32::from_le_bytes(raw[12..16].try_into().unwrap_or_default());
+    Ok((value, size, flags))
+}
+
+/// `setxattrat(dirfd, path, at_flags, name, args, size)` (6.13).
+pub fn setxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let (value, size, flags) = xattr_args(req)?;
+    let target = at_target(req)?;
+    set(ctx, req, target, [req.ptr(3), value, size], flags)
+}
+
+/// `getxattrat(dirfd, path, at_flags, name, args, size)` (6.13): the
+/// args' flags must be 0.
+pub fn getxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let (value, size, flags) = xattr_args(req)?;
+    if flags != 0 {
+        return Err(Errno::INVAL);
+    }
+    let target = at_target(req)?;
+    get(ctx, req, target, [req.ptr(3), value, size])
+}
+
+/// `listxattrat(dirfd, path, at_flags, list, size)` (6.13).
+pub fn listxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let target = at_target(req)?;
+    list(ctx, req, target, req.ptr(3), req.args[4])
+}
+
+/// `removexattrat(dirfd, path, at_flags, name)` (6.13).
+pub fn removexattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let target = at_target(req)?;
+    remove(ctx, req, target, req.ptr(3))
 }
