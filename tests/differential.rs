@@ -12,6 +12,10 @@ use std::process::Command;
 use common::{cannot_run, harness, install, is_root};
 
 fn differential(name: &str, cc_flags: &[&str]) {
+    differential_with(name, cc_flags, false)
+}
+
+fn differential_with(name: &str, cc_flags: &[&str], dynamic: bool) {
     let Some(h) = harness() else { return };
     if !is_root() {
         cannot_run::<()>(
@@ -23,7 +27,11 @@ fn differential(name: &str, cc_flags: &[&str]) {
         return;
     };
     let Some(rootfs) = h.rootfs() else { return };
-    install(h, &probe, &rootfs, "probe");
+    if dynamic {
+        common::install_dynamic(h, &probe, &rootfs, "probe");
+    } else {
+        install(h, &probe, &rootfs, "probe");
+    }
     let oracle = h.oracle_copy(&rootfs);
 
     let root =
@@ -59,6 +67,11 @@ fn differential(name: &str, cc_flags: &[&str]) {
 #[test]
 fn static_x86_64_probe_sees_what_real_root_sees() {
     differential("probe-x86_64-static", &["-static"]);
+}
+
+#[test]
+fn dynamic_x86_64_probe_sees_what_real_root_sees() {
+    differential_with("probe-x86_64-dynamic", &[], true);
 }
 
 #[test]

@@ -433,3 +433,22 @@ pub fn install(h: &Harness, file: &Path, dir: &Path, name: &str) -> PathBuf {
     }
     dest
 }
+
+/// Copies a dynamically linked `file` into `root` at `/name` with every
+/// library `ldd` names, at the same paths, so it runs with `root` as `/`.
+pub fn install_dynamic(h: &Harness, file: &Path, root: &Path, name: &str) -> PathBuf {
+    let out = Command::new("ldd").arg(file).output().expect("running ldd");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let libs = text.split_whitespace().filter(|w| w.starts_with('/')).map(PathBuf::from);
+    for lib in libs {
+        let dest = root.join(lib.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        // Resolve symlinks: the loader opens the names ldd prints.
+        std::fs::copy(&lib, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", lib.display()));
+    }
+    if let Some(u) = &h.user {
+        let owner = format!("{}:{}", u.uid, u.gid);
+        assert!(Command::new("chown").args(["-R", "-h", &owner]).arg(root).status().unwrap().success());
+    }
+    install(h, file, root, name)
+}
