@@ -107,3 +107,66 @@ fn i386_busybox_chowns_and_stats_like_the_native_one() {
         assert!(text.contains("32-bit") || text.is_empty(), "{text}");
     }
 }
+
+/// A tree real root makes (devices, a fifo, hard links, symlinks with their
+/// own owners, set-id, sticky and 000 modes, `user.*` and
+/// `security.capability`), archived by real root, extracted under fr with
+/// `tar --same-owner --xattrs` and archived again: the two archives have
+/// the same members, owners, modes, devices, link targets and xattrs.
+#[test]
+fn a_tar_made_by_real_root_survives_extraction_and_archiving_under_fr() {
+    let Some(h) = harness() else { return };
+    if !is_root() {
+        cannot_run::<()>("the tar round trip needs real root to make the original archive");
+        return;
+    }
+    let work = h.scratch("tar");
+    let tree = work.join("tree");
+    let sh = |script: &str| {
+        let out = Command::new("sh").arg("-ec").arg(script).current_dir(&work).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    sh("mkdir tree && cd tree && \
+        mknod null c 1 3 && mknod blk b 250 300000 && mkfifo fifo && \
+        echo data > a && ln a a-link && chown 1000:1000 a && \
+        ln -s a sl && chown -h 7:8 sl && \
+        echo x > suid && chown 10:20 suid && chmod 4755 suid && \
+        echo x > sgid && chown 0:70000 sgid && chmod 2755 sgid && \
+        mkdir sticky && chmod 1777 sticky && \
+        echo x > zero && chmod 000 zero && \
+        mkdir closed && echo x > closed/inside && chown 5:5 closed/inside && chmod 000 closed && \
+        echo x > capped && chmod 755 capped");
+    let set = |file: &str, name: &str, value: &[u8]| {
+        rustix::fs::setxattr(tree.join(file), name, value, rustix::fs::XattrFlags::empty())
+            .unwrap_or_else(|e| panic!("setxattr {file} {name}: {e}"));
+    };
+    set("a", "user.note", b"hello");
+    // VFS_CAP_REVISION_2 | effective, cap_net_raw permitted (setcap cap_net_raw+ep).
+    let mut cap = vec![0u8; 20];
+    cap[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+    cap[4..8].copy_from_slice(&(1u32 << 13).to_le_bytes());
+    set("capped", "security.capability", &cap);
+    sh("tar --xattrs --xattrs-include='*' -cpf orig.tar -C tree .");
+    std::os::unix::fs::chown(work.join("orig.tar"), Some(h.uid), Some(h.gid)).unwrap();
+    std::fs::set_permissions(
+        work.join("orig.tar"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+
+    let script = "mkdir x && tar --xattrs --xattrs-include='*' --same-owner -xpf orig.tar -C x && \
+                  tar --xattrs --xattrs-include='*' -cpf copy.tar -C x .";
+    let fr = h.exec_in(&work, None, &["--fakeroot"], &["sh", "-c", script]);
+    assert_eq!(fr.code, Some(0), "{fr:?}");
+
+    let members = |archive: &str| {
+        let tool =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/tar_members.py");
+        let out = Command::new("python3").arg(tool).arg(work.join(archive)).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (orig, copy) = (members("orig.tar"), members("copy.tar"));
+    assert!(orig.contains("'dev': '250:300000'") && orig.contains("security.capability"), "{orig}");
+    assert_eq!(copy, orig, "\noriginal:\n{orig}\nafter fr:\n{copy}");
+}

@@ -448,7 +448,12 @@ pub fn install_dynamic(h: &Harness, file: &Path, root: &Path, name: &str) -> Pat
     }
     if let Some(u) = &h.user {
         let owner = format!("{}:{}", u.uid, u.gid);
-        assert!(Command::new("chown").args(["-R", "-h", &owner]).arg(root).status().unwrap().success());
+        assert!(Command::new("chown")
+            .args(["-R", "-h", &owner])
+            .arg(root)
+            .status()
+            .unwrap()
+            .success());
     }
     install(h, file, root, name)
 }
