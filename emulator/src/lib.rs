@@ -18,6 +18,8 @@ pub mod ids;
 pub mod creds;
 // The rules the kernel applies for real root: chown, chmod.
 pub mod rules;
+// POSIX ACLs in their xattr form and the mode bits they imply.
+pub mod acl;
 // Extended attributes the kernel refuses the user: names and rules.
 pub mod xattr;
 // The concurrent inode table that holds what fr has faked.

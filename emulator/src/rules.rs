@@ -19,7 +19,7 @@ fn in_group(c: &Creds, gid: u32) -> bool {
 }
 
 /// `fs/inode.c: in_group_or_capable()`.
-fn in_group_or_capable(c: &Creds, gid: u32) -> bool {
+pub fn in_group_or_capable(c: &Creds, gid: u32) -> bool {
     in_group(c, gid) || c.capable(CAP_FSETID)
 }
 

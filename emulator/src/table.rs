@@ -16,10 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
+use crate::acl::Acl;
 use crate::attrs::{Attrs, FileType};
 use crate::creds::{Creds, Refused};
 use crate::ids::IdMap;
 use crate::rules;
+use crate::xattr::{self, XattrError};
 
 /// A file's identity: the device and inode numbers `stat` reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,6 +44,9 @@ pub struct InodeTable {
     /// Whether a directory was ever recorded set-group-id: until then a new
     /// file's group never comes from its directory's record.
     setgid_dirs: AtomicBool,
+    /// Whether a default ACL was ever recorded: until then no new file
+    /// takes one from its directory.
+    default_acls: AtomicBool,
 }
 
 impl InodeTable {
@@ -51,6 +56,7 @@ impl InodeTable {
             xattrs: DashMap::new(),
             ids,
             setgid_dirs: AtomicBool::new(false),
+            default_acls: AtomicBool::new(false),
         }
     }
 
@@ -131,9 +137,141 @@ impl InodeTable {
         self.xattrs.remove(&key);
     }
 
-    /// Whether some directory may be set-group-id in its record.
-    pub fn has_setgid_dirs(&self) -> bool {
-        self.setgid_dirs.load(Ordering::Relaxed)
+    /// Whether some directory's record may make a new file's owner, group
+    /// or mode differ from what the kernel gives it: a set-group-id
+    /// directory or a default ACL.
+    pub fn may_shape_new_files(&self) -> bool {
+        self.setgid_dirs.load(Ordering::Relaxed) || self.default_acls.load(Ordering::Relaxed)
+    }
+
+    /// The attributes (and xattrs) of a new file of type `kind` that `c`
+    /// makes in directory `dir` with the requested permission bits `perms`
+    /// and the caller's `umask`: owner and group by
+    /// [`rules::new_inode`]; with a default ACL on the directory the umask
+    /// is not applied, the file takes the ACL limited by its mode, and a
+    /// directory takes the default ACL too (`fs/posix_acl.c:
+    /// posix_acl_create()`).
+    pub fn new_file(
+        &self,
+        dir_key: InodeKey,
+        dir_real: Attrs,
+        kind: u32,
+        perms: u32,
+        umask: u32,
+        c: &Creds,
+    ) -> (Attrs, Xattrs) {
+        let dir = self.view(dir_key, dir_real);
+        let default = self
+            .xattrs(dir_key, dir_real)
+            .get(crate::xattr::ACL_DEFAULT)
+            .and_then(|v| Acl::parse(v).ok());
+        let mut xattrs = Xattrs::new();
+        let attrs = match default {
+            None => rules::new_inode(&dir, kind, perms & !umask, c),
+            Some(default) => {
+                let (access, masked) = default.create_masq(perms);
+                if kind == crate::attrs::S_IFDIR {
+                    xattrs.insert(crate::xattr::ACL_DEFAULT.to_vec(), default.to_xattr());
+                }
+                if !access.mode().1 {
+                    xattrs.insert(crate::xattr::ACL_ACCESS.to_vec(), access.to_xattr());
+                }
+                rules::new_inode(&dir, kind, masked, c)
+            }
+        };
+        (attrs, xattrs)
+    }
+
+    /// Records a file fr has just made, with its xattrs (see [`Self::create`]).
+    pub fn create_with(&self, key: InodeKey, attrs: Attrs, xattrs: Xattrs) {
+        self.create(key, attrs);
+        if !xattrs.is_empty() {
+            self.xattrs.insert(key, xattrs);
+        }
+    }
+
+    /// `setxattr(2)` of an emulated attribute by `c`, with the kernel's
+    /// checks in its order and what the attribute does: a capability is
+    /// stored as real root in the initial namespace would; an access ACL
+    /// sets the mode bits it implies and is not kept if it says no more
+    /// than they do; a default ACL fits only a directory (`EACCES`); an
+    /// empty ACL value removes the ACL.
+    pub fn setxattr(
+        &self,
+        key: InodeKey,
+        real: Attrs,
+        name: &[u8],
+        value: &[u8],
+        flags: u32,
+        c: &Creds,
+    ) -> Result<(), XattrError> {
+        let view = self.view(key, real);
+        xattr::may_change(name, view.uid, c)?;
+        let is_acl = name == xattr::ACL_ACCESS || name == xattr::ACL_DEFAULT;
+        let acl = match (is_acl, value.is_empty()) {
+            (true, false) => Some(Acl::parse(value)?),
+            _ => None,
+        };
+        if name == xattr::ACL_DEFAULT && !view.is_dir() {
+            return if acl.is_some() { Err(XattrError::Access) } else { Ok(()) };
+        }
+        let stored = if name == xattr::CAPABILITY {
+            Some(xattr::normalize_capability(value)?)
+        } else {
+            None
+        };
+        let exists = self.xattrs(key, real).contains_key(name);
+        match (exists, flags) {
+            (true, xattr::CREATE) => return Err(XattrError::Exists),
+            (false, xattr::REPLACE) => return Err(XattrError::NoData),
+            _ => {}
+        }
+        if name == xattr::ACL_ACCESS {
+            if let Some(acl) = &acl {
+                let (bits, _) = acl.mode();
+                let mut perms = (view.perms() & !0o777) | bits;
+                if !rules::in_group_or_capable(c, view.gid) {
+                    perms &= !crate::attrs::S_ISGID;
+                }
+                self.update(key, real, |cur| Ok(cur.with_perms(perms)))
+                    .map_err(|_| XattrError::Perm)?;
+            }
+        }
+        if name == xattr::ACL_DEFAULT && acl.is_some() {
+            self.default_acls.store(true, Ordering::Relaxed);
+        }
+        let keep = match &acl {
+            Some(a) if name == xattr::ACL_ACCESS => (!a.mode().1).then(|| a.to_xattr()),
+            Some(a) => Some(a.to_xattr()),
+            None if is_acl => None,
+            None => Some(stored.unwrap_or_else(|| value.to_vec())),
+        };
+        let name = name.to_vec();
+        self.change_xattrs(key, real, |x| match keep {
+            Some(v) => {
+                x.insert(name, v);
+            }
+            None => {
+                x.remove(&name);
+            }
+        });
+        Ok(())
+    }
+
+    /// `removexattr(2)` of an emulated attribute by `c`.
+    pub fn removexattr(
+        &self,
+        key: InodeKey,
+        real: Attrs,
+        name: &[u8],
+        c: &Creds,
+    ) -> Result<(), XattrError> {
+        xattr::may_change(name, self.view(key, real).uid, c)?;
+        if !self.xattrs(key, real).contains_key(name) {
+            return Err(XattrError::NoData);
+        }
+        self.change_xattrs(key, real, |x| x.remove(name));
+        Ok(())
     }
 
     fn note(&self, attrs: &Attrs) {
@@ -163,7 +301,8 @@ impl InodeTable {
         Ok(new)
     }
 
-    /// `chmod(2)` on `key` by a caller with credentials `creds`.
+    /// `chmod(2)` on `key` by a caller with credentials `creds`; an access
+    /// ACL follows the new mode (`posix_acl_chmod()`).
     pub fn chmod(
         &self,
         key: InodeKey,
@@ -171,7 +310,14 @@ impl InodeTable {
         perms: u32,
         creds: &Creds,
     ) -> Result<Attrs, Refused> {
-        self.update(key, real, |cur| rules::chmod(cur, perms, creds))
+        let new = self.update(key, real, |cur| rules::chmod(cur, perms, creds))?;
+        if let Some(mut x) = self.xattrs.get_mut(&key) {
+            if let Some(mut acl) = x.get(xattr::ACL_ACCESS).and_then(|v| Acl::parse(v).ok()) {
+                acl.chmod(new.perms());
+                x.insert(xattr::ACL_ACCESS.to_vec(), acl.to_xattr());
+            }
+        }
+        Ok(new)
     }
 
     /// Applies `rule` to the current view of `key` and records the result,

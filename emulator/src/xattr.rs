@@ -50,6 +50,8 @@ pub enum XattrError {
     Exists,
     /// `ENODATA`: no such attribute.
     NoData,
+    /// `EACCES`: a default ACL on a file that is not a directory.
+    Access,
 }
 
 impl From<Refused> for XattrError {

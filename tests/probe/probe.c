@@ -435,6 +435,47 @@ static void show_xattrs(void)
 
 #define XSTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_xattrs(); } while (0)
 
+static void show_acls(void)
+{
+    static const char *paths[] = {"af", "ad", "ad/f", "ad/sub", NULL};
+    for (const char **p = paths; *p; p++) {
+        show(*p);
+        show_xattr(*p, "system.posix_acl_access");
+        show_xattr(*p, "system.posix_acl_default");
+    }
+}
+
+#define ASTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_acls(); } while (0)
+
+struct acl_entry { uint16_t tag, perm; uint32_t id; };
+
+/* POSIX ACLs in their xattr form, and the mode bits they imply. */
+static void acl_steps(void)
+{
+    struct { uint32_t version; struct acl_entry e[5]; } full = {2, {{1, 6, 0}, {2, 7, 1000}, {4, 4, 0}, {0x10, 7, 0}, {0x20, 0, 0}}},
+        def = {2, {{1, 7, -1}, {2, 7, 5}, {4, 5, -1}, {0x10, 7, -1}, {0x20, 5, -1}}};
+    struct { uint32_t version; struct acl_entry e[3]; } minimal = {2, {{1, 6, -1}, {4, 4, -1}, {0x20, 0, -1}}};
+    struct { uint32_t version; struct acl_entry e[4]; } masked = {2, {{1, 6, -1}, {4, 4, -1}, {0x10, 5, -1}, {0x20, 0, -1}}};
+    uint32_t bad = 1;
+    make("af", 0640);
+    if (mkdir("ad", 0755) < 0)
+        perror("ad");
+    ASTEP("setxattr(af,access,u::rw,u:1000:rwx,g::r,m::rwx,o::-)",
+          syscall(SYS_setxattr, "af", "system.posix_acl_access", &full, sizeof full, 0));
+    ASTEP("chmod(af,0604)", syscall(SYS_fchmodat, AT_FDCWD, "af", 0604));
+    ASTEP("setxattr(af,access,minimal)", syscall(SYS_setxattr, "af", "system.posix_acl_access", &minimal, sizeof minimal, 0));
+    ASTEP("setxattr(af,access,mask only)", syscall(SYS_setxattr, "af", "system.posix_acl_access", &masked, sizeof masked, 0));
+    ASTEP("setxattr(af,access,bad version)", syscall(SYS_setxattr, "af", "system.posix_acl_access", &bad, 4, 0));
+    ASTEP("setxattr(af,default,...) on a file", syscall(SYS_setxattr, "af", "system.posix_acl_default", &def, sizeof def, 0));
+    ASTEP("removexattr(af,access) none", syscall(SYS_removexattr, "af", "system.posix_acl_access"));
+    ASTEP("setxattr(ad,default,u::rwx,u:5:rwx,g::rx,m::rwx,o::rx)",
+          syscall(SYS_setxattr, "ad", "system.posix_acl_default", &def, sizeof def, 0));
+    ASTEP("openat(ad/f,CREAT,0666)", syscall(SYS_openat, AT_FDCWD, "ad/f", O_CREAT | O_WRONLY | O_CLOEXEC, 0666));
+    ASTEP("mkdirat(ad/sub,0777)", syscall(SYS_mkdirat, AT_FDCWD, "ad/sub", 0777));
+    ASTEP("chmod(ad/f,0700)", syscall(SYS_fchmodat, AT_FDCWD, "ad/f", 0700));
+    ASTEP("removexattr(ad,default)", syscall(SYS_removexattr, "ad", "system.posix_acl_default"));
+}
+
 static void xattr_steps(void)
 {
     /* VFS_CAP_REVISION_2 | effective, cap_net_raw (13) permitted. */
@@ -728,6 +769,8 @@ int main(int argc, char **argv)
     link_steps();
     printf("== xattr\n");
     xattr_steps();
+    printf("== acl\n");
+    acl_steps();
     printf("== stat\n");
     static const char *paths[] = {"link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
                                   "missing", "fifo", NULL};

@@ -17,6 +17,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFREG};
+use fr_emulator::table::Xattrs;
 use fr_emulator::{rules, Attrs, Creds};
 use rustix::fs::{self, AtFlags, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
@@ -32,30 +33,61 @@ const O_CLOEXEC: u32 = 0o2_000_000;
 const O_TMPFILE: u32 = 0o20_000_000 | 0o200_000;
 
 /// Whether the kernel's own file, owned by the user, already shows as the
-/// caller's would: fake fs ids 0 and no recorded set-group-id directory
-/// whose group the file could take.
+/// caller's would: fake fs ids 0 and no recorded set-group-id directory or
+/// default ACL that could shape it.
 pub fn kernel_owner_is_right(ctx: &Context, creds: &Creds) -> bool {
-    creds.fsuid == 0 && creds.fsgid == 0 && !ctx.inodes.has_setgid_dirs()
+    creds.fsuid == 0 && creds.fsgid == 0 && !ctx.inodes.may_shape_new_files()
 }
 
 /// The directory a file is made in, its fake view, and whether the caller
 /// may write there; an existing name is `EEXIST` first, as in the kernel.
-pub fn directory(ctx: &Context, dir: &OwnedFd, name: &[u8], creds: &Creds) -> Result<Attrs, Errno> {
+pub fn directory(
+    ctx: &Context,
+    dir: &OwnedFd,
+    name: &[u8],
+    creds: &Creds,
+) -> Result<Parent, Errno> {
     let (key, real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     let view = ctx.inodes.view(key, real.attrs());
     if let Err(why) = rules::may_create(&view, creds) {
         let exists = fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok();
         return Err(if exists { Errno::EXIST } else { refused(why) });
     }
-    Ok(view)
+    Ok(Parent { key, real: real.attrs() })
+}
+
+/// The directory a file is made in, as the inode table knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Parent {
+    pub key: fr_emulator::InodeKey,
+    pub real: Attrs,
+}
+
+impl Parent {
+    /// The new file's attributes and xattrs ([`fr_emulator::InodeTable::new_file`]).
+    pub fn new_file(
+        &self,
+        ctx: &Context,
+        kind: u32,
+        perms: u32,
+        umask: u32,
+        creds: &Creds,
+    ) -> (Attrs, Xattrs) {
+        ctx.inodes.new_file(self.key, self.real, kind, perms, umask, creds)
+    }
 }
 
 /// Records `attrs` for the file `name` fr just made in `dir`.
-pub fn record(ctx: &Context, dir: &OwnedFd, name: &[u8], attrs: Attrs) -> Result<(), Errno> {
+pub fn record(
+    ctx: &Context,
+    dir: &OwnedFd,
+    name: &[u8],
+    (attrs, xattrs): (Attrs, Xattrs),
+) -> Result<(), Errno> {
     let file =
         fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
     let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    ctx.inodes.create(key, attrs);
+    ctx.inodes.create_with(key, attrs, xattrs);
     Ok(())
 }
 
@@ -85,10 +117,10 @@ fn make_dir(ctx: &Context, req: &Request<'_>, dirfd: i32, path_addr: u64, mode: 
     }
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = ctx.parent(req, dirfd, &path, true)?;
-    let view = directory(ctx, &dir, &name, &creds)?;
-    let attrs = rules::new_inode(&view, S_IFDIR, perms & !umask(req)?, &creds);
-    fs::mkdirat(&dir, name.as_slice(), usable(&attrs))?;
-    record(ctx, &dir, &name, attrs)?;
+    let parent = directory(ctx, &dir, &name, &creds)?;
+    let made = parent.new_file(ctx, S_IFDIR, perms, umask(req)?, &creds);
+    fs::mkdirat(&dir, name.as_slice(), usable(&made.0))?;
+    record(ctx, &dir, &name, made)?;
     Ok(Reply::Value(0))
 }
 
@@ -116,10 +148,10 @@ fn make_symlink(
     let target = read_plain_path(req, target_addr)?;
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
-    let view = directory(ctx, &dir, &name, &creds)?;
-    let attrs = rules::new_inode(&view, S_IFLNK, 0o777, &creds);
+    let parent = directory(ctx, &dir, &name, &creds)?;
+    let (attrs, _) = parent.new_file(ctx, S_IFLNK, 0o777, 0, &creds);
     fs::symlinkat(target.as_slice(), &dir, name.as_slice())?;
-    record(ctx, &dir, &name, attrs)?;
+    record(ctx, &dir, &name, (attrs, Xattrs::new()))?;
     Ok(Reply::Value(0))
 }
 
@@ -179,12 +211,12 @@ fn open_at(
         | OFlags::CLOEXEC;
     if tmpfile {
         let dir = ctx.lookup(req, dirfd, &path, LookupFlags { follow: true, empty_path: false })?;
-        let view = directory(ctx, &dir, b".", &creds)?;
-        let attrs = rules::new_inode(&view, S_IFREG, perms & !umask(req)?, &creds);
+        let parent = directory(ctx, &dir, b".", &creds)?;
+        let (attrs, xattrs) = parent.new_file(ctx, S_IFREG, perms, umask(req)?, &creds);
         let file =
             fs::openat(&dir, ".", base | OFlags::from_bits_retain(O_TMPFILE), usable(&attrs))?;
         let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-        ctx.inodes.create(key, attrs);
+        ctx.inodes.create_with(key, attrs, xattrs);
         return Ok(Reply::Fd { file, cloexec });
     }
     if path.ends_with(b"/") {
@@ -194,8 +226,8 @@ fn open_at(
     if fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok() {
         return Ok(Reply::Continue("the name exists: nothing new is made"));
     }
-    let view = directory(ctx, &dir, &name, &creds)?;
-    let attrs = rules::new_inode(&view, S_IFREG, perms & !umask(req)?, &creds);
+    let parent = directory(ctx, &dir, &name, &creds)?;
+    let (attrs, xattrs) = parent.new_file(ctx, S_IFREG, perms, umask(req)?, &creds);
     let made = fs::openat(
         &dir,
         name.as_slice(),
@@ -209,6 +241,6 @@ fn open_at(
         Err(e) => return Err(e),
     };
     let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    ctx.inodes.create(key, attrs);
+    ctx.inodes.create_with(key, attrs, xattrs);
     Ok(Reply::Fd { file, cloexec })
 }

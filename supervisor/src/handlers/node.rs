@@ -48,7 +48,7 @@ fn make_node(
     }
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
-    let view = create::directory(ctx, &dir, &name, &creds)?;
+    let parent = create::directory(ctx, &dir, &name, &creds)?;
     if device {
         if let Err(why) = rules::may_mknod_device(&creds) {
             let exists =
@@ -57,7 +57,7 @@ fn make_node(
             return Err(if exists { Errno::EXIST } else { refused(why) });
         }
     }
-    let mut attrs = rules::new_inode(&view, kind, mode & 0o7777 & !umask(req)?, &creds);
+    let (mut attrs, xattrs) = parent.new_file(ctx, kind, mode & 0o7777, umask(req)?, &creds);
     (attrs.rdev_major, attrs.rdev_minor) = if device { new_decode_dev(dev) } else { (0, 0) };
     // A device becomes a regular placeholder the user can read and write,
     // as real root can use a node whatever its mode.
@@ -69,6 +69,6 @@ fn make_node(
         Mode::from_raw_mode((attrs.perms() & 0o777) | 0o600),
         0,
     )?;
-    create::record(ctx, &dir, &name, attrs)?;
+    create::record(ctx, &dir, &name, (attrs, xattrs))?;
     Ok(Reply::Value(0))
 }

@@ -34,6 +34,7 @@ fn errno(e: XattrError) -> Errno {
         XattrError::Perm => Errno::PERM,
         XattrError::Exists => Errno::EXIST,
         XattrError::NoData => Errno::NODATA,
+        XattrError::Access => Errno::ACCESS,
     }
 }
 
@@ -136,24 +137,7 @@ fn set(
     let (key, real) = stat(&file)?;
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
-    let view = ctx.inodes.view(key, real.attrs());
-    rules::may_change(&name, view.uid, &creds).map_err(errno)?;
-    let value = if name == rules::CAPABILITY {
-        rules::normalize_capability(&value).map_err(errno)?
-    } else {
-        value
-    };
-    ctx.inodes
-        .change_xattrs(key, real.attrs(), |x| {
-            match (x.contains_key(&name), flags) {
-                (true, rules::CREATE) => return Err(XattrError::Exists),
-                (false, rules::REPLACE) => return Err(XattrError::NoData),
-                _ => {}
-            }
-            x.insert(name, value);
-            Ok(())
-        })
-        .map_err(errno)?;
+    ctx.inodes.setxattr(key, real.attrs(), &name, &value, flags, &creds).map_err(errno)?;
     Ok(Reply::Value(0))
 }
 
@@ -282,13 +266,10 @@ fn remove(ctx: &Context, req: &Request<'_>, target: Target, name_addr: u64) -> O
     let file = open(ctx, req, target)?;
     let (key, real) = stat(&file)?;
     may_change(file.as_fd(), &real)?;
-    let view = ctx.inodes.view(key, real.attrs());
-    rules::may_change(&name, view.uid, &ctx.creds.get(req.tid)).map_err(errno)?;
-    if !ctx.inodes.xattrs(key, real.attrs()).contains_key(&name) {
-        return absent(&name);
+    match ctx.inodes.removexattr(key, real.attrs(), &name, &ctx.creds.get(req.tid)) {
+        Err(XattrError::NoData) => absent(&name),
+        done => done.map(|()| Reply::Value(0)).map_err(errno),
     }
-    ctx.inodes.change_xattrs(key, real.attrs(), |x| x.remove(&name));
-    Ok(Reply::Value(0))
 }
 
 /// `XATTR_ARGS_SIZE_VER0` and the page size `copy_struct_from_user()` stops at.
