@@ -457,3 +457,31 @@ pub fn install_dynamic(h: &Harness, file: &Path, root: &Path, name: &str) -> Pat
     }
     install(h, file, root, name)
 }
+
+/// The Debian fixtures (`tests/fixtures/debian-rootfs.sh`): a minbase
+/// bookworm rootfs as real root made it (`base.tar`) and the packages the
+/// tests install (`debs/`), built once by root into the cache.
+pub fn debian(h: &Harness) -> Option<PathBuf> {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = h.cache.join("debian-bookworm-v1");
+    if dir.join("base.tar").exists() && dir.join("debs").exists() {
+        return Some(dir);
+    }
+    if !is_root() {
+        return cannot_run(
+            "building the Debian fixture needs root (mmdebstrap); run the suite as root once",
+        );
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/debian-rootfs.sh");
+    let out = Command::new("sh").arg(&script).arg(&dir).output();
+    match out {
+        Ok(o) if o.status.success() => Some(dir),
+        Ok(o) => cannot_run(format!(
+            "{} failed (mmdebstrap and Debian's mirror needed; .ci/run installs mmdebstrap): {}",
+            script.display(),
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => cannot_run(format!("running {}: {e}", script.display())),
+    }
+}
