@@ -170,3 +170,46 @@ fn a_tar_made_by_real_root_survives_extraction_and_archiving_under_fr() {
     assert!(orig.contains("'dev': '250:300000'") && orig.contains("security.capability"), "{orig}");
     assert_eq!(copy, orig, "\noriginal:\n{orig}\nafter fr:\n{copy}");
 }
+
+/// The ACL and file capability tools, on the host tree: what `setfacl`,
+/// `getfacl`, `setcap` and `getcap` print and leave is what they print and
+/// leave for real root.
+#[test]
+fn acl_and_capability_tools_see_what_real_root_sees() {
+    let Some(h) = harness() else { return };
+    if !is_root() {
+        cannot_run::<()>("the ACL tools test compares with real root");
+        return;
+    }
+    for tool in ["setfacl", "getfacl", "setcap", "getcap"] {
+        if Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .status()
+            .map_or(true, |s| !s.success())
+        {
+            cannot_run::<()>(format!(
+                "{tool} is missing: apt-get install acl libcap2-bin (.ci/run does)"
+            ));
+            return;
+        }
+    }
+    let script = "mkdir -p t/d && cd t && echo x > f && chmod 640 f && \
+        setfacl -m u:1000:rwx,g:27:r f && getfacl -n f && stat -c '%a %n' f && \
+        chmod 600 f && getfacl -n --omit-header f && \
+        setfacl -d -m u:5:rwx d && touch d/new && mkdir d/sub && getfacl -n d/new d/sub && stat -c '%a %n' d/new d/sub && \
+        setfacl -b f && getfacl -n --omit-header f && stat -c '%a %n' f && \
+        echo x > p && chmod 755 p && setcap cap_net_raw,cap_chown+ep p && getcap p && \
+        chown 0:0 p && getcap p && echo after-chown";
+    let root_dir = h.scratch("acl-root");
+    let oracle = Command::new("sh").arg("-ec").arg(script).current_dir(&root_dir).output().unwrap();
+    assert!(oracle.status.success(), "{}", String::from_utf8_lossy(&oracle.stderr));
+    let oracle = String::from_utf8(oracle.stdout).unwrap();
+    let fr = h.exec_in(&h.scratch("acl-fr"), None, &["--fakeroot"], &["sh", "-ec", script]);
+    assert_eq!(fr.code, Some(0), "{}", fr.stderr);
+    assert!(
+        oracle.contains("user:1000:rwx") && oracle.contains("cap_chown,cap_net_raw=ep"),
+        "{oracle}"
+    );
+    assert_eq!(fr.stdout, oracle);
+}
