@@ -3,9 +3,9 @@
 //! `trusted.*` and the POSIX ACL names real root can set are kept by fr
 //! ([`fr_emulator::xattr`]), merged into `getxattr` and `listxattr` answers.
 //!
-//! The 6.13 `*xattrat` calls take the same paths. Not emulated yet: the
-//! mode bits a POSIX ACL implies, and the `security.capability` a non-root
-//! write removes.
+//! The 6.13 `*xattrat` calls take the same paths. The rules, POSIX ACLs
+//! and their mode bits included, are the inode table's
+//! ([`fr_emulator::InodeTable::setxattr`]).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
