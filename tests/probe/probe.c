@@ -297,6 +297,8 @@ static void ident_steps(void)
     ISTEP("setfsuid(1000)", syscall(NR(setfsuid), 1000));
     ISTEP("setfsuid(0)", syscall(NR(setfsuid), 0));
     ISTEP("setfsgid(77)", syscall(NR(setfsgid), 77));
+    ISTEP("setregid(-1,55)", syscall(NR(setregid), -1, 55));
+    ISTEP("setregid(77,-1)", syscall(NR(setregid), 77, -1));
     ISTEP("setresgid(100,100,100)", syscall(NR(setresgid), 100, 100, 100));
     ISTEP("setresuid(-1,1000,-1)", syscall(NR(setresuid), -1, 1000, -1));
     ISTEP("geteuid()", syscall(NR(geteuid)));
@@ -538,7 +540,7 @@ static void xattr_steps(void)
 
 static void show_created(void)
 {
-    static const char *paths[] = {"cr", "cr/f", "cr/d", "cr/l", "cr/p", "cr/n", "cr/c", "cr/sg", "cr/sg/g",
+    static const char *paths[] = {"cr", "cr/f", "cr/d", "cr/o2", "cr/md", "cr/l", "cr/p", "cr/n", "cr/c", "cr/sg", "cr/sg/g",
                                   "cr/sg/sd", "cr/z", "cr/z/in", "cr/s", "denied", NULL};
     for (const char **p = paths; *p; p++)
         show(*p);
@@ -575,6 +577,9 @@ static void create_steps(void)
     CSTEP("openat(cr/f,CREAT|EXCL)", syscall(SYS_openat, AT_FDCWD, "cr/f", O_CREAT | O_EXCL | O_WRONLY, 0640));
     CSTEP_FD("openat(cr/f,CREAT) existing fd", syscall(SYS_openat, AT_FDCWD, "cr/f", O_CREAT | O_RDONLY, 0600));
     CSTEP("mkdirat(cr/d,0751)", syscall(SYS_mkdirat, AT_FDCWD, "cr/d", 0751));
+    struct { uint64_t flags, mode, resolve; } how = {O_CREAT | O_WRONLY | O_CLOEXEC, 0604, 0};
+    CSTEP_FD("openat2(cr/o2,CREAT,0604)", syscall(437, AT_FDCWD, "cr/o2", &how, sizeof how));
+    CSTEP("mkdir(cr/md,0700)", syscall(SYS_mkdir, "cr/md", 0700));
     CSTEP("symlinkat(f,cr/l)", syscall(SYS_symlinkat, "f", AT_FDCWD, "cr/l"));
     CSTEP("symlinkat(\"\",cr/e)", syscall(SYS_symlinkat, "", AT_FDCWD, "cr/e"));
     CSTEP("mknodat(cr/p,FIFO|0600)", syscall(SYS_mknodat, AT_FDCWD, "cr/p", S_IFIFO | 0600, 0));
