@@ -213,3 +213,45 @@ fn acl_and_capability_tools_see_what_real_root_sees() {
     );
     assert_eq!(fr.stdout, oracle);
 }
+
+/// The probe without any namespace (`--userns=none`, emulation alone), on
+/// the host tree: real root runs it in a directory, then fr runs it at the
+/// same path (so that absolute symlinks have the same length).
+#[test]
+fn static_probe_without_a_user_namespace_sees_what_real_root_sees() {
+    let Some(h) = harness() else { return };
+    if !is_root() {
+        cannot_run::<()>(
+            "the differential test needs real root as its oracle: run the suite as root",
+        );
+        return;
+    }
+    let Some(probe) = h.probe("probe-x86_64-static", &["-static"]) else { return };
+    let dir = h.scratch("none");
+    let work = dir.join("pw");
+    let root = Command::new(&probe).arg(&work).current_dir(&dir).output().unwrap();
+    assert!(root.status.success(), "{}", String::from_utf8_lossy(&root.stderr));
+    let root_out = String::from_utf8(root.stdout).unwrap();
+    std::fs::remove_dir_all(&work).unwrap();
+    let bin = install(h, &probe, &dir, "probe");
+    let fr = h.exec_in(
+        &dir,
+        None,
+        &["--fakeroot", "--userns=none"],
+        &[bin.to_str().unwrap(), work.to_str().unwrap()],
+    );
+    assert_eq!(fr.code, Some(0), "{}", fr.stderr);
+    assert!(root_out.ends_with("== end\n"));
+    let diff: Vec<String> = root_out
+        .lines()
+        .zip(fr.stdout.lines())
+        .filter(|(a, b)| a != b)
+        .take(10)
+        .map(|(a, b)| format!("root: {a}\nfr:   {b}"))
+        .collect();
+    assert!(
+        fr.stdout == root_out,
+        "fr without a user namespace differs from real root:\n{}",
+        diff.join("\n")
+    );
+}
