@@ -24,6 +24,8 @@ pub mod acl;
 pub mod xattr;
 // The concurrent inode table that holds what fr has faked.
 pub mod table;
+// Its persisted form: snapshot by path, journal by inode.
+pub mod store;
 
 pub use attrs::{Attrs, FileType};
 pub use creds::Creds;
