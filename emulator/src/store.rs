@@ -8,7 +8,7 @@
 //! (length-prefixed bytes), the attributes (mode, uid, gid, rdev major and
 //! minor) and the emulated xattrs.
 //!
-//! Journal: `FRJRNL\0\0` and the version, then entries, each a `u32`
+//! Journal: `FRJRNL\0\0`, the version and the image root, then entries, each a `u32`
 //! length, the payload and its CRC-32. A payload is a kind byte (1: the
 //! record of an inode is now this; 2: forget the inode), the device and
 //! inode numbers, and for kind 1 the attributes and xattrs. Entries are
@@ -214,10 +214,13 @@ impl Snapshot {
     }
 }
 
-/// The journal's header, written once when it is created.
-pub fn journal_header() -> Vec<u8> {
+/// The journal's header, written once when it is created: a journal is
+/// only replayed onto the image root it was written for.
+pub fn journal_header(root: RootId) -> Vec<u8> {
     let mut h = JOURNAL_MAGIC.to_vec();
     h.extend_from_slice(&VERSION.to_le_bytes());
+    h.extend_from_slice(&root.dev.to_le_bytes());
+    h.extend_from_slice(&root.ino.to_le_bytes());
     h
 }
 
@@ -248,20 +251,22 @@ impl Change {
     }
 }
 
-/// The entries of a journal, and whether it ended in a torn or damaged
-/// entry (the tail a killed writer leaves: that change was never answered).
-pub fn decode_journal(data: &[u8]) -> Result<(Vec<Change>, bool), StoreError> {
+/// A journal's image root, its entries, and whether it ended in a torn or
+/// damaged entry (the tail a killed writer leaves: that change was never
+/// answered).
+pub fn decode_journal(data: &[u8]) -> Result<(RootId, Vec<Change>, bool), StoreError> {
     header(data, JOURNAL_MAGIC)?;
     let mut i = In { data, at: 12 };
+    let root = RootId { dev: i.u64()?, ino: i.u64()? };
     let mut changes = Vec::new();
     while i.at < data.len() {
         let Ok(entry) = i.u32().and_then(|n| i.take(n as usize)).and_then(|p| Ok((p, i.take(4)?)))
         else {
-            return Ok((changes, true));
+            return Ok((root, changes, true));
         };
         let (payload, crc) = entry;
         if crc32fast::hash(payload).to_le_bytes() != crc {
-            return Ok((changes, true));
+            return Ok((root, changes, true));
         }
         let mut p = In { data: payload, at: 0 };
         let decoded = (|| {
@@ -275,10 +280,10 @@ pub fn decode_journal(data: &[u8]) -> Result<(Vec<Change>, bool), StoreError> {
         })();
         match decoded {
             Ok(c) => changes.push(c),
-            Err(_) => return Ok((changes, true)),
+            Err(_) => return Ok((root, changes, true)),
         }
     }
-    Ok((changes, false))
+    Ok((root, changes, false))
 }
 
 #[cfg(test)]
@@ -342,11 +347,15 @@ mod tests {
     fn a_torn_journal_tail_is_dropped_and_the_rest_kept() {
         let key = InodeKey { dev: 1, ino: 7 };
         let set = Change::Set { key, attrs: sample().records[0].attrs, xattrs: Xattrs::new() };
-        let mut j = journal_header();
+        let root = RootId { dev: 3, ino: 4 };
+        let mut j = journal_header(root);
         j.extend(set.encode());
         j.extend(Change::Forget { key }.encode());
-        assert_eq!(decode_journal(&j), Ok((vec![set.clone(), Change::Forget { key }], false)));
+        assert_eq!(
+            decode_journal(&j),
+            Ok((root, vec![set.clone(), Change::Forget { key }], false))
+        );
         let torn = &j[..j.len() - 3];
-        assert_eq!(decode_journal(torn), Ok((vec![set], true)));
+        assert_eq!(decode_journal(torn), Ok((root, vec![set], true)));
     }
 }

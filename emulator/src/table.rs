@@ -12,6 +12,7 @@
 //! never applied; it is replaced at the next change.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -21,6 +22,7 @@ use crate::attrs::{Attrs, FileType};
 use crate::creds::{Creds, Refused};
 use crate::ids::IdMap;
 use crate::rules;
+use crate::store::Change;
 use crate::xattr::{self, XattrError};
 
 /// A file's identity: the device and inode numbers `stat` reports.
@@ -33,6 +35,13 @@ pub struct InodeKey {
 /// The concurrent table of fake attributes, shared by all supervisor workers.
 /// A file's emulated extended attributes, by name.
 pub type Xattrs = std::collections::BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Where the table's changes go to be kept (the store's journal). `record`
+/// must call `change` while it holds whatever orders its writes, so that
+/// the last entry of an inode is always its latest state.
+pub trait Journal: Send + Sync + std::fmt::Debug {
+    fn record(&self, change: &dyn Fn() -> Change);
+}
 
 #[derive(Debug)]
 pub struct InodeTable {
@@ -47,6 +56,9 @@ pub struct InodeTable {
     /// Whether a default ACL was ever recorded: until then no new file
     /// takes one from its directory.
     default_acls: AtomicBool,
+    /// Whether anything changed since the table was made or restored.
+    changed: AtomicBool,
+    journal: OnceLock<Box<dyn Journal>>,
 }
 
 impl InodeTable {
@@ -57,6 +69,60 @@ impl InodeTable {
             ids,
             setgid_dirs: AtomicBool::new(false),
             default_acls: AtomicBool::new(false),
+            changed: AtomicBool::new(false),
+            journal: OnceLock::new(),
+        }
+    }
+
+    /// Sends every later change to `journal` (once; a second is ignored).
+    pub fn set_journal(&self, journal: Box<dyn Journal>) {
+        let _ = self.journal.set(journal);
+    }
+
+    /// Whether anything changed since the table was made or restored.
+    pub fn changed(&self) -> bool {
+        self.changed.load(Ordering::Relaxed)
+    }
+
+    /// Puts back a record read from the store (not journaled).
+    pub fn restore(&self, key: InodeKey, attrs: Attrs, xattrs: Xattrs) {
+        self.note(&attrs);
+        if attrs.is_dir() && xattrs.contains_key(xattr::ACL_DEFAULT) {
+            self.default_acls.store(true, Ordering::Relaxed);
+        }
+        self.records.insert(key, attrs);
+        if xattrs.is_empty() {
+            self.xattrs.remove(&key);
+        } else {
+            self.xattrs.insert(key, xattrs);
+        }
+    }
+
+    /// Every record, with its xattrs.
+    pub fn entries(&self) -> Vec<(InodeKey, Attrs, Xattrs)> {
+        self.records
+            .iter()
+            .map(|r| {
+                (
+                    *r.key(),
+                    *r.value(),
+                    self.xattrs.get(r.key()).map(|x| x.clone()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Journals the current state of `key`: its record, or that it has none.
+    fn emit(&self, key: InodeKey) {
+        self.changed.store(true, Ordering::Relaxed);
+        if let Some(journal) = self.journal.get() {
+            journal.record(&|| match self.records.get(&key).map(|r| *r) {
+                Some(attrs) => {
+                    let xattrs = self.xattrs.get(&key).map(|x| x.clone()).unwrap_or_default();
+                    Change::Set { key, attrs, xattrs }
+                }
+                None => Change::Forget { key },
+            });
         }
     }
 
@@ -91,9 +157,7 @@ impl InodeTable {
     /// call would have given it; any record left by a file that had the same
     /// inode number before is dropped.
     pub fn create(&self, key: InodeKey, attrs: Attrs) {
-        self.note(&attrs);
-        self.records.insert(key, attrs);
-        self.xattrs.remove(&key);
+        self.create_with(key, attrs, Xattrs::new());
     }
 
     /// The emulated xattrs of `key`, if its record applies to the real file.
@@ -127,7 +191,16 @@ impl InodeTable {
         if stale {
             x.clear();
         }
-        change(&mut x)
+        let done = change(&mut x);
+        drop(x);
+        self.emit(key);
+        done
+    }
+
+    /// Forgets `key` while replaying a journal (not journaled again).
+    pub fn forget_quietly(&self, key: InodeKey) {
+        self.records.remove(&key);
+        self.xattrs.remove(&key);
     }
 
     /// Forgets `key`: its last link is gone, and a file that reuses the
@@ -135,6 +208,7 @@ impl InodeTable {
     pub fn forget(&self, key: InodeKey) {
         self.records.remove(&key);
         self.xattrs.remove(&key);
+        self.emit(key);
     }
 
     /// Whether some directory's record may make a new file's owner, group
@@ -184,10 +258,14 @@ impl InodeTable {
 
     /// Records a file fr has just made, with its xattrs (see [`Self::create`]).
     pub fn create_with(&self, key: InodeKey, attrs: Attrs, xattrs: Xattrs) {
-        self.create(key, attrs);
-        if !xattrs.is_empty() {
+        self.note(&attrs);
+        self.records.insert(key, attrs);
+        if xattrs.is_empty() {
+            self.xattrs.remove(&key);
+        } else {
             self.xattrs.insert(key, xattrs);
         }
+        self.emit(key);
     }
 
     /// `setxattr(2)` of an emulated attribute by `c`, with the kernel's
@@ -298,6 +376,7 @@ impl InodeTable {
                 x.remove(crate::xattr::CAPABILITY);
             }
         }
+        self.emit(key);
         Ok(new)
     }
 
@@ -317,6 +396,7 @@ impl InodeTable {
                 x.insert(xattr::ACL_ACCESS.to_vec(), acl.to_xattr());
             }
         }
+        self.emit(key);
         Ok(new)
     }
 
@@ -467,6 +547,39 @@ mod tests {
         assert!(t.xattrs(KEY, real(S_IFDIR | 0o755, 1001, 1001)).is_empty());
         t.forget(KEY);
         assert!(t.xattrs(KEY, r).is_empty());
+    }
+
+    #[derive(Debug, Default)]
+    struct Log(std::sync::Mutex<Vec<Change>>);
+
+    impl Journal for std::sync::Arc<Log> {
+        fn record(&self, change: &dyn Fn() -> Change) {
+            let mut log = self.0.lock().unwrap();
+            log.push(change());
+        }
+    }
+
+    #[test]
+    fn every_change_reaches_the_journal_as_the_new_state() {
+        let t = InodeTable::new(USER);
+        let log = std::sync::Arc::new(Log::default());
+        t.set_journal(Box::new(log.clone()));
+        let r = real(S_IFREG | 0o644, 1001, 1001);
+        assert!(!t.changed());
+        t.view(KEY, r);
+        assert!(!t.changed(), "looking is not changing");
+        t.chown(KEY, r, Some(5), None, &ROOT).unwrap();
+        t.chmod(KEY, r, 0o600, &ROOT).unwrap();
+        t.change_xattrs(KEY, r, |x| x.insert(b"trusted.a".to_vec(), vec![1]));
+        t.forget(KEY);
+        let log = log.0.lock().unwrap();
+        assert_eq!(log.len(), 4);
+        assert!(
+            matches!(&log[1], Change::Set { attrs, .. } if attrs.mode == S_IFREG | 0o600 && attrs.uid == 5)
+        );
+        assert!(matches!(&log[2], Change::Set { xattrs, .. } if xattrs.len() == 1));
+        assert_eq!(log[3], Change::Forget { key: KEY });
+        assert!(t.changed());
     }
 
     #[test]

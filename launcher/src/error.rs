@@ -14,6 +14,10 @@ pub enum Error {
     IdMap { path: String, source: std::io::Error },
     #[error("setting up the container: {0}")]
     Setup(String),
+    #[error("metadata store {path}: {why}")]
+    Store { path: String, why: String },
+    #[error("image {image} is in use by another fr session ({holder})")]
+    InUse { image: String, holder: String },
     #[error("the container's init died before the command started")]
     Vanished,
     #[error(transparent)]
@@ -44,6 +48,13 @@ impl Error {
             Error::Image { .. } => Some("IMAGE must be a directory holding a root file system"),
             Error::IdMap { .. } => {
                 Some("the kernel refused the id map; is /proc mounted read-write?")
+            }
+            Error::Store { .. } => Some(
+                "nothing was changed; move IMAGE/.fr away to start without the fake metadata, \
+                 or restore it from a copy of the image",
+            ),
+            Error::InUse { .. } => {
+                Some("wait for the other session to end, or work on a copy of the image")
             }
             _ => None,
         }

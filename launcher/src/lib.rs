@@ -14,6 +14,8 @@ pub mod init;
 pub mod idmap;
 // The container's mounts: the image as root, or the host tree.
 pub mod mounts;
+// The image's fake metadata on disk: lock, snapshot, journal.
+pub mod store;
 // The one message from the container: the listener, ready, or why not.
 pub mod channel;
 // The workload: filter, hand-over, execve.

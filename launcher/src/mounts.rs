@@ -235,6 +235,12 @@ pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
         "mode=1777",
         "/tmp",
     )?;
+    // fr's metadata store is not the workload's to see or remove.
+    if let Ok(store) = reopen(root, crate::store::DIR) {
+        let flags =
+            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        mount_fs("tmpfs", store.as_fd(), flags, "mode=0,size=4k", "/.fr")?;
+    }
     apply_binds(root, binds)?;
     // pivot_root(".", ".") stacks the old root on the new one; detaching it
     // leaves the image alone (pivot_root(2), "new_root and put_old may be

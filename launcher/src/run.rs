@@ -21,6 +21,7 @@ use crate::channel::{self, Message};
 use crate::error::Error;
 use crate::init::{self, Plan};
 use crate::options::{ExecOptions, Userns};
+use crate::store::ImageStore;
 use crate::sys::{self, Forked};
 use crate::{idmap, workload};
 
@@ -90,10 +91,32 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
+    let sup = supervisor(opts, ids)?;
+    // The image's fake metadata: loaded before the command runs, every
+    // change journaled while it runs, saved when it ends.
+    let store = match (&plan.image, &sup) {
+        (Some(image), Some(sup)) => {
+            let store = ImageStore::open(image)?;
+            store.load(sup.inodes())?;
+            sup.inodes().set_journal(store.journal()?);
+            Some(store)
+        }
+        _ => None,
+    };
+    let finish = |pid: i32, ours: OwnedFd, sup: Option<Supervisor>| -> Result<i32, Error> {
+        let code = finish(pid, ours, &sup)?;
+        if let (Some(store), Some(sup)) = (&store, &sup) {
+            if sup.inodes().changed() {
+                if let Err(e) = store.save(sup.inodes()) {
+                    log::error!("{e}: the journal keeps this session's changes; the next session will try again");
+                }
+            }
+        }
+        Ok(code)
+    };
 
     let mut mode = opts.userns;
     if mode != Userns::None {
-        let sup = supervisor(opts, ids)?;
         match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, uid, gid) {
             Ok(pid) => return finish(pid, ours, sup),
             Err(Error::Userns(e))
@@ -109,7 +132,6 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     if let Some(image) = &plan.image {
         return Err(Error::ImageWithoutUserns(image.display().to_string()));
     }
-    let sup = supervisor(opts, ids)?;
     let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
         Forked::Child => {
             drop(ours);
@@ -164,7 +186,7 @@ fn start_container(
 
 /// Waits for the container's first word, starts the supervisor, then
 /// forwards signals until `pid` ends; returns its exit status.
-fn finish(pid: i32, ours: OwnedFd, sup: Option<Supervisor>) -> Result<i32, Error> {
+fn finish(pid: i32, ours: OwnedFd, sup: &Option<Supervisor>) -> Result<i32, Error> {
     let _workers = match channel::recv(&ours).map_err(Error::sys("reading from the container"))? {
         Message::Listener(listener) => match sup.as_ref().map(|sup| sup.serve(listener)) {
             Some(Ok(workers)) => workers,

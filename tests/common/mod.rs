@@ -359,6 +359,8 @@ impl Harness {
 
     /// `tests/probe/SOURCE` compiled with `cc FLAGS` into the cache as `name`.
     pub fn compile(&self, source: &str, name: &str, flags: &[&str]) -> Option<PathBuf> {
+        static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
         let dir = self.cache.join("probe");
         std::fs::create_dir_all(&dir).unwrap();
         let out_path = dir.join(name);

@@ -1,0 +1,327 @@
+//! The image's fake metadata on disk, in `IMAGE/.fr/`: `lock` (one
+//! session at a time), `store` (the snapshot, by path) and `journal` (every
+//! change, by inode, written before the call that made it is answered).
+//! The format and the reasons for it are in `fr_emulator::store` and
+//! `docs/persistence.md`.
+//!
+//! Loading re-resolves each path of the snapshot in the image as it is now:
+//! a path that is gone, or that names a file of another type, is dropped
+//! (the image was changed outside fr); a copy of the image (`cp -a`,
+//! `rsync -a`) keeps its paths and so its metadata. The journal of a session
+//! that was killed is replayed when it was written for this very image root,
+//! and the result written back as a snapshot at once.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use fr_emulator::store::{decode_journal, journal_header, Change, RootId, Snapshot, Stored};
+use fr_emulator::table::Journal;
+use fr_emulator::{Attrs, InodeKey, InodeTable};
+use rustix::fs::{self, AtFlags, FlockOperation, Mode, OFlags, ResolveFlags, StatxFlags, CWD};
+
+use crate::error::Error;
+
+/// The directory, inside the image, that holds fr's files.
+pub const DIR: &str = ".fr";
+
+fn store_error(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::Store { path: path.display().to_string(), why: why.to_string() }
+}
+
+/// An image's metadata store, locked for this session.
+#[derive(Debug)]
+pub struct ImageStore {
+    image: PathBuf,
+    dir: PathBuf,
+    root: RootId,
+    _lock: File,
+}
+
+fn root_id(image: &Path) -> Result<RootId, Error> {
+    let meta = std::fs::metadata(image).map_err(|e| store_error(image, e))?;
+    Ok(RootId { dev: meta.dev(), ino: meta.ino() })
+}
+
+/// The key the supervisor uses for a file: `statx`'s device numbers.
+fn key_of(st: &fs::Statx) -> InodeKey {
+    InodeKey {
+        dev: (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor),
+        ino: st.stx_ino,
+    }
+}
+
+impl ImageStore {
+    /// Opens (making if needed) `IMAGE/.fr` and takes its lock; another
+    /// session holding it is a clear refusal that names it.
+    pub fn open(image: &Path) -> Result<ImageStore, Error> {
+        let dir = image.join(DIR);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .map_err(|e| store_error(&dir, e))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(store_error(&dir, e)),
+        }
+        let lock_path = dir.join("lock");
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| store_error(&lock_path, e))?;
+        if fs::flock(lock.as_fd(), FlockOperation::NonBlockingLockExclusive).is_err() {
+            let mut holder = String::new();
+            let _ = lock.read_to_string(&mut holder);
+            return Err(Error::InUse {
+                image: image.display().to_string(),
+                holder: holder.trim().to_string(),
+            });
+        }
+        lock.set_len(0).map_err(|e| store_error(&lock_path, e))?;
+        let _ = write!(lock, "fr pid {}", std::process::id());
+        Ok(ImageStore { image: image.to_path_buf(), dir, root: root_id(image)?, _lock: lock })
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.dir.join("store")
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal")
+    }
+
+    /// Fills `table` from the snapshot and, if it belongs to this image
+    /// root, the journal; writes the result back as a snapshot when the
+    /// journal had anything or a record was dropped.
+    pub fn load(&self, table: &InodeTable) -> Result<(), Error> {
+        let store_path = self.store_path();
+        let mut dropped = 0usize;
+        match std::fs::read(&store_path) {
+            Ok(bytes) => {
+                let snapshot = Snapshot::decode(&bytes).map_err(|e| store_error(&store_path, e))?;
+                let image = fs::openat(
+                    CWD,
+                    &self.image,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| store_error(&self.image, e))?;
+                for rec in snapshot.records {
+                    let found = fs::openat2(
+                        &image,
+                        rec.path.as_slice(),
+                        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
+                    )
+                    .and_then(|f| fs::statx(&f, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS));
+                    match found {
+                        Ok(st) if belongs(&rec.attrs, u32::from(st.stx_mode)) => {
+                            table.restore(key_of(&st), rec.attrs, rec.xattrs)
+                        }
+                        _ => dropped += 1,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(store_error(&store_path, e)),
+        }
+        let journal_path = self.journal_path();
+        let mut replayed = 0usize;
+        match std::fs::read(&journal_path) {
+            Ok(bytes) if bytes.is_empty() => {}
+            Ok(bytes) => {
+                let (root, changes, torn) =
+                    decode_journal(&bytes).map_err(|e| store_error(&journal_path, e))?;
+                if torn {
+                    log::debug!("{}: the last entry was torn by a killed session; its call was never answered", journal_path.display());
+                }
+                if root == self.root {
+                    replayed = changes.len();
+                    for change in changes {
+                        match change {
+                            Change::Set { key, attrs, xattrs } => table.restore(key, attrs, xattrs),
+                            Change::Forget { key } => table.forget_quietly(key),
+                        }
+                    }
+                } else if !changes.is_empty() {
+                    log::warn!(
+                        "{}: {} changes of an interrupted session were written for another copy of this image \
+                         and cannot be applied here (run fr once on the original to keep them)",
+                        journal_path.display(),
+                        changes.len()
+                    );
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(store_error(&journal_path, e)),
+        }
+        if dropped > 0 {
+            log::info!(
+                "{dropped} records of files changed or removed outside fr were dropped from {}",
+                store_path.display()
+            );
+        }
+        if replayed > 0 || dropped > 0 {
+            self.save(table)?;
+        }
+        Ok(())
+    }
+
+    /// The journal of this session's changes, made at the first change (a
+    /// session that changes nothing writes nothing).
+    pub fn journal(&self) -> Result<Box<dyn Journal>, Error> {
+        Ok(Box::new(FileJournal {
+            path: self.journal_path(),
+            root: self.root,
+            file: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        }))
+    }
+
+    /// Writes the table as the snapshot (paths found by walking the image)
+    /// to a temporary file renamed over the old one, then empties the
+    /// journal. A kill at any point leaves the old or the new snapshot,
+    /// and a journal whose replay onto either gives the same table.
+    pub fn save(&self, table: &InodeTable) -> Result<(), Error> {
+        let entries = table.entries();
+        let mut by_key: HashMap<InodeKey, (Attrs, fr_emulator::table::Xattrs)> =
+            entries.into_iter().map(|(k, a, x)| (k, (a, x))).collect();
+        let mut records = Vec::new();
+        self.walk(&self.image, &mut Vec::new(), &mut by_key, &mut records);
+        let snapshot = Snapshot { root: self.root, records };
+        let store_path = self.store_path();
+        let tmp = self.dir.join("store.tmp");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| store_error(&tmp, e))?;
+        file.write_all(&snapshot.encode()).map_err(|e| store_error(&tmp, e))?;
+        file.sync_data().map_err(|e| store_error(&tmp, e))?;
+        std::fs::rename(&tmp, &store_path).map_err(|e| store_error(&store_path, e))?;
+        let journal = self.journal_path();
+        if journal.exists() {
+            let mut j = OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&journal)
+                .map_err(|e| store_error(&journal, e))?;
+            j.write_all(&journal_header(self.root)).map_err(|e| store_error(&journal, e))?;
+        }
+        Ok(())
+    }
+
+    /// Collects a record for every path under `dir` whose inode has one.
+    fn walk(
+        &self,
+        dir: &Path,
+        rel: &mut Vec<u8>,
+        by_key: &mut HashMap<InodeKey, (Attrs, fr_emulator::table::Xattrs)>,
+        out: &mut Vec<Stored>,
+    ) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            log::debug!("cannot read {} to save its records", dir.display());
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if rel.is_empty() && name == DIR {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(st) = fs::statx(CWD, &path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
+            else {
+                continue;
+            };
+            let len = rel.len();
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(name.as_bytes());
+            if let Some((attrs, xattrs)) = by_key.get(&key_of(&st)) {
+                out.push(Stored { path: rel.clone(), attrs: *attrs, xattrs: xattrs.clone() });
+            }
+            if u32::from(st.stx_mode) & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFDIR {
+                self.walk(&path, rel, by_key, out);
+            }
+            rel.truncate(len);
+        }
+        if rel.is_empty() {
+            // The image root itself.
+            if let Ok(st) = fs::statx(CWD, dir, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
+            {
+                if let Some((attrs, xattrs)) = by_key.remove(&key_of(&st)) {
+                    out.push(Stored { path: b".".to_vec(), attrs, xattrs });
+                }
+            }
+        }
+    }
+}
+
+/// Whether a stored record still fits the file at its path: same type, or
+/// a device record on its regular placeholder.
+fn belongs(rec: &Attrs, real_mode: u32) -> bool {
+    let real = fr_emulator::FileType::from_mode(real_mode);
+    rec.file_type() == real
+        || (rec.file_type().is_device() && real == fr_emulator::FileType::Regular)
+}
+
+/// The session's journal: one `write(2)` per change, under a lock that
+/// also orders the table's reads (see [`Journal`]).
+#[derive(Debug)]
+struct FileJournal {
+    path: PathBuf,
+    root: RootId,
+    file: Mutex<Option<File>>,
+    failed: AtomicBool,
+}
+
+impl FileJournal {
+    /// A new, empty journal (a previous one was replayed and saved).
+    fn create(&self) -> std::io::Result<File> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&self.path)?;
+        file.write_all(&journal_header(self.root))?;
+        Ok(file)
+    }
+}
+
+impl Journal for FileJournal {
+    fn record(&self, change: &dyn Fn() -> Change) {
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = change().encode();
+        let written = match &mut *file {
+            Some(f) => f.write_all(&entry),
+            None => self.create().and_then(|mut f| {
+                let done = f.write_all(&entry);
+                *file = Some(f);
+                done
+            }),
+        };
+        if let Err(e) = written {
+            if !self.failed.swap(true, Ordering::Relaxed) {
+                log::error!(
+                    "writing {}: {e}; later changes of this session may not be kept (free some space and run again)",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The fake metadata outlives the session: kept in `IMAGE/.fr`, reloaded
+//! by the next session, robust to kills, copies and changes made outside
+//! fr, and guarded against two sessions at once.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{harness, install, Harness};
+
+const F: &[&str] = &["--fakeroot"];
+/// VFS_CAP_REVISION_2 | effective, cap_net_raw: `setcap cap_net_raw+ep`.
+const CAP: &str = "0100000200200000000000000000000000000000";
+
+fn image(h: &Harness) -> Option<PathBuf> {
+    let rootfs = h.rootfs()?;
+    let tool = h.compile("xattr.c", "xattr-static", &["-static"])?;
+    install(h, &tool, &rootfs.join("bin"), "xattr");
+    Some(rootfs)
+}
+
+fn sh(h: &Harness, image: &Path, script: &str) -> String {
+    h.exec(Some(image), F, &["sh", "-c", script]).ok()
+}
+
+const MAKE: &str = "mkdir /p && touch /p/f && chown 123:456 /p/f && chmod 4751 /p/f && \
+    mknod /p/dev c 250 300000 && chown 7:8 /p/dev && ln /p/f /p/hard && ln -s f /p/sl && chown -h 9:10 /p/sl && \
+    touch /p/cap && xattr set /p/cap security.capability 0100000200200000000000000000000000000000 && \
+    xattr set /p/cap trusted.t 01";
+const SHOW: &str = "stat -c '%u:%g %a %F %t:%T %n' /p/f /p/hard /p/dev /p/sl && \
+    xattr get /p/cap security.capability && xattr get /p/cap trusted.t";
+
+fn expected() -> String {
+    format!(
+        "123:456 4751 regular empty file 0:0 /p/f\n123:456 4751 regular empty file 0:0 /p/hard\n\
+         7:8 644 character special file fa:493e0 /p/dev\n9:10 777 symbolic link 0:0 /p/sl\n{CAP}\n01\n"
+    )
+}
+
+#[test]
+fn a_second_session_sees_what_the_first_left() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    sh(h, &img, MAKE);
+    assert_eq!(sh(h, &img, SHOW), expected());
+    // The store is fr's: the workload cannot see it.
+    assert_eq!(sh(h, &img, "ls -a /.fr 2>/dev/null | wc -l; echo done"), "0\ndone\n");
+}
+
+#[test]
+fn copies_of_the_image_keep_its_metadata() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    sh(h, &img, MAKE);
+    for (tool, args) in [("cp", vec!["-a"]), ("rsync", vec!["-a"])] {
+        let copy = h.scratch(&format!("copy-{tool}"));
+        std::fs::remove_dir(&copy).unwrap();
+        let mut cmd = h.command(tool);
+        cmd.args(&args).arg(format!("{}/", img.display())).arg(&copy);
+        if tool == "cp" {
+            cmd = h.command("cp");
+            cmd.arg("-a").arg(&img).arg(&copy);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(sh(h, &copy, SHOW), expected(), "after {tool} -a");
+    }
+}
+
+#[test]
+fn files_changed_outside_fr_lose_their_records_and_the_session_goes_on() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    sh(
+        h,
+        &img,
+        "mkdir /o && cd /o && for i in $(seq 1000); do touch f$i; done && chown -R 77:77 /o",
+    );
+    // Outside fr: delete them all and make 1000 new files, which reuse the
+    // inode numbers.
+    let outside =
+        format!("cd {}/o && rm f* && for i in $(seq 1000); do touch g$i; done", img.display());
+    assert!(h.command("sh").arg("-c").arg(&outside).status().unwrap().success());
+    let out = h.exec(
+        Some(&img),
+        F,
+        &["sh", "-c", "stat -c '%u:%g %F' /o/g* | sort | uniq -c; stat -c %u:%g /o"],
+    );
+    let text = out.ok();
+    let lines: Vec<String> =
+        text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(lines, ["1000 0:0 regular empty file", "77:77"], "{text}");
+}
+
+#[test]
+fn a_killed_session_loses_no_change_that_was_answered() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    sh(h, &img, "mkdir /k && cd /k && seq 20000 | xargs touch");
+    // chown -v prints each file after its chown returned.
+    let mut child = h
+        .exec_command(Some(&img), F, &["sh", "-c", "chown -v -R 4242:4242 /k"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = child.id() as i32;
+    let mut done = Vec::new();
+    let start = Instant::now();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while done.len() < 3000 && start.elapsed() < Duration::from_secs(120) {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(path) = line.split('\'').nth(1) {
+            done.push(path.to_string());
+        }
+    }
+    // The whole fr process tree, at once.
+    let _ = rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(pgid).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+    child.wait().unwrap();
+    assert!(done.len() >= 1000, "chown reported only {} files", done.len());
+    let listing = sh(h, &img, "cd /k && stat -c '%u:%g %n' *");
+    let owners: std::collections::HashMap<String, String> = listing
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(o, n)| (format!("/k/{n}"), o.to_string())))
+        .collect();
+    for path in &done {
+        if path == "/k" {
+            continue;
+        }
+        assert_eq!(
+            owners.get(path).map(String::as_str),
+            Some("4242:4242"),
+            "{path} was reported done"
+        );
+    }
+    let untouched = owners.values().filter(|o| o.as_str() == "0:0").count();
+    let changed = owners.values().filter(|o| o.as_str() == "4242:4242").count();
+    assert_eq!(untouched + changed, 20000, "every file shows 0:0 or 4242:4242");
+    assert!(
+        untouched > 0 && changed >= done.len() - 1,
+        "the kill came mid-run: {changed} changed, {untouched} not"
+    );
+}
+
+#[test]
+fn a_damaged_or_newer_store_is_refused_and_left_alone() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    sh(h, &img, MAKE);
+    let store = img.join(".fr/store");
+    let good = std::fs::read(&store).unwrap();
+    for (what, bytes) in [
+        ("damaged", {
+            let mut b = good.clone();
+            let n = b.len() / 2;
+            b[n] ^= 0xff;
+            b
+        }),
+        ("newer", {
+            let mut b = good.clone();
+            b[8] = 99;
+            b
+        }),
+    ] {
+        std::fs::write(&store, &bytes).unwrap();
+        let out = h.exec(Some(&img), F, &["true"]);
+        assert_eq!(out.code, Some(125), "{what}: {out:?}");
+        assert!(
+            out.stderr.contains(&store.display().to_string()) && out.stderr.contains("hint:"),
+            "{what}: {}",
+            out.stderr
+        );
+        assert_eq!(std::fs::read(&store).unwrap(), bytes, "{what}: the store was touched");
+    }
+    assert!(h.exec(Some(&img), F, &["true"]).stderr.contains("newer than this fr"));
+}
+
+#[test]
+fn a_second_session_on_the_same_image_is_refused_with_the_holder_named() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    let mut first = h
+        .exec_command(Some(&img), F, &["sh", "-c", "echo ready; sleep 30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(first.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let second = h.exec(Some(&img), F, &["true"]);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(second.code, Some(125));
+    assert!(second.stderr.contains("in use by another fr session (fr pid"), "{}", second.stderr);
+}
+
+#[test]
+fn a_session_that_changes_nothing_writes_nothing() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    sh(h, &img, MAKE);
+    let files = [img.join(".fr/store"), img.join(".fr/journal")];
+    let before: Vec<_> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| (m.len(), m.modified().unwrap())).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    sh(h, &img, SHOW);
+    let after: Vec<_> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| (m.len(), m.modified().unwrap())).ok())
+        .collect();
+    assert_eq!(before, after);
+}
