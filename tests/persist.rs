@@ -223,3 +223,60 @@ fn a_session_that_changes_nothing_writes_nothing() {
         .collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn links_planted_in_the_store_never_lead_fr_to_write_outside_the_image() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    let outside = h.scratch("victims");
+    let victim = |name: &str| {
+        let p = outside.join(name);
+        std::fs::write(&p, format!("{name} must stay\n")).unwrap();
+        if let Some(u) = &h.user {
+            std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid)).unwrap();
+        }
+        p
+    };
+    let (v1, v2, v3) = (victim("lock"), victim("journal"), victim("tmp"));
+    // An image that ships .fr/lock as a symlink to a host file.
+    let fr_dir = img.join(".fr");
+    std::fs::create_dir(&fr_dir).unwrap();
+    std::os::unix::fs::symlink(&v1, fr_dir.join("lock")).unwrap();
+    if let Some(u) = &h.user {
+        for p in [&fr_dir, &fr_dir.join("lock")] {
+            std::os::unix::fs::lchown(p, Some(u.uid), Some(u.gid)).unwrap();
+        }
+    }
+    let out = h.exec(Some(&img), F, &["true"]);
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert!(out.stderr.contains("lock"), "{}", out.stderr);
+    std::fs::remove_file(fr_dir.join("lock")).unwrap();
+    // A journal hard-linked to a host file: refused, with the way out.
+    sh(h, &img, MAKE);
+    let plant =
+        |script: String| assert!(h.command("sh").arg("-c").arg(script).status().unwrap().success());
+    plant(format!(
+        "rm -f {d}/journal && ln {v2} {d}/journal",
+        d = fr_dir.display(),
+        v2 = v2.display()
+    ));
+    let out = h.exec(Some(&img), F, &["true"]);
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert!(out.stderr.contains("journal") && out.stderr.contains("one link"), "{}", out.stderr);
+    // A store.tmp that is a symlink to a host file: fr replaces the link.
+    plant(format!(
+        "rm {d}/journal && ln -s {v3} {d}/store.tmp",
+        d = fr_dir.display(),
+        v3 = v3.display()
+    ));
+    sh(h, &img, "chown 5:5 /p/f");
+    assert_eq!(sh(h, &img, "stat -c %u:%g /p/f"), "5:5\n");
+    for (v, name) in [(&v1, "lock"), (&v2, "journal"), (&v3, "tmp")] {
+        assert_eq!(
+            std::fs::read_to_string(v).unwrap(),
+            format!("{name} must stay\n"),
+            "{} was written",
+            v.display()
+        );
+    }
+}

@@ -12,14 +12,14 @@
 //! and the result written back as a snapshot at once.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use fr_emulator::store::{decode_journal, journal_header, Change, RootId, Snapshot, Stored};
 use fr_emulator::table::Journal;
@@ -36,10 +36,18 @@ fn store_error(path: &Path, why: impl std::fmt::Display) -> Error {
 }
 
 /// An image's metadata store, locked for this session.
+///
+/// Everything in `.fr` is reached through a descriptor of that directory
+/// and opened with `O_NOFOLLOW`, and a file fr empties or replaces must be
+/// a regular file with one link: the image, or a workload that unmounts
+/// the cover over `/.fr` inside its own namespaces, may plant symlinks,
+/// hard links or fifos there, and fr must never write through them to a
+/// file outside the image.
 #[derive(Debug)]
 pub struct ImageStore {
     image: PathBuf,
     dir: PathBuf,
+    dir_fd: Arc<OwnedFd>,
     root: RootId,
     _lock: File,
 }
@@ -57,28 +65,76 @@ fn key_of(st: &fs::Statx) -> InodeKey {
     }
 }
 
+/// Opens `name` in `dir` without following a symlink or blocking on a
+/// fifo, and checks it is a regular file with one link.
+fn open_in(dir: &OwnedFd, name: &str, flags: OFlags) -> std::io::Result<File> {
+    let fd = fs::openat(
+        dir,
+        name,
+        flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    let st = fs::fstat(&fd)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_nlink != 1 {
+        return Err(std::io::Error::other(
+            "not a regular file with one link: fr does not write through it",
+        ));
+    }
+    Ok(File::from(fd))
+}
+
+/// Reads `name` in `dir`; `None` if it does not exist.
+fn read_in(dir: &OwnedFd, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    match open_in(dir, name, OFlags::RDONLY) {
+        Ok(mut f) => {
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            Ok(Some(bytes))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `name` in `dir` anew (removing what was there) and writes `bytes`.
+fn replace_in(dir: &OwnedFd, name: &str, bytes: &[u8]) -> std::io::Result<File> {
+    match fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut f = open_in(dir, name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL)?;
+    f.write_all(bytes)?;
+    Ok(f)
+}
+
 impl ImageStore {
     /// Opens (making if needed) `IMAGE/.fr` and takes its lock; another
     /// session holding it is a clear refusal that names it.
     pub fn open(image: &Path) -> Result<ImageStore, Error> {
         let dir = image.join(DIR);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {
-                std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .map_err(|e| store_error(&dir, e))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        let image_fd = fs::openat(
+            CWD,
+            image,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| store_error(image, e))?;
+        match fs::mkdirat(&image_fd, DIR, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(store_error(&dir, e)),
         }
+        let dir_fd = fs::openat(
+            &image_fd,
+            DIR,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| store_error(&dir, format!("{e} (it must be a directory fr made)")))?;
         let lock_path = dir.join("lock");
-        let mut lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| store_error(&lock_path, e))?;
+        let mut lock = match open_in(&dir_fd, "lock", OFlags::RDWR | OFlags::CREATE) {
+            Ok(lock) => lock,
+            Err(e) => return Err(store_error(&lock_path, e)),
+        };
         if fs::flock(lock.as_fd(), FlockOperation::NonBlockingLockExclusive).is_err() {
             let mut holder = String::new();
             let _ = lock.read_to_string(&mut holder);
@@ -89,7 +145,13 @@ impl ImageStore {
         }
         lock.set_len(0).map_err(|e| store_error(&lock_path, e))?;
         let _ = write!(lock, "fr pid {}", std::process::id());
-        Ok(ImageStore { image: image.to_path_buf(), dir, root: root_id(image)?, _lock: lock })
+        Ok(ImageStore {
+            image: image.to_path_buf(),
+            dir,
+            dir_fd: Arc::new(dir_fd),
+            root: root_id(image)?,
+            _lock: lock,
+        })
     }
 
     fn store_path(&self) -> PathBuf {
@@ -106,8 +168,8 @@ impl ImageStore {
     pub fn load(&self, table: &InodeTable) -> Result<(), Error> {
         let store_path = self.store_path();
         let mut dropped = 0usize;
-        match std::fs::read(&store_path) {
-            Ok(bytes) => {
+        match read_in(&self.dir_fd, "store") {
+            Ok(Some(bytes)) => {
                 let snapshot = Snapshot::decode(&bytes).map_err(|e| store_error(&store_path, e))?;
                 let image = fs::openat(
                     CWD,
@@ -133,14 +195,15 @@ impl ImageStore {
                     }
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(None) => {}
             Err(e) => return Err(store_error(&store_path, e)),
         }
         let journal_path = self.journal_path();
         let mut replayed = 0usize;
-        match std::fs::read(&journal_path) {
-            Ok(bytes) if bytes.is_empty() => {}
-            Ok(bytes) => {
+        match read_in(&self.dir_fd, "journal") {
+            Ok(None) => {}
+            Ok(Some(bytes)) if bytes.is_empty() => {}
+            Ok(Some(bytes)) => {
                 let (root, changes, torn) =
                     decode_journal(&bytes).map_err(|e| store_error(&journal_path, e))?;
                 if torn {
@@ -163,7 +226,6 @@ impl ImageStore {
                     );
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(store_error(&journal_path, e)),
         }
         if dropped > 0 {
@@ -183,6 +245,7 @@ impl ImageStore {
     pub fn journal(&self) -> Result<Box<dyn Journal>, Error> {
         Ok(Box::new(FileJournal {
             path: self.journal_path(),
+            dir_fd: self.dir_fd.clone(),
             root: self.root,
             file: Mutex::new(None),
             failed: AtomicBool::new(false),
@@ -201,25 +264,17 @@ impl ImageStore {
         self.walk(&self.image, &mut Vec::new(), &mut by_key, &mut records);
         let snapshot = Snapshot { root: self.root, records };
         let store_path = self.store_path();
-        let tmp = self.dir.join("store.tmp");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| store_error(&tmp, e))?;
-        file.write_all(&snapshot.encode()).map_err(|e| store_error(&tmp, e))?;
-        file.sync_data().map_err(|e| store_error(&tmp, e))?;
-        std::fs::rename(&tmp, &store_path).map_err(|e| store_error(&store_path, e))?;
-        let journal = self.journal_path();
-        if journal.exists() {
-            let mut j = OpenOptions::new()
-                .write(true)
-                .truncate(true)
-                .open(&journal)
-                .map_err(|e| store_error(&journal, e))?;
-            j.write_all(&journal_header(self.root)).map_err(|e| store_error(&journal, e))?;
+        let file = replace_in(&self.dir_fd, "store.tmp", &snapshot.encode())
+            .map_err(|e| store_error(&store_path, e))?;
+        file.sync_data().map_err(|e| store_error(&store_path, e))?;
+        fs::renameat(&*self.dir_fd, "store.tmp", &*self.dir_fd, "store")
+            .map_err(|e| store_error(&store_path, e))?;
+        if read_in(&self.dir_fd, "journal")
+            .map_err(|e| store_error(&self.journal_path(), e))?
+            .is_some()
+        {
+            replace_in(&self.dir_fd, "journal", &journal_header(self.root))
+                .map_err(|e| store_error(&self.journal_path(), e))?;
         }
         Ok(())
     }
@@ -284,6 +339,7 @@ fn belongs(rec: &Attrs, real_mode: u32) -> bool {
 #[derive(Debug)]
 struct FileJournal {
     path: PathBuf,
+    dir_fd: Arc<OwnedFd>,
     root: RootId,
     file: Mutex<Option<File>>,
     failed: AtomicBool,
@@ -292,14 +348,7 @@ struct FileJournal {
 impl FileJournal {
     /// A new, empty journal (a previous one was replayed and saved).
     fn create(&self) -> std::io::Result<File> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&self.path)?;
-        file.write_all(&journal_header(self.root))?;
-        Ok(file)
+        replace_in(&self.dir_fd, "journal", &journal_header(self.root))
     }
 }
 
