@@ -299,10 +299,11 @@ impl InodeTable {
             None
         };
         let exists = self.xattrs(key, real).contains_key(name);
-        match (exists, flags) {
-            (true, xattr::CREATE) => return Err(XattrError::Exists),
-            (false, xattr::REPLACE) => return Err(XattrError::NoData),
-            _ => {}
+        if exists && flags & xattr::CREATE != 0 {
+            return Err(XattrError::Exists);
+        }
+        if !exists && flags & xattr::REPLACE != 0 {
+            return Err(XattrError::NoData);
         }
         if name == xattr::ACL_ACCESS {
             if let Some(acl) = &acl {

@@ -37,6 +37,8 @@ pub fn exit_code(status: WaitStatus) -> i32 {
 
 /// Runs as the container's init; never returns.
 pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter]>) -> ! {
+    // Without fr the supervisor is gone: the container must not go on.
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
     let mut byte = [0u8];
     if !matches!(rustix::io::read(&go, &mut byte), Ok(1)) {
         // fr died before writing the id maps.

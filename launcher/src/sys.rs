@@ -92,6 +92,14 @@ pub fn block_forwarded() -> Result<(), Errno> {
     }
 }
 
+/// Restores `SIGPIPE` to its default: Rust's runtime ignores it in fr, and
+/// an ignored signal stays ignored across `execve` (`yes | head -1` would
+/// print "Broken pipe").
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 /// Unblocks every signal: the workload starts with a clean mask.
 pub fn unblock_all() {
     let set = sigset(&[]);

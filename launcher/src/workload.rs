@@ -33,6 +33,9 @@ impl Command {
 /// namespace. Reports setup failures on `chan`; never returns.
 pub fn run(cmd: &Command, chan: OwnedFd, program: Option<&[SockFilter]>, no_new_privs: bool) -> ! {
     sys::unblock_all();
+    sys::default_sigpipe();
+    // Without its supervisor every intercepted call would fail: end too.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     if no_new_privs {
         if let Err(e) = rustix::thread::set_no_new_privs(true) {
             channel::send_failure(chan.as_fd(), &format!("setting no_new_privs: {e}"));

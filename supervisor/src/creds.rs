@@ -32,11 +32,8 @@ pub struct CredsTable {
 
 /// `Tgid` and `PPid` of a task, from `/proc/<tid>/status`.
 fn family(tid: i32) -> Option<(i32, i32)> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    let field = |key: &str| {
-        status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
-    };
-    Some((field("Tgid:")?, field("PPid:")?))
+    let status = crate::procfs::Status::read(tid)?;
+    Some((status.last("Tgid:")?, status.last("PPid:")?))
 }
 
 impl CredsTable {

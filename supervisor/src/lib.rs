@@ -12,6 +12,8 @@ pub mod filter;
 pub mod notify;
 // Each workload thread's fake credentials.
 pub mod creds;
+// A target's /proc status, read as bytes.
+pub mod procfs;
 // One notification decoded, with access to the target's memory.
 pub mod request;
 // Finding the file a target's path or descriptor names, in its root.

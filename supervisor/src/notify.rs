@@ -60,7 +60,18 @@ fn worker(shared: &Shared, listener: BorrowedFd<'_>) {
                 return;
             }
         };
-        let outcome = handle(shared, listener, &notif);
+        // A panic would leave the call unanswered and the workload hung:
+        // answer it, and say it is fr's bug.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle(shared, listener, &notif)
+        }))
+        .unwrap_or_else(|_| {
+            log::error!(
+                "a handler of fr failed on system call {} (a bug in fr); it returns ENOSYS",
+                notif.data.nr
+            );
+            Err(Errno::NOSYS)
+        });
         reply(listener, notif.id, outcome);
     }
 }

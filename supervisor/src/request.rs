@@ -44,6 +44,16 @@ impl<'a> Request<'a> {
         self.args[i] as u32
     }
 
+    /// Argument `i` as a C `unsigned long` or `size_t`: 32 bits wide on the
+    /// 32-bit ABIs, where the registers may hold more.
+    pub fn ulong(&self, i: usize) -> u64 {
+        if self.arch == Arch::I386 {
+            self.args[i] & 0xffff_ffff
+        } else {
+            self.args[i]
+        }
+    }
+
     /// Argument `i` as a pointer in the target's address space.
     pub fn ptr(&self, i: usize) -> u64 {
         if self.arch.is_32bit() {

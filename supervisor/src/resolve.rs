@@ -202,22 +202,13 @@ fn on_procfs(fd: BorrowedFd<'_>) -> bool {
 /// What `self` or `thread-self` in a procfs directory names for the target:
 /// its ids in its innermost pid namespace, from `/proc/<tid>/status`.
 fn proc_self_name(req: &Request<'_>, comp: &[u8]) -> Result<Vec<u8>, Errno> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", req.tid)).map_err(|_| Errno::NOENT)?;
+    let status = crate::procfs::Status::read(req.tid).ok_or(Errno::NOENT)?;
     req.check_valid()?;
-    let last = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|rest| rest.split_whitespace().last())
-            .map(str::to_owned)
-            .ok_or(Errno::NOENT)
-    };
-    let tgid = last("NStgid:")?;
+    let tgid = status.last("NStgid:").ok_or(Errno::NOENT)?;
     if comp == b"self" {
-        Ok(tgid.into_bytes())
+        Ok(tgid.to_string().into_bytes())
     } else {
-        Ok(format!("{tgid}/task/{}", last("NSpid:")?).into_bytes())
+        Ok(format!("{tgid}/task/{}", status.last("NSpid:").ok_or(Errno::NOENT)?).into_bytes())
     }
 }
 

@@ -352,6 +352,7 @@ static void link_steps(void)
 {
     LSTEP("linkat(file,hard)", syscall(SYS_linkat, AT_FDCWD, "file", AT_FDCWD, "hard", 0));
     LSTEP("chown(hard,71,72)", syscall(SYS_fchownat, AT_FDCWD, "hard", 71, 72, 0));
+    LSTEP("renameat(hard,file) one file", syscall(SYS_renameat, AT_FDCWD, "hard", AT_FDCWD, "file"));
     LSTEP("renameat(hard,moved)", syscall(SYS_renameat, AT_FDCWD, "hard", AT_FDCWD, "moved"));
     LSTEP("renameat2(moved,sub,EXCHANGE)", syscall(SYS_renameat2, AT_FDCWD, "moved", AT_FDCWD, "sub", 2));
     LSTEP("renameat2(sub,moved,EXCHANGE)", syscall(SYS_renameat2, AT_FDCWD, "sub", AT_FDCWD, "moved", 2));
@@ -367,11 +368,16 @@ static void link_steps(void)
     LSTEP("mkdir(tmpd,01777)", syscall(SYS_mkdirat, AT_FDCWD, "tmpd", 01777));
     LSTEP("chmod(tmpd,01777)", syscall(SYS_fchmodat, AT_FDCWD, "tmpd", 01777));
     LSTEP("mknodat(tmpd/theirs,FIFO)", syscall(SYS_mknodat, AT_FDCWD, "tmpd/theirs", S_IFIFO | 0666, 0));
+    LSTEP("mkdir(shut,0700)", syscall(SYS_mkdirat, AT_FDCWD, "shut", 0700));
+    LSTEP("mknodat(shut/in,FIFO)", syscall(SYS_mknodat, AT_FDCWD, "shut/in", S_IFIFO | 0600, 0));
+    LSTEP("chown(shut/in,5,5)", syscall(SYS_fchownat, AT_FDCWD, "shut/in", 5, 5, 0));
     LSTEP("chown(tmpd/theirs,5,5)", syscall(SYS_fchownat, AT_FDCWD, "tmpd/theirs", 5, 5, 0));
     pid_t pid = fork();
     if (pid == 0) {
         syscall(NR(setresuid), 6, 6, 6);
         LSTEP("unlinkat(tmpd/theirs) as uid 6", syscall(SYS_unlinkat, AT_FDCWD, "tmpd/theirs", 0));
+        LSTEP("unlinkat(shut/in) as uid 6", syscall(SYS_unlinkat, AT_FDCWD, "shut/in", 0));
+        LSTEP("renameat(shut/in,x) as uid 6", syscall(SYS_renameat, AT_FDCWD, "shut/in", AT_FDCWD, "x"));
         LSTEP("renameat(tmpd/theirs,tmpd/x) as uid 6",
               syscall(SYS_renameat, AT_FDCWD, "tmpd/theirs", AT_FDCWD, "tmpd/x"));
         fflush(stdout);
@@ -496,6 +502,8 @@ static void xattr_steps(void)
     XSTEP("setxattr(xf,trusted.t,y,CREATE) again", syscall(SYS_setxattr, "xf", "trusted.t", "y", 1, 1));
     XSTEP("setxattr(xf,trusted.m,y,REPLACE)", syscall(SYS_setxattr, "xf", "trusted.m", "y", 1, 2));
     XSTEP("setxattr(xf,trusted.t,y,4)", syscall(SYS_setxattr, "xf", "trusted.t", "y", 1, 4));
+    XSTEP("setxattr(xf,trusted.t,y,CREATE|REPLACE)", syscall(SYS_setxattr, "xf", "trusted.t", "y", 1, 3));
+    XSTEP("setxattr(xf,trusted.n,y,CREATE|REPLACE)", syscall(SYS_setxattr, "xf", "trusted.n", "y", 1, 3));
     XSTEP("setxattr(xf,bogus,y)", syscall(SYS_setxattr, "xf", "bogus", "y", 1, 0));
     XSTEP("setxattr(xf,\"\",y)", syscall(SYS_setxattr, "xf", "", "y", 1, 0));
     XSTEP("lsetxattr(xl,trusted.l,s)", syscall(SYS_lsetxattr, "xl", "trusted.l", "s", 1, 0));
@@ -629,7 +637,7 @@ static void stat_native(const char *path)
     result(step, syscall(SYS_fstat, fd, &st));
     fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
     static const struct { const char *name; int flags; } variants[] = {
-        {"0", 0}, {"NOFOLLOW", AT_SYMLINK_NOFOLLOW}, {"EMPTY", AT_EMPTY_PATH}, {"bad", 0x4}};
+        {"0", 0}, {"NOFOLLOW", AT_SYMLINK_NOFOLLOW}, {"EMPTY", AT_EMPTY_PATH}, {"bad", 0x4}, {"FORCE_SYNC", 0x2000}};
     for (unsigned i = 0; i < sizeof variants / sizeof *variants; i++) {
         snprintf(step, sizeof step, "newfstatat(dirfd,%s,%s)", path, variants[i].name);
         errno = 0;

@@ -173,7 +173,7 @@ pub fn creat(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// `openat2(dirfd, path, how, size)`: emulated like `openat` when `how`
 /// asks for no `RESOLVE_*` restriction.
 pub fn openat2(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let size = req.args[3] as usize;
+    let size = req.ulong(3) as usize;
     let mut how = [0u8; 24];
     if size < how.len() {
         return Ok(Reply::Continue("openat2: the kernel checks the size of open_how"));
@@ -211,10 +211,18 @@ fn open_at(
         | OFlags::CLOEXEC;
     if tmpfile {
         let dir = ctx.lookup(req, dirfd, &path, LookupFlags { follow: true, empty_path: false })?;
-        let parent = directory(ctx, &dir, b".", &creds)?;
+        let (key, real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+        rules::may_create(&ctx.inodes.view(key, real.attrs()), &creds).map_err(refused)?;
+        let parent = Parent { key, real: real.attrs() };
         let (attrs, xattrs) = parent.new_file(ctx, S_IFREG, perms, umask(req)?, &creds);
-        let file =
-            fs::openat(&dir, ".", base | OFlags::from_bits_retain(O_TMPFILE), usable(&attrs))?;
+        // O_EXCL keeps the file from ever being linked into a directory.
+        let excl = OFlags::from_bits_retain(flags & O_EXCL);
+        let file = fs::openat(
+            &dir,
+            ".",
+            base | excl | OFlags::from_bits_retain(O_TMPFILE),
+            usable(&attrs),
+        )?;
         let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
         ctx.inodes.create_with(key, attrs, xattrs);
         return Ok(Reply::Fd { file, cloexec });

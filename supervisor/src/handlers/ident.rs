@@ -281,13 +281,7 @@ fn cap_header(req: &Request<'_>) -> Result<(usize, i32), Errno> {
 /// Whether `pid` (in the target's pid namespace) names the caller: 0 or its
 /// own thread id there.
 fn is_self(req: &Request<'_>, pid: i32) -> bool {
-    pid == 0
-        || std::fs::read_to_string(format!("/proc/{}/status", req.tid)).ok().is_some_and(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("NSpid:"))
-                .and_then(|v| v.split_whitespace().last()?.parse::<i32>().ok())
-                == Some(pid)
-        })
+    pid == 0 || crate::procfs::Status::read(req.tid).and_then(|s| s.last("NSpid:")) == Some(pid)
 }
 
 /// `capget(header, data)`.
@@ -350,7 +344,7 @@ pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
     const PR_GET_SECUREBITS: i32 = 27;
     const PR_SET_SECUREBITS: i32 = 28;
     const CAP_LAST_CAP: u64 = 40;
-    let arg = req.args[1];
+    let arg = req.ulong(1);
     match req.int(0) {
         PR_GET_KEEPCAPS => Ok(Reply::Value(i64::from(
             creds(ctx, req).securebits & fr_emulator::creds::SECBIT_KEEP_CAPS != 0,
@@ -391,8 +385,7 @@ fn exec_file(ctx: &Context, req: &Request<'_>, file: Option<std::os::fd::OwnedFd
 }
 
 fn leader(req: &Request<'_>) -> Option<i32> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", req.tid)).ok()?;
-    let tgid = status.lines().find_map(|l| l.strip_prefix("Tgid:"))?.trim().parse().ok()?;
+    let tgid = crate::procfs::Status::read(req.tid)?.last("Tgid:")?;
     (tgid != req.tid).then_some(tgid)
 }
 

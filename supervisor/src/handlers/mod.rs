@@ -234,14 +234,9 @@ pub fn may_change(file: BorrowedFd<'_>, real: &Kstat) -> Result<(), Errno> {
 
 /// The target's umask, from `/proc/<tid>/status` (Linux 4.7).
 pub fn umask(req: &Request<'_>) -> Result<u32, Errno> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", req.tid)).map_err(|_| Errno::NOENT)?;
+    let status = crate::procfs::Status::read(req.tid).ok_or(Errno::NOENT)?;
     req.check_valid()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Umask:"))
-        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        .ok_or(Errno::NOENT)
+    status.field("Umask:").and_then(|v| u32::from_str_radix(v, 8).ok()).ok_or(Errno::NOENT)
 }
 
 /// Whether the target's descriptor `fd` was opened with `O_PATH`, which

@@ -34,23 +34,29 @@ struct Victim {
 /// The file `path` names, not following a last symlink. `None` whenever
 /// the kernel should decide alone: a name that does not resolve, a
 /// trailing slash, `.` or `..`.
-fn victim(ctx: &Context, req: &Request<'_>, dirfd: i32, path: &[u8]) -> Option<Victim> {
+fn victim(
+    ctx: &Context,
+    req: &Request<'_>,
+    dirfd: i32,
+    path: &[u8],
+) -> Result<Option<Victim>, Errno> {
     if path.ends_with(b"/") {
-        return None;
+        return Ok(None);
     }
-    let (dir, name) = ctx.parent(req, dirfd, path, false).ok()?;
-    let file = fs::openat(
-        &dir,
-        name.as_slice(),
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS).ok()?;
+    // A directory the caller may not search is its answer (EACCES), not
+    // the kernel's: the kernel searches with the user's real credentials.
+    let (dir, name) = match ctx.parent(req, dirfd, path, false) {
+        Ok(found) => found,
+        Err(Errno::ACCESS) => return Err(Errno::ACCESS),
+        Err(_) => return Ok(None),
+    };
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(file) = fs::openat(&dir, name.as_slice(), flags, Mode::empty()) else { return Ok(None) };
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     let record = ctx.inodes.record(key, real.attrs());
     let view = record.unwrap_or_else(|| ctx.inodes.view(key, real.attrs()));
     let last_link = real.nlink <= 1 || view.is_dir();
-    Some(Victim { dir, name, key, view, recorded: record.is_some(), last_link })
+    Ok(Some(Victim { dir, name, key, view, recorded: record.is_some(), last_link }))
 }
 
 /// The caller's permission to remove `v`, by its fake credentials. Root
@@ -88,7 +94,7 @@ pub fn unlinkat(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 fn remove(ctx: &Context, req: &Request<'_>, dirfd: i32, path_addr: u64, flags: i32) -> Outcome {
     let path = read_plain_path(req, path_addr)?;
-    let Some(v) = victim(ctx, req, dirfd, &path) else {
+    let Some(v) = victim(ctx, req, dirfd, &path)? else {
         return Ok(Reply::Continue("the kernel finds no file to remove"));
     };
     may_delete(ctx, req, &v)?;
@@ -133,12 +139,17 @@ fn rename_at(
     let old_path = read_plain_path(req, old.1)?;
     let new_path = read_plain_path(req, new.1)?;
     // The old name goes away too (fs/namei.c: vfs_rename() may_delete()).
-    if let Some(source) = victim(ctx, req, old.0, &old_path) {
-        may_delete(ctx, req, &source)?;
+    let source = victim(ctx, req, old.0, &old_path)?;
+    if let Some(source) = &source {
+        may_delete(ctx, req, source)?;
     }
-    let Some(v) = victim(ctx, req, new.0, &new_path).filter(|v| v.recorded) else {
+    let Some(v) = victim(ctx, req, new.0, &new_path)?.filter(|v| v.recorded) else {
         return Ok(Reply::Continue("no record to forget"));
     };
+    if source.is_some_and(|s| s.key == v.key) {
+        // Two names of one file: the kernel does nothing (rename(2)).
+        return Ok(Reply::Continue("both names are one file"));
+    }
     if old_path.ends_with(b"/") {
         return Ok(Reply::Continue("a trailing slash: the kernel's checks"));
     }

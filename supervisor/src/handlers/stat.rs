@@ -81,7 +81,9 @@ fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
     let file = match name {
         None if dirfd >= 0 => resolve::fd(req, dirfd)?,
         name => {
-            if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
+            if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)
+                != 0
+            {
                 return Err(Errno::INVAL);
             }
             ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?

@@ -97,17 +97,17 @@ fn stat(file: &OwnedFd) -> Result<(InodeKey, Kstat), Errno> {
 
 /// `setxattr(path, name, value, size, flags)`.
 pub fn setxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, path(req, true), [req.ptr(1), req.ptr(2), req.args[3]], req.uint(4))
+    set(ctx, req, path(req, true), [req.ptr(1), req.ptr(2), req.ulong(3)], req.uint(4))
 }
 
 /// `lsetxattr(path, name, value, size, flags)`.
 pub fn lsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, path(req, false), [req.ptr(1), req.ptr(2), req.args[3]], req.uint(4))
+    set(ctx, req, path(req, false), [req.ptr(1), req.ptr(2), req.ulong(3)], req.uint(4))
 }
 
 /// `fsetxattr(fd, name, value, size, flags)`.
 pub fn fsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, Target::Fd(req.int(0)), [req.ptr(1), req.ptr(2), req.args[3]], req.uint(4))
+    set(ctx, req, Target::Fd(req.int(0)), [req.ptr(1), req.ptr(2), req.ulong(3)], req.uint(4))
 }
 
 /// `fs/xattr.c: path_setxattr()`: flags, name and value are taken first,
@@ -143,17 +143,17 @@ fn set(
 
 /// `getxattr(path, name, value, size)`.
 pub fn getxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, path(req, true), [req.ptr(1), req.ptr(2), req.args[3]])
+    get(ctx, req, path(req, true), [req.ptr(1), req.ptr(2), req.ulong(3)])
 }
 
 /// `lgetxattr(path, name, value, size)`.
 pub fn lgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, path(req, false), [req.ptr(1), req.ptr(2), req.args[3]])
+    get(ctx, req, path(req, false), [req.ptr(1), req.ptr(2), req.ulong(3)])
 }
 
 /// `fgetxattr(fd, name, value, size)`.
 pub fn fgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, Target::Fd(req.int(0)), [req.ptr(1), req.ptr(2), req.args[3]])
+    get(ctx, req, Target::Fd(req.int(0)), [req.ptr(1), req.ptr(2), req.ulong(3)])
 }
 
 fn get(
@@ -205,17 +205,17 @@ fn answer(req: &Request<'_>, addr: u64, size: usize, data: &[u8]) -> Outcome {
 
 /// `listxattr(path, list, size)`.
 pub fn listxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, path(req, true), req.ptr(1), req.args[2])
+    list(ctx, req, path(req, true), req.ptr(1), req.ulong(2))
 }
 
 /// `llistxattr(path, list, size)`.
 pub fn llistxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, path(req, false), req.ptr(1), req.args[2])
+    list(ctx, req, path(req, false), req.ptr(1), req.ulong(2))
 }
 
 /// `flistxattr(fd, list, size)`.
 pub fn flistxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, Target::Fd(req.int(0)), req.ptr(1), req.args[2])
+    list(ctx, req, Target::Fd(req.int(0)), req.ptr(1), req.ulong(2))
 }
 
 /// The file's real names (as the supervisor can read them) followed by the
@@ -290,7 +290,7 @@ fn at_target(req: &Request<'_>) -> Result<Target, Errno> {
 /// small is `EINVAL`, larger than a page `E2BIG`, and bytes beyond the
 /// known struct must be zero (`E2BIG`).
 fn xattr_args(req: &Request<'_>) -> Result<(u64, u64, u32), Errno> {
-    let usize = req.args[5] as usize;
+    let usize = req.ulong(5) as usize;
     if usize < ARGS_SIZE_VER0 {
         return Err(Errno::INVAL);
     }
@@ -332,7 +332,7 @@ pub fn getxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// `listxattrat(dirfd, path, at_flags, list, size)` (6.13).
 pub fn listxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let target = at_target(req)?;
-    list(ctx, req, target, req.ptr(3), req.args[4])
+    list(ctx, req, target, req.ptr(3), req.ulong(4))
 }
 
 /// `removexattrat(dirfd, path, at_flags, name)` (6.13).
