@@ -399,3 +399,34 @@ fn a_workloads_own_seccomp_filter_works_and_its_own_listener_is_refused_with_a_r
     assert_eq!(out.stdout, "plain filter: 0 0\nlistener: -1 EBUSY\ngetuid after: 0\n");
     assert!(out.stderr.contains("seccomp notification listener of its own"), "{}", out.stderr);
 }
+
+#[test]
+fn paths_through_proc_self_name_the_workload_not_fr() {
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    // /dev/stdin -> /proc/self/fd/0 and /proc/mounts -> self/mounts: "self"
+    // must be the workload, which fr's supervisor is not.
+    let script =
+        "stat -L -c %F /dev/stdin; test -e /dev/fd/0 && echo fd0; stat -L -c %F /proc/mounts; \
+                  exec 7</etc/passwd; stat -L -c %s /dev/fd/7; stat -c %s /etc/passwd";
+    let mut cmd = h.exec_command(Some(&rootfs), F, &["sh", "-c", script]);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let size = std::fs::metadata(rootfs.join("etc/passwd")).unwrap().len();
+    assert_eq!(
+        text,
+        format!("character special file\nfd0\nregular empty file\n{size}\n{size}\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without a namespace /dev/fd/7 is the workload's fd 7 too.
+    let dir = h.scratch("fd7");
+    std::fs::write(dir.join("seven"), "1234567").unwrap();
+    let out = h.exec_in(
+        &dir,
+        None,
+        &["-f", "--userns=none"],
+        &["sh", "-c", "exec 7<seven; stat -L -c %s /dev/fd/7"],
+    );
+    assert_eq!(out.ok(), "7\n");
+}

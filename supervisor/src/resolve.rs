@@ -109,7 +109,11 @@ pub fn lookup(
         if fast {
             match fs::openat2(&root, path, oflags, Mode::empty(), ResolveFlags::IN_ROOT) {
                 Err(Errno::XDEV) | Err(Errno::AGAIN) => {}
-                done => return done,
+                done => {
+                    if let Some(done) = outside_procfs(done) {
+                        return done;
+                    }
+                }
             }
         }
         return walk(req, root.as_fd(), None, path, how.follow, search);
@@ -118,7 +122,11 @@ pub fn lookup(
     if fast {
         match fs::openat2(&dir, path, oflags, Mode::empty(), ResolveFlags::BENEATH) {
             Err(Errno::XDEV) | Err(Errno::AGAIN) => {}
-            done => return done,
+            done => {
+                if let Some(done) = outside_procfs(done) {
+                    return done;
+                }
+            }
         }
     }
     let root = root(req);
@@ -167,8 +175,26 @@ pub fn parent(
     Ok((dir, name.to_vec()))
 }
 
+/// Whether `path` may lead into procfs, where `self` names the reader:
+/// through `/proc` itself or the usual links into it (`/dev/fd`,
+/// `/dev/stdin`, `/etc/mtab`). Such paths take the walk, which names the
+/// target instead of the supervisor.
 fn names_proc_self(path: &[u8]) -> bool {
-    path.split(|&b| b == b'/').any(|c| c == b"self" || c == b"thread-self")
+    path.split(|&b| b == b'/').any(|c| {
+        matches!(
+            c,
+            b"self" | b"thread-self" | b"proc" | b"fd" | b"stdin" | b"stdout" | b"stderr" | b"mtab"
+        )
+    })
+}
+
+/// A fast-path result, unless it landed in procfs, where a `self` link on
+/// the way may have named the supervisor: then `None`, for the walk.
+fn outside_procfs(done: Result<OwnedFd, Errno>) -> Option<Result<OwnedFd, Errno>> {
+    match &done {
+        Ok(fd) if on_procfs(fd.as_fd()) => None,
+        _ => Some(done),
+    }
 }
 
 /// Pushes the components of `path` to the front of `todo`. A trailing slash
@@ -257,14 +283,18 @@ fn walk(
                     if links > MAX_SYMLINKS {
                         return Err(Errno::LOOP);
                     }
-                    if procfs {
-                        // A magic link (fd/N, cwd, exe): the kernel jumps to
-                        // the file it names, and so does this open.
+                    let target = fs::readlinkat(&next, "", Vec::new())?;
+                    let target = target.as_bytes();
+                    // A magic link (fd/N, cwd, exe, ns/*) reads as an
+                    // absolute path or an anonymous `type:[inode]`; the
+                    // kernel jumps to the file it names, and so does this
+                    // open. Other procfs links (`mounts -> self/mounts`)
+                    // are ordinary ones, resolved below for the target.
+                    let anonymous = target.windows(2).any(|w| w == b":[");
+                    if procfs && (target.starts_with(b"/") || anonymous) {
                         cur = fs::openat(&cur, name, PATH_FLAGS, Mode::empty())?;
                         continue;
                     }
-                    let target = fs::readlinkat(&next, "", Vec::new())?;
-                    let target = target.as_bytes();
                     if target.starts_with(b"/") {
                         cur = fs::openat(root, ".", PATH_FLAGS, Mode::empty())?;
                     }
