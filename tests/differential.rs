@@ -255,3 +255,31 @@ fn static_probe_without_a_user_namespace_sees_what_real_root_sees() {
         diff.join("\n")
     );
 }
+
+/// Executing set-user-id programs after a privilege drop: a failed exec
+/// changes no credential, a successful one makes the effective uid the
+/// file's owner, as for real root.
+#[test]
+fn exec_of_set_user_id_programs_changes_credentials_only_when_it_happens() {
+    let Some(h) = harness() else { return };
+    if !is_root() {
+        cannot_run::<()>(
+            "the differential test needs real root as its oracle: run the suite as root",
+        );
+        return;
+    }
+    let Some(prog) = h.compile("exec_creds.c", "exec-creds", &["-static"]) else { return };
+    let dir = h.scratch("exec-creds");
+    let work = dir.join("w");
+    std::fs::create_dir(&work).unwrap();
+    let bin = install(h, &prog, &dir, "exec-creds");
+    let root = Command::new(&bin).arg(&work).output().unwrap();
+    let root_out = String::from_utf8(root.stdout).unwrap();
+    assert!(root_out.contains("after exec of set-user-id root: uid=1000/0/0"), "{root_out}");
+    std::fs::remove_dir_all(&work).unwrap();
+    std::fs::create_dir(&work).unwrap();
+    std::os::unix::fs::chown(&work, Some(h.uid), Some(h.gid)).unwrap();
+    let fr =
+        h.exec_in(&dir, None, &["--fakeroot"], &[bin.to_str().unwrap(), work.to_str().unwrap()]);
+    assert_eq!(fr.stdout, root_out, "{}", fr.stderr);
+}

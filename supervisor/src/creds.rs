@@ -23,11 +23,38 @@ const MAX_DEPTH: usize = 64;
 #[derive(Debug)]
 pub struct CredsTable {
     by_tid: DashMap<i32, Creds>,
+    /// Credentials an `execve` will leave if it succeeds, with the marker
+    /// of the program image it replaces (see [`exec_marker`]).
+    pending: DashMap<i32, (Creds, Option<ExecMarker>)>,
     /// What a task fr has no ancestor record for starts as.
     root: Creds,
     /// The supervisor's own pid: the search for an ancestor stops there.
     supervisor: i32,
     sweep_at: AtomicUsize,
+}
+
+/// What changes when a thread's program image is replaced: the executable
+/// (`/proc/<tid>/exe`) and the start of its stack (field 28 of
+/// `/proc/<tid>/stat`, new at every exec while address space layout
+/// randomisation is on, which tells a busybox applet executing busybox
+/// again apart).
+type ExecMarker = (u64, u64, u64);
+
+fn exec_marker(tid: i32) -> Option<ExecMarker> {
+    let exe = rustix::fs::statx(
+        rustix::fs::CWD,
+        format!("/proc/{tid}/exe"),
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::INO,
+    )
+    .ok()?;
+    let stat = std::fs::read(format!("/proc/{tid}/stat")).ok()?;
+    // The fields after the command name, which may hold any byte.
+    let after_comm = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let start_stack =
+        std::str::from_utf8(after_comm).ok()?.split_whitespace().nth(25)?.parse().ok()?;
+    let dev = (u64::from(exe.stx_dev_major) << 32) | u64::from(exe.stx_dev_minor);
+    Some((dev, exe.stx_ino, start_stack))
 }
 
 /// `Tgid` and `PPid` of a task, from `/proc/<tid>/status`.
@@ -42,6 +69,7 @@ impl CredsTable {
     pub fn new(supervisor: i32, bounding: u64) -> Self {
         Self {
             by_tid: DashMap::new(),
+            pending: DashMap::new(),
             root: Creds::root_bounded(bounding),
             supervisor,
             sweep_at: AtomicUsize::new(4096),
@@ -63,6 +91,7 @@ impl CredsTable {
 
     /// The credentials of thread `tid`.
     pub fn get(&self, tid: i32) -> Creds {
+        self.settle(tid);
         if let Some(c) = self.by_tid.get(&tid) {
             return c.clone();
         }
@@ -74,6 +103,7 @@ impl CredsTable {
 
     /// Changes `tid`'s credentials with `change` and returns what it returns.
     pub fn update<T>(&self, tid: i32, change: impl FnOnce(&mut Creds) -> T) -> T {
+        self.settle(tid);
         if !self.by_tid.contains_key(&tid) {
             self.get(tid);
         }
@@ -81,10 +111,28 @@ impl CredsTable {
         change(&mut entry)
     }
 
-    /// Records `creds` for `tid` (after an `execve` by a thread other than
-    /// the leader, the leader's tid carries on).
-    pub fn set(&self, tid: i32, creds: Creds) {
-        self.by_tid.insert(tid, creds);
+    /// Notes what `tid`'s credentials become if the `execve` it is about
+    /// to make succeeds; `leader` is its thread-group leader when that is
+    /// another thread (after an exec the leader's tid carries on). The
+    /// kernel then runs the exec, and the thread's next notification tells
+    /// whether its program image changed (`settle`).
+    pub fn exec_pending(&self, tid: i32, leader: Option<i32>, after: Creds) {
+        let marker = exec_marker(tid);
+        for t in std::iter::once(tid).chain(leader) {
+            self.pending.insert(t, (after.clone(), marker));
+        }
+    }
+
+    /// Commits or drops a pending exec of `tid`.
+    fn settle(&self, tid: i32) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some((_, (after, before))) = self.pending.remove(&tid) {
+            if exec_marker(tid) != before {
+                self.by_tid.insert(tid, after);
+            }
+        }
     }
 
     fn inherited(&self, tid: i32) -> Creds {
@@ -110,6 +158,7 @@ impl CredsTable {
             return;
         }
         self.by_tid.retain(|tid, _| std::path::Path::new(&format!("/proc/{tid}")).exists());
+        self.pending.retain(|tid, _| std::path::Path::new(&format!("/proc/{tid}")).exists());
         self.sweep_at.store((self.by_tid.len() * 2).max(4096), Ordering::Relaxed);
     }
 }

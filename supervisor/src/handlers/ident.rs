@@ -374,14 +374,10 @@ fn exec_file(ctx: &Context, req: &Request<'_>, file: Option<std::os::fd::OwnedFd
     });
     let setuid = view.filter(|v| v.mode & S_ISUID != 0).map(|v| v.uid);
     let setgid = view.filter(|v| v.mode & S_ISGID != 0 && v.mode & S_IXGRP != 0).map(|v| v.gid);
-    let creds = ctx.creds.update(req.tid, |c| {
-        c.exec(setuid, setgid);
-        c.clone()
-    });
-    if let Some(tgid) = leader(req) {
-        ctx.creds.set(tgid, creds);
-    }
-    Ok(Reply::Continue("the kernel runs the exec; fr keeps the credentials it leaves"))
+    let mut after = ctx.creds.get(req.tid);
+    after.exec(setuid, setgid);
+    ctx.creds.exec_pending(req.tid, leader(req), after);
+    Ok(Reply::Continue("the kernel runs the exec; its credentials count once it has happened"))
 }
 
 fn leader(req: &Request<'_>) -> Option<i32> {
