@@ -430,3 +430,30 @@ fn paths_through_proc_self_name_the_workload_not_fr() {
     );
     assert_eq!(out.ok(), "7\n");
 }
+
+/// A process that made itself undumpable keeps fake root in a user
+/// namespace (fr can still read its memory there). Without one fr cannot
+/// read it: the calls then run as the kernel runs them, with the real ids,
+/// and fr says so once, instead of failing them with an error of its own.
+#[test]
+fn an_undumpable_process_is_emulated_in_a_namespace_and_left_to_the_kernel_without() {
+    let Some(h) = harness() else { return };
+    let Some(prog) = h.compile("undumpable.c", "undumpable", &["-static"]) else { return };
+    let dir = h.scratch("undumpable");
+    let bin = common::install(h, &prog, &dir, "undumpable");
+    let bin = bin.to_str().unwrap();
+    std::fs::write(dir.join("f"), "").unwrap();
+    if let Some(u) = &h.user {
+        std::os::unix::fs::chown(dir.join("f"), Some(u.uid), Some(u.gid)).unwrap();
+    }
+
+    let out = h.exec_in(&dir, None, F, &[bin, "f"]);
+    assert_eq!(out.ok(), "chown 0 -\nstat 0 - 123:456\n");
+
+    let out = h.exec_in(&dir, None, &["-f", "--userns=none"], &[bin, "f"]);
+    assert!(out.stderr.contains("not dumpable"), "{}", out.stderr);
+    assert_eq!(
+        out.ok(),
+        format!("chown -1 Operation not permitted\nstat 0 - {}:{}\n", h.uid, h.gid)
+    );
+}

@@ -89,6 +89,19 @@ fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) 
     let req = Request::new(listener, notif, arch, nr);
     let outcome = (syscall.handler)(&shared.ctx, &req);
     log::trace!("{}[{}] {}({:x?}) = {:?}", req.tid, arch.name(), syscall.name, req.args, outcome);
+    if matches!(outcome, Err(e) if e == crate::request::UNREACHABLE) {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            log::warn!(
+                "process {} is not dumpable, so fr cannot read its memory; its {} and later \
+                 such calls run unemulated, with the real ids (run with a user namespace, \
+                 --userns=auto, to emulate them)",
+                req.tid,
+                syscall.name
+            );
+        });
+        return Ok(Reply::Continue("the target's memory is out of reach"));
+    }
     outcome
 }
 

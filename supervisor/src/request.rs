@@ -16,6 +16,26 @@ use crate::sys;
 const PATH_MAX: usize = 4096;
 const PAGE: u64 = 4096;
 
+/// What a handler returns when the target's memory cannot be reached at
+/// all: a process that made itself undumpable (`PR_SET_DUMPABLE` 0)
+/// refuses `process_vm_readv` to anyone without `CAP_SYS_PTRACE`, which
+/// is the case under `--userns=none`. The notification loop lets the
+/// kernel run such a call as it is, and says so once; no error made up
+/// here reaches the workload. `ENOTRECOVERABLE` is otherwise never
+/// produced by a handler.
+pub const UNREACHABLE: Errno = Errno::NOTRECOVERABLE;
+
+/// Maps an error of `process_vm_readv`/`writev` to what the handler
+/// answers: the target is gone (`ENOENT`, as for an invalid id),
+/// unreachable, or the address is bad (`EFAULT`).
+fn memory_error(e: Errno) -> Errno {
+    match e {
+        Errno::SRCH => Errno::NOENT,
+        Errno::PERM => UNREACHABLE,
+        _ => Errno::FAULT,
+    }
+}
+
 #[derive(Debug)]
 pub struct Request<'a> {
     listener: BorrowedFd<'a>,
@@ -82,7 +102,7 @@ impl<'a> Request<'a> {
             let chunk = ((PAGE - at % PAGE) as usize).min(PATH_MAX - path.len());
             let start = path.len();
             path.resize(start + chunk, 0);
-            let n = sys::read_memory(self.tid, at, &mut path[start..])?;
+            let n = sys::read_memory(self.tid, at, &mut path[start..]).map_err(memory_error)?;
             if n == 0 {
                 return Err(Errno::FAULT);
             }
@@ -96,6 +116,16 @@ impl<'a> Request<'a> {
         Err(Errno::NAMETOOLONG)
     }
 
+    /// Reads exactly `len` bytes at `addr`, as `copy_from_user` does:
+    /// `EFAULT` if any of them is unreadable.
+    pub fn read_exact(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        let mut bytes = vec![0u8; len];
+        if len > 0 && sys::read_memory(self.tid, addr, &mut bytes).map_err(memory_error)? != len {
+            return Err(Errno::FAULT);
+        }
+        Ok(bytes)
+    }
+
     /// Writes `bytes` at `addr` in the target; `EFAULT` if it cannot.
     pub fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
         self.write_pieces(&[(addr, bytes)])
@@ -103,9 +133,6 @@ impl<'a> Request<'a> {
 
     /// Writes several pieces with one system call, as `(addr, bytes)`.
     pub fn write_pieces(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
-        sys::write_memory(self.tid, pieces).map_err(|e| match e {
-            Errno::SRCH => Errno::NOENT,
-            _ => Errno::FAULT,
-        })
+        sys::write_memory(self.tid, pieces).map_err(memory_error)
     }
 }

@@ -174,13 +174,16 @@ pub fn creat(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// asks for no `RESOLVE_*` restriction.
 pub fn openat2(ctx: &Context, req: &Request<'_>) -> Outcome {
     let size = req.ulong(3) as usize;
-    let mut how = [0u8; 24];
-    if size < how.len() {
+    const OPEN_HOW_VER0: usize = 24;
+    if size < OPEN_HOW_VER0 {
         return Ok(Reply::Continue("openat2: the kernel checks the size of open_how"));
     }
-    let n = crate::sys::read_memory(req.tid, req.ptr(2), &mut how).map_err(|_| Errno::FAULT)?;
+    let how = match req.read_exact(req.ptr(2), OPEN_HOW_VER0) {
+        Err(Errno::FAULT) => return Ok(Reply::Continue("openat2: the kernel reports EFAULT")),
+        other => other?,
+    };
     let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-    if n != how.len() || word(2) != 0 || word(0) > u64::from(u32::MAX) || word(1) > 0o7777 {
+    if word(2) != 0 || word(0) > u64::from(u32::MAX) || word(1) > 0o7777 {
         return Ok(Reply::Continue("openat2 with RESOLVE_* or unusual open_how: the kernel's"));
     }
     open_at(ctx, req, req.int(0), req.ptr(1), word(0) as u32, word(1) as u32)

@@ -223,14 +223,7 @@ fn set_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
         return Err(Errno::INVAL);
     }
     let each = if width == W16 { 2 } else { 4 };
-    let mut bytes = vec![0u8; size as usize * each];
-    if !bytes.is_empty() {
-        let n =
-            crate::sys::read_memory(req.tid, req.ptr(1), &mut bytes).map_err(|_| Errno::FAULT)?;
-        if n != bytes.len() {
-            return Err(Errno::FAULT);
-        }
-    }
+    let bytes = req.read_exact(req.ptr(1), size as usize * each)?;
     let groups = bytes
         .chunks_exact(each)
         .map(|b| match width {
@@ -260,11 +253,7 @@ const CAP_V3: u32 = 0x2008_0522;
 /// of the header's version; an unknown version is answered with `EINVAL`
 /// after the preferred version is written into the header.
 fn cap_header(req: &Request<'_>) -> Result<(usize, i32), Errno> {
-    let mut hdr = [0u8; 8];
-    let n = crate::sys::read_memory(req.tid, req.ptr(0), &mut hdr).map_err(|_| Errno::FAULT)?;
-    if n != 8 {
-        return Err(Errno::FAULT);
-    }
+    let hdr = req.read_exact(req.ptr(0), 8)?;
     req.check_valid()?;
     let version = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
     let pid = i32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
@@ -317,11 +306,7 @@ pub fn capset(ctx: &Context, req: &Request<'_>) -> Outcome {
     if !is_self(req, pid) {
         return Err(Errno::PERM);
     }
-    let mut data = vec![0u8; 12 * structs];
-    let n = crate::sys::read_memory(req.tid, req.ptr(1), &mut data).map_err(|_| Errno::FAULT)?;
-    if n != data.len() {
-        return Err(Errno::FAULT);
-    }
+    let data = req.read_exact(req.ptr(1), 12 * structs)?;
     req.check_valid()?;
     let word = |i: usize| {
         u64::from(u32::from_le_bytes(data[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4])))

@@ -126,13 +126,7 @@ fn set(
         return Ok(Reply::Continue("user.* attributes are real"));
     }
     rules::check_set(flags, size).map_err(errno)?;
-    let mut value = vec![0u8; size];
-    if size > 0
-        && crate::sys::read_memory(req.tid, value_addr, &mut value).map_err(|_| Errno::FAULT)?
-            != size
-    {
-        return Err(Errno::FAULT);
-    }
+    let value = req.read_exact(value_addr, size)?;
     let file = open(ctx, req, target)?;
     let (key, real) = stat(&file)?;
     may_change(file.as_fd(), &real)?;
@@ -297,10 +291,7 @@ fn xattr_args(req: &Request<'_>) -> Result<(u64, u64, u32), Errno> {
     if usize > PAGE_SIZE {
         return Err(Errno::TOOBIG);
     }
-    let mut raw = vec![0u8; usize];
-    if crate::sys::read_memory(req.tid, req.ptr(4), &mut raw).map_err(|_| Errno::FAULT)? != usize {
-        return Err(Errno::FAULT);
-    }
+    let raw = req.read_exact(req.ptr(4), usize)?;
     if raw[ARGS_SIZE_VER0..].iter().any(|&b| b != 0) {
         return Err(Errno::TOOBIG);
     }
