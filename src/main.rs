@@ -40,8 +40,40 @@ enum Command {
         fr exec -f -- tar --same-owner -xpf image.tar")]
     Exec(ExecArgs),
 
+    /// Write IMAGE as a tar archive with its fake owners, modes, devices and xattrs
+    ///
+    /// The archive is what `tar -C IMAGE -cpf OUT --xattrs .` would write if
+    /// real root had built the image: fake owners (named from the image's
+    /// /etc/passwd and /etc/group), modes, device nodes, hard links and
+    /// extended attributes as pax SCHILY.xattr records. OUT `-` is standard
+    /// output; a name ending in .gz/.tgz or .zst/.tzst is compressed so.
+    #[command(after_help = "Examples:\n  \
+        fr export ./rootfs rootfs.tar.zst\n  \
+        fr export ./rootfs - | tar -tvv --xattrs")]
+    Export(ExportArgs),
+
     /// List every intercepted system call, per ABI, and how fr handles it
     Syscalls,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompressArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// Compression, instead of the one OUT's name implies
+    #[arg(short = 'z', long, value_enum, value_name = "KIND")]
+    compress: Option<CompressArg>,
+
+    /// The image directory
+    image: PathBuf,
+
+    /// The archive to write; - for standard output
+    out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -115,6 +147,36 @@ fn exec(args: ExecArgs) -> ExitCode {
     }
 }
 
+fn fail(e: fr_launcher::Error) -> ExitCode {
+    log::error!("{e}");
+    if let Some(hint) = e.hint() {
+        eprintln!("fr: hint: {hint}");
+    }
+    ExitCode::FAILURE
+}
+
+fn export(args: ExportArgs, quiet: bool) -> ExitCode {
+    use fr_launcher::export::{Compression, ExportOptions};
+    use std::io::IsTerminal;
+    let opts = ExportOptions {
+        progress: !quiet && std::io::stderr().is_terminal(),
+        image: args.image,
+        out: args.out,
+        compression: args.compress.map(|c| match c {
+            CompressArg::None => Compression::None,
+            CompressArg::Gzip => Compression::Gzip,
+            CompressArg::Zstd => Compression::Zstd,
+        }),
+    };
+    match fr_launcher::export::export(&opts) {
+        Ok(summary) => {
+            log::debug!("{} members, {} bytes of file data", summary.members, summary.bytes);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn syscalls() -> ExitCode {
     println!("{:<14} {:<14} HANDLING", "SYSCALL", "ABI");
     for s in fr_supervisor::table::TABLE {
@@ -129,6 +191,7 @@ fn main() -> ExitCode {
     fr_launcher::log::init(cli.quiet, cli.verbose);
     match cli.command {
         Command::Exec(args) => exec(args),
+        Command::Export(args) => export(args, cli.quiet),
         Command::Syscalls => syscalls(),
     }
 }

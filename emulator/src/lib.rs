@@ -26,6 +26,8 @@ pub mod xattr;
 pub mod table;
 // Its persisted form: snapshot by path, journal by inode.
 pub mod store;
+// Tar headers with pax extended records, for `fr export`.
+pub mod tar;
 
 pub use attrs::{Attrs, FileType};
 pub use creds::Creds;

@@ -18,6 +18,8 @@ pub enum Error {
     Store { path: String, why: String },
     #[error("image {image} is in use by another fr session ({holder})")]
     InUse { image: String, holder: String },
+    #[error("archive {path}: {why}")]
+    Archive { path: String, why: String },
     #[error("the container's init died before the command started")]
     Vanished,
     #[error(transparent)]
@@ -56,6 +58,10 @@ impl Error {
             Error::InUse { .. } => {
                 Some("wait for the other session to end, or work on a copy of the image")
             }
+            Error::Archive { .. } => Some(
+                "the image and its metadata store are unchanged; check the path named, \
+                 or the space left where the archive goes",
+            ),
             _ => None,
         }
     }

@@ -16,6 +16,8 @@ pub mod idmap;
 pub mod mounts;
 // The image's fake metadata on disk: lock, snapshot, journal.
 pub mod store;
+// `fr export`: the image and its fake metadata as a tar archive.
+pub mod export;
 // The one message from the container: the listener, ready, or why not.
 pub mod channel;
 // The workload: filter, hand-over, execve.

@@ -28,7 +28,7 @@ use crate::{idmap, workload};
 /// The PATH a workload in an image starts with, as container runtimes set it.
 const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-fn check_image(image: &Path) -> Result<PathBuf, Error> {
+pub(crate) fn check_image(image: &Path) -> Result<PathBuf, Error> {
     let shown = image.display().to_string();
     let path = image
         .canonicalize()

@@ -58,7 +58,7 @@ fn root_id(image: &Path) -> Result<RootId, Error> {
 }
 
 /// The key the supervisor uses for a file: `statx`'s device numbers.
-fn key_of(st: &fs::Statx) -> InodeKey {
+pub(crate) fn key_of(st: &fs::Statx) -> InodeKey {
     InodeKey {
         dev: (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor),
         ino: st.stx_ino,

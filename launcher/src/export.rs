@@ -1,0 +1,359 @@
+//! `fr export IMAGE OUT`: the image as a tar archive that carries what
+//! real root would have written: the fake owners (with names from the
+//! image's own `/etc/passwd` and `/etc/group`), modes, device nodes, hard
+//! links and extended attributes, as `tar -C IMAGE -cpf OUT --xattrs .`
+//! run by real root would.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fr_emulator::attrs::S_IFMT;
+use fr_emulator::tar::{self, Kind, Member};
+use fr_emulator::{Attrs, FileType, IdMap, InodeKey, InodeTable};
+use rustix::fs::{self, AtFlags, StatxFlags, CWD};
+
+use crate::error::Error;
+use crate::run::check_image;
+use crate::store::{key_of, ImageStore, DIR};
+
+/// How the archive is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The compression a file name asks for: `.gz`/`.tgz` gzip,
+    /// `.zst`/`.tzst` zstd, anything else none.
+    pub fn for_path(path: &Path) -> Compression {
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        if name.ends_with(".gz") || name.ends_with(".tgz") {
+            Compression::Gzip
+        } else if name.ends_with(".zst") || name.ends_with(".tzst") {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ExportOptions {
+    pub image: PathBuf,
+    /// The archive; `-` is standard output.
+    pub out: PathBuf,
+    /// `None`: as the name of `out` says.
+    pub compression: Option<Compression>,
+    /// Show a progress line on standard error.
+    pub progress: bool,
+}
+
+/// What an export wrote.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub members: u64,
+    pub bytes: u64,
+}
+
+fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::Archive { path: path.display().to_string(), why: why.to_string() }
+}
+
+/// Writes the archive of `opts.image` to `opts.out`.
+pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
+    let image = check_image(&opts.image)?;
+    let store = ImageStore::open(&image)?;
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let table = InodeTable::new(IdMap::new(uid, gid));
+    store.load(&table)?;
+    let names = Names::of(&image);
+
+    let to_stdout = opts.out.as_os_str() == "-";
+    let (sink, skip): (Box<dyn Write>, Option<InodeKey>) = if to_stdout {
+        (Box::new(std::io::stdout().lock()), None)
+    } else {
+        let file = File::create(&opts.out).map_err(|e| archive_error(&opts.out, e))?;
+        let st = fs::statx(&file, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)
+            .map_err(|e| archive_error(&opts.out, e))?;
+        (Box::new(file), Some(key_of(&st)))
+    };
+    let sink = BufWriter::with_capacity(1 << 20, sink);
+    let compression = opts.compression.unwrap_or(Compression::for_path(&opts.out));
+    let out: Box<dyn Write> = match compression {
+        Compression::None => Box::new(sink),
+        Compression::Gzip => {
+            Box::new(flate2::write::GzEncoder::new(sink, flate2::Compression::default()))
+        }
+        Compression::Zstd => Box::new(
+            zstd::Encoder::new(sink, 3).map_err(|e| archive_error(&opts.out, e))?.auto_finish(),
+        ),
+    };
+    let mut writer = Writer {
+        table: &table,
+        names,
+        out,
+        archive: opts.out.clone(),
+        links: HashMap::new(),
+        skip,
+        summary: Summary::default(),
+        progress: opts.progress.then(Progress::new),
+    };
+    writer.member(&image, b".")?;
+    writer.directory(&image, b".")?;
+    writer.out.write_all(&tar::END).map_err(|e| archive_error(&opts.out, e))?;
+    writer.out.flush().map_err(|e| archive_error(&opts.out, e))?;
+    if let Some(p) = &mut writer.progress {
+        p.done(&writer.summary);
+    }
+    let summary = std::mem::take(&mut writer.summary);
+    drop(writer);
+    Ok(summary)
+}
+
+struct Writer<'a> {
+    table: &'a InodeTable,
+    names: Names,
+    out: Box<dyn Write + 'a>,
+    archive: PathBuf,
+    /// The first member name of each file with more than one link.
+    links: HashMap<InodeKey, Vec<u8>>,
+    /// The archive itself, when it is written inside the image.
+    skip: Option<InodeKey>,
+    summary: Summary,
+    progress: Option<Progress>,
+}
+
+impl Writer<'_> {
+    /// The members under the directory `dir`, named `rel/...`, in name order.
+    fn directory(&mut self, dir: &Path, rel: &[u8]) -> Result<(), Error> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .and_then(|entries| entries.map(|e| e.map(|e| e.file_name())).collect())
+            .map_err(|e| archive_error(dir, format!("reading the directory: {e}")))?;
+        names.sort();
+        for name in names {
+            if rel == b"." && name == DIR {
+                continue;
+            }
+            let path = dir.join(&name);
+            let mut member = rel.to_vec();
+            member.push(b'/');
+            member.extend_from_slice(name.as_bytes());
+            if self.member(&path, &member)? {
+                self.directory(&path, &member)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the member for `path`; true if it is a directory.
+    fn member(&mut self, path: &Path, name: &[u8]) -> Result<bool, Error> {
+        let st = fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
+            .map_err(|e| archive_error(path, e))?;
+        let key = key_of(&st);
+        if Some(key) == self.skip {
+            return Ok(false);
+        }
+        let ids = self.table.ids();
+        let real = Attrs {
+            mode: u32::from(st.stx_mode),
+            uid: ids.uid_inside(st.stx_uid),
+            gid: ids.gid_inside(st.stx_gid),
+            rdev_major: st.stx_rdev_major,
+            rdev_minor: st.stx_rdev_minor,
+        };
+        let view = self.table.view(key, real);
+        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> =
+            self.table.xattrs(key, real).into_iter().collect();
+        xattrs.extend(user_xattrs(path));
+        xattrs.sort();
+        let kind = match view.file_type() {
+            FileType::Regular => Kind::Regular,
+            FileType::Directory => Kind::Directory,
+            FileType::Symlink => Kind::Symlink,
+            FileType::CharDevice => Kind::CharDevice,
+            FileType::BlockDevice => Kind::BlockDevice,
+            FileType::Fifo => Kind::Fifo,
+            FileType::Socket | FileType::Unknown(_) => {
+                log::warn!("{}: a socket is not archived (as tar does)", path.display());
+                return Ok(false);
+            }
+        };
+        let mut member = Member {
+            path: name.to_vec(),
+            kind: Some(kind),
+            mode: view.mode & !S_IFMT,
+            uid: view.uid,
+            gid: view.gid,
+            uname: self.names.user(view.uid),
+            gname: self.names.group(view.gid),
+            mtime: st.stx_mtime.tv_sec,
+            xattrs,
+            ..Member::default()
+        };
+        match kind {
+            Kind::Symlink => {
+                member.link = std::fs::read_link(path)
+                    .map_err(|e| archive_error(path, e))?
+                    .into_os_string()
+                    .into_encoded_bytes();
+            }
+            Kind::CharDevice | Kind::BlockDevice => {
+                (member.dev_major, member.dev_minor) = (view.rdev_major, view.rdev_minor);
+            }
+            _ => {}
+        }
+        if kind != Kind::Directory && st.stx_nlink > 1 {
+            if let Some(first) = self.links.get(&key) {
+                member.kind = Some(Kind::HardLink);
+                member.link = first.clone();
+                member.xattrs.clear();
+                self.write(&tar::header(&member))?;
+                self.count(0);
+                return Ok(false);
+            }
+            self.links.insert(key, name.to_vec());
+        }
+        // A device placeholder's (empty) contents are not the device's.
+        let from_disk =
+            kind == Kind::Regular && FileType::from_mode(real.mode) == FileType::Regular;
+        member.size = if from_disk { st.stx_size } else { 0 };
+        self.write(&tar::header(&member))?;
+        if from_disk {
+            self.contents(path, member.size)?;
+        }
+        self.count(member.size);
+        Ok(kind == Kind::Directory)
+    }
+
+    /// Copies exactly `size` bytes of the file at `path`, zeros if it
+    /// shrank meanwhile, and the padding.
+    fn contents(&mut self, path: &Path, size: u64) -> Result<(), Error> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| archive_error(path, format!("reading it: {e}")))?;
+        let copied = std::io::copy(&mut file.take(size), &mut self.out)
+            .map_err(|e| archive_error(path, format!("reading it: {e}")))?;
+        if copied < size {
+            log::warn!("{}: it shrank while being archived; the rest is zeros", path.display());
+            std::io::copy(&mut std::io::repeat(0).take(size - copied), &mut self.out)
+                .map_err(|e| archive_error(&self.archive, e))?;
+        }
+        self.write(&vec![0u8; tar::padding(size)])
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.out.write_all(bytes).map_err(|e| archive_error(&self.archive, e))
+    }
+
+    fn count(&mut self, bytes: u64) {
+        self.summary.members += 1;
+        self.summary.bytes += bytes;
+        if let Some(p) = &mut self.progress {
+            p.tick(&self.summary);
+        }
+    }
+}
+
+/// The file's real `user.*` attributes: the user may set those for real,
+/// so fr keeps them on disk rather than in its table.
+fn user_xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut list = vec![0u8; 65536];
+    let Ok(n) = fs::llistxattr(path, &mut list) else { return Vec::new() };
+    list[..n]
+        .split(|&b| b == 0)
+        .filter(|name| name.starts_with(b"user."))
+        .filter_map(|name| {
+            let mut value = vec![0u8; 65536];
+            let len = fs::lgetxattr(path, name, &mut value).ok()?;
+            value.truncate(len);
+            Some((name.to_vec(), value))
+        })
+        .collect()
+}
+
+/// User and group names from the image's `/etc/passwd` and `/etc/group`.
+#[derive(Debug, Default)]
+struct Names {
+    users: HashMap<u32, Vec<u8>>,
+    groups: HashMap<u32, Vec<u8>>,
+}
+
+impl Names {
+    fn of(image: &Path) -> Names {
+        Names { users: read_ids(image, "etc/passwd"), groups: read_ids(image, "etc/group") }
+    }
+
+    fn user(&self, uid: u32) -> Vec<u8> {
+        self.users.get(&uid).cloned().unwrap_or_default()
+    }
+
+    fn group(&self, gid: u32) -> Vec<u8> {
+        self.groups.get(&gid).cloned().unwrap_or_default()
+    }
+}
+
+/// `name:x:id:...` lines of the image's file `rel`, read without leaving
+/// the image (its symlinks resolve inside it).
+fn read_ids(image: &Path, rel: &str) -> HashMap<u32, Vec<u8>> {
+    let Ok(root) = fs::open(image, fs::OFlags::PATH | fs::OFlags::DIRECTORY, fs::Mode::empty())
+    else {
+        return HashMap::new();
+    };
+    let Ok(fd) = fs::openat2(
+        &root,
+        rel,
+        fs::OFlags::RDONLY | fs::OFlags::NONBLOCK | fs::OFlags::CLOEXEC,
+        fs::Mode::empty(),
+        fs::ResolveFlags::IN_ROOT | fs::ResolveFlags::NO_MAGICLINKS,
+    ) else {
+        return HashMap::new();
+    };
+    let mut text = Vec::new();
+    if File::from(fd).take(16 << 20).read_to_end(&mut text).is_err() {
+        return HashMap::new();
+    }
+    let mut ids = HashMap::new();
+    for line in text.split(|&b| b == b'\n') {
+        let mut fields = line.split(|&b| b == b':');
+        let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        let id = std::str::from_utf8(id).ok().and_then(|s| s.parse::<u32>().ok());
+        if let (Some(id), false) = (id, name.is_empty()) {
+            ids.entry(id).or_insert_with(|| name.to_vec());
+        }
+    }
+    ids
+}
+
+/// A line on standard error that says how far the export is.
+#[derive(Debug)]
+struct Progress {
+    last: Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress { last: Instant::now() }
+    }
+
+    fn tick(&mut self, s: &Summary) {
+        if self.last.elapsed() >= Duration::from_millis(200) {
+            self.last = Instant::now();
+            eprint!("\rfr: {} files, {} MiB", s.members, s.bytes >> 20);
+        }
+    }
+
+    fn done(&mut self, s: &Summary) {
+        eprintln!("\rfr: {} files, {} MiB, done", s.members, s.bytes >> 20);
+    }
+}
