@@ -3,8 +3,10 @@
 //! the member has extended attributes (`SCHILY.xattr.NAME`, the records
 //! GNU tar, bsdtar and Python's tarfile all read).
 //!
-//! Only encoding lives here; which members an image has, and their fake
-//! metadata, is the exporter's business.
+//! Encoding and decoding live here; which members an image has, their
+//! fake metadata and where they go on disk are the launcher's business.
+
+use std::io::Read;
 
 /// One tar block; headers and padded data come in these.
 pub const BLOCK: usize = 512;
@@ -187,6 +189,321 @@ pub fn padding(size: u64) -> usize {
 /// The end of an archive: two zero blocks.
 pub const END: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
+/// Why an archive cannot be read; `offset` is where its header starts.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// The archive ends inside a member or its header.
+    Truncated {
+        offset: u64,
+    },
+    /// A header's checksum does not match: not a tar archive, or damaged.
+    Checksum {
+        offset: u64,
+    },
+    /// A numeric field that is neither octal nor base-256.
+    Number {
+        offset: u64,
+        field: &'static str,
+    },
+    /// A pax record that does not parse.
+    Pax {
+        offset: u64,
+    },
+    /// A member type fr does not unpack (GNU sparse files, volume labels).
+    Unsupported {
+        offset: u64,
+        flag: u8,
+    },
+    Io(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Truncated { offset } => {
+                write!(f, "the archive ends in the middle of the member at byte {offset}")
+            }
+            ReadError::Checksum { offset } => {
+                write!(f, "the header at byte {offset} is damaged (bad checksum), or this is not a tar archive")
+            }
+            ReadError::Number { offset, field } => {
+                write!(f, "the header at byte {offset} has a bad {field} field")
+            }
+            ReadError::Pax { offset } => {
+                write!(f, "the extended header at byte {offset} is damaged")
+            }
+            ReadError::Unsupported { offset, flag } => write!(
+                f,
+                "the member at byte {offset} has type '{}', which fr does not unpack",
+                flag.escape_ascii()
+            ),
+            ReadError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A member as read, with how many bytes of data follow its header.
+#[derive(Clone, Debug, Default)]
+pub struct Entry {
+    pub member: Member,
+    /// Bytes of data in the archive (the member's contents, if regular).
+    pub data: u64,
+    /// Pax records fr read but does not apply (`SCHILY.acl.access`, ...).
+    pub ignored: Vec<String>,
+}
+
+/// Reads members one by one: [`Reader::next`] gives a header, then the
+/// caller reads exactly its data with [`Reader::data`] (or leaves it, and
+/// the next call skips it).
+#[derive(Debug)]
+pub struct Reader<R> {
+    inner: R,
+    offset: u64,
+    /// Data bytes of the last member, not read yet (its padding follows).
+    pending: u64,
+    /// Global pax records (`g`), which apply to every later member.
+    global: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn parse_number(field: &[u8]) -> Option<u64> {
+    if field.first().is_some_and(|b| b & 0x80 != 0) {
+        // Base-256, big-endian, first byte's top bit the marker.
+        if field[0] & 0x40 != 0 {
+            return None; // negative
+        }
+        let mut v: u64 = u64::from(field[0] & 0x3f);
+        for &b in &field[1..] {
+            v = v.checked_mul(256)?.checked_add(u64::from(b))?;
+        }
+        return Some(v);
+    }
+    let text: Vec<u8> =
+        field.iter().copied().take_while(|&b| b != 0).filter(|&b| b != b' ').collect();
+    if text.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(std::str::from_utf8(&text).ok()?, 8).ok()
+}
+
+fn cstr(field: &[u8]) -> Vec<u8> {
+    field.iter().copied().take_while(|&b| b != 0).collect()
+}
+
+/// Parses the records of a pax extended header.
+fn parse_pax(mut data: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut records = Vec::new();
+    while !data.is_empty() {
+        if data.iter().all(|&b| b == 0) {
+            break;
+        }
+        let space = data.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&data[..space]).ok()?.parse().ok()?;
+        if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
+            return None;
+        }
+        let record = &data[space + 1..len - 1];
+        let eq = record.iter().position(|&b| b == b'=')?;
+        records.push((record[..eq].to_vec(), record[eq + 1..].to_vec()));
+        data = &data[len..];
+    }
+    Some(records)
+}
+
+impl<R: Read> Reader<R> {
+    pub fn new(inner: R) -> Self {
+        Reader { inner, offset: 0, pending: 0, global: Vec::new() }
+    }
+
+    /// Fills `buf`; false at a clean end of input before its first byte.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, ReadError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.inner.read(&mut buf[got..]) {
+                Ok(0) if got == 0 => return Ok(false),
+                Ok(0) => return Err(ReadError::Truncated { offset: self.offset }),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ReadError::Io(e.to_string())),
+            }
+        }
+        self.offset += buf.len() as u64;
+        Ok(true)
+    }
+
+    fn skip(&mut self, mut n: u64) -> Result<(), ReadError> {
+        let mut buf = [0u8; 8192];
+        while n > 0 {
+            let chunk = n.min(buf.len() as u64) as usize;
+            if !self.fill(&mut buf[..chunk])? {
+                return Err(ReadError::Truncated { offset: self.offset });
+            }
+            n -= chunk as u64;
+        }
+        Ok(())
+    }
+
+    /// A member's data of `size` bytes, read whole (extended headers).
+    fn read_blob(&mut self, size: u64, at: u64) -> Result<Vec<u8>, ReadError> {
+        if size > 64 << 20 {
+            return Err(ReadError::Pax { offset: at });
+        }
+        let mut data = vec![0u8; size as usize];
+        if !self.fill(&mut data)? && size > 0 {
+            return Err(ReadError::Truncated { offset: at });
+        }
+        self.skip(padding(size) as u64)?;
+        Ok(data)
+    }
+
+    /// Copies the current member's data (`Entry::data` bytes) to `out`.
+    pub fn data(&mut self, out: &mut dyn std::io::Write) -> Result<(), ReadError> {
+        let data = std::mem::take(&mut self.pending);
+        let mut left = data;
+        let mut buf = vec![0u8; 64 << 10];
+        while left > 0 {
+            let chunk = left.min(buf.len() as u64) as usize;
+            if !self.fill(&mut buf[..chunk])? {
+                return Err(ReadError::Truncated { offset: self.offset });
+            }
+            out.write_all(&buf[..chunk]).map_err(|e| ReadError::Io(e.to_string()))?;
+            left -= chunk as u64;
+        }
+        self.skip(padding(data) as u64)
+    }
+
+    /// The next member, or `None` at the end of the archive.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, ReadError> {
+        if self.pending > 0 {
+            let pending = std::mem::take(&mut self.pending);
+            self.skip(pending + padding(pending) as u64)?;
+        }
+        let mut local: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut long_name = None;
+        let mut long_link = None;
+        loop {
+            let at = self.offset;
+            let mut h = [0u8; BLOCK];
+            if !self.fill(&mut h)? {
+                return Ok(None); // no end blocks: as GNU tar, accept it
+            }
+            if h.iter().all(|&b| b == 0) {
+                return Ok(None);
+            }
+            let stored = parse_number(&h[148..156]).ok_or(ReadError::Checksum { offset: at })?;
+            let mut blank = h;
+            blank[148..156].fill(b' ');
+            let unsigned: u64 = blank.iter().map(|&b| u64::from(b)).sum();
+            let signed: i64 = blank.iter().map(|&b| i64::from(b as i8)).sum();
+            if stored != unsigned && stored as i64 != signed {
+                return Err(ReadError::Checksum { offset: at });
+            }
+            let number = |range: std::ops::Range<usize>, field| {
+                parse_number(&h[range]).ok_or(ReadError::Number { offset: at, field })
+            };
+            let size = number(124..136, "size")?;
+            let flag = h[156];
+            match flag {
+                b'x' | b'g' => {
+                    let blob = self.read_blob(size, at)?;
+                    let records = parse_pax(&blob).ok_or(ReadError::Pax { offset: at })?;
+                    if flag == b'g' {
+                        self.global.extend(records);
+                    } else {
+                        local.extend(records);
+                    }
+                    continue;
+                }
+                b'L' | b'K' => {
+                    let mut blob = self.read_blob(size, at)?;
+                    blob.truncate(blob.iter().position(|&b| b == 0).unwrap_or(blob.len()));
+                    if flag == b'L' {
+                        long_name = Some(blob);
+                    } else {
+                        long_link = Some(blob);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let kind = match flag {
+                b'0' | 0 | b'7' => Kind::Regular,
+                b'1' => Kind::HardLink,
+                b'2' => Kind::Symlink,
+                b'3' => Kind::CharDevice,
+                b'4' => Kind::BlockDevice,
+                b'5' => Kind::Directory,
+                b'6' => Kind::Fifo,
+                _ => return Err(ReadError::Unsupported { offset: at, flag }),
+            };
+            let mut path = cstr(&h[0..100]);
+            if &h[257..262] == b"ustar" && h[345] != 0 && long_name.is_none() {
+                let mut full = cstr(&h[345..500]);
+                full.push(b'/');
+                full.extend_from_slice(&path);
+                path = full;
+            }
+            let mut m = Member {
+                path: long_name.take().unwrap_or(path),
+                kind: Some(kind),
+                mode: number(100..108, "mode")? as u32 & 0o7777,
+                uid: number(108..116, "uid")? as u32,
+                gid: number(116..124, "gid")? as u32,
+                uname: cstr(&h[265..297]),
+                gname: cstr(&h[297..329]),
+                size,
+                mtime: number(136..148, "mtime")? as i64,
+                link: long_link.take().unwrap_or_else(|| cstr(&h[157..257])),
+                dev_major: number(329..337, "devmajor")? as u32,
+                dev_minor: number(337..345, "devminor")? as u32,
+                xattrs: Vec::new(),
+            };
+            let mut ignored = Vec::new();
+            let bad = || ReadError::Pax { offset: at };
+            let num = |v: &[u8]| -> Result<u64, ReadError> {
+                std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)
+            };
+            for (key, value) in self.global.iter().chain(&local) {
+                match key.as_slice() {
+                    b"path" => m.path = value.clone(),
+                    b"linkpath" => m.link = value.clone(),
+                    b"uid" => m.uid = u32::try_from(num(value)?).map_err(|_| bad())?,
+                    b"gid" => m.gid = u32::try_from(num(value)?).map_err(|_| bad())?,
+                    b"size" => m.size = num(value)?,
+                    b"uname" => m.uname = value.clone(),
+                    b"gname" => m.gname = value.clone(),
+                    b"mtime" => {
+                        let secs = value.split(|&b| b == b'.').next().unwrap_or_default();
+                        m.mtime = std::str::from_utf8(secs)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .ok_or_else(bad)?;
+                    }
+                    b"SCHILY.devmajor" => m.dev_major = num(value)? as u32,
+                    b"SCHILY.devminor" => m.dev_minor = num(value)? as u32,
+                    k if k.starts_with(b"SCHILY.xattr.") => {
+                        let name = k[b"SCHILY.xattr.".len()..].to_vec();
+                        m.xattrs.retain(|(n, _)| *n != name);
+                        m.xattrs.push((name, value.clone()));
+                    }
+                    // bsdtar repeats each xattr here; the SCHILY copy is used.
+                    k if k.starts_with(b"LIBARCHIVE.xattr.") => {}
+                    b"atime" | b"ctime" | b"comment" | b"charset" | b"hdrcharset" => {}
+                    k => ignored.push(String::from_utf8_lossy(k).into_owned()),
+                }
+            }
+            // Only regular members have data blocks (pax: none for links
+            // and directories; devices and fifos have none either, as
+            // GNU tar and Python's tarfile read them).
+            if kind != Kind::Regular {
+                m.size = 0;
+            }
+            let data = m.size;
+            self.pending = data;
+            return Ok(Some(Entry { member: m, data, ignored }));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +537,82 @@ mod tests {
         assert_eq!(stored, blank.iter().map(|&b| u64::from(b)).sum::<u64>());
         assert_eq!(padding(5), BLOCK - 5);
         assert_eq!(padding(512), 0);
+    }
+
+    fn archive(members: &[(Member, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (m, data) in members {
+            out.extend(header(m));
+            out.extend_from_slice(data);
+            out.extend(std::iter::repeat_n(0, padding(data.len() as u64)));
+        }
+        out.extend_from_slice(&END);
+        out
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        let long = [b'd'; 180].to_vec();
+        let file = Member {
+            path: b"./a/file".to_vec(),
+            kind: Some(Kind::Regular),
+            mode: 0o4755,
+            uid: 70_000,
+            gid: 5,
+            size: 3,
+            xattrs: vec![(b"security.capability".to_vec(), vec![0, 1, 0xff])],
+            ..Member::default()
+        };
+        let dev = Member {
+            path: long.clone(),
+            kind: Some(Kind::CharDevice),
+            mode: 0o600,
+            dev_major: 250,
+            dev_minor: 300_000,
+            uid: 3_000_000_000,
+            ..Member::default()
+        };
+        let bytes = archive(&[(file.clone(), b"abc"), (dev, b"")]);
+        let mut r = Reader::new(bytes.as_slice());
+        let e = r.next_entry().unwrap().unwrap();
+        assert_eq!(e.member.path, b"./a/file");
+        assert_eq!((e.member.mode, e.member.uid, e.member.gid, e.data), (0o4755, 70_000, 5, 3));
+        assert_eq!(e.member.xattrs, file.xattrs);
+        let mut data = Vec::new();
+        r.data(&mut data).unwrap();
+        assert_eq!(data, b"abc");
+        let e = r.next_entry().unwrap().unwrap();
+        assert_eq!(e.member.path, long);
+        assert_eq!(e.member.kind, Some(Kind::CharDevice));
+        assert_eq!((e.member.dev_major, e.member.dev_minor), (250, 300_000));
+        assert_eq!(e.member.uid, 3_000_000_000);
+        assert!(r.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn damaged_archives_are_errors_not_panics() {
+        let m = Member { path: b"f".to_vec(), size: 600, ..Member::default() };
+        let bytes = archive(&[(m, &[7u8; 600])]);
+        let mut bad = bytes.clone();
+        bad[10] ^= 1;
+        assert_eq!(
+            Reader::new(bad.as_slice()).next_entry().unwrap_err(),
+            ReadError::Checksum { offset: 0 }
+        );
+        let cut = &bytes[..BLOCK + 100];
+        let mut r = Reader::new(cut);
+        r.next_entry().unwrap().unwrap();
+        assert!(matches!(r.data(&mut Vec::new()), Err(ReadError::Truncated { .. })));
+        assert!(Reader::new(&b"not a tar archive at all"[..]).next_entry().is_err());
+        // Every prefix and every single-byte change fails cleanly or reads.
+        for cut in (0..bytes.len()).step_by(97) {
+            let mut r = Reader::new(&bytes[..cut]);
+            while let Ok(Some(_)) = r.next_entry() {
+                if r.data(&mut Vec::new()).is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]
