@@ -52,8 +52,30 @@ enum Command {
         fr export ./rootfs - | tar -tvv --xattrs")]
     Export(ExportArgs),
 
+    /// Unpack a tar archive into IMAGE, keeping the owners, modes, devices and xattrs
+    ///
+    /// ARCHIVE (plain, gzip or zstd, `-` for standard input) is unpacked as
+    /// you, and what you cannot set for real (other owners, set-id bits,
+    /// device nodes, security.* and trusted.* attributes, ACLs) goes into
+    /// IMAGE's metadata store, as `tar --same-owner -xpf` would leave it as
+    /// real root. IMAGE is made if missing. A member that would land outside
+    /// IMAGE (absolute, `..`, through a symbolic link) stops the import.
+    #[command(after_help = "Examples:\n  \
+        fr import rootfs.tar.zst ./rootfs\n  \
+        fr import rootfs.tar ./rootfs && fr exec -f ./rootfs -- ls -l /dev")]
+    Import(ImportArgs),
+
     /// List every intercepted system call, per ABI, and how fr handles it
     Syscalls,
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// The archive; - for standard input
+    archive: PathBuf,
+
+    /// The image directory to unpack into
+    image: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -177,6 +199,23 @@ fn export(args: ExportArgs, quiet: bool) -> ExitCode {
     }
 }
 
+fn import(args: ImportArgs, quiet: bool) -> ExitCode {
+    use fr_launcher::import::ImportOptions;
+    use std::io::IsTerminal;
+    let opts = ImportOptions {
+        progress: !quiet && std::io::stderr().is_terminal(),
+        archive: args.archive,
+        image: args.image,
+    };
+    match fr_launcher::import::import(&opts) {
+        Ok(summary) => {
+            log::debug!("{} members, {} bytes of file data", summary.members, summary.bytes);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn syscalls() -> ExitCode {
     println!("{:<14} {:<14} HANDLING", "SYSCALL", "ABI");
     for s in fr_supervisor::table::TABLE {
@@ -192,6 +231,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Exec(args) => exec(args),
         Command::Export(args) => export(args, cli.quiet),
+        Command::Import(args) => import(args, cli.quiet),
         Command::Syscalls => syscalls(),
     }
 }

@@ -168,3 +168,209 @@ fn export_errors_name_the_cause() {
     assert_eq!(missing.code, Some(1));
     assert!(missing.stderr.contains("/nonexistent-image"), "{}", missing.stderr);
 }
+
+/// Real root's tree of everything an image can hold: owners above 65535,
+/// devices, a fifo, hard and symbolic links, set-id and sticky bits, ACLs,
+/// a file capability and user.*/trusted.* attributes.
+fn real_root_archive(h: &Harness, dir: &Path) -> PathBuf {
+    let tree = dir.join("tree");
+    let script = format!(
+        "mkdir {t} && cd {t} && mkdir -p etc dev usr/bin && \
+         mknod dev/null c 1 3 && mknod dev/sda b 8 0 && mknod dev/big c 250 300000 && mkfifo dev/fifo && \
+         mknod blk b 259 70000 && \
+         echo data > a && ln a usr/bin/a-link && chown 1000:1000 a && \
+         ln -s ../a usr/sl && chown -h 7:8 usr/sl && \
+         echo x > suid && chown 10:20 suid && chmod 4755 suid && \
+         echo x > sgid && chown 0:70000 sgid && chmod 2755 sgid && \
+         echo x > big-ids && chown 100000:4000000 big-ids && \
+         mkdir sticky && chmod 1777 sticky && \
+         echo x > zero && chmod 000 zero && \
+         echo x > acl && setfacl -m u:1000:rwx,g:27:r acl && \
+         mkdir defacl && setfacl -d -m u:5:rx defacl && \
+         echo x > capped && chmod 755 capped && setcap cap_net_raw+ep capped && \
+         setfattr -n user.note -v hello a && setfattr -n trusted.t -v 0x01 a && \
+         tar --xattrs --xattrs-include='*' -cpf {o} -C {t} .",
+        t = tree.display(),
+        o = dir.join("orig.tar").display()
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&tree).unwrap();
+    let orig = dir.join("orig.tar");
+    if let Some(u) = &h.user {
+        std::os::unix::fs::chown(&orig, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    orig
+}
+
+fn root_tools_missing() -> Option<&'static str> {
+    ["setfacl", "setcap", "setfattr"].into_iter().find(|tool| {
+        !Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// `fr import` of real root's archive, then `fr export`: the same members,
+/// and a session in the image sees the owners, modes, devices and
+/// attributes real root made.
+#[test]
+fn import_then_export_gives_back_real_roots_archive() {
+    let Some(h) = harness() else { return };
+    if !is_root() {
+        cannot_run::<()>(
+            "the import test needs real root to make its archive: run the suite as root",
+        );
+        return;
+    }
+    if let Some(tool) = root_tools_missing() {
+        cannot_run::<()>(format!(
+            "{tool} is missing: apt-get install acl libcap2-bin attr (.ci/run does)"
+        ));
+        return;
+    }
+    let dir = h.scratch("import");
+    let orig = real_root_archive(h, &dir);
+    let gz = dir.join("orig.tar.gz");
+    let zipped = h
+        .command("sh")
+        .arg("-c")
+        .arg(format!("gzip -c {} > {}", orig.display(), gz.display()))
+        .status()
+        .unwrap();
+    assert!(zipped.success());
+    let want = members(&orig);
+    assert!(
+        want.contains("'dev': '250:300000'") && want.contains("system.posix_acl_default"),
+        "{want}"
+    );
+    for (archive, image) in [(&orig, dir.join("img")), (&gz, dir.join("img-gz"))] {
+        let run = h.fr(["import".as_ref(), archive.as_os_str(), image.as_os_str()]);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        let copy = dir.join("copy.tar");
+        let run = h.fr(["export".as_ref(), image.as_os_str(), copy.as_os_str()]);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        let got = members(&copy);
+        assert_eq!(got, want, "\nreal root:\n{want}\nimport then export:\n{got}");
+    }
+    let Some(busybox) = h.rootfs() else { return };
+    let bb = busybox.join("bin/busybox");
+    std::fs::create_dir_all(dir.join("img/bin")).unwrap();
+    std::fs::copy(&bb, dir.join("img/bin/busybox")).unwrap();
+    let img = dir.join("img");
+    // (The session's /dev is fr's own; a device elsewhere shows.)
+    let out = h.exec(
+        Some(&img),
+        &["--fakeroot"],
+        &[
+            "/bin/busybox",
+            "stat",
+            "-c",
+            "%u:%g %a %F %t:%T %n",
+            "/blk",
+            "/suid",
+            "/big-ids",
+            "/sticky",
+            "/usr/sl",
+        ],
+    );
+    assert_eq!(
+        out.ok(),
+        "0:0 644 block special file 103:11170 /blk\n10:20 4755 regular file 0:0 /suid\n\
+         100000:4000000 644 regular file 0:0 /big-ids\n0:0 1777 directory 0:0 /sticky\n\
+         7:8 777 symbolic link 0:0 /usr/sl\n"
+    );
+}
+
+/// Members that would land outside the image are refused by name, and
+/// nothing appears outside it.
+#[test]
+fn import_refuses_members_that_escape_the_image() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("escape");
+    let outside = dir.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    // The user may write there: only fr's checks keep the members out.
+    if let Some(u) = &h.user {
+        std::os::unix::fs::chown(&outside, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    let make = format!(
+        r#"
+import io, sys, tarfile
+def archive(path, members):
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, target in members:
+            m = tarfile.TarInfo(name)
+            if kind == "file":
+                data = b"evil\n"; m.size = len(data); t.addfile(m, io.BytesIO(data))
+            else:
+                m.type = {{"sym": tarfile.SYMTYPE, "link": tarfile.LNKTYPE}}[kind]; m.linkname = target; t.addfile(m)
+archive("dotdot.tar", [("ok", "file", ""), ("../outside/evil", "file", "")])
+archive("abs.tar", [("{o}/abs", "file", "")])
+archive("symdir.tar", [("d", "sym", "{o}"), ("d/x", "file", "")])
+archive("hardlink.tar", [("h", "link", "../outside/victim")])
+"#,
+        o = outside.display()
+    );
+    let out = h.command("python3").arg("-c").arg(&make).current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(outside.join("victim"), "keep").unwrap();
+    if let Some(u) = &h.user {
+        std::os::unix::fs::chown(outside.join("victim"), Some(u.uid), Some(u.gid)).unwrap();
+    }
+    for (archive, member) in [
+        ("dotdot.tar", "../outside/evil"),
+        ("abs.tar", "/abs"),
+        ("symdir.tar", "d/x"),
+        ("hardlink.tar", "`h`"),
+    ] {
+        let image = dir.join(format!("img-{archive}"));
+        let run = h.fr_in(&dir, ["import", archive, image.to_str().unwrap()]);
+        assert_eq!(run.code, Some(1), "{archive}: {run:?}");
+        assert!(
+            run.stderr.contains(member) && run.stderr.contains("hint:"),
+            "{archive}: {}",
+            run.stderr
+        );
+    }
+    let mut left: Vec<_> =
+        std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.sort();
+    assert_eq!(left, ["victim"]);
+    assert_eq!(std::fs::read_to_string(outside.join("victim")).unwrap(), "keep");
+    // What came before the bad member is in the image.
+    assert_eq!(std::fs::read_to_string(dir.join("img-dotdot.tar/ok")).unwrap(), "evil\n");
+}
+
+/// A damaged or truncated archive stops the import with an error that
+/// names it; the store of what was unpacked stays readable.
+#[test]
+fn a_damaged_archive_is_a_clear_error() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    h.exec(Some(&img), &["--fakeroot"], &["sh", "-c", MAKE]).ok();
+    let dir = h.scratch("damaged");
+    let good = dir.join("good.tar");
+    let run = h.fr(["export".as_ref(), img.as_os_str(), good.as_os_str()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let bytes = std::fs::read(&good).unwrap();
+    let mut flipped = bytes.clone();
+    flipped[100] ^= 0x55; // a mode digit of the first header
+    std::fs::write(dir.join("flipped.tar"), &flipped).unwrap();
+    std::fs::write(dir.join("cut.tar"), &bytes[..bytes.len() / 2 + 7]).unwrap();
+    std::fs::write(dir.join("garbage.tar.gz"), b"\x1f\x8b not really gzip").unwrap();
+    for (name, says) in
+        [("flipped.tar", "checksum"), ("cut.tar", "ends in the middle"), ("garbage.tar.gz", "")]
+    {
+        let target = dir.join(format!("img-{name}"));
+        let run = h.fr_in(&dir, ["import", name, target.to_str().unwrap()]);
+        assert_eq!(run.code, Some(1), "{name}: {run:?}");
+        assert!(run.stderr.contains(name) && run.stderr.contains(says), "{name}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        // What was unpacked, with its store, reads back.
+        let again = h.fr_in(&dir, ["export", target.to_str().unwrap(), "-"]);
+        assert_eq!(again.code, Some(0), "{name}: {}", again.stderr);
+    }
+}

@@ -20,6 +20,8 @@ pub enum Error {
     InUse { image: String, holder: String },
     #[error("archive {path}: {why}")]
     Archive { path: String, why: String },
+    #[error("importing {archive}: {why}")]
+    Import { archive: String, why: String },
     #[error("the container's init died before the command started")]
     Vanished,
     #[error(transparent)]
@@ -61,6 +63,10 @@ impl Error {
             Error::Archive { .. } => Some(
                 "the image and its metadata store are unchanged; check the path named, \
                  or the space left where the archive goes",
+            ),
+            Error::Import { .. } => Some(
+                "nothing was written outside IMAGE; the members before this one are in IMAGE \
+                 with their metadata: remove IMAGE to start over, or import a repaired archive",
             ),
             _ => None,
         }

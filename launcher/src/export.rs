@@ -54,7 +54,7 @@ pub struct ExportOptions {
     pub progress: bool,
 }
 
-/// What an export wrote.
+/// What an export wrote or an import unpacked.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub members: u64,
@@ -335,25 +335,25 @@ fn read_ids(image: &Path, rel: &str) -> HashMap<u32, Vec<u8>> {
     ids
 }
 
-/// A line on standard error that says how far the export is.
+/// A line on standard error that says how far an export or import is.
 #[derive(Debug)]
-struct Progress {
+pub(crate) struct Progress {
     last: Instant,
 }
 
 impl Progress {
-    fn new() -> Progress {
+    pub(crate) fn new() -> Progress {
         Progress { last: Instant::now() }
     }
 
-    fn tick(&mut self, s: &Summary) {
+    pub(crate) fn tick(&mut self, s: &Summary) {
         if self.last.elapsed() >= Duration::from_millis(200) {
             self.last = Instant::now();
             eprint!("\rfr: {} files, {} MiB", s.members, s.bytes >> 20);
         }
     }
 
-    fn done(&mut self, s: &Summary) {
+    pub(crate) fn done(&mut self, s: &Summary) {
         eprintln!("\rfr: {} files, {} MiB, done", s.members, s.bytes >> 20);
     }
 }

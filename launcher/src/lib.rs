@@ -18,6 +18,9 @@ pub mod mounts;
 pub mod store;
 // `fr export`: the image and its fake metadata as a tar archive.
 pub mod export;
+// `fr import`: a tar archive unpacked into an image, what the user cannot
+// set recorded in its store.
+pub mod import;
 // The one message from the container: the listener, ready, or why not.
 pub mod channel;
 // The workload: filter, hand-over, execve.

@@ -2,8 +2,8 @@
 """Prints the members of a tar archive, one line each, sorted by name:
 name, type, mode, owner, group, device numbers, link target and extended
 attributes (PAX SCHILY.xattr.*, values in hex). Hard links are shown as the
-group of names that share a file, so that which member came first does not
-matter. Used to compare the archive real root made with the one made again
+group of names that share a file, under the first of them in name order, so
+that which member came first in the archive does not matter. Used to compare the archive real root made with the one made again
 under fr."""
 import sys
 import tarfile
@@ -32,7 +32,10 @@ with tarfile.open(sys.argv[1]) as tar:
         }
 for name, target in links:
     members[target]["links"].append(name)
-for name in sorted(members):
-    m = dict(members[name])
-    m["links"] = sorted(m["links"])
+# A file with several names is shown once, under its first name in order.
+shown = []
+for m in members.values():
+    m = dict(m, links=sorted(m["links"]))
+    shown.append((m["links"][0], m))
+for name, m in sorted(shown, key=lambda s: s[0]):
     print(name, m)
