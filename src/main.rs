@@ -134,6 +134,14 @@ struct ExecArgs {
     #[arg(long, env = "FR_BENCH_CONTINUE", hide = true, value_parser = clap::builder::FalseyValueParser::new())]
     bench_continue: bool,
 
+    /// Without IMAGE: load the fake metadata from FILE first (as fakeroot -i)
+    #[arg(short = 'i', long = "load", value_name = "FILE")]
+    load_state: Option<PathBuf>,
+
+    /// Without IMAGE: keep the fake metadata in FILE, written as it changes (as fakeroot -s)
+    #[arg(short = 's', long = "save", value_name = "FILE")]
+    save_state: Option<PathBuf>,
+
     /// A directory holding a root file system; omit to keep the host tree
     image: Option<PathBuf>,
 
@@ -156,6 +164,8 @@ fn exec(args: ExecArgs) -> ExitCode {
         workers: args.workers,
         sync_wakeup: args.sync_wakeup,
         continue_all: args.bench_continue,
+        load_state: args.load_state,
+        save_state: args.save_state,
     };
     match fr_launcher::exec(&opts) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -280,3 +280,93 @@ fn links_planted_in_the_store_never_lead_fr_to_write_outside_the_image() {
         );
     }
 }
+
+/// Without an image, `-s FILE` keeps what a session faked on the host tree
+/// and `-i FILE` brings it back, as `fakeroot -s/-i` do, in both modes;
+/// the state file is written as changes happen, so a killed session
+/// loses none that was answered.
+#[test]
+fn state_files_carry_the_host_trees_fake_metadata_between_sessions() {
+    let Some(h) = harness() else { return };
+    for mode in ["--userns=auto", "--userns=none"] {
+        let dir = h.scratch("state");
+        let make = "touch f && chown 123:456 f && chmod 4755 f && mknod dev c 4 5 && \
+                    xattr set f security.capability 0100000200200000000000000000000000000000";
+        let Some(tool) = h.compile("xattr.c", "xattr-static", &["-static"]) else { return };
+        install(h, &tool, &dir, "xattr");
+        let make = make.replace("xattr ", "./xattr ");
+        h.exec_in(&dir, None, &["-f", mode, "-s", "state"], &["sh", "-c", &make]).ok();
+        let show =
+            &["sh", "-c", "stat -c '%u:%g %a %F %t:%T' f dev; ./xattr get f security.capability"];
+        let fresh = h.exec_in(&dir, None, &["-f", mode], show).ok();
+        // Without -i only what the user could set for real shows.
+        assert!(
+            fresh.starts_with("0:0 4755 regular empty file 0:0\n0:0 644 regular"),
+            "{mode}: {fresh}"
+        );
+        let kept = h.exec_in(&dir, None, &["-f", mode, "-i", "state"], show).ok();
+        assert_eq!(
+            kept,
+            format!(
+                "123:456 4755 regular empty file 0:0\n0:0 644 character special file 4:5\n{CAP}\n"
+            ),
+            "{mode}"
+        );
+
+        // Killed mid-session: the chown that was answered is in the file.
+        let mut child = h
+            .exec_command(
+                None,
+                &["-f", mode, "-i", "state", "-s", "state"],
+                &["sh", "-c", "chown 7:7 f && echo done && sleep 600"],
+            )
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "done\n");
+        let _ = rustix::process::kill_process_group(
+            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        );
+        child.wait().unwrap();
+        let after = h.exec_in(
+            &dir,
+            None,
+            &["-f", mode, "-i", "state"],
+            &["stat", "-c", "%u:%g %a", "f", "dev"],
+        );
+        assert_eq!(
+            after.ok(),
+            "7:7 755\n0:0 644\n",
+            "{mode}: chown clears set-user-id, as for root"
+        );
+    }
+}
+
+/// A state file that is damaged, missing or given with an image is a
+/// clear error, and the damaged file is left as it was.
+#[test]
+fn bad_state_files_are_clear_errors() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("badstate");
+    std::fs::write(dir.join("state"), b"definitely not fr's state").unwrap();
+    if let Some(u) = &h.user {
+        std::os::unix::fs::chown(dir.join("state"), Some(u.uid), Some(u.gid)).unwrap();
+    }
+    let run = h.exec_in(&dir, None, &["-f", "-i", "state", "-s", "state"], &["true"]);
+    assert_eq!(run.code, Some(125));
+    assert!(run.stderr.contains("state") && run.stderr.contains("hint:"), "{}", run.stderr);
+    assert_eq!(std::fs::read(dir.join("state")).unwrap(), b"definitely not fr's state");
+    let run = h.exec_in(&dir, None, &["-f", "-i", "missing"], &["true"]);
+    assert_eq!(run.code, Some(125));
+    assert!(run.stderr.contains("missing") && run.stderr.contains("-s FILE"), "{}", run.stderr);
+    let Some(img) = image(h) else { return };
+    let run = h.exec(Some(&img), &["-f", "-s", "state"], &["true"]);
+    assert_eq!(run.code, Some(125));
+    assert!(run.stderr.contains("IMAGE/.fr"), "{}", run.stderr);
+}

@@ -56,6 +56,10 @@ pub struct ExecOptions {
     pub sync_wakeup: bool,
     /// Benchmarks only: the supervisor lets every call continue.
     pub continue_all: bool,
+    /// Without an image: fake metadata to start from (`fakeroot -i`).
+    pub load_state: Option<PathBuf>,
+    /// Without an image: where the fake metadata is kept (`fakeroot -s`).
+    pub save_state: Option<PathBuf>,
 }
 
 #[cfg(test)]

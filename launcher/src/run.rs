@@ -21,7 +21,7 @@ use crate::channel::{self, Message};
 use crate::error::Error;
 use crate::init::{self, Plan};
 use crate::options::{ExecOptions, Userns};
-use crate::store::ImageStore;
+use crate::store::{ImageStore, StateFile};
 use crate::sys::{self, Forked};
 use crate::{idmap, workload};
 
@@ -83,6 +83,34 @@ fn supervisor(opts: &ExecOptions, ids: IdMap) -> Result<Option<Supervisor>, Erro
     Ok(Some(Supervisor::new(config)?))
 }
 
+/// `-i FILE` loaded into the table and `-s FILE` started, for the host
+/// tree; an image keeps its own store.
+fn host_state(
+    opts: &ExecOptions,
+    image: bool,
+    sup: Option<&Supervisor>,
+) -> Result<Option<StateFile>, Error> {
+    if opts.load_state.is_none() && opts.save_state.is_none() {
+        return Ok(None);
+    }
+    let Some(sup) = sup else {
+        return Err(Error::Setup("-i and -s keep fake metadata: they need --fakeroot".into()));
+    };
+    if image {
+        return Err(Error::Setup(
+            "-i and -s are for the host tree: an image keeps its fake metadata in IMAGE/.fr".into(),
+        ));
+    }
+    if let Some(path) = &opts.load_state {
+        StateFile::new(path)?.load(sup.inodes())?;
+    }
+    let Some(path) = &opts.save_state else { return Ok(None) };
+    let state = StateFile::new(path)?;
+    state.save(sup.inodes())?;
+    sup.inodes().set_journal(state.journal());
+    Ok(Some(state))
+}
+
 /// Runs the command as `opts` says and returns its exit status.
 pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
@@ -103,12 +131,22 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         }
         _ => None,
     };
+    let state = host_state(opts, plan.image.is_some(), sup.as_ref())?;
     let finish = |pid: i32, ours: OwnedFd, sup: Option<Supervisor>| -> Result<i32, Error> {
         let code = finish(pid, ours, &sup)?;
         if let (Some(store), Some(sup)) = (&store, &sup) {
             if sup.inodes().changed() {
                 if let Err(e) = store.save(sup.inodes()) {
                     log::error!("{e}: the journal keeps this session's changes; the next session will try again");
+                }
+            }
+        }
+        if let (Some(state), Some(sup)) = (&state, &sup) {
+            if sup.inodes().changed() {
+                if let Err(e) = state.save(sup.inodes()) {
+                    log::error!(
+                        "{e}: the changes are in the state file as written during the session"
+                    );
                 }
             }
         }

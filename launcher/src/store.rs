@@ -246,6 +246,8 @@ impl ImageStore {
         Ok(Box::new(FileJournal {
             path: self.journal_path(),
             dir_fd: self.dir_fd.clone(),
+            name: "journal".into(),
+            append: false,
             root: self.root,
             file: Mutex::new(None),
             failed: AtomicBool::new(false),
@@ -326,6 +328,100 @@ impl ImageStore {
     }
 }
 
+/// `fr exec -f -i FILE -s FILE` on the host tree, as `fakeroot -i/-s`: the
+/// table as a state file keyed by inode (the host tree is too big to walk
+/// for paths), in the journal's checked format. `-s` writes the loaded
+/// table at the start and appends every change as it is made, so that a
+/// killed session loses nothing; the end compacts it. A record whose file
+/// has meanwhile another type is ignored, as the table ignores any stale
+/// record.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    dir_fd: Arc<OwnedFd>,
+    name: String,
+    root: RootId,
+}
+
+impl StateFile {
+    pub fn new(path: &Path) -> Result<StateFile, Error> {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| store_error(path, "a state file needs a UTF-8 file name"))?;
+        let dir_fd =
+            fs::open(parent, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| store_error(path, format!("opening its directory: {e}")))?;
+        Ok(StateFile {
+            path: path.to_path_buf(),
+            dir_fd: Arc::new(dir_fd),
+            name: name.to_string(),
+            root: root_id(Path::new("/"))?,
+        })
+    }
+
+    /// Fills `table` from the state file, which must exist.
+    pub fn load(&self, table: &InodeTable) -> Result<(), Error> {
+        let bytes =
+            read_in(&self.dir_fd, &self.name).map_err(|e| store_error(&self.path, e))?.ok_or_else(
+                || store_error(&self.path, "no such file (fr exec -f -s FILE writes one)"),
+            )?;
+        let (root, changes, torn) =
+            decode_journal(&bytes).map_err(|e| store_error(&self.path, e))?;
+        if torn {
+            log::debug!("{}: the last entry was torn by a killed session", self.path.display());
+        }
+        if root != self.root {
+            log::warn!(
+                "{} was written on another root file system; its {} records are not applied",
+                self.path.display(),
+                changes.len()
+            );
+            return Ok(());
+        }
+        for change in changes {
+            match change {
+                Change::Set { key, attrs, xattrs } => table.restore(key, attrs, xattrs),
+                Change::Forget { key } => table.forget_quietly(key),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the whole table to the state file, through a temporary file
+    /// renamed over it.
+    pub fn save(&self, table: &InodeTable) -> Result<(), Error> {
+        let mut bytes = journal_header(self.root);
+        for (key, attrs, xattrs) in table.entries() {
+            bytes.extend(Change::Set { key, attrs, xattrs }.encode());
+        }
+        let tmp = format!(".{}.fr-tmp", self.name);
+        let file =
+            replace_in(&self.dir_fd, &tmp, &bytes).map_err(|e| store_error(&self.path, e))?;
+        file.sync_data().map_err(|e| store_error(&self.path, e))?;
+        fs::renameat(&*self.dir_fd, tmp.as_str(), &*self.dir_fd, self.name.as_str())
+            .map_err(|e| store_error(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Every change of the session, appended to the state file.
+    pub fn journal(&self) -> Box<dyn Journal> {
+        Box::new(FileJournal {
+            path: self.path.clone(),
+            dir_fd: self.dir_fd.clone(),
+            name: self.name.clone(),
+            append: true,
+            root: self.root,
+            file: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        })
+    }
+}
+
 /// Whether a stored record still fits the file at its path: same type, or
 /// a device record on its regular placeholder.
 fn belongs(rec: &Attrs, real_mode: u32) -> bool {
@@ -340,15 +436,26 @@ fn belongs(rec: &Attrs, real_mode: u32) -> bool {
 struct FileJournal {
     path: PathBuf,
     dir_fd: Arc<OwnedFd>,
+    name: String,
+    /// Whether entries go after what the file holds (a state file, which
+    /// starts as a full snapshot), rather than into a new journal.
+    append: bool,
     root: RootId,
     file: Mutex<Option<File>>,
     failed: AtomicBool,
 }
 
 impl FileJournal {
-    /// A new, empty journal (a previous one was replayed and saved).
+    /// The file the first change goes to: a new, empty journal (a previous
+    /// one was replayed and saved), or the state file to append to.
     fn create(&self) -> std::io::Result<File> {
-        replace_in(&self.dir_fd, "journal", &journal_header(self.root))
+        if self.append {
+            match open_in(&self.dir_fd, &self.name, OFlags::WRONLY | OFlags::APPEND) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                other => return other,
+            }
+        }
+        replace_in(&self.dir_fd, &self.name, &journal_header(self.root))
     }
 }
 
