@@ -374,3 +374,31 @@ fn a_damaged_archive_is_a_clear_error() {
         assert_eq!(again.code, Some(0), "{name}: {}", again.stderr);
     }
 }
+
+/// On a terminal export and import say how far they are; with `-q`, or
+/// when standard error is not a terminal, they say nothing.
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    let dir = h.scratch("progress");
+    let fr = h.fr.display().to_string();
+    let on_tty = |args: &str| {
+        // script(1) gives the command a terminal and copies what it prints.
+        let out = h
+            .command("script")
+            .args(["-qec", &format!("{fr} {args}"), "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (i, a, b) = (img.display(), dir.join("a.tar"), dir.join("img"));
+    let text = on_tty(&format!("export {i} {}", a.display()));
+    assert!(text.contains(" files, ") && text.contains("done"), "{text}");
+    let text = on_tty(&format!("import {} {}", a.display(), b.display()));
+    assert!(text.contains(" files, ") && text.contains("done"), "{text}");
+    assert_eq!(on_tty(&format!("-q export {i} {}", a.display())), "");
+    let piped = h.fr(["export".as_ref(), img.as_os_str(), a.as_os_str()]);
+    assert_eq!((piped.code, piped.stderr.as_str()), (Some(0), ""));
+}
