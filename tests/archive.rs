@@ -395,9 +395,15 @@ fn progress_shows_on_a_terminal_only() {
     };
     let (i, a, b) = (img.display(), dir.join("a.tar"), dir.join("img"));
     let text = on_tty(&format!("export {i} {}", a.display()));
-    assert!(text.contains(" files, ") && text.contains("done"), "{text}");
+    assert!(
+        text.contains("] 100% ") && text.contains(" files, ") && text.contains("done"),
+        "{text}"
+    );
     let text = on_tty(&format!("import {} {}", a.display(), b.display()));
-    assert!(text.contains(" files, ") && text.contains("done"), "{text}");
+    assert!(
+        text.contains("] 100% ") && text.contains(" files, ") && text.contains("done"),
+        "{text}"
+    );
     assert_eq!(on_tty(&format!("-q export {i} {}", a.display())), "");
     let piped = h.fr(["export".as_ref(), img.as_os_str(), a.as_os_str()]);
     assert_eq!((piped.code, piped.stderr.as_str()), (Some(0), ""));

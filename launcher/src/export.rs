@@ -102,7 +102,7 @@ pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
         links: HashMap::new(),
         skip,
         summary: Summary::default(),
-        progress: opts.progress.then(Progress::new),
+        progress: opts.progress.then(|| Progress::new(count_members(&image, true) + 1)),
     };
     writer.member(&image, b".")?;
     writer.directory(&image, b".")?;
@@ -258,7 +258,7 @@ impl Writer<'_> {
         self.summary.members += 1;
         self.summary.bytes += bytes;
         if let Some(p) = &mut self.progress {
-            p.tick(&self.summary);
+            p.tick(&self.summary, self.summary.members);
         }
     }
 }
@@ -335,25 +335,59 @@ fn read_ids(image: &Path, rel: &str) -> HashMap<u32, Vec<u8>> {
     ids
 }
 
-/// A line on standard error that says how far an export or import is.
+/// A bar on standard error that says how far an export or import is:
+/// `total` units (members, archive bytes), or only counts when unknown.
 #[derive(Debug)]
 pub(crate) struct Progress {
     last: Instant,
+    total: u64,
 }
 
 impl Progress {
-    pub(crate) fn new() -> Progress {
-        Progress { last: Instant::now() }
+    const WIDTH: u64 = 30;
+
+    pub(crate) fn new(total: u64) -> Progress {
+        Progress { last: Instant::now(), total }
     }
 
-    pub(crate) fn tick(&mut self, s: &Summary) {
+    /// Redraws, at most five times a second, with `done` units of the total.
+    pub(crate) fn tick(&mut self, s: &Summary, done: u64) {
         if self.last.elapsed() >= Duration::from_millis(200) {
             self.last = Instant::now();
-            eprint!("\rfr: {} files, {} MiB", s.members, s.bytes >> 20);
+            self.draw(s, done);
         }
     }
 
     pub(crate) fn done(&mut self, s: &Summary) {
-        eprintln!("\rfr: {} files, {} MiB, done", s.members, s.bytes >> 20);
+        self.draw(s, self.total);
+        eprintln!(" done");
     }
+
+    fn draw(&self, s: &Summary, done: u64) {
+        let counts = format!("{} files, {} MiB", s.members, s.bytes >> 20);
+        if self.total == 0 {
+            eprint!("\rfr: {counts}");
+            return;
+        }
+        let pct = done.min(self.total) * 100 / self.total;
+        let filled = (pct * Self::WIDTH / 100) as usize;
+        let bar = "#".repeat(filled) + &"-".repeat(Self::WIDTH as usize - filled);
+        eprint!("\rfr: [{bar}] {pct:3}% {counts}");
+    }
+}
+
+/// How many members the export of `dir` will have (for the progress bar).
+fn count_members(dir: &Path, top: bool) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut n = 0;
+    for e in entries.flatten() {
+        if top && e.file_name() == DIR {
+            continue;
+        }
+        n += 1;
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            n += count_members(&e.path(), false);
+        }
+    }
+    n
 }

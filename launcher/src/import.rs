@@ -14,6 +14,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use fr_emulator::acl::Acl;
 use fr_emulator::attrs::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
@@ -60,11 +62,15 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
         fs::open(&image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| Error::Image { path: image.display().to_string(), why: e.to_string() })?;
 
-    let input: Box<dyn Read> = if opts.archive.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
+    let read = Arc::new(AtomicU64::new(0));
+    let (input, total): (Box<dyn Read>, u64) = if opts.archive.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), 0)
     } else {
-        Box::new(File::open(&opts.archive).map_err(|e| archive_error(&opts.archive, e))?)
+        let file = File::open(&opts.archive).map_err(|e| archive_error(&opts.archive, e))?;
+        let size = file.metadata().map_or(0, |m| m.len());
+        (Box::new(file), size)
     };
+    let input = Counting { inner: input, read: read.clone() };
     let mut input = BufReader::with_capacity(1 << 20, input);
     let magic = input.fill_buf().map_err(|e| archive_error(&opts.archive, e))?.to_vec();
     let input: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
@@ -83,7 +89,8 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
         dir_times: Vec::new(),
         warned: Vec::new(),
         summary: Summary::default(),
-        progress: opts.progress.then(Progress::new),
+        progress: opts.progress.then(|| Progress::new(total)),
+        read,
     };
     let mut reader = Reader::new(input);
     let result = loop {
@@ -142,6 +149,22 @@ struct Unpacker<'a> {
     warned: Vec<String>,
     summary: Summary,
     progress: Option<Progress>,
+    /// Bytes of the archive file read so far (the progress bar's measure).
+    read: Arc<AtomicU64>,
+}
+
+/// A reader that counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 impl Unpacker<'_> {
@@ -207,6 +230,7 @@ impl Unpacker<'_> {
                 self.record(&entry, &st, &m.path)?;
                 self.dir_times.push((Vec::new(), m.mtime));
             }
+            self.count(0);
             return Ok(());
         };
         let dir = self.dir(parents, &m.path, true)?;
@@ -398,7 +422,7 @@ impl Unpacker<'_> {
         self.summary.members += 1;
         self.summary.bytes += bytes;
         if let Some(p) = &mut self.progress {
-            p.tick(&self.summary);
+            p.tick(&self.summary, self.read.load(Ordering::Relaxed));
         }
     }
 
