@@ -28,13 +28,7 @@ const MAKE: &str = "mkdir /p && cd /p && touch f && chown 123:70000 f && chmod 4
     xattr set cap security.capability 0100000200200000000000000000000000000000 && \
     xattr set cap trusted.t 01 && xattr set cap user.note 6869";
 
-/// `tests/tools/tar_members.py ARCHIVE`: one line per member.
-fn members(archive: &Path) -> String {
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/tar_members.py");
-    let out = Command::new("python3").arg(tool).arg(archive).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::tar_members as members;
 
 /// Real root makes the same tree in a copy of the image (its files owned
 /// by root, as fr shows the user's own) and archives it with GNU tar; the

@@ -159,13 +159,7 @@ fn a_tar_made_by_real_root_survives_extraction_and_archiving_under_fr() {
     let fr = h.exec_in(&work, None, &["--fakeroot"], &["sh", "-c", script]);
     assert_eq!(fr.code, Some(0), "{fr:?}");
 
-    let members = |archive: &str| {
-        let tool =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/tar_members.py");
-        let out = Command::new("python3").arg(tool).arg(work.join(archive)).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let members = |archive: &str| common::tar_members(&work.join(archive));
     let (orig, copy) = (members("orig.tar"), members("copy.tar"));
     assert!(orig.contains("'dev': '250:300000'") && orig.contains("security.capability"), "{orig}");
     assert_eq!(copy, orig, "\noriginal:\n{orig}\nafter fr:\n{copy}");

@@ -425,6 +425,15 @@ impl Harness {
     }
 }
 
+/// `tests/tools/tar_members.py ARCHIVE`: one line per member, to compare
+/// two archives member by member.
+pub fn tar_members(archive: &Path) -> String {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/tar_members.py");
+    let out = Command::new("python3").arg(tool).arg(archive).output().expect("running python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Copies `file` into `dir` (owned by the test user, mode 0755).
 pub fn install(h: &Harness, file: &Path, dir: &Path, name: &str) -> PathBuf {
     let dest = dir.join(name);
