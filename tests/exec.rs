@@ -457,3 +457,30 @@ fn an_undumpable_process_is_emulated_in_a_namespace_and_left_to_the_kernel_witho
         format!("chown -1 Operation not permitted\nstat 0 - {}:{}\n", h.uid, h.gid)
     );
 }
+
+/// fr is daemonless: the workload stays in the user's process tree, so it
+/// keeps the caller's audit login uid (a container a daemon starts gets
+/// the daemon's). As root the test logs its thread in as the test user
+/// first, so that the uid is a real one and not "unset".
+#[test]
+fn the_audit_login_uid_inside_is_the_callers() {
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    if common::is_root() {
+        // Only this thread, and the processes it starts, are affected.
+        std::fs::write("/proc/thread-self/loginuid", h.uid.to_string())
+            .expect("setting the login uid as root");
+    }
+    let outside = h.command("cat").arg("/proc/self/loginuid").output().unwrap();
+    let outside = String::from_utf8(outside.stdout).unwrap();
+    if common::is_root() {
+        assert_eq!(outside, h.uid.to_string());
+    }
+    let host = h.exec(None, &["-f", "--userns=none"], &["cat", "/proc/self/loginuid"]).ok();
+    assert_eq!(host, outside);
+    // In the user namespace the same uid reads as the namespace maps it:
+    // the caller's uid is root there.
+    let inside = h.exec(Some(&rootfs), F, &["cat", "/proc/self/loginuid"]).ok();
+    let mapped = if outside == h.uid.to_string() { "0".to_string() } else { outside };
+    assert_eq!(inside, mapped);
+}
