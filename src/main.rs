@@ -65,6 +65,13 @@ enum Command {
         fr import rootfs.tar ./rootfs && fr exec -f ./rootfs -- ls -l /dev")]
     Import(ImportArgs),
 
+    /// Show what this host offers fr (user namespaces, subordinate ids, seccomp) and the mode fr picks
+    Check {
+        /// Print JSON, for scripts
+        #[arg(long)]
+        json: bool,
+    },
+
     /// List every intercepted system call, per ABI, and how fr handles it
     Syscalls,
 }
@@ -242,6 +249,11 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec(args),
         Command::Export(args) => export(args, cli.quiet),
         Command::Import(args) => import(args, cli.quiet),
+        Command::Check { json } => {
+            let report = fr_launcher::check::check(std::path::Path::new("/"));
+            print!("{}", if json { report.json() } else { report.text() });
+            ExitCode::SUCCESS
+        }
         Command::Syscalls => syscalls(),
     }
 }

@@ -21,6 +21,8 @@ pub mod export;
 // `fr import`: a tar archive unpacked into an image, what the user cannot
 // set recorded in its store.
 pub mod import;
+// `fr check`: what the host offers and the mode fr picks.
+pub mod check;
 // The one message from the container: the listener, ready, or why not.
 pub mod channel;
 // The workload: filter, hand-over, execve.

@@ -22,6 +22,8 @@ pub mod resolve;
 pub mod handlers;
 // The few raw system calls no safe crate wraps.
 pub mod sys;
+// Which seccomp notification features the kernel has, by trying them.
+pub mod probe;
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
