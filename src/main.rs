@@ -72,8 +72,39 @@ enum Command {
         json: bool,
     },
 
+    /// Settings of the host, for root
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
     /// List every intercepted system call, per ABI, and how fr handles it
     Syscalls,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Give USER a subordinate id range (or take it away, or switch it), as apptainer config fakeroot
+    ///
+    /// Edits /etc/subuid and /etc/subgid under their lock with an atomic
+    /// replace; every other line stays as it is. --add allocates the lowest
+    /// free range of 65536 ids from 100000 up; --disable keeps the entry
+    /// with a leading `!`.
+    #[command(group(clap::ArgGroup::new("action").required(true)))]
+    Fakeroot {
+        #[arg(long, group = "action")]
+        add: bool,
+        #[arg(long, group = "action")]
+        remove: bool,
+        #[arg(long, group = "action")]
+        enable: bool,
+        #[arg(long, group = "action")]
+        disable: bool,
+        /// The user's name
+        user: String,
+        #[arg(long, hide = true, default_value = "/etc/subuid")]
+        subuid_file: PathBuf,
+        #[arg(long, hide = true, default_value = "/etc/subgid")]
+        subgid_file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -253,6 +284,30 @@ fn main() -> ExitCode {
             let report = fr_launcher::check::check(std::path::Path::new("/"));
             print!("{}", if json { report.json() } else { report.text() });
             ExitCode::SUCCESS
+        }
+        Command::Config(ConfigCommand::Fakeroot {
+            add,
+            remove,
+            enable,
+            disable: _,
+            user,
+            subuid_file,
+            subgid_file,
+        }) => {
+            use fr_launcher::config::Action;
+            let action = match (add, remove, enable) {
+                (true, _, _) => Action::Add,
+                (_, true, _) => Action::Remove,
+                (_, _, true) => Action::Enable,
+                _ => Action::Disable,
+            };
+            match fr_launcher::config::fakeroot(action, &user, &subuid_file, &subgid_file) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    log::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Syscalls => syscalls(),
     }

@@ -52,3 +52,47 @@ fn check_reports_this_host() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&parsed.stdout), "root-mapped True True\n");
 }
+
+/// `fr config fakeroot` as root on copies of the id files: a new range that
+/// overlaps nothing, every other byte kept; as the user, a refusal.
+#[test]
+fn config_fakeroot_adds_a_free_range_and_keeps_the_rest() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("config");
+    let before = "# site ranges\nfrtest:100000:65536\n!gone:165536:65536\n\nlp:300000:1000\n";
+    let (su, sg) = (dir.join("subuid"), dir.join("subgid"));
+    for f in [&su, &sg] {
+        std::fs::write(f, before).unwrap();
+    }
+    let args = |action: &str| {
+        vec![
+            "config".to_string(),
+            "fakeroot".into(),
+            action.into(),
+            "daemon".into(),
+            format!("--subuid-file={}", su.display()),
+            format!("--subgid-file={}", sg.display()),
+        ]
+    };
+    let refused = h.fr(args("--add"));
+    assert_eq!(refused.code, Some(1));
+    assert!(refused.stderr.contains("run it as root"), "{}", refused.stderr);
+    if !common::is_root() {
+        common::cannot_run::<()>(
+            "fr config fakeroot edits the id files as root: run the suite as root",
+        );
+        return;
+    }
+    let run = std::process::Command::new(&h.fr).args(args("--add")).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for f in [&su, &sg] {
+        assert_eq!(std::fs::read_to_string(f).unwrap(), format!("{before}daemon:231072:65536\n"));
+    }
+    let run = std::process::Command::new(&h.fr).args(args("--disable")).output().unwrap();
+    assert!(run.status.success());
+    assert!(std::fs::read_to_string(&su).unwrap().ends_with("\n!daemon:231072:65536\n"));
+    let run = std::process::Command::new(&h.fr).args(args("--remove")).output().unwrap();
+    assert!(run.status.success());
+    assert_eq!(std::fs::read_to_string(&sg).unwrap(), before);
+    assert!(!dir.join("subuid.lock").exists());
+}

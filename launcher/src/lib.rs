@@ -23,6 +23,8 @@ pub mod export;
 pub mod import;
 // `fr check`: what the host offers and the mode fr picks.
 pub mod check;
+// `fr config fakeroot`: subordinate id ranges for a user, as root.
+pub mod config;
 // The one message from the container: the listener, ready, or why not.
 pub mod channel;
 // The workload: filter, hand-over, execve.
