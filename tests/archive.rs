@@ -300,11 +300,12 @@ def archive(path, members):
             if kind == "file":
                 data = b"evil\n"; m.size = len(data); t.addfile(m, io.BytesIO(data))
             else:
-                m.type = {{"sym": tarfile.SYMTYPE, "link": tarfile.LNKTYPE}}[kind]; m.linkname = target; t.addfile(m)
+                m.type = {{"sym": tarfile.SYMTYPE, "link": tarfile.LNKTYPE, "dir": tarfile.DIRTYPE}}[kind]; m.linkname = target; t.addfile(m)
 archive("dotdot.tar", [("ok", "file", ""), ("../outside/evil", "file", "")])
 archive("abs.tar", [("{o}/abs", "file", "")])
 archive("symdir.tar", [("d", "sym", "{o}"), ("d/x", "file", "")])
 archive("hardlink.tar", [("h", "link", "../outside/victim")])
+archive("replaced.tar", [("d", "sym", "{o}"), ("d", "dir", ""), ("d/x", "file", "")])
 "#,
         o = outside.display()
     );
@@ -334,6 +335,12 @@ archive("hardlink.tar", [("h", "link", "../outside/victim")])
     left.sort();
     assert_eq!(left, ["victim"]);
     assert_eq!(std::fs::read_to_string(outside.join("victim")).unwrap(), "keep");
+    // A symlink replaced by a directory of the same name: what goes into
+    // the directory lands in the image.
+    let image = dir.join("img-replaced");
+    let run = h.fr_in(&dir, ["import", "replaced.tar", image.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(std::fs::read_to_string(image.join("d/x")).unwrap(), "evil\n");
     // What came before the bad member is in the image.
     assert_eq!(std::fs::read_to_string(dir.join("img-dotdot.tar/ok")).unwrap(), "evil\n");
 }

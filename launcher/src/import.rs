@@ -237,9 +237,11 @@ impl Unpacker<'_> {
         // What is there goes, as tar replaces it; a directory stays a
         // directory.
         let existing = fs::statx(&dir, *last, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE);
+        let mut dir_stays = false;
         if let Ok(st) = &existing {
             let is_dir = FileType::from_raw_mode(st.stx_mode.into()) == FileType::Directory;
-            if !(is_dir && kind == Kind::Directory) {
+            dir_stays = is_dir && kind == Kind::Directory;
+            if !dir_stays {
                 let flags = if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
                 fs::unlinkat(&dir, *last, flags)
                     .map_err(|e| self.refuse(&m.path, format!("replacing what is there: {e}")))?;
@@ -266,7 +268,7 @@ impl Unpacker<'_> {
                     .map_err(|e| self.refuse(&m.path, e))?;
             }
             Kind::Directory => {
-                if existing.is_err() {
+                if !dir_stays {
                     fs::mkdirat(&dir, *last, Mode::from_raw_mode(0o700))
                         .map_err(|e| self.refuse(&m.path, e))?;
                 }
