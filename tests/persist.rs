@@ -370,3 +370,48 @@ fn bad_state_files_are_clear_errors() {
     assert_eq!(run.code, Some(125));
     assert!(run.stderr.contains("IMAGE/.fr"), "{}", run.stderr);
 }
+
+/// A state file write that fails part-way (here the file size limit)
+/// leaves a torn entry; fr cuts it off, so that a later change that fits
+/// is appended after a whole entry and read back by the next session
+/// (the loader stops at a torn entry, and would drop it).
+#[test]
+fn a_journal_entry_that_fails_part_way_is_cut_off_and_later_changes_are_kept() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("torn");
+    let Some(tool) = h.compile("xattr.c", "xattr-static", &["-static"]) else { return };
+    install(h, &tool, &dir, "xattr");
+    h.exec_in(&dir, None, &["-f", "-s", "state"], &["sh", "-c", "touch f g && chown 1:1 f"]).ok();
+    let size = std::fs::metadata(dir.join("state")).unwrap().len();
+    // Room for a small entry, not for one that holds a 4 KiB attribute.
+    let limit = size + 1024;
+    let script = format!(
+        "./xattr set f trusted.big {}; chown 7:7 g && echo done && sleep 600",
+        "ab".repeat(4096)
+    );
+    let fr = h.fr.display().to_string();
+    let mut child = h
+        .command("sh")
+        .arg("-c")
+        // An ignored SIGXFSZ stays ignored in fr: the write fails with EFBIG.
+        .arg(format!("trap '' XFSZ; exec prlimit --fsize={limit} \"$@\""))
+        .args(["sh", &fr, "exec", "-f", "-i", "state", "-s", "state", "--", "sh", "-c", &script])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(line, "done\n", "{stderr}");
+    assert!(stderr.contains("writing") && stderr.contains("state"), "{stderr}");
+    let after = h.exec_in(&dir, None, &["-f", "-i", "state"], &["stat", "-c", "%u:%g", "f", "g"]);
+    assert_eq!(after.ok(), "1:1\n7:7\n");
+}

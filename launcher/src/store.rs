@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -249,7 +249,7 @@ impl ImageStore {
             name: "journal".into(),
             append: false,
             root: self.root,
-            file: Mutex::new(None),
+            file: Mutex::new(Tail::Unopened),
             failed: AtomicBool::new(false),
         }))
     }
@@ -416,7 +416,7 @@ impl StateFile {
             name: self.name.clone(),
             append: true,
             root: self.root,
-            file: Mutex::new(None),
+            file: Mutex::new(Tail::Unopened),
             failed: AtomicBool::new(false),
         })
     }
@@ -441,8 +441,23 @@ struct FileJournal {
     /// starts as a full snapshot), rather than into a new journal.
     append: bool,
     root: RootId,
-    file: Mutex<Option<File>>,
+    file: Mutex<Tail>,
     failed: AtomicBool,
+}
+
+/// Where the journal's next entry goes.
+#[derive(Debug)]
+enum Tail {
+    /// No change yet: the file is made (or opened) at the first.
+    Unopened,
+    /// The file, and its length up to the end of its last whole entry:
+    /// a failed or partial write is cut back to it, so that the next
+    /// entry never follows a torn one (the loader stops at a torn entry,
+    /// and would drop every entry after it).
+    Open { file: File, good: u64 },
+    /// A torn entry could not be cut off: nothing more is written, and
+    /// the end of the session saves what the journal would have kept.
+    Stopped,
 }
 
 impl FileJournal {
@@ -461,23 +476,43 @@ impl FileJournal {
 
 impl Journal for FileJournal {
     fn record(&self, change: &dyn Fn() -> Change) {
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tail = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*tail, Tail::Stopped) {
+            return;
+        }
         let entry = change().encode();
-        let written = match &mut *file {
-            Some(f) => f.write_all(&entry),
-            None => self.create().and_then(|mut f| {
-                let done = f.write_all(&entry);
-                *file = Some(f);
-                done
-            }),
-        };
-        if let Err(e) = written {
-            if !self.failed.swap(true, Ordering::Relaxed) {
-                log::error!(
-                    "writing {}: {e}; later changes of this session may not be kept (free some space and run again)",
-                    self.path.display()
-                );
+        if matches!(*tail, Tail::Unopened) {
+            let opened = self.create().and_then(|f| Ok((f.metadata()?.len(), f)));
+            match opened {
+                Ok((good, file)) => *tail = Tail::Open { file, good },
+                Err(e) => return self.failed(&e),
             }
+        }
+        let Tail::Open { file, good } = &mut *tail else { return };
+        match file.write_all(&entry) {
+            Ok(()) => *good += entry.len() as u64,
+            Err(e) => {
+                self.failed(&e);
+                let cut = file.set_len(*good).and_then(|()| file.seek(SeekFrom::Start(*good)));
+                if let Err(e) = cut {
+                    log::error!(
+                        "cutting a torn entry off {}: {e}; no later change of this session is written to it",
+                        self.path.display()
+                    );
+                    *tail = Tail::Stopped;
+                }
+            }
+        }
+    }
+}
+
+impl FileJournal {
+    fn failed(&self, e: &std::io::Error) {
+        if !self.failed.swap(true, Ordering::Relaxed) {
+            log::error!(
+                "writing {}: {e}; later changes of this session may not be kept (free some space and run again)",
+                self.path.display()
+            );
         }
     }
 }
