@@ -409,3 +409,290 @@ fn progress_shows_on_a_terminal_only() {
     let piped = h.fr(["export".as_ref(), img.as_os_str(), a.as_os_str()]);
     assert_eq!((piped.code, piped.stderr.as_str()), (Some(0), ""));
 }
+
+/// Python that writes hostile and odd archives: `add(tar, name, kind,
+/// data, mode, uid, gid, link, pax)` with raw pax records, and `acl()`
+/// for an ACL's xattr value.
+const MAKE_TAR: &str = r#"
+import io, struct, tarfile
+def acl(entries):
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in entries)
+U = 0xffffffff
+def add(t, name, kind="file", data=b"", mode=0o644, uid=0, gid=0, link="", pax=None, mtime=1000000000):
+    m = tarfile.TarInfo(name)
+    m.mode, m.uid, m.gid, m.mtime = mode, uid, gid, mtime
+    m.type = {"file": tarfile.REGTYPE, "old": tarfile.AREGTYPE, "dir": tarfile.DIRTYPE,
+              "link": tarfile.LNKTYPE}[kind]
+    m.linkname = link
+    if pax:
+        m.pax_headers = {k: v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v
+                         for k, v in pax.items()}
+    m.size = len(data)
+    t.addfile(m, io.BytesIO(data) if data else None)
+def archive(path):
+    return tarfile.open(path, "w", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                        errors="surrogateescape")
+"#;
+
+/// Runs `script` after [`MAKE_TAR`] in `dir`, as the test user.
+fn make_tars(h: &Harness, dir: &Path, script: &str) {
+    let out = h
+        .command("python3")
+        .arg("-c")
+        .arg(format!("{MAKE_TAR}\n{script}"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Archives real root's tar and fr import differently unless fr does as
+/// tar: an old-style directory (a regular member named `old/`), a hard
+/// link to itself and one repeated, a v3 file capability for root, an
+/// access ACL that says no more than a mode, xattr names with `=` and `%`
+/// (pax keys `%3D`, `%25`), directories made for a member without one
+/// (in a directory of the archive, whose owner and mode tar sets last,
+/// and in a set-group-id directory already there), and a second import
+/// over the first that gives a file back to root.
+#[test]
+fn import_unpacks_odd_members_as_real_roots_tar_does() {
+    let Some(h) = harness() else { return };
+    if !is_root() {
+        cannot_run::<()>("the import test compares with real root: run the suite as root");
+        return;
+    }
+    let dir = h.scratch("odd");
+    make_tars(
+        h,
+        &dir,
+        r#"
+capv3 = bytes.fromhex("01000003" "00200000" "00000000" "00000000" "00000000" "00000000")
+with archive("odd.tar") as t:
+    add(t, "d", "dir", mode=0o2775, gid=50)
+    add(t, "d/x/y/f", data=b"deep\n")
+    add(t, "old/", "old", mode=0o750, uid=5)
+    add(t, "old/f", data=b"in old\n")
+    add(t, "h", data=b"keep\n")
+    add(t, "h", "link", link="h")
+    add(t, "h2", "link", link="h")
+    add(t, "h2", "link", link="h")
+    add(t, "cap", data=b"x", mode=0o755, pax={"SCHILY.xattr.security.capability": capv3})
+    add(t, "acl", data=b"x", mode=0o600,
+        pax={"SCHILY.xattr.system.posix_acl_access": acl([(1, 6, U), (4, 4, U), (0x20, 0, U)])})
+    add(t, "eq", data=b"x", pax={"SCHILY.xattr.user.a%3Db": "1", "SCHILY.xattr.trusted.c%25d": "2"})
+    add(t, "p", "dir", mode=0o2775, gid=50)
+    add(t, "s", data=b"x", uid=5, gid=5)
+with archive("more.tar") as t:
+    add(t, "p/x/f", data=b"in p\n")
+    add(t, "s", data=b"y")
+"#,
+    );
+    /// Real root's tree is root's: real root removes it.
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let tree = dir.join("tree");
+    let _remove = Remove(tree.clone());
+    let (d, t) = (dir.display(), tree.display());
+    let script = format!(
+        "umask 022 && mkdir {t} && cd {t} && \
+         for a in odd more; do tar --xattrs --xattrs-include='*' --same-owner -xpf {d}/$a.tar || exit 1; done && \
+         tar --xattrs --xattrs-include='*' -cpf {d}/root.tar -C {t} ."
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let img = dir.join("img");
+    for archive in ["odd.tar", "more.tar"] {
+        let run = h
+            .command("sh")
+            .arg("-c")
+            .arg(format!("umask 022 && exec {} import {archive} {}", h.fr.display(), img.display()))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{archive}: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    let copy = dir.join("fr.tar");
+    let run = h.fr(["export".as_ref(), img.as_os_str(), copy.as_os_str()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let (want, got) = (members(&dir.join("root.tar")), members(&copy));
+    assert!(want.contains("'links': ['h', 'h2']") && want.contains("user.a%3Db"), "{want}");
+    assert_eq!(got, want, "\nreal root:\n{want}\nfr import, export:\n{got}");
+    // The user.* attribute is on the file for real, by its decoded name.
+    let names = h
+        .command("python3")
+        .arg("-c")
+        .arg("import os, sys; print(os.listxattr(sys.argv[1]))")
+        .arg(img.join("eq"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&names.stdout), "['user.a=b']\n");
+}
+
+/// An extended attribute real root's `setxattr(2)` would refuse stops the
+/// import with an error naming the member and the attribute.
+#[test]
+fn import_refuses_xattrs_the_kernel_would_refuse() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("badxattr");
+    make_tars(
+        h,
+        &dir,
+        r#"
+cases = {
+    "default-acl": ("f", "file", "system.posix_acl_default", acl([(1, 7, U), (4, 5, U), (0x20, 5, U)])),
+    "bad-acl": ("f", "file", "system.posix_acl_access", acl([(1, 7, U), (0x20, 5, U)])),
+    "bad-cap": ("f", "file", "security.capability", b"\x01\x00\x00\x02\x00"),
+    "big": ("f", "file", "trusted.big", b"x" * 65537),
+}
+for name, (member, kind, key, value) in cases.items():
+    with archive(name + ".tar") as t:
+        add(t, "before", data=b"ok\n")
+        add(t, member, kind, data=b"x", pax={"SCHILY.xattr." + key: value})
+"#,
+    );
+    for (archive, xattr) in [
+        ("default-acl", "system.posix_acl_default"),
+        ("bad-acl", "system.posix_acl_access"),
+        ("bad-cap", "security.capability"),
+        ("big", "trusted.big"),
+    ] {
+        let img = dir.join(format!("img-{archive}"));
+        let run = h.fr_in(&dir, ["import", &format!("{archive}.tar"), img.to_str().unwrap()]);
+        assert_eq!(run.code, Some(1), "{archive}: {run:?}");
+        assert!(
+            run.stderr.contains("member `f`") && run.stderr.contains(xattr),
+            "{archive}: {}",
+            run.stderr
+        );
+        assert!(!img.join("f").exists(), "{archive}: the refused member was unpacked");
+        assert_eq!(std::fs::read_to_string(img.join("before")).unwrap(), "ok\n");
+    }
+}
+
+/// A size no archive can hold, on a member whose data is never unpacked
+/// (the image root as a regular member), is an error, not a crash; data
+/// of such a member is skipped.
+#[test]
+fn import_skips_the_data_of_members_it_does_not_unpack() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("skipped");
+    make_tars(
+        h,
+        &dir,
+        r#"
+with archive("huge.tar") as t:
+    add(t, ".", pax={"size": str(2**64 - 1)})
+    add(t, "f", data=b"after\n")
+with archive("root-data.tar") as t:
+    add(t, ".", data=b"r" * 700)
+    add(t, "f", data=b"after\n")
+"#,
+    );
+    let img = dir.join("img-huge");
+    let run = h.fr_in(&dir, ["import", "huge.tar", img.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("member `.`") && run.stderr.contains("size"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let img = dir.join("img-root-data");
+    let run = h.fr_in(&dir, ["import", "root-data.tar", img.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(std::fs::read_to_string(img.join("f")).unwrap(), "after\n");
+}
+
+/// Modification times keep their nanoseconds, and times before 1970 their
+/// sign, through import and export (pax `mtime` records).
+#[test]
+fn mtimes_keep_their_nanoseconds_through_import_and_export() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("mtime");
+    make_tars(
+        h,
+        &dir,
+        r#"
+with archive("t.tar") as t:
+    add(t, "f", data=b"x", pax={"mtime": "1234567890.123456789"})
+    add(t, "d", "dir", pax={"mtime": "1234567890.5"})
+    add(t, "old", data=b"x", pax={"mtime": "-1.25"})
+    add(t, "whole", data=b"x", mtime=1234567890)
+"#,
+    );
+    let img = dir.join("img");
+    let run = h.fr_in(&dir, ["import", "t.tar", img.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let times: Vec<(i64, i64)> = ["f", "d", "old", "whole"]
+        .iter()
+        .map(|n| {
+            let m = std::fs::symlink_metadata(img.join(n)).unwrap();
+            (m.mtime(), m.mtime_nsec())
+        })
+        .collect();
+    assert_eq!(
+        times,
+        [
+            (1_234_567_890, 123_456_789),
+            (1_234_567_890, 500_000_000),
+            (-2, 750_000_000),
+            (1_234_567_890, 0)
+        ]
+    );
+    let out = dir.join("out.tar");
+    let run = h.fr(["export".as_ref(), img.as_os_str(), out.as_os_str()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let read = h
+        .command("python3")
+        .arg("-c")
+        .arg(
+            "import math, sys, tarfile\n\
+             for m in tarfile.open(sys.argv[1]):\n\
+             \x20   print(m.name, m.pax_headers.get('mtime'), math.floor(m.mtime))",
+        )
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let text = String::from_utf8(read.stdout).unwrap();
+    for line in [
+        "./f 1234567890.123456789 1234567890",
+        "./d 1234567890.5 1234567890",
+        "./old -1.25 -2",
+        "./whole None 1234567890",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+}
+
+/// A second import over an image replaces a file: what the first recorded
+/// for it (an owner) goes with it, though nothing else changed.
+#[test]
+fn a_second_import_leaves_no_stale_record() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("reimport");
+    make_tars(
+        h,
+        &dir,
+        r#"
+with archive("first.tar") as t:
+    add(t, "s", data=b"x", uid=5, gid=5)
+    add(t, "t", data=b"x", uid=6, gid=6)
+with archive("second.tar") as t:
+    add(t, "s", data=b"y")
+"#,
+    );
+    let img = dir.join("img");
+    for archive in ["first.tar", "second.tar"] {
+        let run = h.fr_in(&dir, ["import", archive, img.to_str().unwrap()]);
+        assert_eq!(run.code, Some(0), "{archive}: {run:?}");
+    }
+    let out = dir.join("out.tar");
+    let run = h.fr(["export".as_ref(), img.as_os_str(), out.as_os_str()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let text = members(&out);
+    assert!(text.contains("s {'type': '0', 'mode': '0o644', 'owner': '0:0'"), "{text}");
+    assert!(text.contains("t {'type': '0', 'mode': '0o644', 'owner': '6:6'"), "{text}");
+}

@@ -51,7 +51,9 @@ pub struct Member {
     pub uname: Vec<u8>,
     pub gname: Vec<u8>,
     pub size: u64,
+    /// Seconds since the epoch (negative before it), and nanoseconds.
     pub mtime: i64,
+    pub mtime_nsec: u32,
     pub link: Vec<u8>,
     pub dev_major: u32,
     pub dev_minor: u32,
@@ -74,6 +76,84 @@ fn put_octal(field: &mut [u8], value: u64) {
 fn put_bytes(field: &mut [u8], value: &[u8]) {
     let n = value.len().min(field.len());
     field[..n].copy_from_slice(&value[..n]);
+}
+
+/// A pax time, `SECONDS[.FRACTION]`: the exact value, so a time before
+/// the epoch with a fraction is `-(|sec| - 1).(1e9 - nsec)`, as GNU tar
+/// writes it (`code_timespec()`).
+fn pax_time(sec: i64, nsec: u32) -> Vec<u8> {
+    let (neg, whole, frac) = match (sec < 0, nsec) {
+        (false, n) => (false, sec.unsigned_abs(), n),
+        (true, 0) => (true, sec.unsigned_abs(), 0),
+        (true, n) => (true, sec.unsigned_abs() - 1, 1_000_000_000 - n),
+    };
+    let mut text = format!("{}{whole}", if neg { "-" } else { "" });
+    if frac != 0 {
+        let digits = format!("{frac:09}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    text.into_bytes()
+}
+
+/// Reads a pax time (see [`pax_time`]); digits past nanoseconds are cut.
+fn parse_pax_time(value: &[u8]) -> Option<(i64, u32)> {
+    let (neg, rest) = match value.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let (whole, frac) = match rest.iter().position(|&b| b == b'.') {
+        Some(dot) => (&rest[..dot], &rest[dot + 1..]),
+        None => (rest, &b""[..]),
+    };
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    if !digits(whole) || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let whole: i64 = std::str::from_utf8(whole).ok()?.parse().ok()?;
+    let mut nsec = 0u32;
+    for i in 0..9 {
+        nsec = nsec * 10 + frac.get(i).map_or(0, |d| u32::from(d - b'0'));
+    }
+    match (neg, nsec) {
+        (false, n) => Some((whole, n)),
+        (true, 0) => Some((-whole, 0)),
+        (true, n) => Some((whole.checked_neg()?.checked_sub(1)?, 1_000_000_000 - n)),
+    }
+}
+
+/// The pax key of an xattr name: GNU tar writes `%` and `=` (which would
+/// end the key) as `%25` and `%3D` (`xattr_encode_keyword()`).
+fn xattr_key(name: &[u8]) -> Vec<u8> {
+    let mut key = b"SCHILY.xattr.".to_vec();
+    for &b in name {
+        match b {
+            b'%' => key.extend_from_slice(b"%25"),
+            b'=' => key.extend_from_slice(b"%3D"),
+            b => key.push(b),
+        }
+    }
+    key
+}
+
+/// The xattr name of a `SCHILY.xattr.` key, as GNU tar's
+/// `xattr_decode_keyword()` decodes it: only `%25` and `%3D`.
+fn xattr_name(encoded: &[u8]) -> Vec<u8> {
+    let mut name = Vec::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' && tail.starts_with(b"3D") {
+            name.push(b'=');
+            rest = &tail[2..];
+        } else if b == b'%' && tail.starts_with(b"25") {
+            name.push(b'%');
+            rest = &tail[2..];
+        } else {
+            name.push(b);
+            rest = tail;
+        }
+    }
+    name
 }
 
 /// One pax record, `"LEN KEY=VALUE\n"`, where LEN counts the whole record
@@ -154,6 +234,9 @@ pub fn header(m: &Member) -> Vec<u8> {
             pax.extend(pax_record(key, v));
         }
     }
+    if m.mtime < 0 || m.mtime as u64 > octal_max(12) || m.mtime_nsec != 0 {
+        pax.extend(pax_record(b"mtime", &pax_time(m.mtime, m.mtime_nsec)));
+    }
     if u64::from(m.dev_major) > octal_max(8) || u64::from(m.dev_minor) > octal_max(8) {
         // No pax keyword carries device numbers; GNU tar and bsdtar agree
         // on these.
@@ -161,9 +244,7 @@ pub fn header(m: &Member) -> Vec<u8> {
         pax.extend(pax_record(b"SCHILY.devminor", m.dev_minor.to_string().as_bytes()));
     }
     for (name, value) in &m.xattrs {
-        let mut key = b"SCHILY.xattr.".to_vec();
-        key.extend_from_slice(name);
-        pax.extend(pax_record(&key, value));
+        pax.extend(pax_record(&xattr_key(name), value));
     }
     let mut out = Vec::with_capacity(BLOCK * 2);
     if !pax.is_empty() {
@@ -200,19 +281,23 @@ pub enum ReadError {
     Checksum {
         offset: u64,
     },
-    /// A numeric field that is neither octal nor base-256.
+    /// A numeric field that is neither octal nor base-256, or whose
+    /// value does not fit (an id over 32 bits, a size past the end of any
+    /// archive); `field` names the header field or pax record.
     Number {
         offset: u64,
+        member: Vec<u8>,
         field: &'static str,
     },
     /// A pax record that does not parse.
     Pax {
         offset: u64,
     },
-    /// A member type fr does not unpack (GNU sparse files, volume labels).
+    /// A member fr does not unpack (GNU sparse files, volume labels).
     Unsupported {
         offset: u64,
-        flag: u8,
+        member: Vec<u8>,
+        what: String,
     },
     Io(String),
 }
@@ -226,16 +311,18 @@ impl std::fmt::Display for ReadError {
             ReadError::Checksum { offset } => {
                 write!(f, "the header at byte {offset} is damaged (bad checksum), or this is not a tar archive")
             }
-            ReadError::Number { offset, field } => {
-                write!(f, "the header at byte {offset} has a bad {field} field")
-            }
+            ReadError::Number { offset, member, field } => write!(
+                f,
+                "member `{}` (header at byte {offset}): its {field} field is not a number that fits",
+                member.escape_ascii()
+            ),
             ReadError::Pax { offset } => {
                 write!(f, "the extended header at byte {offset} is damaged")
             }
-            ReadError::Unsupported { offset, flag } => write!(
+            ReadError::Unsupported { offset, member, what } => write!(
                 f,
-                "the member at byte {offset} has type '{}', which fr does not unpack",
-                flag.escape_ascii()
+                "member `{}` (header at byte {offset}) is {what}, which fr does not unpack",
+                member.escape_ascii()
             ),
             ReadError::Io(e) => write!(f, "{e}"),
         }
@@ -283,6 +370,19 @@ fn parse_number(field: &[u8]) -> Option<u64> {
         return Some(0);
     }
     u64::from_str_radix(std::str::from_utf8(&text).ok()?, 8).ok()
+}
+
+/// A numeric field that may be negative (times): GNU tar writes a
+/// negative value in base-256 as the two's complement of the whole field.
+fn parse_signed(field: &[u8]) -> Option<i64> {
+    if field.first().is_some_and(|b| b & 0xc0 == 0xc0) && field.len() <= 15 {
+        let mut v: i128 = 0;
+        for &b in field {
+            v = (v << 8) | i128::from(b);
+        }
+        return i64::try_from(v - (1i128 << (8 * field.len()))).ok();
+    }
+    i64::try_from(parse_number(field)?).ok()
 }
 
 fn cstr(field: &[u8]) -> Vec<u8> {
@@ -371,12 +471,21 @@ impl<R: Read> Reader<R> {
         self.skip(padding(data) as u64)
     }
 
+    /// Skips the current member's data and padding (what [`Self::data`]
+    /// would have copied).
+    pub fn skip_data(&mut self) -> Result<(), ReadError> {
+        let pending = std::mem::take(&mut self.pending);
+        // A size is checked when its header is read; an archive cannot
+        // hold more than u64::MAX bytes either way.
+        let whole = pending
+            .checked_add(padding(pending) as u64)
+            .ok_or(ReadError::Truncated { offset: self.offset })?;
+        self.skip(whole)
+    }
+
     /// The next member, or `None` at the end of the archive.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, ReadError> {
-        if self.pending > 0 {
-            let pending = std::mem::take(&mut self.pending);
-            self.skip(pending + padding(pending) as u64)?;
-        }
+        self.skip_data()?;
         let mut local: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut long_name = None;
         let mut long_link = None;
@@ -397,35 +506,61 @@ impl<R: Read> Reader<R> {
             if stored != unsigned && stored as i64 != signed {
                 return Err(ReadError::Checksum { offset: at });
             }
-            let number = |range: std::ops::Range<usize>, field| {
-                parse_number(&h[range]).ok_or(ReadError::Number { offset: at, field })
-            };
-            let size = number(124..136, "size")?;
             let flag = h[156];
-            match flag {
-                b'x' | b'g' => {
-                    let blob = self.read_blob(size, at)?;
-                    let records = parse_pax(&blob).ok_or(ReadError::Pax { offset: at })?;
-                    if flag == b'g' {
-                        self.global.extend(records);
-                    } else {
-                        local.extend(records);
+            if matches!(flag, b'x' | b'g' | b'L' | b'K') {
+                let size = parse_number(&h[124..136]).ok_or(ReadError::Number {
+                    offset: at,
+                    member: cstr(&h[0..100]),
+                    field: "size",
+                })?;
+                let mut blob = self.read_blob(size, at)?;
+                match flag {
+                    b'x' | b'g' => {
+                        let records = parse_pax(&blob).ok_or(ReadError::Pax { offset: at })?;
+                        if flag == b'g' {
+                            self.global.extend(records);
+                        } else {
+                            local.extend(records);
+                        }
                     }
-                    continue;
-                }
-                b'L' | b'K' => {
-                    let mut blob = self.read_blob(size, at)?;
-                    blob.truncate(blob.iter().position(|&b| b == 0).unwrap_or(blob.len()));
-                    if flag == b'L' {
-                        long_name = Some(blob);
-                    } else {
-                        long_link = Some(blob);
+                    _ => {
+                        blob.truncate(blob.iter().position(|&b| b == 0).unwrap_or(blob.len()));
+                        if flag == b'L' {
+                            long_name = Some(blob);
+                        } else {
+                            long_link = Some(blob);
+                        }
                     }
-                    continue;
                 }
-                _ => {}
+                continue;
             }
-            let kind = match flag {
+            // The name first: every later error names the member.
+            let mut path = cstr(&h[0..100]);
+            // Only POSIX ustar has a prefix; old GNU headers (`ustar  \0`)
+            // keep times and a sparse map in those bytes.
+            if h[257..263] == *b"ustar\0" && h[345] != 0 && long_name.is_none() {
+                let mut full = cstr(&h[345..500]);
+                full.push(b'/');
+                full.extend_from_slice(&path);
+                path = full;
+            }
+            let mut path = long_name.take().unwrap_or(path);
+            let mut sparse_name = None;
+            for (key, value) in self.global.iter().chain(&local) {
+                match key.as_slice() {
+                    b"path" => path = value.clone(),
+                    b"GNU.sparse.name" => sparse_name = Some(value.clone()),
+                    _ => {}
+                }
+            }
+            let sparse =
+                self.global.iter().chain(&local).any(|(k, _)| k.starts_with(b"GNU.sparse."));
+            let unsupported = |what: &str| ReadError::Unsupported {
+                offset: at,
+                member: sparse_name.clone().unwrap_or_else(|| path.clone()),
+                what: what.to_string(),
+            };
+            let mut kind = match flag {
                 b'0' | 0 | b'7' => Kind::Regular,
                 b'1' => Kind::HardLink,
                 b'2' => Kind::Symlink,
@@ -433,55 +568,66 @@ impl<R: Read> Reader<R> {
                 b'4' => Kind::BlockDevice,
                 b'5' => Kind::Directory,
                 b'6' => Kind::Fifo,
-                _ => return Err(ReadError::Unsupported { offset: at, flag }),
+                b'S' => return Err(unsupported("a GNU sparse file (type 'S')")),
+                b'V' => return Err(unsupported("a volume label (type 'V')")),
+                b'M' => {
+                    return Err(unsupported("the rest of a file from another volume (type 'M')"))
+                }
+                _ => return Err(unsupported(&format!("of type '{}'", flag.escape_ascii()))),
             };
-            let mut path = cstr(&h[0..100]);
-            if &h[257..262] == b"ustar" && h[345] != 0 && long_name.is_none() {
-                let mut full = cstr(&h[345..500]);
-                full.push(b'/');
-                full.extend_from_slice(&path);
-                path = full;
+            // pax 1.0 sparse files: a sparse map, then the data, under a
+            // made-up name; unpacked as they are they would be wrong.
+            if sparse {
+                return Err(unsupported("a GNU sparse file (GNU.sparse.* records)"));
             }
+            let bad =
+                |field: &'static str| ReadError::Number { offset: at, member: path.clone(), field };
+            let number = |range: std::ops::Range<usize>, field| {
+                parse_number(&h[range]).ok_or_else(|| bad(field))
+            };
+            let id = |range: std::ops::Range<usize>, field| {
+                number(range, field).and_then(|v| u32::try_from(v).map_err(|_| bad(field)))
+            };
             let mut m = Member {
-                path: long_name.take().unwrap_or(path),
+                path: path.clone(),
                 kind: Some(kind),
                 mode: number(100..108, "mode")? as u32 & 0o7777,
-                uid: number(108..116, "uid")? as u32,
-                gid: number(116..124, "gid")? as u32,
+                uid: id(108..116, "uid")?,
+                gid: id(116..124, "gid")?,
                 uname: cstr(&h[265..297]),
                 gname: cstr(&h[297..329]),
-                size,
-                mtime: number(136..148, "mtime")? as i64,
+                size: number(124..136, "size")?,
+                mtime: parse_signed(&h[136..148]).ok_or_else(|| bad("mtime"))?,
+                mtime_nsec: 0,
                 link: long_link.take().unwrap_or_else(|| cstr(&h[157..257])),
-                dev_major: number(329..337, "devmajor")? as u32,
-                dev_minor: number(337..345, "devminor")? as u32,
+                dev_major: id(329..337, "devmajor")?,
+                dev_minor: id(337..345, "devminor")?,
                 xattrs: Vec::new(),
             };
             let mut ignored = Vec::new();
-            let bad = || ReadError::Pax { offset: at };
-            let num = |v: &[u8]| -> Result<u64, ReadError> {
-                std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)
+            let num = |v: &[u8], field| -> Result<u64, ReadError> {
+                std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad(field))
+            };
+            let id = |v: &[u8], field| {
+                num(v, field).and_then(|v| u32::try_from(v).map_err(|_| bad(field)))
             };
             for (key, value) in self.global.iter().chain(&local) {
                 match key.as_slice() {
                     b"path" => m.path = value.clone(),
                     b"linkpath" => m.link = value.clone(),
-                    b"uid" => m.uid = u32::try_from(num(value)?).map_err(|_| bad())?,
-                    b"gid" => m.gid = u32::try_from(num(value)?).map_err(|_| bad())?,
-                    b"size" => m.size = num(value)?,
+                    b"uid" => m.uid = id(value, "pax uid")?,
+                    b"gid" => m.gid = id(value, "pax gid")?,
+                    b"size" => m.size = num(value, "pax size")?,
                     b"uname" => m.uname = value.clone(),
                     b"gname" => m.gname = value.clone(),
                     b"mtime" => {
-                        let secs = value.split(|&b| b == b'.').next().unwrap_or_default();
-                        m.mtime = std::str::from_utf8(secs)
-                            .ok()
-                            .and_then(|s| s.parse().ok())
-                            .ok_or_else(bad)?;
+                        (m.mtime, m.mtime_nsec) =
+                            parse_pax_time(value).ok_or_else(|| bad("pax mtime"))?;
                     }
-                    b"SCHILY.devmajor" => m.dev_major = num(value)? as u32,
-                    b"SCHILY.devminor" => m.dev_minor = num(value)? as u32,
+                    b"SCHILY.devmajor" => m.dev_major = id(value, "SCHILY.devmajor")?,
+                    b"SCHILY.devminor" => m.dev_minor = id(value, "SCHILY.devminor")?,
                     k if k.starts_with(b"SCHILY.xattr.") => {
-                        let name = k[b"SCHILY.xattr.".len()..].to_vec();
+                        let name = xattr_name(&k[b"SCHILY.xattr.".len()..]);
                         m.xattrs.retain(|(n, _)| *n != name);
                         m.xattrs.push((name, value.clone()));
                     }
@@ -490,6 +636,18 @@ impl<R: Read> Reader<R> {
                     b"atime" | b"ctime" | b"comment" | b"charset" | b"hdrcharset" => {}
                     k => ignored.push(String::from_utf8_lossy(k).into_owned()),
                 }
+            }
+            // Old tars had no directory type: a regular member whose name
+            // ends in `/` is a directory (GNU tar's `extract_archive()`,
+            // "BSD tar uses the convention that a slash suffix means a
+            // directory").
+            if kind == Kind::Regular && m.path.ends_with(b"/") {
+                kind = Kind::Directory;
+                m.kind = Some(kind);
+            }
+            // Data is skipped as size plus padding; no archive is that long.
+            if kind == Kind::Regular && m.size > u64::MAX - BLOCK as u64 {
+                return Err(bad("size"));
             }
             // Only regular members have data blocks (pax: none for links
             // and directories; devices and fifos have none either, as
@@ -635,5 +793,208 @@ mod tests {
         path.push(b'/');
         assert!(has(&[b" path=".as_slice(), &path, b"\n"].concat()));
         assert_eq!(h[h.len() - BLOCK + 156], b'5');
+    }
+    /// Sets a header's checksum after a test changed its bytes.
+    fn seal(h: &mut [u8]) {
+        h[148..156].fill(b' ');
+        let sum: u64 = h[..BLOCK].iter().map(|&b| u64::from(b)).sum();
+        put_octal(&mut h[148..155], sum);
+        h[155] = b' ';
+    }
+
+    /// An extended header (`x`) holding `records`.
+    fn pax(records: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let body: Vec<u8> = records.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
+        let mut out = ustar(&Member::default(), b"PaxHeaders/x", b'x', body.len() as u64).to_vec();
+        out.extend(padded(body));
+        out
+    }
+
+    fn regular(name: &[u8]) -> Vec<u8> {
+        header(&Member { path: name.to_vec(), mode: 0o644, ..Member::default() })
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<Vec<Entry>, ReadError> {
+        let mut r = Reader::new(bytes);
+        let mut out = Vec::new();
+        while let Some(e) = r.next_entry()? {
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_size_no_archive_can_hold_is_an_error_not_an_overflow() {
+        // The data of "." is never read: the next header skips it.
+        let mut bytes = pax(&[(b"size", b"18446744073709551615")]);
+        bytes.extend(regular(b"."));
+        bytes.extend(regular(b"after"));
+        bytes.extend_from_slice(&END);
+        assert_eq!(
+            read_all(&bytes).unwrap_err(),
+            ReadError::Number { offset: BLOCK as u64 * 2, member: b".".to_vec(), field: "size" }
+        );
+        // Large but possible: the archive is too short for it.
+        let mut bytes = pax(&[(b"size", b"18446744073709551000")]);
+        bytes.extend(regular(b"."));
+        bytes.extend_from_slice(&END);
+        assert!(matches!(read_all(&bytes), Err(ReadError::Truncated { .. })));
+    }
+
+    #[test]
+    fn an_old_gnu_header_has_no_name_prefix() {
+        let mut h = regular(b"name");
+        h[257..265].copy_from_slice(b"ustar  \0");
+        // Old GNU keeps the access time here, where ustar has its prefix.
+        h[345..357].copy_from_slice(b"14567012345\0");
+        seal(&mut h);
+        let mut bytes = h.clone();
+        bytes.extend_from_slice(&END);
+        assert_eq!(read_all(&bytes).unwrap()[0].member.path, b"name");
+        // A POSIX header's prefix is part of the name.
+        h[257..265].copy_from_slice(b"ustar\x0000");
+        h[345..357].copy_from_slice(b"dir\0\0\0\0\0\0\0\0\0");
+        seal(&mut h);
+        let mut bytes = h;
+        bytes.extend_from_slice(&END);
+        assert_eq!(read_all(&bytes).unwrap()[0].member.path, b"dir/name");
+    }
+
+    #[test]
+    fn gnu_sparse_members_are_refused_by_name() {
+        let mut bytes = pax(&[
+            (b"GNU.sparse.major", b"1"),
+            (b"GNU.sparse.minor", b"0"),
+            (b"GNU.sparse.name", b"var/big"),
+            (b"GNU.sparse.realsize", b"1048576"),
+        ]);
+        bytes.extend(regular(b"GNUSparseFile.0/big"));
+        bytes.extend_from_slice(&END);
+        match read_all(&bytes) {
+            Err(e @ ReadError::Unsupported { .. }) => {
+                assert!(e.to_string().contains("`var/big`"), "{e}");
+                assert!(e.to_string().contains("sparse"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut h = regular(b"old-sparse");
+        h[156] = b'S';
+        seal(&mut h);
+        h.extend_from_slice(&END);
+        match read_all(&h) {
+            Err(ReadError::Unsupported { member, what, .. }) => {
+                assert_eq!(member, b"old-sparse");
+                assert!(what.contains("sparse"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn xattr_names_with_percent_and_equals_are_encoded_as_gnu_tar_does() {
+        let m = Member {
+            path: b"f".to_vec(),
+            xattrs: vec![(b"user.a=b%c".to_vec(), b"v=1".to_vec())],
+            ..Member::default()
+        };
+        let h = header(&m);
+        let has = |needle: &[u8]| h.windows(needle.len()).any(|w| w == needle);
+        assert!(has(b" SCHILY.xattr.user.a%3Db%25c=v=1\n"));
+        let mut bytes = h.clone();
+        bytes.extend_from_slice(&END);
+        assert_eq!(read_all(&bytes).unwrap()[0].member.xattrs, m.xattrs);
+        // Only %25 and %3D are escapes.
+        let mut bytes = pax(&[(b"SCHILY.xattr.user.x%41%3d%3D", b"1")]);
+        bytes.extend(regular(b"g"));
+        bytes.extend_from_slice(&END);
+        assert_eq!(
+            read_all(&bytes).unwrap()[0].member.xattrs,
+            [(b"user.x%41%3d=".to_vec(), b"1".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_regular_member_named_with_a_slash_is_an_old_directory() {
+        let mut bytes = Vec::new();
+        for (name, flag) in [(&b"old/"[..], b'0'), (b"older/", 0)] {
+            let mut h = regular(name);
+            h[156] = flag;
+            put_octal(&mut h[124..136], 0);
+            seal(&mut h);
+            bytes.extend(h);
+        }
+        bytes.extend(regular(b"old/f"));
+        bytes.extend_from_slice(&END);
+        let kinds: Vec<_> =
+            read_all(&bytes).unwrap().into_iter().map(|e| (e.member.kind, e.data)).collect();
+        assert_eq!(
+            kinds,
+            [(Some(Kind::Directory), 0), (Some(Kind::Directory), 0), (Some(Kind::Regular), 0)]
+        );
+    }
+
+    #[test]
+    fn ids_and_device_numbers_over_32_bits_are_errors_naming_the_member() {
+        let mut h = regular(b"big-uid");
+        // Base-256: 2^32 + 5, which `as u32` would read as 5.
+        h[108..116].copy_from_slice(&[0x80, 0, 0, 1, 0, 0, 0, 5]);
+        seal(&mut h);
+        h.extend_from_slice(&END);
+        assert_eq!(
+            read_all(&h).unwrap_err(),
+            ReadError::Number { offset: 0, member: b"big-uid".to_vec(), field: "uid" }
+        );
+        for (key, field) in [
+            (&b"SCHILY.devmajor"[..], "SCHILY.devmajor"),
+            (b"SCHILY.devminor", "SCHILY.devminor"),
+            (b"uid", "pax uid"),
+            (b"gid", "pax gid"),
+        ] {
+            let mut bytes = pax(&[(key, b"4294967296")]);
+            bytes.extend(regular(b"dev"));
+            bytes.extend_from_slice(&END);
+            let e = read_all(&bytes).unwrap_err();
+            assert_eq!(
+                e,
+                ReadError::Number { offset: 2 * BLOCK as u64, member: b"dev".to_vec(), field }
+            );
+            assert!(e.to_string().contains("`dev`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn mtimes_keep_their_nanoseconds_and_their_sign() {
+        for (mtime, nsec, record) in [
+            (1_234_567_890, 123_456_789, Some(&b"mtime=1234567890.123456789"[..])),
+            (1_234_567_890, 500_000_000, Some(b"mtime=1234567890.5")),
+            (-2, 500_000_000, Some(b"mtime=-1.5")),
+            (-1, 0, Some(b"mtime=-1")),
+            (0o77_777_777_777 + 1, 0, Some(b"mtime=8589934592")),
+            (1_234_567_890, 0, None),
+        ] {
+            let m = Member { path: b"t".to_vec(), mtime, mtime_nsec: nsec, ..Member::default() };
+            let h = header(&m);
+            let has = |needle: &[u8]| h.windows(needle.len()).any(|w| w == needle);
+            match record {
+                Some(r) => assert!(has(&[b" ", r, b"\n"].concat()), "{mtime}.{nsec}"),
+                None => assert_eq!(h.len(), BLOCK),
+            }
+            let mut bytes = h.clone();
+            bytes.extend_from_slice(&END);
+            let e = &read_all(&bytes).unwrap()[0];
+            assert_eq!((e.member.mtime, e.member.mtime_nsec), (mtime, nsec));
+        }
+        assert_eq!(parse_pax_time(b"-0.25"), Some((-1, 750_000_000)));
+        assert_eq!(parse_pax_time(b"7.1234567891"), Some((7, 123_456_789)));
+        assert_eq!(parse_pax_time(b"1."), Some((1, 0)));
+        for bad in [&b""[..], b"-", b".5", b"1.x", b"+1", b"99999999999999999999"] {
+            assert_eq!(parse_pax_time(bad), None, "{}", bad.escape_ascii());
+        }
+        // GNU tar's base-256 for a time before the epoch.
+        let mut h = regular(b"old");
+        h[136..148].fill(0xff);
+        seal(&mut h);
+        h.extend_from_slice(&END);
+        assert_eq!(read_all(&h).unwrap()[0].member.mtime, -1);
     }
 }

@@ -193,6 +193,7 @@ impl Writer<'_> {
             uname: self.names.user(view.uid),
             gname: self.names.group(view.gid),
             mtime: st.stx_mtime.tv_sec,
+            mtime_nsec: st.stx_mtime.tv_nsec,
             xattrs,
             ..Member::default()
         };

@@ -10,6 +10,7 @@
 //! directory on the way is opened without following symlinks, relative
 //! to the one before.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -20,9 +21,12 @@ use std::sync::Arc;
 use fr_emulator::acl::Acl;
 use fr_emulator::attrs::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use fr_emulator::table::Xattrs;
-use fr_emulator::tar::{Entry, Kind, Reader};
-use fr_emulator::xattr::{namespace, Namespace};
-use fr_emulator::{Attrs, IdMap, InodeTable};
+use fr_emulator::tar::{Entry, Kind, Member, Reader};
+use fr_emulator::xattr::{
+    check_set, namespace, normalize_capability, Namespace, XattrError, ACL_ACCESS, ACL_DEFAULT,
+    CAPABILITY,
+};
+use fr_emulator::{rules, Attrs, Creds, IdMap, InodeKey, InodeTable};
 use rustix::fs::{self, AtFlags, FileType, Mode, OFlags, StatxFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
@@ -86,6 +90,8 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
         root,
         table: &table,
         ids: IdMap::new(uid, gid),
+        umask: umask(),
+        delayed: HashSet::new(),
         dir_times: Vec::new(),
         warned: Vec::new(),
         summary: Summary::default(),
@@ -117,6 +123,13 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
     Ok(std::mem::take(&mut unpacker.summary))
 }
 
+/// The process's umask, read by setting it and back.
+fn umask() -> u32 {
+    let old = rustix::process::umask(Mode::empty());
+    rustix::process::umask(old);
+    old.as_raw_mode()
+}
+
 /// A member name as components inside the image: `./` and empty parts
 /// dropped; absolute names and `..` refused; `.fr` at the top is fr's.
 fn components(name: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
@@ -142,9 +155,14 @@ struct Unpacker<'a> {
     root: OwnedFd,
     table: &'a InodeTable,
     ids: IdMap,
+    /// Directories made from a member: tar sets their attributes last.
+    delayed: HashSet<InodeKey>,
+    /// The umask fr was started with, which the directories tar makes
+    /// without a member get.
+    umask: u32,
     /// Directories whose times are set last (unpacking into them changes
     /// them), as (path components, mtime).
-    dir_times: Vec<(Vec<Vec<u8>>, i64)>,
+    dir_times: Vec<(Vec<Vec<u8>>, i64, u32)>,
     /// Pax records already warned about.
     warned: Vec<String>,
     summary: Summary,
@@ -167,6 +185,20 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// What a member's extended attributes leave once real root's
+/// `setxattr(2)` has taken them, checked as `InodeTable::setxattr` checks a
+/// session's call.
+#[derive(Debug, Default)]
+struct Checked {
+    /// `trusted.*`, `security.*` and ACLs, for the table.
+    emulated: Xattrs,
+    /// `user.*`, set on the file for real.
+    user: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The permission bits with set-id and sticky bits: the member's, or
+    /// those its access ACL sets (`posix_acl_update_mode()`).
+    perms: u32,
+}
+
 impl Unpacker<'_> {
     fn refuse(&self, name: &[u8], why: impl std::fmt::Display) -> Error {
         archive_error(self.archive, format!("member `{}`: {why}", name.escape_ascii()))
@@ -186,8 +218,7 @@ impl Unpacker<'_> {
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             let next = match fs::openat(&dir, *part, flags, Mode::empty()) {
                 Err(Errno::NOENT) if make => {
-                    fs::mkdirat(&dir, *part, Mode::from_raw_mode(0o755))
-                        .map_err(|e| self.refuse(name, format!("making its directory: {e}")))?;
+                    self.make_parent(&dir, part, name)?;
                     fs::openat(&dir, *part, flags, Mode::empty())
                 }
                 other => other,
@@ -206,6 +237,126 @@ impl Unpacker<'_> {
         Ok(dir)
     }
 
+    /// Makes the directory `part` in `dir` that the archive has no member
+    /// for, as real root's tar does (`make_directories()`): mode 0777 less
+    /// the umask tar started with, and what the kernel's `mkdir` by root
+    /// gives in `dir`. A directory member's own owner, mode and ACLs are
+    /// set only once its contents are out (`delay_set_stat()`), so in a
+    /// directory this import made from a member that is root:root with no
+    /// set-group-id bit and no default ACL; in one that was there, what it
+    /// is (`InodeTable::new_file`).
+    fn make_parent(&self, dir: &OwnedFd, part: &[u8], name: &[u8]) -> Result<(), Error> {
+        let made =
+            |e| self.refuse(name, format!("making its directory `{}`: {e}", part.escape_ascii()));
+        let parent =
+            fs::statx(dir, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS).map_err(made)?;
+        fs::mkdirat(dir, part, Mode::from_raw_mode(0o777)).map_err(made)?;
+        let st = fs::statx(dir, part, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
+            .map_err(made)?;
+        if u32::from(st.stx_mode) & 0o700 != 0o700 {
+            // The user must get into it to unpack what goes there.
+            let perms = (u32::from(st.stx_mode) & 0o7777) | 0o700;
+            fs::chmodat(dir, part, Mode::from_raw_mode(perms), AtFlags::empty()).map_err(made)?;
+        }
+        let st = fs::statx(dir, part, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
+            .map_err(made)?;
+        let root = Creds::root();
+        let (want, xattrs) = if self.delayed.contains(&key_of(&parent)) {
+            let plain =
+                Attrs { mode: S_IFDIR | 0o755, uid: 0, gid: 0, rdev_major: 0, rdev_minor: 0 };
+            (rules::new_inode(&plain, S_IFDIR, 0o777 & !self.umask, &root), Xattrs::new())
+        } else {
+            let real = self.real(&parent);
+            self.table.new_file(key_of(&parent), real, S_IFDIR, 0o777, self.umask, &root)
+        };
+        self.keep(&st, want, xattrs);
+        Ok(())
+    }
+
+    /// A file's attributes as the kernel has them, with ids as a session
+    /// sees them.
+    fn real(&self, st: &fs::Statx) -> Attrs {
+        Attrs {
+            mode: u32::from(st.stx_mode),
+            uid: self.ids.uid_inside(st.stx_uid),
+            gid: self.ids.gid_inside(st.stx_gid),
+            rdev_major: st.stx_rdev_major,
+            rdev_minor: st.stx_rdev_minor,
+        }
+    }
+
+    /// Checks the member's extended attributes as `setxattr(2)` by real
+    /// root would, and what they leave: a capability as the initial
+    /// namespace's root stores it, an access ACL that says no more than
+    /// the mode becomes the mode, a default ACL only on a directory. One
+    /// the kernel would refuse stops the import, naming it; one in no
+    /// namespace Linux knows is left out with a warning, as tar does.
+    fn check_xattrs(&self, m: &Member, kind: Kind) -> Result<Checked, Error> {
+        let mut out = Checked { perms: m.mode & 0o7777, ..Checked::default() };
+        if kind == Kind::HardLink {
+            // A second name: tar sets nothing on it (`extract_link()`).
+            return Ok(out);
+        }
+        for (name, value) in &m.xattrs {
+            let refuse = |why: &str| {
+                self.refuse(&m.path, format!("extended attribute {}: {why}", name.escape_ascii()))
+            };
+            let ns = match namespace(name) {
+                Ok(ns) => ns,
+                Err(XattrError::NotSupported) => {
+                    log::warn!(
+                        "member `{}`: extended attribute {} is in no namespace Linux knows; left out",
+                        m.path.escape_ascii(),
+                        name.escape_ascii()
+                    );
+                    continue;
+                }
+                Err(_) => return Err(refuse("its name is empty or longer than 255 bytes")),
+            };
+            if check_set(0, value.len()).is_err() {
+                return Err(refuse("its value is larger than 64 KiB (XATTR_SIZE_MAX)"));
+            }
+            if ns == Namespace::User {
+                out.user.retain(|(n, _)| n != name);
+                out.user.push((name.clone(), value.clone()));
+                continue;
+            }
+            let is_acl = name == ACL_ACCESS || name == ACL_DEFAULT;
+            if is_acl && value.is_empty() {
+                // An empty ACL value removes the ACL.
+                out.emulated.remove(name);
+                continue;
+            }
+            if is_acl && kind == Kind::Symlink {
+                return Err(refuse("a symbolic link has no ACLs"));
+            }
+            if is_acl {
+                let acl = Acl::parse(value).map_err(|_| refuse("it is not a valid ACL"))?;
+                if name == ACL_DEFAULT {
+                    if kind != Kind::Directory {
+                        return Err(refuse("a default ACL fits only a directory"));
+                    }
+                    out.emulated.insert(name.clone(), acl.to_xattr());
+                    continue;
+                }
+                let (bits, equivalent) = acl.mode();
+                out.perms = (out.perms & !0o777) | bits;
+                if equivalent {
+                    out.emulated.remove(name);
+                } else {
+                    out.emulated.insert(name.clone(), acl.to_xattr());
+                }
+            } else if name == CAPABILITY {
+                let cap = normalize_capability(value)
+                    .map_err(|_| refuse("it is not a valid file capability"))?;
+                out.emulated.insert(name.clone(), cap);
+            } else {
+                out.emulated.insert(name.clone(), value.clone());
+            }
+        }
+        Ok(out)
+    }
+
     fn entry<R: Read>(&mut self, reader: &mut Reader<R>, entry: Entry) -> Result<(), Error> {
         let m = &entry.member;
         let kind = m.kind.unwrap_or(Kind::Regular);
@@ -222,32 +373,35 @@ impl Unpacker<'_> {
                 self.warned.push(key.clone());
             }
         }
+        let checked = self.check_xattrs(m, kind)?;
         let Some((last, parents)) = parts.split_last() else {
-            // The image root itself: only its attributes.
+            // The image root itself: only its attributes, never data.
+            reader.skip_data().map_err(|e| archive_error(self.archive, e))?;
             if kind == Kind::Directory {
                 let st = fs::statx(&self.root, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)
                     .map_err(|e| self.refuse(&m.path, e))?;
-                self.record(&entry, &st, &m.path)?;
-                self.dir_times.push((Vec::new(), m.mtime));
+                self.record(&entry, &checked, &st);
+                self.dir_times.push((Vec::new(), m.mtime, m.mtime_nsec));
             }
             self.count(0);
             return Ok(());
         };
         let dir = self.dir(parents, &m.path, true)?;
+        let existing = fs::statx(&dir, *last, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS);
+        if kind == Kind::HardLink {
+            return self.hard_link(&dir, last, m, existing.ok());
+        }
         // What is there goes, as tar replaces it; a directory stays a
         // directory.
-        let existing = fs::statx(&dir, *last, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE);
         let mut dir_stays = false;
         if let Ok(st) = &existing {
             let is_dir = FileType::from_raw_mode(st.stx_mode.into()) == FileType::Directory;
             dir_stays = is_dir && kind == Kind::Directory;
             if !dir_stays {
-                let flags = if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
-                fs::unlinkat(&dir, *last, flags)
-                    .map_err(|e| self.refuse(&m.path, format!("replacing what is there: {e}")))?;
+                self.remove(&dir, last, st, &m.path)?;
             }
         }
-        let perms = m.mode & 0o777;
+        let perms = checked.perms & 0o777;
         match kind {
             Kind::Regular => {
                 let fd = fs::openat(
@@ -277,23 +431,7 @@ impl Unpacker<'_> {
             }
             Kind::Symlink => fs::symlinkat(m.link.as_slice(), &dir, *last)
                 .map_err(|e| self.refuse(&m.path, e))?,
-            Kind::HardLink => {
-                let target = components(&m.link).map_err(|why| {
-                    self.refuse(
-                        &m.path,
-                        format!("its link target `{}`: {why}", m.link.escape_ascii()),
-                    )
-                })?;
-                let Some((tlast, tparents)) = target.split_last() else {
-                    return Err(self.refuse(&m.path, "a hard link to the image root"));
-                };
-                let tdir = self.dir(tparents, &m.path, false)?;
-                fs::linkat(&tdir, *tlast, &dir, *last, AtFlags::empty()).map_err(|e| {
-                    self.refuse(&m.path, format!("linking to `{}`: {e}", m.link.escape_ascii()))
-                })?;
-                self.count(0);
-                return Ok(());
-            }
+            Kind::HardLink => unreachable!("hard links are made above"),
             Kind::CharDevice | Kind::BlockDevice => {
                 // A regular placeholder the user can use, as a session's
                 // mknod makes.
@@ -313,16 +451,19 @@ impl Unpacker<'_> {
         }
         let st = fs::statx(&dir, *last, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
             .map_err(|e| self.refuse(&m.path, e))?;
-        self.real_xattrs(&dir, last, &entry);
-        self.record(&entry, &st, &m.path)?;
+        self.real_xattrs(&dir, last, m, &checked);
+        self.record(&entry, &checked, &st);
         if kind == Kind::Directory {
-            self.dir_times.push((parts.iter().map(|p| p.to_vec()).collect(), m.mtime));
+            if !dir_stays {
+                self.delayed.insert(key_of(&st));
+            }
+            let path = parts.iter().map(|p| p.to_vec()).collect();
+            self.dir_times.push((path, m.mtime, m.mtime_nsec));
         } else {
-            let t = Timespec { tv_sec: m.mtime, tv_nsec: 0 };
             let _ = fs::utimensat(
                 &dir,
                 *last,
-                &Timestamps { last_access: t, last_modification: t },
+                &times(m.mtime, m.mtime_nsec),
                 AtFlags::SYMLINK_NOFOLLOW,
             );
         }
@@ -330,12 +471,58 @@ impl Unpacker<'_> {
         Ok(())
     }
 
+    /// Removes what is at `last` in `dir` for a member that replaces it;
+    /// its record goes with its last link, so that a file that takes its
+    /// inode number does not inherit it.
+    fn remove(&self, dir: &OwnedFd, last: &[u8], st: &fs::Statx, name: &[u8]) -> Result<(), Error> {
+        let is_dir = FileType::from_raw_mode(st.stx_mode.into()) == FileType::Directory;
+        let flags = if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        fs::unlinkat(dir, last, flags)
+            .map_err(|e| self.refuse(name, format!("replacing what is there: {e}")))?;
+        if is_dir || st.stx_nlink <= 1 {
+            self.table.forget(key_of(st));
+        }
+        Ok(())
+    }
+
+    /// A hard link member: `last` in `dir` becomes another name of the
+    /// file `m.link` names. A name that already is that file (the member
+    /// links a name to itself, or the archive repeats a link) is left as
+    /// it is, as GNU tar's `extract_link()` does: unlinking it first would
+    /// destroy the file.
+    fn hard_link(
+        &mut self,
+        dir: &OwnedFd,
+        last: &[u8],
+        m: &Member,
+        existing: Option<fs::Statx>,
+    ) -> Result<(), Error> {
+        let target = components(&m.link).map_err(|why| {
+            self.refuse(&m.path, format!("its link target `{}`: {why}", m.link.escape_ascii()))
+        })?;
+        let Some((tlast, tparents)) = target.split_last() else {
+            return Err(self.refuse(&m.path, "a hard link to the image root"));
+        };
+        let tdir = self.dir(tparents, &m.path, false)?;
+        if let Some(st) = &existing {
+            let same = fs::statx(&tdir, *tlast, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
+                .is_ok_and(|t| key_of(&t) == key_of(st));
+            if same {
+                self.count(0);
+                return Ok(());
+            }
+            self.remove(dir, last, st, &m.path)?;
+        }
+        fs::linkat(&tdir, *tlast, dir, last, AtFlags::empty()).map_err(|e| {
+            self.refuse(&m.path, format!("linking to `{}`: {e}", m.link.escape_ascii()))
+        })?;
+        self.count(0);
+        Ok(())
+    }
+
     /// Sets the member's `user.*` attributes on the file for real.
-    fn real_xattrs(&self, dir: &OwnedFd, last: &[u8], entry: &Entry) {
-        let m = &entry.member;
-        let user: Vec<_> =
-            m.xattrs.iter().filter(|(n, _)| namespace(n) == Ok(Namespace::User)).collect();
-        if user.is_empty() || m.kind == Some(Kind::Symlink) {
+    fn real_xattrs(&self, dir: &OwnedFd, last: &[u8], m: &Member, checked: &Checked) {
+        if checked.user.is_empty() || m.kind == Some(Kind::Symlink) {
             return;
         }
         let file = fs::openat(
@@ -344,7 +531,7 @@ impl Unpacker<'_> {
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
             Mode::empty(),
         );
-        for (name, value) in user {
+        for (name, value) in &checked.user {
             let set = file
                 .as_ref()
                 .map_err(|e| *e)
@@ -361,15 +548,8 @@ impl Unpacker<'_> {
 
     /// Records what the user could not set for real: owner, set-id and
     /// sticky bits, device type and numbers, emulated xattrs.
-    fn record(&self, entry: &Entry, st: &fs::Statx, name: &[u8]) -> Result<(), Error> {
+    fn record(&self, entry: &Entry, checked: &Checked, st: &fs::Statx) {
         let m = &entry.member;
-        let real = Attrs {
-            mode: u32::from(st.stx_mode),
-            uid: self.ids.uid_inside(st.stx_uid),
-            gid: self.ids.gid_inside(st.stx_gid),
-            rdev_major: st.stx_rdev_major,
-            rdev_minor: st.stx_rdev_minor,
-        };
         let (kind_bits, rdev) = match m.kind.unwrap_or(Kind::Regular) {
             Kind::Regular | Kind::HardLink => (S_IFREG, (0, 0)),
             Kind::Directory => (S_IFDIR, (0, 0)),
@@ -378,7 +558,7 @@ impl Unpacker<'_> {
             Kind::BlockDevice => (S_IFBLK, (m.dev_major, m.dev_minor)),
             Kind::Fifo => (S_IFIFO, (0, 0)),
         };
-        let perms = if kind_bits == S_IFLNK { 0o777 } else { m.mode & 0o7777 };
+        let perms = if kind_bits == S_IFLNK { 0o777 } else { checked.perms };
         let want = Attrs {
             mode: kind_bits | perms,
             uid: m.uid,
@@ -386,38 +566,20 @@ impl Unpacker<'_> {
             rdev_major: rdev.0,
             rdev_minor: rdev.1,
         };
-        let mut xattrs = Xattrs::new();
-        for (xname, value) in &m.xattrs {
-            match namespace(xname) {
-                Ok(Namespace::User) => {}
-                Ok(Namespace::Emulated) => {
-                    let is_acl = xname.starts_with(b"system.posix_acl_");
-                    if is_acl && Acl::parse(value).is_err() {
-                        log::warn!(
-                            "member `{}`: its {} is not a valid ACL; left out",
-                            name.escape_ascii(),
-                            xname.escape_ascii()
-                        );
-                        continue;
-                    }
-                    xattrs.insert(xname.clone(), value.clone());
-                }
-                Err(_) => log::warn!(
-                    "member `{}`: extended attribute {} is in no namespace Linux knows; left out",
-                    name.escape_ascii(),
-                    xname.escape_ascii()
-                ),
-            }
-        }
+        self.keep(st, want, checked.emulated.clone());
+    }
+
+    /// Records `want` for the file `st` when the kernel's view differs or
+    /// it has emulated xattrs; otherwise forgets whatever an old file of
+    /// the same inode number left, as a change (so that the store is
+    /// saved without it).
+    fn keep(&self, st: &fs::Statx, want: Attrs, xattrs: Xattrs) {
         let key = key_of(st);
-        if want != real || !xattrs.is_empty() {
+        if want != self.real(st) || !xattrs.is_empty() {
             self.table.create_with(key, want, xattrs);
         } else {
-            // The file is as real root would have it; an old record of a
-            // file that had this inode must not apply.
-            self.table.forget_quietly(key);
+            self.table.forget(key);
         }
-        Ok(())
     }
 
     fn count(&mut self, bytes: u64) {
@@ -431,11 +593,10 @@ impl Unpacker<'_> {
     /// Directory times, deepest first, once nothing more goes into them.
     fn finish_dirs(&mut self) {
         let mut dirs = std::mem::take(&mut self.dir_times);
-        dirs.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
-        for (parts, mtime) in dirs {
+        dirs.sort_by_key(|(parts, _, _)| std::cmp::Reverse(parts.len()));
+        for (parts, sec, nsec) in dirs {
             let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
-            let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
-            let times = Timestamps { last_access: t, last_modification: t };
+            let times = times(sec, nsec);
             let set = match refs.split_last() {
                 None => fs::utimensat(&self.root, ".", &times, AtFlags::empty()),
                 Some((last, parents)) => match self.dir(parents, b"", false) {
@@ -446,4 +607,11 @@ impl Unpacker<'_> {
             let _ = set;
         }
     }
+}
+
+/// Access and modification time both the member's mtime, to the
+/// nanosecond a pax `mtime` record carries.
+fn times(sec: i64, nsec: u32) -> Timestamps {
+    let t = Timespec { tv_sec: sec, tv_nsec: nsec.into() };
+    Timestamps { last_access: t, last_modification: t }
 }
