@@ -99,7 +99,7 @@ fn persistence(c: &mut Criterion) {
     });
     group.bench_function("fr: load the snapshot (decode, re-resolve every path)", |b| {
         b.iter(|| {
-            let fresh = InodeTable::new(t.ids());
+            let fresh = InodeTable::new(t.ids().clone());
             store.load(&fresh).unwrap();
             assert_eq!(fresh.len(), FILES);
         })

@@ -96,6 +96,16 @@ fn runners(s: &Setup) -> Vec<(&'static str, Vec<String>)> {
         // CONTINUE, nothing emulated.
         ("fr-floor-continue", exec(&["--userns=root-mapped", "--bench-continue"])),
     ];
+    // subuid mode, when the bench user has ranges (as `.ci/run` gives them).
+    let subuid = exec(&["--userns=subuid"]);
+    let mut probe = Command::new(&subuid[0]);
+    probe.args(&subuid[1..]).arg("true");
+    if let Some((u, g)) = s.user {
+        probe.uid(u).gid(g);
+    }
+    if probe.output().is_ok_and(|o| o.status.success()) {
+        r.insert(2, ("fr-subuid", subuid));
+    }
     if Command::new("fakeroot").arg("true").status().is_ok_and(|s| s.success()) {
         r.push(("fakeroot", vec!["fakeroot".into(), "--".into()]));
     }

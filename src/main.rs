@@ -65,6 +65,18 @@ enum Command {
         fr import rootfs.tar ./rootfs && fr exec -f ./rootfs -- ls -l /dev")]
     Import(ImportArgs),
 
+    /// Remove IMAGE, with the files a subuid-mode session gave to subordinate ids
+    ///
+    /// Files a session in subuid mode chowned belong to your subordinate ids
+    /// on the host, which you cannot delete there. fr removes the tree from
+    /// a user namespace that maps those ids (as `podman unshare rm -rf`
+    /// does). A session using IMAGE makes it refuse.
+    #[command(after_help = "Example:\n  fr rm ./rootfs")]
+    Rm {
+        /// The image directory
+        image: PathBuf,
+    },
+
     /// Show what this host offers fr (user namespaces, subordinate ids, seccomp) and the mode fr picks
     Check {
         /// Print JSON, for scripts
@@ -138,8 +150,10 @@ struct ExportArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum UsernsArg {
-    /// The best mode the host offers: root-mapped, else none (without IMAGE)
+    /// The best mode the host offers: subuid, root-mapped, else none (without IMAGE)
     Auto,
+    /// Root and your subordinate ids from /etc/subuid, mapped by newuidmap
+    Subuid,
     /// A user namespace mapping root to you, and nothing else
     RootMapped,
     /// No namespace: emulation alone, like fakeroot (no IMAGE possible)
@@ -195,6 +209,7 @@ fn exec(args: ExecArgs) -> ExitCode {
         fakeroot: args.fakeroot,
         userns: match args.userns {
             UsernsArg::Auto => Userns::Auto,
+            UsernsArg::Subuid => Userns::Subuid,
             UsernsArg::RootMapped => Userns::RootMapped,
             UsernsArg::None => Userns::None,
         },
@@ -310,5 +325,15 @@ fn main() -> ExitCode {
             }
         }
         Command::Syscalls => syscalls(),
+        Command::Rm { image } => match fr_launcher::remove::remove(&image) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                log::error!("{e}");
+                if let Some(hint) = e.hint() {
+                    eprintln!("fr: hint: {hint}");
+                }
+                ExitCode::FAILURE
+            }
+        },
     }
 }

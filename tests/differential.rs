@@ -12,10 +12,10 @@ use std::process::Command;
 use common::{cannot_run, harness, install, is_root};
 
 fn differential(name: &str, cc_flags: &[&str]) {
-    differential_with(name, cc_flags, false)
+    differential_with(name, cc_flags, false, "--userns=auto")
 }
 
-fn differential_with(name: &str, cc_flags: &[&str], dynamic: bool) {
+fn differential_with(name: &str, cc_flags: &[&str], dynamic: bool, mode: &str) {
     let Some(h) = harness() else { return };
     if !is_root() {
         cannot_run::<()>(
@@ -44,7 +44,7 @@ fn differential_with(name: &str, cc_flags: &[&str], dynamic: bool) {
     );
     assert!(root_out.ends_with("== end\n"), "the probe stopped early as real root:\n{root_out}");
 
-    let fr = h.exec(Some(&rootfs), &["--fakeroot"], &["/probe", "/probe-work"]);
+    let fr = h.exec(Some(&rootfs), &["--fakeroot", mode], &["/probe", "/probe-work"]);
     assert_eq!(fr.code, Some(0), "the probe failed under fr: {}", fr.stderr);
     if fr.stdout != root_out {
         let diff: Vec<String> = root_out
@@ -71,7 +71,24 @@ fn static_x86_64_probe_sees_what_real_root_sees() {
 
 #[test]
 fn dynamic_x86_64_probe_sees_what_real_root_sees() {
-    differential_with("probe-x86_64-dynamic", &[], true);
+    differential_with("probe-x86_64-dynamic", &[], true, "--userns=auto");
+}
+
+/// The probe in subuid mode (owners the namespace maps go to the kernel).
+#[test]
+fn static_probe_in_subuid_mode_sees_what_real_root_sees() {
+    let Some(h) = harness() else { return };
+    if !common::subuid_ready(h) {
+        cannot_run::<()>("subuid mode needs ranges for the test user and newuidmap (.ci/run)");
+        return;
+    }
+    differential_with("probe-x86_64-static", &["-static"], false, "--userns=subuid");
+}
+
+/// The probe in root-mapped mode (every owner recorded by fr).
+#[test]
+fn static_probe_in_root_mapped_mode_sees_what_real_root_sees() {
+    differential_with("probe-x86_64-static", &["-static"], false, "--userns=root-mapped");
 }
 
 #[test]

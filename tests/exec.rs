@@ -81,7 +81,7 @@ fn stdin_and_stdout_pass_through() {
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
     let mut child = h
-        .exec_command(Some(&rootfs), F, &["sh", "-c", "cat; echo err >&2"])
+        .exec_command(Some(&rootfs), &["-q", "-f"], &["sh", "-c", "cat; echo err >&2"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::{harness, install, Harness};
 
-const F: &[&str] = &["--fakeroot"];
+/// The store is what these tests check: in root-mapped mode it holds every
+/// owner. (In subuid mode the kernel holds the owners the namespace maps;
+/// tests/subuid.rs covers that mode.)
+const F: &[&str] = &["--fakeroot", "--userns=root-mapped"];
 /// VFS_CAP_REVISION_2 | effective, cap_net_raw: `setcap cap_net_raw+ep`.
 const CAP: &str = "0100000200200000000000000000000000000000";
 

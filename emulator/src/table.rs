@@ -126,8 +126,8 @@ impl InodeTable {
         }
     }
 
-    pub fn ids(&self) -> IdMap {
-        self.ids
+    pub fn ids(&self) -> &IdMap {
+        &self.ids
     }
 
     /// Number of files with a record.
@@ -446,13 +446,13 @@ mod tests {
     use super::*;
     use crate::attrs::{S_IFCHR, S_IFDIR, S_IFREG};
 
-    const USER: IdMap = IdMap { host_uid: 1001, host_gid: 1001 };
+    const USER: (u32, u32) = (1001, 1001);
     const KEY: InodeKey = InodeKey { dev: 8, ino: 42 };
     static ROOT: std::sync::LazyLock<Creds> = std::sync::LazyLock::new(Creds::root);
 
     #[test]
     fn a_refused_change_records_nothing() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let mut user = Creds::root();
         user.setresuid(5, 5, 5).unwrap();
         let r = real(S_IFREG | 0o644, 1001, 1001);
@@ -466,7 +466,7 @@ mod tests {
 
     #[test]
     fn unknown_files_show_own_ids_as_root() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let v = t.view(KEY, real(S_IFREG | 0o644, 1001, 1001));
         assert_eq!((v.uid, v.gid, v.mode), (0, 0, S_IFREG | 0o644));
         let w = t.view(KEY, real(S_IFREG | 0o644, 0, 100));
@@ -476,7 +476,7 @@ mod tests {
 
     #[test]
     fn chown_is_recorded_and_laid_over_the_real_stat() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let r = real(S_IFREG | 0o4755, 1001, 1001);
         let v = t.chown(KEY, r, Some(123), Some(456), &ROOT).unwrap();
         assert_eq!((v.uid, v.gid, v.perms()), (123, 456, 0o755));
@@ -489,7 +489,7 @@ mod tests {
 
     #[test]
     fn chmod_after_chown_keeps_the_owner() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let r = real(S_IFDIR | 0o755, 1001, 1001);
         t.chown(KEY, r, Some(5), Some(6), &ROOT).unwrap();
         let v = t.chmod(KEY, r, 0o2775, &ROOT).unwrap();
@@ -498,7 +498,7 @@ mod tests {
 
     #[test]
     fn a_record_for_another_file_type_is_not_applied() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         t.chown(KEY, real(S_IFDIR | 0o755, 1001, 1001), Some(5), Some(6), &ROOT).unwrap();
         // The inode number now belongs to a regular file made outside fr.
         let reused = real(S_IFREG | 0o600, 1001, 1001);
@@ -510,7 +510,7 @@ mod tests {
 
     #[test]
     fn a_device_record_applies_to_its_placeholder_file() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let node =
             Attrs { mode: S_IFCHR | 0o620, uid: 0, gid: 5, rdev_major: 250, rdev_minor: 300_000 };
         t.create(KEY, node);
@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn creating_a_file_drops_a_stale_record_of_its_inode_number() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let r = real(S_IFREG | 0o644, 1001, 1001);
         t.chown(KEY, r, Some(5), Some(6), &ROOT).unwrap();
         t.create(KEY, real(S_IFREG | 0o600, 0, 0));
@@ -534,7 +534,7 @@ mod tests {
 
     #[test]
     fn xattrs_follow_the_record_and_chown_drops_file_capabilities() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let r = real(S_IFREG | 0o755, 1001, 1001);
         t.change_xattrs(KEY, r, |x| {
             x.insert(b"security.capability".to_vec(), vec![1, 2]);
@@ -562,7 +562,7 @@ mod tests {
 
     #[test]
     fn every_change_reaches_the_journal_as_the_new_state() {
-        let t = InodeTable::new(USER);
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let log = std::sync::Arc::new(Log::default());
         t.set_journal(Box::new(log.clone()));
         let r = real(S_IFREG | 0o644, 1001, 1001);
@@ -585,7 +585,7 @@ mod tests {
 
     #[test]
     fn concurrent_chowns_of_one_file_lose_no_update() {
-        let t = std::sync::Arc::new(InodeTable::new(USER));
+        let t = std::sync::Arc::new(InodeTable::new(IdMap::new(USER.0, USER.1)));
         let r = real(S_IFREG | 0o644, 1001, 1001);
         let threads: Vec<_> = (0..4u32)
             .map(|i| {

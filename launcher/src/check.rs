@@ -157,7 +157,7 @@ pub struct Report {
 }
 
 /// Whether this user can create a user namespace: a child tries.
-fn probe_userns() -> Result<(), String> {
+pub(crate) fn probe_userns() -> Result<(), String> {
     use crate::sys::{fork_with, Forked};
     match fork_with(libc::CLONE_NEWUSER) {
         Ok(Forked::Child) => crate::sys::exit_now(0),
@@ -182,18 +182,16 @@ pub fn check(root: &Path) -> Report {
     let subuid = subids(root, "etc/subuid", user.as_deref(), uid);
     let subgid = subids(root, "etc/subgid", user.as_deref(), uid);
     let (newuidmap, newgidmap) = (helper(root, "newuidmap"), helper(root, "newgidmap"));
-    let (mode, why) = pick(&userns, &seccomp, &subuid, &subgid, &newuidmap, &newgidmap);
+    let subuid_mode = crate::mode::subordinates(root);
+    let (mode, why) = pick(&userns, &seccomp, &subuid_mode);
     Report { kernel, userns, sysctls, subuid, subgid, newuidmap, newgidmap, seccomp, mode, why }
 }
 
-/// The mode `fr exec --userns=auto` uses, and why.
+/// The mode `fr exec --fakeroot --userns=auto` uses, and why.
 fn pick(
     userns: &Result<(), String>,
     seccomp: &fr_supervisor::probe::Features,
-    subuid: &SubIds,
-    subgid: &SubIds,
-    newuidmap: &Option<Helper>,
-    newgidmap: &Option<Helper>,
+    subuid_mode: &Result<crate::mode::Subordinates, String>,
 ) -> (&'static str, String) {
     if let Err(e) = seccomp.user_notif {
         return (
@@ -201,21 +199,18 @@ fn pick(
             format!("seccomp user notification is missing ({e}): fr cannot run"),
         );
     }
-    let subuid_ready = !subuid.ranges.is_empty()
-        && !subgid.ranges.is_empty()
-        && newuidmap.as_ref().is_some_and(Helper::privileged)
-        && newgidmap.as_ref().is_some_and(Helper::privileged);
-    match userns {
-        Ok(()) if subuid_ready => (
-            "root-mapped",
-            "user namespaces work; subuid ranges and newuidmap are there too, but fr has no subuid mode yet".into(),
-        ),
-        Ok(()) => ("root-mapped", "user namespaces work".into()),
-        Err(e) => ("none", format!("user namespaces are refused ({e}): emulation alone, no IMAGE")),
+    match (userns, subuid_mode) {
+        (Ok(()), Ok(_)) => {
+            ("subuid", "user namespaces work, with subordinate ranges and newuidmap".into())
+        }
+        (Ok(()), Err(why)) => ("root-mapped", format!("user namespaces work; not subuid: {why}")),
+        (Err(e), _) => {
+            ("none", format!("user namespaces are refused ({e}): emulation alone, no IMAGE"))
+        }
     }
 }
 
-fn user_name(root: &Path, uid: u32) -> Option<String> {
+pub(crate) fn user_name(root: &Path, uid: u32) -> Option<String> {
     let text = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
@@ -429,15 +424,11 @@ mod tests {
             wait_killable_recv: true,
             sync_wake_up: true,
         };
-        let ranges = SubIds {
-            exists: true,
-            ranges: vec![Range { start: 1, count: 2 }],
-            ..SubIds::default()
-        };
-        let (mode, why) = pick(&Ok(()), &features, &ranges, &ranges, &None, &Some(gid));
+        let missing = Err("newuidmap is not installed".to_string());
+        let (mode, why) = pick(&Ok(()), &features, &missing);
         assert_eq!(mode, "root-mapped");
-        assert_eq!(why, "user namespaces work");
-        let (mode, why) = pick(&Err("EPERM".into()), &features, &ranges, &ranges, &None, &None);
+        assert_eq!(why, "user namespaces work; not subuid: newuidmap is not installed");
+        let (mode, why) = pick(&Err("EPERM".into()), &features, &missing);
         assert_eq!(mode, "none");
         assert!(why.contains("EPERM"), "{why}");
     }

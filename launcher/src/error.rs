@@ -6,6 +6,10 @@ use rustix::io::Errno;
 pub enum Error {
     #[error("cannot create a user namespace: {0}")]
     Userns(Errno),
+    #[error("{0}")]
+    Mode(String),
+    #[error("running {program}: {why}")]
+    MapHelper { program: String, why: String },
     #[error("--userns=none cannot make {0} the root: entering an image needs a user namespace")]
     ImageWithoutUserns(String),
     #[error("image {path}: {why}")]
@@ -22,6 +26,8 @@ pub enum Error {
     Archive { path: String, why: String },
     #[error("importing {archive}: {why}")]
     Import { archive: String, why: String },
+    #[error("removing {path}: {why}")]
+    Remove { path: String, why: String },
     #[error("the container's init died before the command started")]
     Vanished,
     #[error(transparent)]
@@ -46,10 +52,27 @@ impl Error {
                  kernel.apparmor_restrict_unprivileged_userns); run without IMAGE \
                  with --userns=none for emulation alone",
             ),
+            Error::Mode(_) => Some(
+                "fr check shows what this host offers; root gives a user subordinate ranges \
+                 with fr config fakeroot --add USER; --userns=root-mapped needs none",
+            ),
+            Error::MapHelper { .. } => Some(
+                "newuidmap and newgidmap must be setuid root (Debian's uidmap package) and \
+                 /etc/subuid and /etc/subgid must give you the ranges; --userns=root-mapped \
+                 needs neither",
+            ),
             Error::ImageWithoutUserns(_) => {
                 Some("drop --userns=none, or run without IMAGE to work on the host tree")
             }
-            Error::Image { .. } => Some("IMAGE must be a directory holding a root file system"),
+            Error::Image { .. } => Some(
+                "IMAGE must be a directory holding a root file system you can read; a tree \
+                 that a subuid-mode session left owned by subordinate ids is removed with \
+                 fr rm IMAGE",
+            ),
+            Error::Remove { .. } => Some(
+                "what was removed is gone and the rest is left as it was; files owned by \
+                 ids outside your subordinate ranges (fr check lists them) need real root",
+            ),
             Error::IdMap { .. } => {
                 Some("the kernel refused the id map; is /proc mounted read-write?")
             }

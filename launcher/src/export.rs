@@ -65,12 +65,26 @@ fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
     Error::Archive { path: path.display().to_string(), why: why.to_string() }
 }
 
+/// How export sees the image's ids. With subordinate ranges, fr reads the
+/// image from a namespace that maps them, as a subuid-mode session left
+/// it: files given to subordinate ids may be readable by those ids alone,
+/// and the kernel then reports the ids the session saw.
+fn reader_ids() -> Result<IdMap, Error> {
+    let host = Path::new("/");
+    match crate::mode::subordinates(host) {
+        Ok(subs) => {
+            crate::remove::enter(&subs)?;
+            Ok(crate::mode::namespace_view(&subs))
+        }
+        Err(_) => Ok(crate::mode::id_map(host)),
+    }
+}
+
 /// Writes the archive of `opts.image` to `opts.out`.
 pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
     let image = check_image(&opts.image)?;
     let store = ImageStore::open(&image)?;
-    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
-    let table = InodeTable::new(IdMap::new(uid, gid));
+    let table = InodeTable::new(reader_ids()?);
     store.load(&table)?;
     let names = Names::of(&image);
 

@@ -59,8 +59,7 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
     }
     let image = check_image(&opts.image)?;
     let store = ImageStore::open(&image)?;
-    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
-    let table = InodeTable::new(IdMap::new(uid, gid));
+    let table = InodeTable::new(crate::mode::id_map(Path::new("/")));
     store.load(&table)?;
     let root =
         fs::open(&image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -89,7 +88,7 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
         archive: &opts.archive,
         root,
         table: &table,
-        ids: IdMap::new(uid, gid),
+        ids: crate::mode::id_map(Path::new("/")),
         umask: umask(),
         delayed: HashSet::new(),
         dir_times: Vec::new(),

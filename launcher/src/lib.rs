@@ -6,6 +6,8 @@
 pub mod options;
 // What can stop it, and the way out.
 pub mod error;
+// Which user namespace: subuid, root-mapped or none, and why.
+pub mod mode;
 // Mode choice, forks, id maps, the supervisor, signals and exit status.
 pub mod run;
 // The container's init: mounts, the workload's fork, signals, reaping.
@@ -21,6 +23,8 @@ pub mod export;
 // `fr import`: a tar archive unpacked into an image, what the user cannot
 // set recorded in its store.
 pub mod import;
+// `fr rm`: an image removed, its subordinate-owned files included.
+pub mod remove;
 // `fr check`: what the host offers and the mode fr picks.
 pub mod check;
 // `fr config fakeroot`: subordinate id ranges for a user, as root.

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub enum Userns {
     /// The best mode the host offers.
     Auto,
+    /// 0 mapped to the invoking user, 1.. to the user's subordinate ids.
+    Subuid,
     /// A user namespace mapping 0 to the invoking user only.
     RootMapped,
     /// No namespace at all: emulation alone, like `fakeroot`.

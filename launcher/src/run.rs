@@ -20,6 +20,7 @@ use rustix::process::{Pid, WaitOptions};
 use crate::channel::{self, Message};
 use crate::error::Error;
 use crate::init::{self, Plan};
+use crate::mode::{self, Mode};
 use crate::options::{ExecOptions, Userns};
 use crate::store::{ImageStore, StateFile};
 use crate::sys::{self, Forked};
@@ -70,7 +71,7 @@ fn userns_refused(e: Errno) -> bool {
     matches!(e, Errno::PERM | Errno::ACCESS | Errno::NOSPC | Errno::USERS | Errno::INVAL)
 }
 
-fn supervisor(opts: &ExecOptions, ids: IdMap) -> Result<Option<Supervisor>, Error> {
+fn supervisor(opts: &ExecOptions, ids: IdMap, mode: &Mode) -> Result<Option<Supervisor>, Error> {
     if !opts.fakeroot {
         return Ok(None);
     }
@@ -78,8 +79,13 @@ fn supervisor(opts: &ExecOptions, ids: IdMap) -> Result<Option<Supervisor>, Erro
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let config =
-        Config { ids, workers, sync_wakeup: opts.sync_wakeup, continue_all: opts.continue_all };
+    let config = Config {
+        ids,
+        workers,
+        sync_wakeup: opts.sync_wakeup,
+        continue_all: opts.continue_all,
+        kernel_owners: matches!(mode, Mode::Subuid(_)),
+    };
     Ok(Some(Supervisor::new(config)?))
 }
 
@@ -113,13 +119,17 @@ fn host_state(
 
 /// Runs the command as `opts` says and returns its exit status.
 pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
-    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
-    let ids = IdMap::new(uid, gid);
+    let host = Path::new("/");
+    let (mut mode, why) = mode::choose(opts.userns, opts.fakeroot, opts.image.is_some(), host)?;
+    let ids = match &mode {
+        Mode::Subuid(subs) => mode::namespace_view(subs),
+        _ => mode::id_map(host),
+    };
     let image = opts.image.as_deref().map(check_image).transpose()?;
     let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
-    let sup = supervisor(opts, ids)?;
+    let sup = supervisor(opts, ids, &mode)?;
     // The image's fake metadata: loaded before the command runs, every
     // change journaled while it runs, saved when it ends.
     let store = match (&plan.image, &sup) {
@@ -153,20 +163,26 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         Ok(code)
     };
 
-    let mut mode = opts.userns;
-    if mode != Userns::None {
-        match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, uid, gid) {
-            Ok(pid) => return finish(pid, ours, sup),
+    if mode != Mode::None {
+        match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, &mode) {
+            Ok(pid) => {
+                if opts.fakeroot {
+                    log::info!("{why}");
+                }
+                return finish(pid, ours, sup);
+            }
             Err(Error::Userns(e))
-                if mode == Userns::Auto && plan.image.is_none() && userns_refused(e) =>
+                if opts.userns == Userns::Auto && plan.image.is_none() && userns_refused(e) =>
             {
                 log::info!("user namespaces are not available ({e}): emulation alone, as with --userns=none");
-                mode = Userns::None;
+                mode = Mode::None;
             }
             Err(e) => return Err(e),
         }
+    } else if opts.fakeroot {
+        log::info!("{why}");
     }
-    debug_assert_eq!(mode, Userns::None);
+    debug_assert_eq!(mode, Mode::None);
     if let Some(image) = &plan.image {
         return Err(Error::ImageWithoutUserns(image.display().to_string()));
     }
@@ -193,9 +209,9 @@ fn start_container(
     theirs: std::os::fd::BorrowedFd<'_>,
     sup: Option<&Supervisor>,
     fakeroot: bool,
-    uid: u32,
-    gid: u32,
+    mode: &Mode,
 ) -> Result<i32, Error> {
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(Error::sys("creating a pipe"))?;
     let flags = libc::CLONE_NEWUSER
@@ -213,13 +229,33 @@ fn start_container(
     };
     drop(go_read);
     let (inside_uid, inside_gid) = if fakeroot { (0, 0) } else { (uid, gid) };
-    if let Err(e) = idmap::map_single(pid, inside_uid, uid, inside_gid, gid) {
+    let mapped = match mode {
+        Mode::Subuid(subs) => idmap::map_subordinates(pid, uid, gid, subs).and_then(|()| join(pid)),
+        _ => idmap::map_single(pid, inside_uid, uid, inside_gid, gid),
+    };
+    if let Err(e) = mapped {
         init::forward(pid, libc::SIGKILL);
         let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
         return Err(e);
     }
     rustix::io::write(&go_write, b"g").map_err(Error::sys("starting the container"))?;
     Ok(pid)
+}
+
+/// Moves fr itself into `pid`'s user namespace, where it holds every
+/// capability over the files the mapped ids own: the supervisor acts for
+/// the workload on files owned by subordinate ids (looking up, creating,
+/// chowning) as root in the namespace would. Only user and credentials
+/// change; fr keeps its mounts and its view of the host. Must run before
+/// fr starts a thread (`setns(2)` refuses a multithreaded process).
+pub(crate) fn join(pid: i32) -> Result<(), Error> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| Error::Setup(format!("opening the container's user namespace: {e}")))?;
+    rustix::thread::move_into_link_name_space(
+        ns.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::User),
+    )
+    .map_err(Error::sys("joining the container's user namespace"))
 }
 
 /// Waits for the container's first word, starts the supervisor, then

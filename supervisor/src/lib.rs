@@ -34,9 +34,10 @@ pub use filter::FilterError;
 pub use sys::SockFilter;
 
 /// How the supervisor is set up for one workload.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Config {
-    /// The invoking user's ids on the host.
+    /// How host ids show inside: the invoking user's, and its subordinate
+    /// ranges.
     pub ids: IdMap,
     /// Worker threads receiving notifications.
     pub workers: usize,
@@ -45,6 +46,9 @@ pub struct Config {
     /// Benchmarks only: answer every notification with CONTINUE, so that
     /// the bare round trip, the floor of this design, can be measured.
     pub continue_all: bool,
+    /// Subuid mode: owners the namespace maps are given to the real file
+    /// (fr runs in the workload's user namespace), the rest recorded.
+    pub kernel_owners: bool,
 }
 
 /// A supervisor ready to serve one workload.
@@ -60,11 +64,12 @@ impl Supervisor {
         let bound = table::bind();
         let program = filter::build(&bound)?;
         let ctx = handlers::Context {
-            inodes: Arc::new(InodeTable::new(config.ids)),
+            inodes: Arc::new(InodeTable::new(config.ids.clone())),
             creds: creds::CredsTable::new(
                 std::process::id() as i32,
                 creds::CredsTable::own_bounding_set(),
             ),
+            kernel_owners: config.kernel_owners,
         };
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),

@@ -160,6 +160,8 @@ fn setup() -> Result<Harness, String> {
         for e in entries.flatten() {
             let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
             if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                // A subuid-mode session leaves files the user cannot delete.
+                let _ = user_command(&user, &fr).arg("-q").arg("rm").arg(e.path()).status();
                 let _ = user_command(&user, "rm").arg("-rf").arg(e.path()).status();
                 let _ = std::fs::remove_dir_all(e.path());
             }
@@ -423,6 +425,103 @@ impl Harness {
         let _ = std::fs::rename(&tmp, &root);
         Some(bin)
     }
+}
+
+/// The first range `/etc/subuid` gives the test user (start, count), by
+/// name or by uid.
+pub fn subuid_range(h: &Harness) -> Option<(u32, u32)> {
+    let name = h
+        .user
+        .as_ref()
+        .map_or_else(|| std::env::var("USER").unwrap_or_default(), |u| u.name.clone());
+    let text = std::fs::read_to_string("/etc/subuid").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.trim().split(':').collect();
+        match f.as_slice() {
+            [owner, start, count] if *owner == name || *owner == h.uid.to_string() => {
+                Some((start.parse().ok()?, count.parse().ok()?))
+            }
+            _ => None,
+        }
+    })
+}
+
+/// Whether fr can use subuid mode for the test user here: ranges in both
+/// files and a setuid `newuidmap`/`newgidmap` (`.ci/run` sees to it).
+pub fn subuid_ready(h: &Harness) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let name = h
+        .user
+        .as_ref()
+        .map_or_else(|| std::env::var("USER").unwrap_or_default(), |u| u.name.clone());
+    let listed = |file: &str| {
+        std::fs::read_to_string(file).is_ok_and(|t| {
+            t.lines().any(|l| {
+                l.starts_with(&format!("{name}:")) || l.starts_with(&format!("{}:", h.uid))
+            })
+        })
+    };
+    let setuid =
+        |p: &str| std::fs::metadata(p).is_ok_and(|m| m.mode() & 0o4000 != 0 && m.uid() == 0);
+    listed("/etc/subuid")
+        && listed("/etc/subgid")
+        && setuid("/usr/bin/newuidmap")
+        && setuid("/usr/bin/newgidmap")
+}
+
+/// A second unprivileged user, without subordinate ranges (`FR_TEST_USER2`,
+/// default `frtest2`, which `.ci/run` creates). Needs the suite to run as
+/// root, to act as two users.
+pub fn second_user() -> Option<User> {
+    if !is_root() {
+        return cannot_run("a second test user needs the suite to run as root");
+    }
+    let name = std::env::var("FR_TEST_USER2").unwrap_or_else(|_| "frtest2".into());
+    let user = match lookup_user(&name) {
+        Ok(u) => u,
+        Err(why) => return cannot_run(why),
+    };
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}:")) || l.starts_with(&format!("{}:", user.uid)))
+        {
+            return cannot_run(format!("{name} must have no range in {file}"));
+        }
+    }
+    Some(user)
+}
+
+impl Harness {
+    /// `program` run as `user` (another test user), in the scratch directory.
+    pub fn command_as(&self, user: &User, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = user_command(&Some(user.clone()), program);
+        cmd.current_dir(&self.scratch).stdin(Stdio::null());
+        cmd
+    }
+
+    /// A copy of the busybox rootfs owned by `user` (made as root).
+    pub fn rootfs_for(&self, user: &User) -> Option<PathBuf> {
+        let golden = self.golden_rootfs()?;
+        let home = self.scratch(&format!("home-{}", user.name));
+        std::os::unix::fs::chown(&home, Some(user.uid), Some(user.gid)).unwrap();
+        let dest = home.join("rootfs");
+        let ok = Command::new("cp").arg("-a").arg(golden).arg(&dest).status().unwrap().success()
+            && Command::new("chown")
+                .args(["-R", "-h", &format!("{}:{}", user.uid, user.gid)])
+                .arg(&dest)
+                .status()
+                .unwrap()
+                .success();
+        assert!(ok, "copying the rootfs for {}", user.name);
+        Some(dest)
+    }
+}
+
+/// Runs `cmd` and returns what it did.
+pub fn run(cmd: &mut Command) -> Run {
+    Run::from(cmd.output().expect("running a command"))
 }
 
 /// `tests/tools/tar_members.py ARCHIVE`: one line per member, to compare

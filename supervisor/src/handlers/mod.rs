@@ -34,6 +34,9 @@ pub const AT_STATX_SYNC_TYPE: i32 = 0x6000;
 pub struct Context {
     pub inodes: Arc<InodeTable>,
     pub creds: crate::creds::CredsTable,
+    /// Subuid mode: the supervisor sits in the workload's user namespace
+    /// and chowns files for real when the namespace maps the ids.
+    pub kernel_owners: bool,
 }
 
 impl Context {

@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{AtFlags, StatxFlags};
+use rustix::fs::{self, AtFlags, Gid, StatxFlags, Uid};
 use rustix::io::Errno;
 
 use super::{
@@ -77,8 +77,11 @@ pub fn fchownat(ctx: &Context, req: &Request<'_>) -> Outcome {
     set_owner(ctx, req, file, id32(req.uint(2)), id32(req.uint(3)))
 }
 
-/// The chown of `file` by the calling thread, recorded in the inode
-/// table; the real file is not touched.
+/// The chown of `file` by the calling thread. In subuid mode, when the
+/// namespace maps the file's owners and the new ones, the kernel stores
+/// them ([`kernel_chown`]); otherwise (ids beyond the ranges, another
+/// user's file, root-mapped mode) the inode table records them and the
+/// real file is not touched.
 fn set_owner(
     ctx: &Context,
     req: &Request<'_>,
@@ -89,8 +92,47 @@ fn set_owner(
     let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
+    if ctx.kernel_owners {
+        let view = ctx.inodes.view(key, real.attrs());
+        fr_emulator::rules::chown(view, uid, gid, &creds).map_err(refused)?;
+        if let Some(real) = kernel_chown(ctx, file.as_fd(), &real, uid, gid) {
+            // A record (a mode, a device, xattrs) follows the new owner.
+            if ctx.inodes.record(key, real.attrs()).is_some() {
+                ctx.inodes.chown(key, real.attrs(), uid, gid, &creds).map_err(refused)?;
+            }
+            return Ok(Reply::Value(0));
+        }
+    }
     ctx.inodes.chown(key, real.attrs(), uid, gid, &creds).map_err(refused)?;
     Ok(Reply::Value(0))
+}
+
+/// Subuid mode: chowns `file` for real when the namespace maps its
+/// current owner and group (the kernel's `privileged_wrt_inode_uidgid()`)
+/// and the requested ids; returns the file's new real status, or `None`
+/// when the chown is left to the inode table.
+fn kernel_chown(
+    ctx: &Context,
+    file: std::os::fd::BorrowedFd<'_>,
+    real: &fr_emulator::Kstat,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Option<fr_emulator::Kstat> {
+    let ids = ctx.inodes.ids();
+    let mapped_now = ids.uid_outside(ids.uid_inside(real.uid)) == Some(real.uid)
+        && ids.gid_outside(ids.gid_inside(real.gid)) == Some(real.gid);
+    let mapped_new = uid.is_none_or(|u| ids.uid_outside(u).is_some())
+        && gid.is_none_or(|g| ids.gid_outside(g).is_some());
+    if !(mapped_now && mapped_new) {
+        return None;
+    }
+    // fr is in the workload's namespace: the ids are the namespace's.
+    let (uid, gid) = (uid.map(Uid::from_raw), gid.map(Gid::from_raw));
+    if let Err(e) = fs::chownat(file, "", uid, gid, AtFlags::EMPTY_PATH) {
+        log::debug!("chown in the namespace failed ({e}): recorded instead");
+        return None;
+    }
+    real_stat(file, AtFlags::empty(), StatxFlags::BASIC_STATS).ok().map(|(_, st)| st)
 }
 
 #[cfg(test)]

@@ -1,0 +1,78 @@
+//! `fr rm IMAGE`: removes an image, including the files a subuid-mode
+//! session gave to subordinate ids, which the user cannot delete on the
+//! host. fr enters a user namespace mapping the user's ranges, where it
+//! holds every capability over those files, and removes the tree there
+//! (rootless podman's `podman unshare rm -rf`, in one command).
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use rustix::process::{Pid, WaitOptions};
+
+use crate::error::Error;
+use crate::mode;
+use crate::store::ImageStore;
+use crate::sys::{self, Forked};
+
+/// Removes `image`, which no fr session may be using.
+pub fn remove(image: &Path) -> Result<(), Error> {
+    let path = crate::run::check_image(image)?;
+    if path.parent().is_none() {
+        return Err(Error::Image { path: path.display().to_string(), why: "is /".into() });
+    }
+    let shown = path.display().to_string();
+    // Holding the store's lock keeps other sessions out while the tree goes.
+    let store = ImageStore::open(&path)?;
+    match mode::subordinates(Path::new("/")) {
+        Ok(subs) => enter(&subs)?,
+        Err(why) => log::debug!("removing as the user alone: {why}"),
+    }
+    let removed = remove_tree(&path, &path);
+    drop(store);
+    removed.map_err(|why| Error::Remove { path: shown, why })
+}
+
+/// Moves fr into a new user namespace mapping the user's subordinate ids:
+/// a child makes it and waits while fr writes its maps and joins it.
+pub(crate) fn enter(subs: &mode::Subordinates) -> Result<(), Error> {
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let (hold_read, hold_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(Error::sys("creating a pipe"))?;
+    let pid = match sys::fork_with(libc::CLONE_NEWUSER).map_err(Error::Userns)? {
+        Forked::Child => {
+            drop(hold_write);
+            // Holds the namespace until fr has joined it (end of file).
+            let _ = rustix::io::read(&hold_read, &mut [0u8; 1]);
+            sys::exit_now(0)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(hold_read);
+    let joined =
+        crate::idmap::map_subordinates(pid, uid, gid, subs).and_then(|()| crate::run::join(pid));
+    drop(hold_write);
+    let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
+    joined
+}
+
+/// Removes the tree at `path`, making each directory the user owns
+/// writable and searchable first (real root's `rm -rf` needs no such step;
+/// a directory the workload chmod'ed to 0555 would otherwise stop it).
+fn remove_tree(path: &Path, top: &Path) -> Result<(), String> {
+    let at = |e: io::Error| match path.strip_prefix(top) {
+        Ok(rel) if !rel.as_os_str().is_empty() => format!("{}: {e}", rel.display()),
+        _ => e.to_string(),
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(at)?;
+    if !meta.is_dir() {
+        return std::fs::remove_file(path).map_err(at);
+    }
+    if meta.permissions().mode() & 0o700 != 0o700 {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    }
+    for entry in std::fs::read_dir(path).map_err(at)? {
+        remove_tree(&entry.map_err(at)?.path(), top)?;
+    }
+    std::fs::remove_dir(path).map_err(at)
+}

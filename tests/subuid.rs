@@ -1,0 +1,192 @@
+//! subuid mode and the automatic choice of mode: the test user has
+//! subordinate ranges (`.ci/run` gives them), a second user has none. The
+//! same commands give the same answers in both; what differs is where the
+//! owners live (the kernel, or fr's inode table) and the INFO line.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use common::{cannot_run, harness, run, subuid_range, subuid_ready, Harness};
+
+const SCRIPT: &str = "touch /f /g && chown 1000:1000 /f && stat -c %u:%g /f && \
+    mknod /root/null c 1 3 && stat -c '%u:%g %F %t:%T' /root/null && \
+    chown 70000 /g && stat -c %u:%g /g && id -u";
+const ANSWERS: &str = "1000:1000\n0:0 character special file 1:3\n70000:0\n0\n";
+
+fn ready(h: &Harness) -> Option<(u32, u32)> {
+    if !subuid_ready(h) {
+        return cannot_run(
+            "the test user needs ranges in /etc/subuid and /etc/subgid and a setuid \
+             newuidmap/newgidmap (.ci/run sets them up)",
+        );
+    }
+    subuid_range(h)
+}
+
+#[test]
+fn subuid_mode_keeps_owners_in_the_kernel_and_lays_the_rest_over() {
+    let Some(h) = harness() else { return };
+    let Some((start, _)) = ready(h) else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    let out = h.exec(Some(&rootfs), &["--fakeroot"], &["sh", "-c", SCRIPT]);
+    assert!(out.stderr.contains("fr: info: subuid mode: "), "{}", out.stderr);
+    assert_eq!(out.ok(), ANSWERS);
+    // On the host, the owner is the subordinate id that 1000 maps to (0 is
+    // the user, 1 the first subordinate id); ids beyond the ranges and the
+    // device are fr's records, over a file the user owns.
+    let f = std::fs::metadata(rootfs.join("f")).unwrap();
+    assert_eq!((f.uid(), f.gid()), (start + 999, subgid_start(h) + 999));
+    let g = std::fs::metadata(rootfs.join("g")).unwrap();
+    assert_eq!(g.uid(), h.uid);
+    let null = std::fs::symlink_metadata(rootfs.join("root/null")).unwrap();
+    assert!(null.is_file(), "the device is a placeholder on the host");
+    // A second session sees the same, and -q silences the INFO line.
+    let again = h.exec(
+        Some(&rootfs),
+        &["-q", "--fakeroot"],
+        &["stat", "-c", "%u:%g %t:%T", "/f", "/g", "/root/null"],
+    );
+    assert_eq!(again.stderr, "");
+    assert_eq!(again.ok(), "1000:1000 0:0\n70000:0 0:0\n0:0 1:3\n");
+}
+
+fn subgid_start(h: &Harness) -> u32 {
+    let name = h.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+    let text = std::fs::read_to_string("/etc/subgid").unwrap();
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() == 3 && (f[0] == name || f[0] == h.gid.to_string()))
+                .then(|| f[1].parse().unwrap())
+        })
+        .expect("the test user's subgid range")
+}
+
+/// Files a subuid-mode session gave to subordinate ids: the user's `rm -rf`
+/// fails on them, `fr rm` removes the whole tree.
+#[test]
+fn fr_rm_removes_what_the_user_cannot() {
+    let Some(h) = harness() else { return };
+    if ready(h).is_none() {
+        return;
+    }
+    let Some(rootfs) = h.rootfs() else { return };
+    h.exec(
+        Some(&rootfs),
+        &["-q", "--fakeroot"],
+        &["sh", "-c", "mkdir -p /d/e && touch /d/e/x && chown -R 1000:1000 /d && chmod 500 /d"],
+    )
+    .ok();
+    let rm = run(h.command("rm").arg("-rf").arg(&rootfs));
+    assert_ne!(rm.code, Some(0), "rm -rf by the user should fail on subordinate-owned files");
+    assert!(rootfs.join("d/e/x").exists());
+    assert_eq!(h.fr(["rm".as_ref(), rootfs.as_os_str()]).ok(), "");
+    assert!(!rootfs.exists(), "fr rm left {}", rootfs.display());
+    // A missing image is an error that names it.
+    let gone = h.fr(["rm".as_ref(), rootfs.as_os_str()]);
+    assert_eq!(gone.code, Some(1));
+    assert!(gone.stderr.contains(&rootfs.display().to_string()), "{}", gone.stderr);
+}
+
+/// `fr export` of an image a subuid-mode session left with a directory
+/// only a subordinate id may read: the archive carries the owners the
+/// workload saw, the kernel's and fr's alike.
+#[test]
+fn export_reads_what_subordinate_ids_own() {
+    let Some(h) = harness() else { return };
+    if ready(h).is_none() {
+        return;
+    }
+    let Some(rootfs) = h.rootfs() else { return };
+    h.exec(
+        Some(&rootfs),
+        &["-q", "--fakeroot"],
+        &[
+            "sh",
+            "-c",
+            "mkdir /d && echo hi > /d/x && chown -R 1000:1001 /d && chown 70000 /d/x && \
+             chmod 600 /d/x && chmod 700 /d",
+        ],
+    )
+    .ok();
+    let ls = run(h.command("ls").arg(rootfs.join("d")));
+    assert_ne!(ls.code, Some(0), "the user should not read /d");
+    let out = h.scratch("export").join("img.tar");
+    h.fr(["export".as_ref(), rootfs.as_os_str(), out.as_os_str()]).ok();
+    let listing = run(h.command("tar").args(["--numeric-owner", "-tvf"]).arg(&out)).ok();
+    let line = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.ends_with(name))
+            .unwrap_or_else(|| panic!("no {name} in\n{listing}"))
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(line("./d/"), "drwx------ 1000/1001 0");
+    assert_eq!(line("./d/x"), "-rw------- 70000/1001 3");
+}
+
+/// The user without ranges gets the same answers in root-mapped mode, with
+/// the reason on the INFO line; forcing subuid mode is a clear error.
+#[test]
+fn a_user_without_ranges_gets_root_mapped_mode_and_the_same_answers() {
+    let Some(h) = harness() else { return };
+    let Some(user) = common::second_user() else { return };
+    let Some(rootfs) = h.rootfs_for(&user) else { return };
+    let exec = |opts: &[&str], cmd: &[&str]| {
+        let mut c = h.command_as(&user, &h.fr);
+        c.arg("exec").args(opts).arg(&rootfs).arg("--").args(cmd);
+        run(&mut c)
+    };
+    let out = exec(&["--fakeroot"], &["sh", "-c", SCRIPT]);
+    let reason = format!(
+        "root-mapped mode, not subuid mode because /etc/subuid gives {} no range",
+        user.name
+    );
+    assert!(out.stderr.contains(&reason), "{}", out.stderr);
+    assert_eq!(out.ok(), ANSWERS);
+    // Nothing was chowned for real: the user still owns every file.
+    for f in ["f", "g", "root/null"] {
+        assert_eq!(std::fs::symlink_metadata(rootfs.join(f)).unwrap().uid(), user.uid, "{f}");
+    }
+    let forced = exec(&["--fakeroot", "--userns=subuid"], &["true"]);
+    assert_eq!(forced.code, Some(125));
+    assert!(
+        forced
+            .stderr
+            .contains(&format!("--userns=subuid: /etc/subuid gives {} no range", user.name)),
+        "{}",
+        forced.stderr
+    );
+    assert!(forced.stderr.contains("fr: hint: fr check"), "{}", forced.stderr);
+    // fr rm works for this user too.
+    let mut rm = h.command_as(&user, &h.fr);
+    assert_eq!(run(rm.arg("rm").arg(&rootfs)).ok(), "");
+    assert!(!Path::new(&rootfs).exists());
+}
+
+/// Each forced mode is the one that runs, and says so.
+#[test]
+fn forced_modes_are_named() {
+    let Some(h) = harness() else { return };
+    if ready(h).is_none() {
+        return;
+    }
+    let Some(rootfs) = h.rootfs() else { return };
+    for (mode, line) in [
+        ("subuid", "fr: info: subuid mode (--userns=subuid)"),
+        ("root-mapped", "fr: info: root-mapped user namespace (--userns=root-mapped)"),
+    ] {
+        let flag = format!("--userns={mode}");
+        let out = h.exec(Some(&rootfs), &["--fakeroot", &flag], &["cat", "/proc/self/uid_map"]);
+        assert!(out.stderr.contains(line), "{mode}: {}", out.stderr);
+        let lines = out.ok().lines().count();
+        assert_eq!(lines, if mode == "subuid" { 2 } else { 1 }, "{mode}");
+    }
+    let none = h.exec(None, &["--fakeroot", "--userns=none"], &["true"]);
+    assert!(none.stderr.contains("fr: info: emulation alone"), "{}", none.stderr);
+}
