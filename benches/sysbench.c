@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,11 +54,13 @@ int main(int argc, char **argv)
         if (!strcmp(op, "getpid"))
             r = syscall(SYS_getpid) > 0 ? 0 : -1;
         else if (!strcmp(op, "stat"))
-            r = stat("f", &st);
+            r = syscall(SYS_stat, "f", &st);
         else if (!strcmp(op, "lstat"))
-            r = lstat("l", &st);
+            r = syscall(SYS_lstat, "l", &st);
         else if (!strcmp(op, "fstat"))
-            r = fstat(fd, &st);
+            r = syscall(SYS_fstat, fd, &st);
+        else if (!strcmp(op, "newfstatat"))
+            r = syscall(SYS_newfstatat, AT_FDCWD, "f", &st, 0);
         else if (!strcmp(op, "statx")) {
             struct statx sx;
             r = statx(AT_FDCWD, "f", 0, STATX_BASIC_STATS, &sx);
@@ -67,6 +70,12 @@ int main(int argc, char **argv)
             r = fchown(fd, uid, gid);
         else if (!strcmp(op, "lchown"))
             r = lchown("l", uid, gid);
+        else if (!strcmp(op, "mknod-fifo")) {
+            char name[32];
+            snprintf(name, sizeof name, "p%ld", i);
+            r = mknod(name, S_IFIFO | 0644, 0);
+        } else if (!strcmp(op, "setxattr-user"))
+            r = setxattr("f", "user.bench", "v", 1, 0);
         else if (!strcmp(op, "getuid"))
             r = getuid() == uid ? 0 : -1;
         else if (!strcmp(op, "open-close")) {
@@ -79,6 +88,12 @@ int main(int argc, char **argv)
         fails += r < 0;
     }
     long long elapsed = now() - start;
+    if (!strcmp(op, "mknod-fifo"))
+        for (long i = 0; i < n; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "p%ld", i);
+            unlink(name);
+        }
     if (fails) {
         fprintf(stderr, "%s: %ld of %ld calls failed\n", op, fails, n);
         return 1;

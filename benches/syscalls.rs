@@ -1,6 +1,9 @@
 //! Per-system-call cost natively, under fr in each mode, and under the
 //! host's `fakeroot` when it is installed.
 //!
+//! Each operation runs in a dynamic (glibc) and a static build of the
+//! program (`-static` rows): `fakeroot` cannot reach the static one.
+//!
 //! `benches/sysbench.c` makes N calls of one operation and prints the time
 //! of its timed loop alone, so process start-up (fr's included) is not
 //! measured; criterion drives N through `iter_custom`. Runs as the user in
@@ -21,16 +24,20 @@ const OPS: &[&str] = &[
     "stat",
     "lstat",
     "fstat",
+    "newfstatat",
     "statx",
     "chown",
     "fchown",
     "lchown",
+    "mknod-fifo",
+    "setxattr-user",
     "getuid",
     "open-close",
 ];
 
 struct Setup {
-    helper: PathBuf,
+    /// The benchmark program, dynamic (glibc) and static builds.
+    helpers: [(&'static str, PathBuf); 2],
     dir: PathBuf,
     user: Option<(u32, u32)>,
 }
@@ -51,20 +58,34 @@ fn setup() -> Setup {
     let user = bench_user();
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
     std::fs::create_dir_all(&work).unwrap();
-    let helper = work.join("sysbench");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sysbench.c");
-    let ok =
-        Command::new("cc").args(["-O2", "-o"]).arg(&helper).arg(&src).status().unwrap().success();
-    assert!(ok, "cc could not build {}", src.display());
+    let build = |name: &str, extra: &[&str]| {
+        let out = work.join(name);
+        let ok = Command::new("cc")
+            .args(["-O2"])
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cc could not build {} {extra:?}", src.display());
+        out
+    };
+    let dynamic = build("sysbench", &[]);
+    let stat1c = build("sysbench-static", &["-static"]);
     // Readable by the bench user even if target/ is not: copy next to the data.
     let uid = user.map_or_else(|| rustix::process::getuid().as_raw(), |u| u.0);
     let dir = PathBuf::from(format!("/dev/shm/fr-bench-{uid}"));
     std::fs::create_dir_all(&dir).unwrap();
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for (from, name) in
-        [(helper.as_path(), "sysbench"), (Path::new(env!("CARGO_BIN_EXE_fr")), "fr")]
-    {
+    for (from, name) in [
+        (dynamic.as_path(), "sysbench"),
+        (stat1c.as_path(), "sysbench-static"),
+        (Path::new(env!("CARGO_BIN_EXE_fr")), "fr"),
+    ] {
         let to = bin.join(name);
         std::fs::copy(from, &to).unwrap();
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -76,7 +97,8 @@ fn setup() -> Setup {
             std::os::unix::fs::chown(p, Some(u), Some(g)).unwrap();
         }
     }
-    Setup { helper: bin.join("sysbench"), dir, user }
+    let helpers = [("", bin.join("sysbench")), ("static", bin.join("sysbench-static"))];
+    Setup { helpers, dir, user }
 }
 
 /// The ways one operation is run.
@@ -112,9 +134,9 @@ fn runners(s: &Setup) -> Vec<(&'static str, Vec<String>)> {
     r
 }
 
-fn run(s: &Setup, prefix: &[String], op: &str, n: u64) -> Duration {
+fn run(s: &Setup, helper: &Path, prefix: &[String], op: &str, n: u64) -> Duration {
     let data = s.dir.join("data").display().to_string();
-    let helper = s.helper.display().to_string();
+    let helper = helper.display().to_string();
     let mut argv: Vec<String> = prefix.to_vec();
     argv.extend([helper, op.into(), n.to_string(), data]);
     let mut cmd = Command::new(&argv[0]);
@@ -137,10 +159,16 @@ fn syscalls(c: &mut Criterion) {
             .sample_size(20)
             .measurement_time(Duration::from_secs(3))
             .warm_up_time(Duration::from_millis(500));
-        for (name, prefix) in &runners {
-            group.bench_function(BenchmarkId::from_parameter(name), |b| {
-                b.iter_custom(|iters| run(&s, prefix, op, iters))
-            });
+        for (build, helper) in &s.helpers {
+            for (name, prefix) in &runners {
+                let id = match *build {
+                    "" => name.to_string(),
+                    build => format!("{name}-{build}"),
+                };
+                group.bench_function(BenchmarkId::from_parameter(id), |b| {
+                    b.iter_custom(|iters| run(&s, helper, prefix, op, iters))
+                });
+            }
         }
         group.finish();
     }
