@@ -47,7 +47,9 @@ fn owner_or_capable(cur: &Attrs, c: &Creds) -> bool {
 /// group-execute is set too, or when the caller is neither in the file's
 /// group nor has `CAP_FSETID` (`fs/attr.c: setattr_should_drop_sgid()`).
 /// Killing a bit is a mode change, which only the owner or `CAP_FOWNER`
-/// may make (`setattr_prepare()`). Directories keep both bits.
+/// may make (`setattr_prepare()`), and which also drops set-group-id when
+/// the caller is outside the *new* group without `CAP_FSETID`.
+/// Directories keep both bits.
 pub fn chown(cur: Attrs, uid: Option<u32>, gid: Option<u32>, c: &Creds) -> Result<Attrs, Refused> {
     if uid.is_some_and(|u| !chown_ok(&cur, u, c)) || gid.is_some_and(|g| !chgrp_ok(&cur, g, c)) {
         return Err(Refused::Perm);
@@ -61,6 +63,9 @@ pub fn chown(cur: Attrs, uid: Option<u32>, gid: Option<u32>, c: &Creds) -> Resul
     }
     if mode != cur.mode && !owner_or_capable(&cur, c) {
         return Err(Refused::Perm);
+    }
+    if mode != cur.mode && !in_group_or_capable(c, gid.unwrap_or(cur.gid)) {
+        mode &= !S_ISGID;
     }
     Ok(Attrs { mode, uid: uid.unwrap_or(cur.uid), gid: gid.unwrap_or(cur.gid), ..cur })
 }
@@ -179,6 +184,7 @@ pub fn may_mknod_device(c: &Creds) -> Result<(), Refused> {
 mod tests {
     use super::*;
     use crate::attrs::{S_IFDIR, S_IFLNK, S_IFREG};
+    use crate::creds::CAP_FULL;
 
     fn file(mode: u32) -> Attrs {
         Attrs { mode, uid: 0, gid: 0, rdev_major: 0, rdev_minor: 0 }
@@ -220,6 +226,23 @@ mod tests {
         assert_eq!(chown(file(S_IFREG | 0o2755), Some(1), None, &root()).unwrap().perms(), 0o755);
         assert_eq!(chown(file(S_IFREG | 0o2745), Some(1), None, &root()).unwrap().perms(), 0o2745);
         assert_eq!(chown(file(S_IFREG | 0o6755), Some(1), None, &root()).unwrap().perms(), 0o755);
+    }
+
+    #[test]
+    fn chown_that_kills_set_user_id_checks_set_group_id_against_the_new_group() {
+        // Root without CAP_FSETID, in group 0 only (checked on Linux 6.18
+        // with `capsh --drop=cap_fsetid`).
+        let mut c = root();
+        c.capset(CAP_FULL & !(1 << CAP_FSETID), CAP_FULL, 0).unwrap();
+        let a = chown(file(S_IFREG | 0o6745), None, Some(500), &c).unwrap();
+        assert_eq!((a.gid, a.perms()), (500, 0o745));
+        // No bit killed, no mode change: set-group-id stays.
+        assert_eq!(chown(file(S_IFREG | 0o2745), None, Some(500), &c).unwrap().perms(), 0o2745);
+        assert_eq!(chown(file(S_IFREG | 0o6745), None, Some(0), &c).unwrap().perms(), 0o2745);
+        assert_eq!(
+            chown(file(S_IFREG | 0o6745), None, Some(500), &root()).unwrap().perms(),
+            0o2745
+        );
     }
 
     #[test]
