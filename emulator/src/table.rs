@@ -235,9 +235,11 @@ impl InodeTable {
         c: &Creds,
     ) -> (Attrs, Xattrs) {
         let dir = self.view(dir_key, dir_real);
+        // Symlinks take no ACL and keep 0777 (posix_acl_create()).
         let default = self
             .xattrs(dir_key, dir_real)
             .get(crate::xattr::ACL_DEFAULT)
+            .filter(|_| kind != crate::attrs::S_IFLNK)
             .and_then(|v| Acl::parse(v).ok());
         let mut xattrs = Xattrs::new();
         let attrs = match default {
@@ -413,9 +415,13 @@ impl InodeTable {
     ) -> Result<Attrs, Refused> {
         match self.records.entry(key) {
             Entry::Occupied(mut rec) => {
-                let cur =
-                    if applies(rec.get(), &real) { *rec.get() } else { self.unrecorded(real) };
+                let stale = !applies(rec.get(), &real);
+                let cur = if stale { self.unrecorded(real) } else { *rec.get() };
                 let new = rule(cur)?;
+                if stale {
+                    // The xattrs of the file that had the number before.
+                    self.xattrs.remove(&key);
+                }
                 self.note(&new);
                 rec.insert(new);
                 Ok(new)
@@ -548,6 +554,38 @@ mod tests {
         assert!(t.xattrs(KEY, real(S_IFDIR | 0o755, 1001, 1001)).is_empty());
         t.forget(KEY);
         assert!(t.xattrs(KEY, r).is_empty());
+    }
+
+    #[test]
+    fn a_change_over_a_stale_record_drops_the_old_files_xattrs() {
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let file = real(S_IFREG | 0o755, 1001, 1001);
+        t.change_xattrs(KEY, file, |x| x.insert(b"security.capability".to_vec(), vec![1]));
+        // A directory outside fr's sight took the inode number.
+        let dir = real(S_IFDIR | 0o755, 1001, 1001);
+        t.chown(KEY, dir, Some(5), None, &ROOT).unwrap();
+        assert!(t.xattrs(KEY, dir).is_empty());
+        t.chmod(KEY, file, 0o700, &ROOT).unwrap();
+        assert!(t.xattrs(KEY, file).is_empty(), "nor do they come back with the old type");
+    }
+
+    #[test]
+    fn a_symlink_takes_no_default_acl_and_keeps_0777() {
+        use crate::attrs::S_IFLNK;
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let dir = real(S_IFDIR | 0o755, 1001, 1001);
+        let acl = crate::acl::Acl(vec![
+            crate::acl::Entry { tag: crate::acl::USER_OBJ, perm: 7, id: u32::MAX },
+            crate::acl::Entry { tag: crate::acl::USER, perm: 7, id: 5 },
+            crate::acl::Entry { tag: crate::acl::GROUP_OBJ, perm: 5, id: u32::MAX },
+            crate::acl::Entry { tag: crate::acl::MASK, perm: 5, id: u32::MAX },
+            crate::acl::Entry { tag: crate::acl::OTHER, perm: 0, id: u32::MAX },
+        ]);
+        t.setxattr(KEY, dir, xattr::ACL_DEFAULT, &acl.to_xattr(), 0, &ROOT).unwrap();
+        let (link, x) = t.new_file(KEY, dir, S_IFLNK, 0o777, 0, &ROOT);
+        assert_eq!((link.mode, x.len()), (S_IFLNK | 0o777, 0));
+        let (file, x) = t.new_file(KEY, dir, S_IFREG, 0o666, 0o022, &ROOT);
+        assert_eq!((file.perms(), x.len()), (0o640, 1), "a file still takes it");
     }
 
     #[derive(Debug, Default)]
