@@ -201,14 +201,6 @@ impl World {
         panic!("{what}\nafter the operations:\n{}", ops.join("\n"));
     }
 
-    /// Whether `id`'s inode number has a record that does not apply to it
-    /// and still holds xattrs (which `chown` and `chmod` would revive: K13).
-    fn stale_xattrs(&self, id: Id) -> bool {
-        let (k, r) = self.real(id);
-        self.table.record(k, r).is_none()
-            && self.table.entries().iter().any(|e| e.0 == k && !e.2.is_empty())
-    }
-
     /// Compares one result, then leaves the state to [`World::check`].
     fn same<T: std::fmt::Debug + PartialEq>(&self, model: T, fr: T) {
         if model != fr {
@@ -227,9 +219,6 @@ impl World {
         match *op {
             Op::Chown { file: f, uid, gid } => {
                 let id = file(f);
-                if self.stale_xattrs(id) {
-                    return Err("K13");
-                }
                 let m = model.chown(id, uid, gid);
                 let (k, r) = self.real(id);
                 let fr = self.table.chown(k, r, uid, gid, &self.creds).map(|_| ()).map_err(refused);
@@ -239,9 +228,6 @@ impl World {
                 let id = file(f);
                 if self.linux.inode(id).kind == Kind::Lnk {
                     return Err("chmod of a symlink");
-                }
-                if self.stale_xattrs(id) {
-                    return Err("K13");
                 }
                 let m = model.chmod(id, mode);
                 let (k, r) = self.real(id);
@@ -269,9 +255,6 @@ impl World {
             Op::SetXattr { file: f, name, ref value, flags } => {
                 let id = file(f);
                 self.known_setxattr(id, name, value, flags)?;
-                if name == Name::AclAccess && self.stale_xattrs(id) {
-                    return Err("K13");
-                }
                 let m = model.setxattr(id, name, value, flags);
                 let (k, r) = self.real(id);
                 let fr = xattr::check_set(flags, value.len())
@@ -522,9 +505,6 @@ impl World {
             && (umask & 0o010 != 0 || d.xattrs.contains_key(&Name::AclDefault.bytes()))
         {
             return Err("K8");
-        }
-        if kind == Kind::Lnk && d.xattrs.contains_key(&Name::AclDefault.bytes()) {
-            return Err("K9");
         }
         let m = model.make(dir, kind, mode, umask, dev);
         // create::kernel_owner_is_right(): the kernel makes it.
