@@ -179,7 +179,7 @@ pub fn parent(
 /// through `/proc` itself or the usual links into it (`/dev/fd`,
 /// `/dev/stdin`, `/etc/mtab`). Such paths take the walk, which names the
 /// target instead of the supervisor.
-fn names_proc_self(path: &[u8]) -> bool {
+pub(crate) fn names_proc_self(path: &[u8]) -> bool {
     path.split(|&b| b == b'/').any(|c| {
         matches!(
             c,

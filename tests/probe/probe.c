@@ -484,6 +484,38 @@ static void acl_steps(void)
     ASTEP("removexattr(ad,default)", syscall(SYS_removexattr, "ad", "system.posix_acl_default"));
 }
 
+/* One stat call of the lookup steps: its result, and what it filled in. */
+static void stat_step(const char *step, long ret, const struct stat *st)
+{
+    result(step, ret);
+    if (ret == 0)
+        fields("", st->st_mode, st->st_uid, st->st_gid, major(st->st_rdev), minor(st->st_rdev),
+               (long long)st->st_size, st->st_nlink);
+}
+
+/* Lone names and the errors around them, which fr may answer with one
+ * statx from the target's directory: symlinks followed or not (relative
+ * and absolute), a missing name, a dirfd that is a file or not open. */
+static void lookup_steps(void)
+{
+    struct stat st;
+    int file = open("file", O_RDONLY | O_CLOEXEC);
+    memset(&st, 0, sizeof st);
+    stat_step("stat(link)", stat("link", &st), &st);
+    stat_step("lstat(link)", lstat("link", &st), &st);
+    stat_step("stat(abslink)", stat("abslink", &st), &st);
+    stat_step("lstat(abslink)", lstat("abslink", &st), &st);
+    stat_step("stat(missing)", stat("missing", &st), &st);
+    stat_step("stat(dir)", stat("dir", &st), &st);
+    stat_step("fstatat(work,link,0)", fstatat(dirfd_work, "link", &st, 0), &st);
+    stat_step("fstatat(work,sgid,NOFOLLOW)",
+              fstatat(dirfd_work, "sgid", &st, AT_SYMLINK_NOFOLLOW), &st);
+    stat_step("fstatat(file,x,0)", fstatat(file, "x", &st, 0), &st);
+    stat_step("fstatat(999,file,0)", fstatat(999, "file", &st, 0), &st);
+    stat_step("fstatat(-5,file,0)", fstatat(-5, "file", &st, 0), &st);
+    close(file);
+}
+
 static void xattr_steps(void)
 {
     /* VFS_CAP_REVISION_2 | effective, cap_net_raw (13) permitted. */
@@ -624,12 +656,12 @@ static void stat_native(const char *path)
     snprintf(step, sizeof step, "stat(%s)", path);
     errno = 0;
     memset(&st, 0, sizeof st);
-    result(step, syscall(SYS_stat, path, &st));
+    result(step, stat(path, &st));
     fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
     snprintf(step, sizeof step, "lstat(%s)", path);
     errno = 0;
     memset(&st, 0, sizeof st);
-    result(step, syscall(SYS_lstat, path, &st));
+    result(step, lstat(path, &st));
     fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
     snprintf(step, sizeof step, "fstat(opath %s)", path);
     errno = 0;
@@ -642,22 +674,22 @@ static void stat_native(const char *path)
         snprintf(step, sizeof step, "newfstatat(dirfd,%s,%s)", path, variants[i].name);
         errno = 0;
         memset(&st, 0, sizeof st);
-        result(step, syscall(SYS_newfstatat, dirfd_work, path, &st, variants[i].flags));
+        result(step, fstatat(dirfd_work, path, &st, variants[i].flags));
         fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
     }
     snprintf(step, sizeof step, "newfstatat(opath %s,\"\",EMPTY)", path);
     errno = 0;
     memset(&st, 0, sizeof st);
-    result(step, syscall(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH));
+    result(step, fstatat(fd, "", &st, AT_EMPTY_PATH));
     fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
     snprintf(step, sizeof step, "newfstatat(opath %s,NULL,EMPTY)", path);
     errno = 0;
     memset(&st, 0, sizeof st);
-    result(step, syscall(SYS_newfstatat, fd, NULL, &st, AT_EMPTY_PATH));
+    result(step, fstatat(fd, NULL, &st, AT_EMPTY_PATH));
     fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev), st.st_size, st.st_nlink);
     snprintf(step, sizeof step, "stat(%s,badbuf)", path);
     errno = 0;
-    result(step, syscall(SYS_stat, path, (void *)8));
+    result(step, stat(path, (void *)8));
     close(fd);
 #else
     struct stat64 st64;
@@ -770,6 +802,8 @@ int main(int argc, char **argv)
     show_all();
     printf("== chown\n");
     chown_steps();
+    printf("== lookups\n");
+    lookup_steps();
     printf("== chmod\n");
     chmod_steps();
     printf("== mknod\n");

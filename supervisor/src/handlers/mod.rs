@@ -3,7 +3,7 @@
 //! every handler has the signature [`Handler`] and returns an [`Outcome`],
 //! which [`crate::notify`] turns into the one reply.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use fr_emulator::{InodeKey, InodeTable, Kstat, Timestamp};
@@ -67,6 +67,54 @@ impl Context {
         resolve::parent(req, dirfd, path, dir_ok, searcher(&creds, &check))
     }
 
+    /// The real status of the file `path` names for the target, as
+    /// [`Context::lookup`] then [`real_stat`] give it. A lone name (no
+    /// slash, not `.` or `..`: what `find` and `ls` pass to `fstatat`, a
+    /// relative `stat("f")`) of a caller that may search everywhere is
+    /// stat'ed with one `statx` of `/proc/<tid>/cwd/NAME` (or
+    /// `fd/<dirfd>/NAME`): the kernel jumps through the magic link to the
+    /// target's directory and looks up the one component there, crossing
+    /// no symlink but the last. A last symlink to follow, and any error
+    /// (whose errno the full lookup gets right: `EBADF` for a closed
+    /// dirfd, say), take the full lookup.
+    pub fn stat_path(
+        &self,
+        req: &Request<'_>,
+        dirfd: i32,
+        path: &[u8],
+        how: LookupFlags,
+        sync: AtFlags,
+        mask: StatxFlags,
+    ) -> Result<(InodeKey, Kstat), Errno> {
+        let lone = !path.is_empty()
+            && !path.contains(&b'/')
+            && path != b"."
+            && path != b".."
+            && !resolve::names_proc_self(path);
+        let dir = match dirfd {
+            resolve::AT_FDCWD => Some("cwd".to_string()),
+            fd if fd >= 0 => Some(format!("fd/{fd}")),
+            _ => None,
+        };
+        let may_search_all = || searcher(&self.creds.get(req.tid), &|_| true).is_none();
+        if let Some(dir) = dir.filter(|_| lone && may_search_all()) {
+            use std::os::unix::ffi::OsStrExt;
+            let mut name = format!("/proc/{}/{dir}/", req.tid).into_bytes();
+            name.extend_from_slice(path);
+            let name = std::ffi::OsStr::from_bytes(&name);
+            if let Ok(st) = fs::statx(fs::CWD, name, sync | AtFlags::SYMLINK_NOFOLLOW, mask) {
+                req.check_valid()?;
+                let link = u32::from(st.stx_mode) & fr_emulator::attrs::S_IFMT
+                    == fr_emulator::attrs::S_IFLNK;
+                if !(link && how.follow) {
+                    return Ok(kstat(&st));
+                }
+            }
+        }
+        let file = self.lookup(req, dirfd, path, how)?;
+        real_stat(file.as_fd(), sync, mask)
+    }
+
     fn may_search(&self, dir: BorrowedFd<'_>, creds: &fr_emulator::Creds) -> bool {
         real_stat(dir, AtFlags::empty(), StatxFlags::BASIC_STATS).is_ok_and(|(key, real)| {
             fr_emulator::rules::permitted(
@@ -124,6 +172,11 @@ pub fn real_stat(
     mask: StatxFlags,
 ) -> Result<(InodeKey, Kstat), Errno> {
     let st = fs::statx(file, "", flags | AtFlags::EMPTY_PATH, mask)?;
+    Ok(kstat(&st))
+}
+
+/// A `statx` result as the inode table's key and fr's status struct.
+fn kstat(st: &fs::Statx) -> (InodeKey, Kstat) {
     let key = InodeKey {
         dev: (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor),
         ino: st.stx_ino,
@@ -158,7 +211,7 @@ pub fn real_stat(
         dio_read_offset_align: st.stx_dio_read_offset_align,
         atomic_write_unit_max_opt: st.stx_atomic_write_unit_max_opt,
     };
-    Ok((key, kstat))
+    (key, kstat)
 }
 
 /// Reads the path argument at `addr` of a call that takes `AT_*` flags, as

@@ -9,6 +9,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use fr_emulator::abi::{self, AbiError};
+use fr_emulator::{InodeKey, Kstat};
 use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
@@ -41,9 +42,15 @@ fn plain_layout(arch: Arch) -> Layout {
     }
 }
 
-/// Stats `file`, lays the fake view over it and writes `layout` at `buf`.
-fn fill(ctx: &Context, req: &Request<'_>, file: OwnedFd, buf: u64, layout: Layout) -> Outcome {
-    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+/// Lays the fake view over the real status of a file and writes `layout`
+/// at `buf`.
+fn fill(
+    ctx: &Context,
+    req: &Request<'_>,
+    (key, real): (InodeKey, Kstat),
+    buf: u64,
+    layout: Layout,
+) -> Outcome {
     let st = real.overlay(ctx.inodes.view(key, real.attrs()));
     match layout {
         Layout::Native => req.write(buf, &abi::stat_x86_64(&st))?,
@@ -61,15 +68,21 @@ fn fill(ctx: &Context, req: &Request<'_>, file: OwnedFd, buf: u64, layout: Layou
     Ok(Reply::Value(0))
 }
 
+fn fd_stat(file: OwnedFd) -> Result<(InodeKey, Kstat), Errno> {
+    real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)
+}
+
 fn path_call(ctx: &Context, req: &Request<'_>, follow: bool, layout: Layout) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    let file = ctx.lookup(req, AT_FDCWD, &path, LookupFlags { follow, empty_path: false })?;
-    fill(ctx, req, file, req.ptr(1), layout)
+    let how = LookupFlags { follow, empty_path: false };
+    let found =
+        ctx.stat_path(req, AT_FDCWD, &path, how, AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    fill(ctx, req, found, req.ptr(1), layout)
 }
 
 fn fd_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
     let file = resolve::fd(req, req.int(0))?;
-    fill(ctx, req, file, req.ptr(1), layout)
+    fill(ctx, req, fd_stat(file)?, req.ptr(1), layout)
 }
 
 /// `fs/stat.c: vfs_fstatat()`: the name is read first; no name with a real
@@ -78,18 +91,19 @@ fn fd_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
 fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
     let (dirfd, flags) = (req.int(0), req.int(3));
     let name = read_name_maybe_null(req, req.ptr(1), flags)?;
-    let file = match name {
-        None if dirfd >= 0 => resolve::fd(req, dirfd)?,
+    let found = match name {
+        None if dirfd >= 0 => fd_stat(resolve::fd(req, dirfd)?)?,
         name => {
             if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)
                 != 0
             {
                 return Err(Errno::INVAL);
             }
-            ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?
+            let (path, how) = (name.unwrap_or_default(), LookupFlags::from_at(flags));
+            ctx.stat_path(req, dirfd, &path, how, AtFlags::empty(), StatxFlags::BASIC_STATS)?
         }
     };
-    fill(ctx, req, file, req.ptr(2), layout)
+    fill(ctx, req, found, req.ptr(2), layout)
 }
 
 /// `stat(path, buf)`.
@@ -144,13 +158,15 @@ pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) != 0 {
         return Err(Errno::INVAL);
     }
-    let file = match name {
-        None if dirfd >= 0 => resolve::fd(req, dirfd)?,
-        name => ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags))?,
-    };
     let sync = AtFlags::from_bits_retain((flags & AT_STATX_SYNC_TYPE) as u32);
     let mask = StatxFlags::from_bits_retain(mask & !STATX_CHANGE_COOKIE);
-    let (key, real) = real_stat(file.as_fd(), sync, mask)?;
+    let (key, real) = match name {
+        None if dirfd >= 0 => real_stat(resolve::fd(req, dirfd)?.as_fd(), sync, mask)?,
+        name => {
+            let how = LookupFlags::from_at(flags);
+            ctx.stat_path(req, dirfd, &name.unwrap_or_default(), how, sync, mask)?
+        }
+    };
     let st = real.overlay(ctx.inodes.view(key, real.attrs()));
     req.write(req.ptr(4), &abi::statx(&st))?;
     Ok(Reply::Value(0))
