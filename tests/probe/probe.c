@@ -513,6 +513,12 @@ static void lookup_steps(void)
     stat_step("fstatat(file,x,0)", fstatat(file, "x", &st, 0), &st);
     stat_step("fstatat(999,file,0)", fstatat(999, "file", &st, 0), &st);
     stat_step("fstatat(-5,file,0)", fstatat(-5, "file", &st, 0), &st);
+    int link = open("link", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    stat_step("fstat(O_PATH link)", fstat(link, &st), &st);
+    stat_step("fstatat(O_PATH link,\"\",EMPTY)", fstatat(link, "", &st, AT_EMPTY_PATH), &st);
+    stat_step("fstat(file)", fstat(file, &st), &st);
+    stat_step("fstat(999)", fstat(999, &st), &st);
+    close(link);
     close(file);
 }
 

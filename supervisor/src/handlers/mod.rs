@@ -175,6 +175,26 @@ pub fn real_stat(
     Ok(kstat(&st))
 }
 
+/// The real status of the file the target's descriptor `fd` refers to:
+/// one `statx` through the magic link `/proc/<tid>/fd/<fd>`, which lands on
+/// the open file itself (a symlink opened `O_PATH | O_NOFOLLOW` included)
+/// without following it further; an error takes [`resolve::fd`], which
+/// answers `EBADF` as the kernel would.
+pub fn fd_status(
+    req: &Request<'_>,
+    fd: i32,
+    sync: AtFlags,
+    mask: StatxFlags,
+) -> Result<(InodeKey, Kstat), Errno> {
+    if fd >= 0 {
+        if let Ok(st) = fs::statx(fs::CWD, format!("/proc/{}/fd/{fd}", req.tid), sync, mask) {
+            req.check_valid()?;
+            return Ok(kstat(&st));
+        }
+    }
+    real_stat(resolve::fd(req, fd)?.as_fd(), sync, mask)
+}
+
 /// A `statx` result as the inode table's key and fr's status struct.
 fn kstat(st: &fs::Statx) -> (InodeKey, Kstat) {
     let key = InodeKey {

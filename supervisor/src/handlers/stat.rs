@@ -6,18 +6,16 @@
 //! issues `stat`, `lstat` and `fstat` as `newfstatat` and coreutils uses
 //! `statx`: every entry point matters.
 
-use std::os::fd::{AsFd, OwnedFd};
-
 use fr_emulator::abi::{self, AbiError};
 use fr_emulator::{InodeKey, Kstat};
 use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{read_name_maybe_null, read_plain_path, real_stat, Context, Outcome, Reply};
+use super::{fd_status, read_name_maybe_null, read_plain_path, Context, Outcome, Reply};
 use super::{AT_EMPTY_PATH, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW};
 use crate::arch::Arch;
 use crate::request::Request;
-use crate::resolve::{self, LookupFlags, AT_FDCWD};
+use crate::resolve::{LookupFlags, AT_FDCWD};
 
 /// `STATX__RESERVED` and `STATX_CHANGE_COOKIE` from `<linux/stat.h>`.
 const STATX_RESERVED: u32 = 0x8000_0000;
@@ -68,10 +66,6 @@ fn fill(
     Ok(Reply::Value(0))
 }
 
-fn fd_stat(file: OwnedFd) -> Result<(InodeKey, Kstat), Errno> {
-    real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)
-}
-
 fn path_call(ctx: &Context, req: &Request<'_>, follow: bool, layout: Layout) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
     let how = LookupFlags { follow, empty_path: false };
@@ -81,8 +75,8 @@ fn path_call(ctx: &Context, req: &Request<'_>, follow: bool, layout: Layout) -> 
 }
 
 fn fd_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
-    let file = resolve::fd(req, req.int(0))?;
-    fill(ctx, req, fd_stat(file)?, req.ptr(1), layout)
+    let found = fd_status(req, req.int(0), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    fill(ctx, req, found, req.ptr(1), layout)
 }
 
 /// `fs/stat.c: vfs_fstatat()`: the name is read first; no name with a real
@@ -92,7 +86,7 @@ fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
     let (dirfd, flags) = (req.int(0), req.int(3));
     let name = read_name_maybe_null(req, req.ptr(1), flags)?;
     let found = match name {
-        None if dirfd >= 0 => fd_stat(resolve::fd(req, dirfd)?)?,
+        None if dirfd >= 0 => fd_status(req, dirfd, AtFlags::empty(), StatxFlags::BASIC_STATS)?,
         name => {
             if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)
                 != 0
@@ -161,7 +155,7 @@ pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
     let sync = AtFlags::from_bits_retain((flags & AT_STATX_SYNC_TYPE) as u32);
     let mask = StatxFlags::from_bits_retain(mask & !STATX_CHANGE_COOKIE);
     let (key, real) = match name {
-        None if dirfd >= 0 => real_stat(resolve::fd(req, dirfd)?.as_fd(), sync, mask)?,
+        None if dirfd >= 0 => fd_status(req, dirfd, sync, mask)?,
         name => {
             let how = LookupFlags::from_at(flags);
             ctx.stat_path(req, dirfd, &name.unwrap_or_default(), how, sync, mask)?
