@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use fr_emulator::IdMap;
-use fr_supervisor::{Config, Supervisor};
+use fr_supervisor::{Config, Namespace, Supervisor};
 use rustix::io::Errno;
 use rustix::process::{Pid, WaitOptions};
 
@@ -84,7 +84,11 @@ fn supervisor(opts: &ExecOptions, ids: IdMap, mode: &Mode) -> Result<Option<Supe
         workers,
         sync_wakeup: opts.sync_wakeup,
         continue_all: opts.continue_all,
-        kernel_owners: matches!(mode, Mode::Subuid(_)),
+        namespace: match mode {
+            Mode::Subuid(_) => Namespace::Subuid,
+            Mode::RootMapped => Namespace::RootMapped,
+            Mode::None => Namespace::None,
+        },
     };
     Ok(Some(Supervisor::new(config)?))
 }

@@ -46,9 +46,21 @@ pub struct Config {
     /// Benchmarks only: answer every notification with CONTINUE, so that
     /// the bare round trip, the floor of this design, can be measured.
     pub continue_all: bool,
-    /// Subuid mode: owners the namespace maps are given to the real file
-    /// (fr runs in the workload's user namespace), the rest recorded.
-    pub kernel_owners: bool,
+    /// The workload's user namespace, and where fr stands in it.
+    pub namespace: Namespace,
+}
+
+/// The user namespace the workload runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Namespace {
+    /// None: the kernel shows the workload the host's ids.
+    None,
+    /// 0 is the invoking user, nothing else is mapped; fr stays outside.
+    RootMapped,
+    /// 0 is the user, 1..N its subordinate ids; fr has joined it, so the
+    /// ids it reads are the namespace's, and owners the namespace maps go
+    /// to the real files.
+    Subuid,
 }
 
 /// A supervisor ready to serve one workload.
@@ -69,7 +81,7 @@ impl Supervisor {
                 std::process::id() as i32,
                 creds::CredsTable::own_bounding_set(),
             ),
-            kernel_owners: config.kernel_owners,
+            namespace: config.namespace,
         };
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),

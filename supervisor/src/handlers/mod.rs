@@ -34,9 +34,7 @@ pub const AT_STATX_SYNC_TYPE: i32 = 0x6000;
 pub struct Context {
     pub inodes: Arc<InodeTable>,
     pub creds: crate::creds::CredsTable,
-    /// Subuid mode: the supervisor sits in the workload's user namespace
-    /// and chowns files for real when the namespace maps the ids.
-    pub kernel_owners: bool,
+    pub namespace: crate::Namespace,
 }
 
 impl Context {
@@ -67,6 +65,21 @@ impl Context {
         resolve::parent(req, dirfd, path, dir_ok, searcher(&creds, &check))
     }
 
+    /// Whether the kernel's own status of a file fr has no record of is
+    /// what the workload must see, so that a stat can run as it is: in
+    /// subuid mode always (fr reads the namespace's ids, as the workload
+    /// does); in root-mapped mode for a file of the user's own uid and gid
+    /// (both read 0 there, while other host ids read 65534 to the kernel
+    /// but as they are to fr); never without a namespace.
+    pub fn kernel_agrees(&self, real: &Kstat) -> bool {
+        let ids = self.inodes.ids();
+        match self.namespace {
+            crate::Namespace::Subuid => true,
+            crate::Namespace::RootMapped => real.uid == ids.host_uid && real.gid == ids.host_gid,
+            crate::Namespace::None => false,
+        }
+    }
+
     /// The real status of the file `path` names for the target, as
     /// [`Context::lookup`] then [`real_stat`] give it. A lone name (no
     /// slash, not `.` or `..`: what `find` and `ls` pass to `fstatat`, a
@@ -77,6 +90,10 @@ impl Context {
     /// no symlink but the last. A last symlink to follow, and any error
     /// (whose errno the full lookup gets right: `EBADF` for a closed
     /// dirfd, say), take the full lookup.
+    ///
+    /// Not yet checked with `ID_VALID`: the status is only a guess until
+    /// [`Request::check_valid`] passes, which the caller asks before it
+    /// writes anything to the target (a CONTINUE needs no check).
     pub fn stat_path(
         &self,
         req: &Request<'_>,
@@ -103,7 +120,6 @@ impl Context {
             name.extend_from_slice(path);
             let name = std::ffi::OsStr::from_bytes(&name);
             if let Ok(st) = fs::statx(fs::CWD, name, sync | AtFlags::SYMLINK_NOFOLLOW, mask) {
-                req.check_valid()?;
                 let link = u32::from(st.stx_mode) & fr_emulator::attrs::S_IFMT
                     == fr_emulator::attrs::S_IFLNK;
                 if !(link && how.follow) {
@@ -179,7 +195,8 @@ pub fn real_stat(
 /// one `statx` through the magic link `/proc/<tid>/fd/<fd>`, which lands on
 /// the open file itself (a symlink opened `O_PATH | O_NOFOLLOW` included)
 /// without following it further; an error takes [`resolve::fd`], which
-/// answers `EBADF` as the kernel would.
+/// answers `EBADF` as the kernel would. Not yet checked with `ID_VALID`
+/// (see [`Context::stat_path`]).
 pub fn fd_status(
     req: &Request<'_>,
     fd: i32,
@@ -188,7 +205,6 @@ pub fn fd_status(
 ) -> Result<(InodeKey, Kstat), Errno> {
     if fd >= 0 {
         if let Ok(st) = fs::statx(fs::CWD, format!("/proc/{}/fd/{fd}", req.tid), sync, mask) {
-            req.check_valid()?;
             return Ok(kstat(&st));
         }
     }

@@ -92,7 +92,7 @@ fn set_owner(
     let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
-    if ctx.kernel_owners {
+    if ctx.namespace == crate::Namespace::Subuid {
         let view = ctx.inodes.view(key, real.attrs());
         fr_emulator::rules::chown(view, uid, gid, &creds).map_err(refused)?;
         if let Some(real) = kernel_chown(ctx, file.as_fd(), &real, uid, gid) {

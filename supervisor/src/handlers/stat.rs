@@ -49,6 +49,10 @@ fn fill(
     buf: u64,
     layout: Layout,
 ) -> Outcome {
+    if ctx.inodes.record(key, real.attrs()).is_none() && ctx.kernel_agrees(&real) {
+        return Ok(Reply::Continue("no record, and the kernel shows what fr would"));
+    }
+    req.check_valid()?;
     let st = real.overlay(ctx.inodes.view(key, real.attrs()));
     match layout {
         Layout::Native => req.write(buf, &abi::stat_x86_64(&st))?,
@@ -161,6 +165,10 @@ pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
             ctx.stat_path(req, dirfd, &name.unwrap_or_default(), how, sync, mask)?
         }
     };
+    if ctx.inodes.record(key, real.attrs()).is_none() && ctx.kernel_agrees(&real) {
+        return Ok(Reply::Continue("no record, and the kernel shows what fr would"));
+    }
+    req.check_valid()?;
     let st = real.overlay(ctx.inodes.view(key, real.attrs()));
     req.write(req.ptr(4), &abi::statx(&st))?;
     Ok(Reply::Value(0))
