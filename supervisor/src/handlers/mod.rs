@@ -49,7 +49,13 @@ impl Context {
     ) -> Result<OwnedFd, Errno> {
         let creds = self.creds.get(req.tid);
         let check = |dir: BorrowedFd<'_>| self.may_search(dir, &creds);
-        resolve::lookup(req, dirfd, path, how, searcher(&creds, &check))
+        let search = searcher(&creds, &check);
+        if search.is_none() {
+            if let Some(file) = lone_open(req, dirfd, path, how)? {
+                return Ok(file);
+            }
+        }
+        resolve::lookup(req, dirfd, path, how, search)
     }
 
     /// [`resolve::parent`] with the calling thread's search permission.
@@ -103,23 +109,9 @@ impl Context {
         sync: AtFlags,
         mask: StatxFlags,
     ) -> Result<(InodeKey, Kstat), Errno> {
-        let lone = !path.is_empty()
-            && !path.contains(&b'/')
-            && path != b"."
-            && path != b".."
-            && !resolve::names_proc_self(path);
-        let dir = match dirfd {
-            resolve::AT_FDCWD => Some("cwd".to_string()),
-            fd if fd >= 0 => Some(format!("fd/{fd}")),
-            _ => None,
-        };
         let may_search_all = || searcher(&self.creds.get(req.tid), &|_| true).is_none();
-        if let Some(dir) = dir.filter(|_| lone && may_search_all()) {
-            use std::os::unix::ffi::OsStrExt;
-            let mut name = format!("/proc/{}/{dir}/", req.tid).into_bytes();
-            name.extend_from_slice(path);
-            let name = std::ffi::OsStr::from_bytes(&name);
-            if let Ok(st) = fs::statx(fs::CWD, name, sync | AtFlags::SYMLINK_NOFOLLOW, mask) {
+        if let Some(name) = lone_name(req, dirfd, path).filter(|_| may_search_all()) {
+            if let Ok(st) = fs::statx(fs::CWD, &name, sync | AtFlags::SYMLINK_NOFOLLOW, mask) {
                 let link = u32::from(st.stx_mode) & fr_emulator::attrs::S_IFMT
                     == fr_emulator::attrs::S_IFLNK;
                 if !(link && how.follow) {
@@ -140,6 +132,55 @@ impl Context {
             )
         })
     }
+}
+
+/// `/proc/<tid>/cwd/NAME` or `/proc/<tid>/fd/<dirfd>/NAME` for a lone name
+/// (no slash, not `.`, `..` or a name that may lead into procfs's `self`):
+/// the kernel jumps through the magic link to the target's directory and
+/// looks up that one component there, crossing no symlink. `None` for any
+/// other path.
+fn lone_name(req: &Request<'_>, dirfd: i32, path: &[u8]) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    let lone = !path.is_empty()
+        && !path.contains(&b'/')
+        && path != b"."
+        && path != b".."
+        && !resolve::names_proc_self(path);
+    let dir = match dirfd {
+        resolve::AT_FDCWD => "cwd".to_string(),
+        fd if fd >= 0 => format!("fd/{fd}"),
+        _ => return None,
+    };
+    lone.then(|| {
+        let mut name = format!("/proc/{}/{dir}/", req.tid).into_bytes();
+        name.extend_from_slice(path);
+        std::ffi::OsString::from_vec(name)
+    })
+}
+
+/// The lookup of a lone name (see [`lone_name`]) with one `openat`, for a
+/// caller that may search everywhere. `None` when it does not apply, when
+/// the open fails (the full lookup then gives the kernel's errno: `EBADF`
+/// for a closed dirfd, say) or when the name is a symlink to follow.
+fn lone_open(
+    req: &Request<'_>,
+    dirfd: i32,
+    path: &[u8],
+    how: LookupFlags,
+) -> Result<Option<OwnedFd>, Errno> {
+    let Some(name) = lone_name(req, dirfd, path) else { return Ok(None) };
+    let flags = fs::OFlags::PATH | fs::OFlags::NOFOLLOW | fs::OFlags::CLOEXEC;
+    let Ok(file) = fs::openat(fs::CWD, &name, flags, fs::Mode::empty()) else {
+        return Ok(None);
+    };
+    req.check_valid()?;
+    if how.follow {
+        let st = fs::statx(&file, "", AtFlags::EMPTY_PATH, StatxFlags::TYPE)?;
+        if u32::from(st.stx_mode) & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFLNK {
+            return Ok(None);
+        }
+    }
+    Ok(Some(file))
 }
 
 /// The search check for `creds`: none for a caller that may search every
