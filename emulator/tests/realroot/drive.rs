@@ -180,7 +180,7 @@ impl World {
     /// Whether the caller passes every permission check of a link or a
     /// rename, which fr leaves to the kernel (that checks the user).
     fn root_like(&self) -> bool {
-        self.creds.capable(1) && self.creds.capable(3)
+        self.creds.capable(linux::CAP_DAC_OVERRIDE) && self.creds.capable(linux::CAP_FOWNER)
     }
 
     pub fn step(&mut self, op: &Op) {
