@@ -26,82 +26,101 @@ pub struct Entry {
     pub id: u32,
 }
 
-/// An ACL with its entries in the kernel's order (by tag, then id).
+/// An ACL with its entries in the order they were given: the kernel keeps
+/// that order, and `posix_acl_valid()` asks only that the tags come in
+/// their order (named entries need not be sorted by id nor unique).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Acl(pub Vec<Entry>);
 
 impl Acl {
-    /// Parses and checks an xattr value as `posix_acl_from_xattr()` and
-    /// `posix_acl_valid()` do: a short or ragged value is `EINVAL`, another
-    /// version `EOPNOTSUPP`, a malformed ACL `EINVAL`.
-    pub fn parse(value: &[u8]) -> Result<Acl, XattrError> {
-        if value.len() < 4 || (value.len() - 4) % 8 != 0 {
+    /// Reads an xattr value as `posix_acl_from_xattr()` does, in its
+    /// order: a value shorter than the header is `EINVAL`, then another
+    /// version `EOPNOTSUPP` (whatever the length), then a ragged length
+    /// `EINVAL`; a header alone is no ACL (`None`: setting it removes the
+    /// ACL, checked on 6.18); an unknown tag, or a named entry whose id
+    /// is -1 (`make_kuid()` gives no valid id), is `EINVAL`. The ACL is
+    /// not checked whole: `set_posix_acl()` calls [`Acl::valid`] only
+    /// after the owner check.
+    pub fn from_xattr(value: &[u8]) -> Result<Option<Acl>, XattrError> {
+        if value.len() < 4 {
             return Err(XattrError::Invalid);
         }
         if u32::from_le_bytes([value[0], value[1], value[2], value[3]]) != VERSION {
             return Err(XattrError::NotSupported);
         }
-        let entries: Vec<Entry> = value[4..]
+        if (value.len() - 4) % 8 != 0 {
+            return Err(XattrError::Invalid);
+        }
+        if value.len() == 4 {
+            return Ok(None);
+        }
+        let entries = value[4..]
             .chunks_exact(8)
             .map(|e| {
                 let tag = u16::from_le_bytes([e[0], e[1]]);
+                let id = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
                 // Only named entries keep an id; the others read back as
                 // ACL_UNDEFINED_ID (posix_acl_to_xattr()).
-                let id = if matches!(tag, USER | GROUP) {
-                    u32::from_le_bytes([e[4], e[5], e[6], e[7]])
-                } else {
-                    NO_ID
+                let id = match tag {
+                    USER_OBJ | GROUP_OBJ | MASK | OTHER => NO_ID,
+                    USER | GROUP if id != NO_ID => id,
+                    _ => return Err(XattrError::Invalid),
                 };
-                Entry { tag, perm: u16::from_le_bytes([e[2], e[3]]), id }
+                Ok(Entry { tag, perm: u16::from_le_bytes([e[2], e[3]]), id })
             })
-            .collect();
-        let acl = Acl(entries);
-        if acl.valid() {
-            Ok(acl)
-        } else {
-            Err(XattrError::Invalid)
+            .collect::<Result<Vec<Entry>, XattrError>>()?;
+        Ok(Some(Acl(entries)))
+    }
+
+    /// Parses a value that must hold an ACL (one fr stored, or one an
+    /// archive member carries) and checks it whole: what
+    /// [`Acl::from_xattr`] refuses, a header alone and an ACL that is not
+    /// [`Acl::valid`] are errors (`EINVAL` but for another version).
+    pub fn parse(value: &[u8]) -> Result<Acl, XattrError> {
+        match Acl::from_xattr(value)? {
+            Some(acl) if acl.valid() => Ok(acl),
+            _ => Err(XattrError::Invalid),
         }
     }
 
-    /// `posix_acl_valid()`: each base entry once, in tag order, named
-    /// entries sorted by id without repeats, a mask whenever there are
-    /// named entries, permissions within `rwx`.
-    fn valid(&self) -> bool {
-        let mut last_tag = 0u16;
-        let mut last_id: Option<u32> = None;
-        let (mut named, mut mask, mut base) = (false, false, 0);
+    /// `posix_acl_valid()`: permissions within `rwx`, and the tags in
+    /// their order: the owner, named users, the owning group, named
+    /// groups, a mask (required when there are named entries, else
+    /// optional), other. Each base entry once; named entries in any order,
+    /// repeats allowed (checked on 6.18: both are stored as given).
+    pub fn valid(&self) -> bool {
+        #[derive(PartialEq)]
+        enum State {
+            UserObj,
+            User,
+            Group,
+            Other,
+            Done,
+        }
+        let mut state = State::UserObj;
+        let mut needs_mask = false;
         for e in &self.0 {
-            if e.perm & !7 != 0
-                || e.tag < last_tag
-                || !matches!(e.tag, USER_OBJ | USER | GROUP_OBJ | GROUP | MASK | OTHER)
-            {
+            if e.perm & !7 != 0 {
                 return false;
             }
-            if e.tag != last_tag {
-                last_id = None;
-            }
-            match e.tag {
-                USER | GROUP => {
-                    if last_id.is_some_and(|l| e.id <= l) {
-                        return false;
-                    }
-                    last_id = Some(e.id);
-                    named = true;
+            state = match (e.tag, state) {
+                (USER_OBJ, State::UserObj) => State::User,
+                (USER, State::User) => {
+                    needs_mask = true;
+                    State::User
                 }
-                t => {
-                    if t == last_tag {
-                        return false;
-                    }
-                    if t == MASK {
-                        mask = true;
-                    } else {
-                        base += 1;
-                    }
+                (GROUP_OBJ, State::User) => State::Group,
+                (GROUP, State::Group) => {
+                    needs_mask = true;
+                    State::Group
                 }
-            }
-            last_tag = e.tag;
+                (MASK, State::Group) => State::Other,
+                (OTHER, State::Other) => State::Done,
+                (OTHER, State::Group) if !needs_mask => State::Done,
+                _ => return false,
+            };
         }
-        base == 3 && (mask || !named)
+        state == State::Done
     }
 
     pub fn to_xattr(&self) -> Vec<u8> {
@@ -216,6 +235,71 @@ mod tests {
         );
         assert_eq!(Acl::parse(b"\x01\0\0\0"), Err(XattrError::NotSupported));
         assert_eq!(Acl::parse(b"\x02\0\0"), Err(XattrError::Invalid));
+    }
+
+    #[test]
+    fn a_header_alone_is_no_acl() {
+        // K1: setxattr of `02 00 00 00` removes the ACL (Linux 6.18).
+        assert_eq!(Acl::from_xattr(b"\x02\0\0\0"), Ok(None));
+        assert_eq!(Acl::parse(b"\x02\0\0\0"), Err(XattrError::Invalid));
+    }
+
+    #[test]
+    fn named_entries_may_come_in_any_order_and_repeat() {
+        // K2: posix_acl_valid() checks the tags' order only; the entries
+        // are stored as given (Linux 6.18).
+        let a = acl(&[
+            (USER_OBJ, 7, NO_ID),
+            (USER, 5, 1002),
+            (USER, 5, 1001),
+            (USER, 4, 1001),
+            (GROUP_OBJ, 5, NO_ID),
+            (GROUP, 1, 9),
+            (GROUP, 1, 3),
+            (MASK, 5, NO_ID),
+            (OTHER, 0, NO_ID),
+        ]);
+        assert_eq!(Acl::parse(&a.to_xattr()), Ok(a.clone()));
+        assert_eq!(Acl::parse(&a.to_xattr()).unwrap().to_xattr(), a.to_xattr());
+        // The tags themselves must still come in order, base entries once.
+        let swapped = acl(&[(GROUP_OBJ, 5, NO_ID), (USER_OBJ, 7, NO_ID), (OTHER, 0, NO_ID)]);
+        assert_eq!(Acl::parse(&swapped.to_xattr()), Err(XattrError::Invalid));
+        let twice = acl(&[
+            (USER_OBJ, 7, NO_ID),
+            (USER_OBJ, 7, NO_ID),
+            (GROUP_OBJ, 5, NO_ID),
+            (OTHER, 0, NO_ID),
+        ]);
+        assert_eq!(Acl::parse(&twice.to_xattr()), Err(XattrError::Invalid));
+    }
+
+    #[test]
+    fn a_named_entry_with_id_minus_one_is_invalid() {
+        // K3: make_kuid() of -1 is no valid id: EINVAL before any other check.
+        for tag in [USER, GROUP] {
+            let v = acl(&[
+                (USER_OBJ, 7, NO_ID),
+                (tag, 5, NO_ID),
+                (GROUP_OBJ, 5, NO_ID),
+                (MASK, 5, NO_ID),
+                (OTHER, 0, NO_ID),
+            ])
+            .to_xattr();
+            assert_eq!(Acl::from_xattr(&v), Err(XattrError::Invalid));
+        }
+        // An unknown tag too; a base entry's id is ignored.
+        assert_eq!(Acl::from_xattr(&acl(&[(0x40, 0, 0)]).to_xattr()), Err(XattrError::Invalid));
+        let base = Acl::from_xattr(&acl(&[(USER_OBJ, 7, 5)]).to_xattr()).unwrap().unwrap();
+        assert_eq!(base.0[0].id, NO_ID);
+    }
+
+    #[test]
+    fn the_version_is_checked_before_the_length() {
+        // K12: another version is EOPNOTSUPP even with a ragged length;
+        // only a value shorter than the header is EINVAL first.
+        assert_eq!(Acl::from_xattr(b"\x01\0\0\0\x01"), Err(XattrError::NotSupported));
+        assert_eq!(Acl::from_xattr(b"\x02\0\0\0\x01"), Err(XattrError::Invalid));
+        assert_eq!(Acl::from_xattr(b"\x01\0\0"), Err(XattrError::Invalid));
     }
 
     #[test]

@@ -272,10 +272,9 @@ impl InodeTable {
 
     /// `setxattr(2)` of an emulated attribute by `c`, with the kernel's
     /// checks in its order and what the attribute does: a capability is
-    /// stored as real root in the initial namespace would; an access ACL
-    /// sets the mode bits it implies and is not kept if it says no more
-    /// than they do; a default ACL fits only a directory (`EACCES`); an
-    /// empty ACL value removes the ACL.
+    /// stored as real root in the initial namespace would; the ACLs take
+    /// their own path ([`Self::set_acl`]). The flags are the file
+    /// system's, checked last.
     pub fn setxattr(
         &self,
         key: InodeKey,
@@ -285,20 +284,15 @@ impl InodeTable {
         flags: u32,
         c: &Creds,
     ) -> Result<(), XattrError> {
+        if name == xattr::ACL_ACCESS || name == xattr::ACL_DEFAULT {
+            return self.set_acl(key, real, name, value, c);
+        }
         let view = self.view(key, real);
         xattr::may_change(name, view.uid, c)?;
-        let is_acl = name == xattr::ACL_ACCESS || name == xattr::ACL_DEFAULT;
-        let acl = match (is_acl, value.is_empty()) {
-            (true, false) => Some(Acl::parse(value)?),
-            _ => None,
-        };
-        if name == xattr::ACL_DEFAULT && !view.is_dir() {
-            return if acl.is_some() { Err(XattrError::Access) } else { Ok(()) };
-        }
         let stored = if name == xattr::CAPABILITY {
-            Some(xattr::normalize_capability(value)?)
+            xattr::normalize_capability(value)?
         } else {
-            None
+            value.to_vec()
         };
         let exists = self.xattrs(key, real).contains_key(name);
         if exists && flags & xattr::CREATE != 0 {
@@ -307,39 +301,71 @@ impl InodeTable {
         if !exists && flags & xattr::REPLACE != 0 {
             return Err(XattrError::NoData);
         }
-        if name == xattr::ACL_ACCESS {
-            if let Some(acl) = &acl {
-                let (bits, _) = acl.mode();
-                let mut perms = (view.perms() & !0o777) | bits;
-                if !rules::in_group_or_capable(c, view.gid) {
-                    perms &= !crate::attrs::S_ISGID;
-                }
-                self.update(key, real, |cur| Ok(cur.with_perms(perms)))
-                    .map_err(|_| XattrError::Perm)?;
+        let name = name.to_vec();
+        self.change_xattrs(key, real, |x| x.insert(name, stored));
+        Ok(())
+    }
+
+    /// An ACL written with `setxattr(2)`, as `do_set_acl()` and
+    /// `set_posix_acl()` (`fs/posix_acl.c`) take it, in their order
+    /// (checked on 6.18): the value's form ([`Acl::from_xattr`]); no ACLs
+    /// on a symlink (`EOPNOTSUPP`: ext4 gives symlinks no `set_acl`); a
+    /// default ACL fits only a directory (`EACCES`, or nothing to do for
+    /// no ACL); the owner or `CAP_FOWNER` (`EPERM`); then
+    /// `posix_acl_valid()` (`EINVAL`). An access ACL sets the mode bits it
+    /// implies and is not kept if it says no more than they do
+    /// (`posix_acl_update_mode()`); an empty value or a header alone
+    /// removes the ACL. `XATTR_CREATE` and `XATTR_REPLACE` are not passed
+    /// on to ACLs, so they mean nothing here.
+    fn set_acl(
+        &self,
+        key: InodeKey,
+        real: Attrs,
+        name: &[u8],
+        value: &[u8],
+        c: &Creds,
+    ) -> Result<(), XattrError> {
+        let acl = if value.is_empty() { None } else { Acl::from_xattr(value)? };
+        let view = self.view(key, real);
+        if view.file_type() == FileType::Symlink {
+            return Err(XattrError::NotSupported);
+        }
+        if name == xattr::ACL_DEFAULT && !view.is_dir() {
+            return if acl.is_some() { Err(XattrError::Access) } else { Ok(()) };
+        }
+        xattr::may_change(name, view.uid, c)?;
+        if acl.as_ref().is_some_and(|a| !a.valid()) {
+            return Err(XattrError::Invalid);
+        }
+        let mut keep = acl;
+        if let Some(acl) = keep.as_ref().filter(|_| name == xattr::ACL_ACCESS) {
+            let (bits, equiv) = acl.mode();
+            let mut perms = (view.perms() & !0o777) | bits;
+            if !rules::in_group_or_capable(c, view.gid) {
+                perms &= !crate::attrs::S_ISGID;
+            }
+            self.update(key, real, |cur| Ok(cur.with_perms(perms)))
+                .map_err(|_| XattrError::Perm)?;
+            if equiv {
+                keep = None;
             }
         }
-        if name == xattr::ACL_DEFAULT && acl.is_some() {
+        if name == xattr::ACL_DEFAULT && keep.is_some() {
             self.default_acls.store(true, Ordering::Relaxed);
         }
-        let keep = match &acl {
-            Some(a) if name == xattr::ACL_ACCESS => (!a.mode().1).then(|| a.to_xattr()),
-            Some(a) => Some(a.to_xattr()),
-            None if is_acl => None,
-            None => Some(stored.unwrap_or_else(|| value.to_vec())),
-        };
         let name = name.to_vec();
         self.change_xattrs(key, real, |x| match keep {
-            Some(v) => {
-                x.insert(name, v);
-            }
-            None => {
-                x.remove(&name);
-            }
+            Some(acl) => x.insert(name, acl.to_xattr()),
+            None => x.remove(&name),
         });
         Ok(())
     }
 
-    /// `removexattr(2)` of an emulated attribute by `c`.
+    /// `removexattr(2)` of an emulated attribute by `c`. An ACL goes as
+    /// `vfs_remove_acl()` removes it: none on a symlink (`EOPNOTSUPP`),
+    /// nothing to do for the default ACL of a non-directory, whoever
+    /// asks, then the owner or `CAP_FOWNER`. A name fr does not keep is
+    /// `ENODATA` (for an ACL the caller's own file may have one).
     pub fn removexattr(
         &self,
         key: InodeKey,
@@ -347,7 +373,16 @@ impl InodeTable {
         name: &[u8],
         c: &Creds,
     ) -> Result<(), XattrError> {
-        xattr::may_change(name, self.view(key, real).uid, c)?;
+        let view = self.view(key, real);
+        if name == xattr::ACL_ACCESS || name == xattr::ACL_DEFAULT {
+            if view.file_type() == FileType::Symlink {
+                return Err(XattrError::NotSupported);
+            }
+            if name == xattr::ACL_DEFAULT && !view.is_dir() {
+                return Ok(());
+            }
+        }
+        xattr::may_change(name, view.uid, c)?;
         if !self.xattrs(key, real).contains_key(name) {
             return Err(XattrError::NoData);
         }
@@ -586,6 +621,105 @@ mod tests {
         assert_eq!((link.mode, x.len()), (S_IFLNK | 0o777, 0));
         let (file, x) = t.new_file(KEY, dir, S_IFREG, 0o666, 0o022, &ROOT);
         assert_eq!((file.perms(), x.len()), (0o640, 1), "a file still takes it");
+    }
+
+    fn sample_acl() -> Acl {
+        use crate::acl::{Entry, GROUP_OBJ, MASK, OTHER, USER, USER_OBJ};
+        Acl(vec![
+            Entry { tag: USER_OBJ, perm: 7, id: u32::MAX },
+            Entry { tag: USER, perm: 7, id: 5 },
+            Entry { tag: GROUP_OBJ, perm: 5, id: u32::MAX },
+            Entry { tag: MASK, perm: 5, id: u32::MAX },
+            Entry { tag: OTHER, perm: 0, id: u32::MAX },
+        ])
+    }
+
+    fn user(uid: u32) -> Creds {
+        let mut c = Creds::root();
+        c.setresuid(uid, uid, uid).unwrap();
+        c
+    }
+
+    #[test]
+    fn a_header_alone_removes_the_acl() {
+        // K1 (Linux 6.18: the ACL goes, the mode stays).
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let r = real(S_IFREG | 0o644, 1001, 1001);
+        t.setxattr(KEY, r, xattr::ACL_ACCESS, &sample_acl().to_xattr(), 0, &ROOT).unwrap();
+        assert_eq!(t.view(KEY, r).perms(), 0o750);
+        assert_eq!(t.setxattr(KEY, r, xattr::ACL_ACCESS, b"\x02\0\0\0", 0, &ROOT), Ok(()));
+        assert!(t.xattrs(KEY, r).is_empty());
+        assert_eq!(t.view(KEY, r).perms(), 0o750);
+    }
+
+    #[test]
+    fn acl_flags_mean_nothing() {
+        // K4: set_posix_acl() is not given XATTR_CREATE or XATTR_REPLACE.
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let r = real(S_IFDIR | 0o755, 1001, 1001);
+        let v = sample_acl().to_xattr();
+        for name in [xattr::ACL_ACCESS, xattr::ACL_DEFAULT] {
+            assert_eq!(t.setxattr(KEY, r, name, &v, xattr::REPLACE, &ROOT), Ok(()));
+            assert_eq!(t.setxattr(KEY, r, name, &v, xattr::CREATE, &ROOT), Ok(()));
+        }
+        assert_eq!(t.xattrs(KEY, r).len(), 2);
+        // Other names keep them.
+        t.setxattr(KEY, r, b"trusted.a", b"1", xattr::CREATE, &ROOT).unwrap();
+        assert_eq!(
+            t.setxattr(KEY, r, b"trusted.a", b"1", xattr::CREATE, &ROOT),
+            Err(XattrError::Exists)
+        );
+        assert_eq!(
+            t.setxattr(KEY, r, b"trusted.b", b"1", xattr::REPLACE, &ROOT),
+            Err(XattrError::NoData)
+        );
+    }
+
+    #[test]
+    fn acl_checks_come_in_the_kernels_order() {
+        // K5, as checked on Linux 6.18 by uid 1001 on root's file: the
+        // value's form, a default ACL on a non-directory, the owner, and
+        // posix_acl_valid() last.
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let r = real(S_IFREG | 0o644, 1001, 1001);
+        let other = user(5);
+        let set = |name, value: &[u8], c| t.setxattr(KEY, r, name, value, 0, c);
+        let bad_perm = b"\x02\0\0\0\x01\0\x08\0\0\0\0\0\x04\0\x05\0\0\0\0\0\x20\0\0\0\0\0\0\0";
+        assert_eq!(set(xattr::ACL_ACCESS, b"\x02\0\0\0\x01", &other), Err(XattrError::Invalid));
+        assert_eq!(set(xattr::ACL_ACCESS, b"\x03\0\0\0", &other), Err(XattrError::NotSupported));
+        assert_eq!(
+            set(xattr::ACL_DEFAULT, &sample_acl().to_xattr(), &other),
+            Err(XattrError::Access)
+        );
+        assert_eq!(set(xattr::ACL_DEFAULT, b"", &other), Ok(()));
+        assert_eq!(set(xattr::ACL_DEFAULT, b"\x02\0\0\0", &other), Ok(()));
+        assert_eq!(set(xattr::ACL_ACCESS, bad_perm, &other), Err(XattrError::Perm));
+        assert_eq!(set(xattr::ACL_ACCESS, bad_perm, &ROOT), Err(XattrError::Invalid));
+        assert_eq!(set(xattr::ACL_DEFAULT, bad_perm, &ROOT), Err(XattrError::Access));
+        assert_eq!(t.removexattr(KEY, r, xattr::ACL_DEFAULT, &other), Ok(()));
+        assert_eq!(t.removexattr(KEY, r, xattr::ACL_ACCESS, &other), Err(XattrError::Perm));
+        assert!(t.is_empty(), "nothing was changed");
+    }
+
+    #[test]
+    fn symlinks_take_no_acls() {
+        // K11: ext4 symlinks have no set_acl (EOPNOTSUPP), after the
+        // value's form is checked.
+        use crate::attrs::S_IFLNK;
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let r = real(S_IFLNK | 0o777, 1001, 1001);
+        let v = sample_acl().to_xattr();
+        for name in [xattr::ACL_ACCESS, xattr::ACL_DEFAULT] {
+            assert_eq!(t.setxattr(KEY, r, name, &v, 0, &ROOT), Err(XattrError::NotSupported));
+            assert_eq!(t.setxattr(KEY, r, name, b"", 0, &ROOT), Err(XattrError::NotSupported));
+            assert_eq!(
+                t.setxattr(KEY, r, name, b"\x02\0\0\0\x01", 0, &ROOT),
+                Err(XattrError::Invalid)
+            );
+            assert_eq!(t.removexattr(KEY, r, name, &ROOT), Err(XattrError::NotSupported));
+        }
+        assert_eq!(t.view(KEY, r).mode, S_IFLNK | 0o777);
+        assert!(t.is_empty());
     }
 
     #[derive(Debug, Default)]

@@ -24,7 +24,7 @@ use fr_emulator::table::Journal;
 use fr_emulator::xattr::{self, XattrError};
 use fr_emulator::{rules, Attrs, Creds, IdMap, InodeKey, InodeTable};
 
-use super::linux::{self, Acl, Cred, Id, Linux, E, ROOT};
+use super::linux::{self, Cred, Id, Linux, E, ROOT};
 use super::ops::{Kind, Name, Op};
 
 /// The user's host uid and gid.
@@ -254,7 +254,7 @@ impl World {
             }
             Op::SetXattr { file: f, name, ref value, flags } => {
                 let id = file(f);
-                self.known_setxattr(id, name, value, flags)?;
+                self.known_setxattr(name, value)?;
                 let m = model.setxattr(id, name, value, flags);
                 let (k, r) = self.real(id);
                 let fr = xattr::check_set(flags, value.len())
@@ -367,59 +367,9 @@ impl World {
         Ok(())
     }
 
-    /// The `K*` divergences of `setxattr` (see `docs/fuzzing.md`).
-    fn known_setxattr(&self, id: Id, name: Name, value: &[u8], flags: u32) -> Result<(), Skip> {
-        let f = self.linux.inode(id);
+    /// The known divergences of `setxattr` (see `docs/fuzzing.md`).
+    fn known_setxattr(&self, name: Name, value: &[u8]) -> Result<(), Skip> {
         let c = &self.linux.cred;
-        let owner = c.fsuid() == f.uid || c.capable(linux::CAP_FOWNER);
-        if name.is_acl() {
-            if f.kind == Kind::Lnk {
-                return Err("K11");
-            }
-            if flags & 3 != 0 {
-                return Err("K4");
-            }
-            let default_on_file = name == Name::AclDefault && f.kind != Kind::Dir;
-            if value.is_empty() {
-                return if default_on_file && !owner { Err("K5") } else { Ok(()) };
-            }
-            let version = value.get(..4).map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
-            if version.is_some_and(|v| v != 2) && (value.len() - 4) % 8 != 0 {
-                return Err("K12");
-            }
-            let parsed = Acl::from_xattr(value);
-            if value.len() == 4 && parsed.is_ok() {
-                return Err("K1");
-            }
-            match parsed {
-                Err(_) if !owner => return Err("K5"),
-                Err(_) => {}
-                Ok(acl) => {
-                    let acl = acl.unwrap();
-                    if !owner && default_on_file {
-                        return Err("K5");
-                    }
-                    if owner && default_on_file && !acl.valid() {
-                        return Err("K5");
-                    }
-                    let named = |tag: u16| acl.0.iter().filter(move |e| e.0 == tag).map(|e| e.2);
-                    for tag in [linux::ACL_USER, linux::ACL_GROUP] {
-                        let ids: Vec<u32> = named(tag).collect();
-                        if ids.windows(2).any(|w| w[0] >= w[1]) {
-                            return Err("K2");
-                        }
-                    }
-                }
-            }
-            let raw_ids =
-                value.get(4..).unwrap_or_default().chunks(8).filter(|e| e.len() == 8).any(|e| {
-                    let tag = u16::from_le_bytes([e[0], e[1]]);
-                    (tag == linux::ACL_USER || tag == linux::ACL_GROUP) && e[4..8] == [0xff; 4]
-                });
-            if raw_ids {
-                return Err("K3");
-            }
-        }
         if name == Name::Capability {
             if value.is_empty() {
                 return Err("an empty security.capability");
@@ -450,13 +400,6 @@ impl World {
     fn known_removexattr(&self, id: Id, name: Name) -> Result<(), Skip> {
         let f = self.linux.inode(id);
         let c = &self.linux.cred;
-        let owner = c.fsuid() == f.uid || c.capable(linux::CAP_FOWNER);
-        if name.is_acl() && f.kind == Kind::Lnk {
-            return Err("K11");
-        }
-        if name == Name::AclDefault && f.kind != Kind::Dir && !owner {
-            return Err("K5");
-        }
         let cap = if name == Name::Capability { linux::CAP_SETFCAP } else { linux::CAP_SYS_ADMIN };
         let security = matches!(name, Name::Capability | Name::Security(_));
         if security && c.capable(cap) && !f.xattrs.contains_key(&name.bytes()) {
