@@ -288,6 +288,10 @@ impl InodeTable {
             return self.set_acl(key, real, name, value, c);
         }
         let view = self.view(key, real);
+        if name == xattr::CAPABILITY {
+            // cap_convert_nscap(): the header comes before CAP_SETFCAP.
+            xattr::capability_header(value)?;
+        }
         xattr::may_change(name, view.uid, c)?;
         let stored = if name == xattr::CAPABILITY {
             xattr::normalize_capability(value)?
@@ -719,6 +723,23 @@ mod tests {
             assert_eq!(t.removexattr(KEY, r, name, &ROOT), Err(XattrError::NotSupported));
         }
         assert_eq!(t.view(KEY, r).mode, S_IFLNK | 0o777);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_capabilitys_header_is_checked_before_cap_setfcap() {
+        // K5: cap_convert_nscap() checks validheader() first (EINVAL for
+        // uid 1001 on Linux 6.18), then CAP_SETFCAP, then the root id.
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let r = real(S_IFREG | 0o755, 1001, 1001);
+        let other = user(5);
+        let mut v3 = vec![0u8; 24];
+        v3[..4].copy_from_slice(&0x0300_0000u32.to_le_bytes());
+        v3[20..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let set = |value: &[u8], c| t.setxattr(KEY, r, xattr::CAPABILITY, value, 0, c);
+        assert_eq!(set(b"abcd", &other), Err(XattrError::Invalid));
+        assert_eq!(set(&v3, &other), Err(XattrError::Perm), "a good header, then the capability");
+        assert_eq!(set(&v3, &ROOT), Err(XattrError::Invalid), "then the root id");
         assert!(t.is_empty());
     }
 

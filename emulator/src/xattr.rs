@@ -105,34 +105,49 @@ pub fn may_change(name: &[u8], owner: u32, c: &Creds) -> Result<(), XattrError> 
     }
 }
 
-/// `VFS_CAP_REVISION_*` and the sizes of their formats.
-const CAP_REVISION_MASK: u32 = 0xff00_0000;
-const CAP_V1: u32 = 0x0100_0000;
+/// `VFS_CAP_REVISION_*`, `VFS_CAP_FLAGS_EFFECTIVE`, and the sizes of the
+/// v2 and v3 formats (`XATTR_CAPS_SZ_2`, `XATTR_CAPS_SZ_3`).
 const CAP_V2: u32 = 0x0200_0000;
 const CAP_V3: u32 = 0x0300_0000;
+const CAP_EFFECTIVE: u32 = 0x0000_0001;
+const CAP_SIZE_V2: usize = 20;
+const CAP_SIZE_V3: usize = 24;
 
-/// The value real root in the initial namespace stores for a
-/// `security.capability` write: the header must match its size (`EINVAL`),
-/// and a v3 value whose root id is 0 is what a v2 value is
-/// (`cap_convert_nscap()` writes v2 for the initial namespace's root).
-pub fn normalize_capability(value: &[u8]) -> Result<Vec<u8>, XattrError> {
+/// `security/commoncap.c: validheader()`, the first check of
+/// `cap_convert_nscap()`, before `CAP_SETFCAP`: a v2 value of 20 bytes or
+/// a v3 value of 24 bytes, whose magic is the revision, alone or with
+/// `VFS_CAP_FLAGS_EFFECTIVE` (`EINVAL` else: a v1 value, another size or
+/// other flag bits). Returns the magic.
+pub fn capability_header(value: &[u8]) -> Result<u32, XattrError> {
     let magic = value
         .get(..4)
         .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]))
         .ok_or(XattrError::Invalid)?;
-    match (magic & CAP_REVISION_MASK, value.len()) {
-        (CAP_V1, 12) | (CAP_V2, 20) => Ok(value.to_vec()),
-        (CAP_V3, 24) => {
-            let rootid = u32::from_le_bytes([value[20], value[21], value[22], value[23]]);
-            if rootid == 0 {
-                let mut v2 = value[..20].to_vec();
-                v2[..4].copy_from_slice(&((magic & !CAP_REVISION_MASK) | CAP_V2).to_le_bytes());
-                Ok(v2)
-            } else {
-                Ok(value.to_vec())
-            }
-        }
+    match (magic & !CAP_EFFECTIVE, value.len()) {
+        (CAP_V2, CAP_SIZE_V2) | (CAP_V3, CAP_SIZE_V3) => Ok(magic),
         _ => Err(XattrError::Invalid),
+    }
+}
+
+/// The value real root in the initial namespace stores for a
+/// `security.capability` write, as `cap_convert_nscap()` makes it after
+/// the caller's `CAP_SETFCAP` was checked: the header
+/// ([`capability_header`]), then a v3 root id that maps to a user
+/// (`EINVAL` for -1); a v3 value whose root id is 0 reads back as the v2
+/// value (`cap_inode_getsecurity()`), so it is kept as that.
+pub fn normalize_capability(value: &[u8]) -> Result<Vec<u8>, XattrError> {
+    let magic = capability_header(value)?;
+    if value.len() == CAP_SIZE_V2 {
+        return Ok(value.to_vec());
+    }
+    match u32::from_le_bytes([value[20], value[21], value[22], value[23]]) {
+        u32::MAX => Err(XattrError::Invalid),
+        0 => {
+            let mut v2 = value[..CAP_SIZE_V2].to_vec();
+            v2[..4].copy_from_slice(&((magic & CAP_EFFECTIVE) | CAP_V2).to_le_bytes());
+            Ok(v2)
+        }
+        _ => Ok(value.to_vec()),
     }
 }
 
@@ -176,6 +191,31 @@ mod tests {
         assert_eq!(may_change(ACL_ACCESS, 6, &user), Err(XattrError::Perm));
         assert!(!visible(b"trusted.a", &user));
         assert!(visible(b"security.x", &user));
+    }
+
+    fn cap(magic: u32, len: usize, rootid: u32) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        v[..4].copy_from_slice(&magic.to_le_bytes());
+        v[4] = 0x20; // cap_net_raw
+        if len == CAP_SIZE_V3 {
+            v[20..].copy_from_slice(&rootid.to_le_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn only_v2_and_v3_headers_with_the_effective_flag_alone_are_valid() {
+        // K6, each checked on Linux 6.18 with os.setxattr as root.
+        assert_eq!(capability_header(&cap(0x0100_0000, 12, 0)), Err(XattrError::Invalid), "v1");
+        assert_eq!(capability_header(&cap(0x0200_0002, 20, 0)), Err(XattrError::Invalid));
+        assert_eq!(capability_header(&cap(0x0280_0000, 20, 0)), Err(XattrError::Invalid));
+        assert_eq!(capability_header(&cap(0x0300_0100, 24, 5)), Err(XattrError::Invalid));
+        assert_eq!(capability_header(&cap(CAP_V2 | 1, 20, 0)), Ok(CAP_V2 | 1));
+        assert_eq!(capability_header(&cap(CAP_V3, 24, 5)), Ok(CAP_V3));
+        assert_eq!(normalize_capability(&cap(0x0100_0000, 12, 0)), Err(XattrError::Invalid));
+        // A v3 root id of -1 maps to no user.
+        assert_eq!(normalize_capability(&cap(CAP_V3, 24, u32::MAX)), Err(XattrError::Invalid));
+        assert_eq!(normalize_capability(&cap(CAP_V3 | 1, 24, 5)), Ok(cap(CAP_V3 | 1, 24, 5)));
     }
 
     #[test]
