@@ -127,26 +127,34 @@ pub fn may_create(dir: &Attrs, c: &Creds) -> Result<(), Refused> {
     }
 }
 
-/// The attributes of a new file of type `kind` made by `c` in `dir` with
-/// the permission bits `perms` (umask already applied), as
-/// `fs/inode.c: inode_init_owner()` sets them: the caller's fsuid, and the
-/// caller's fsgid, or the directory's group when the directory is
-/// set-group-id (new directories then inherit the bit). A set-group-id
-/// request for a group-executable non-directory there is dropped for a
-/// caller outside that group without `CAP_FSETID` (`mode_strip_sgid()`).
-pub fn new_inode(dir: &Attrs, kind: u32, perms: u32, c: &Creds) -> Attrs {
-    let mut mode = kind | (perms & 0o7777);
-    let setgid_dir = dir.mode & S_ISGID != 0;
-    let is_dir = kind == crate::attrs::S_IFDIR;
-    if !is_dir
-        && setgid_dir
-        && mode & (S_ISGID | S_IXGRP) == S_ISGID | S_IXGRP
+/// `fs/inode.c: mode_strip_sgid()`, the first step of
+/// `vfs_prepare_mode()`: a set-group-id request for a group-executable
+/// non-directory in a set-group-id directory is dropped for a caller
+/// outside the directory's group without `CAP_FSETID`. It looks at the
+/// requested bits, before the umask or a default ACL take group-execute
+/// away (checked on 6.18: `open(02770)` with umask `010` gives `0760`).
+pub fn strip_sgid(dir: &Attrs, kind: u32, perms: u32, c: &Creds) -> u32 {
+    if kind != crate::attrs::S_IFDIR
+        && dir.mode & S_ISGID != 0
+        && perms & (S_ISGID | S_IXGRP) == S_ISGID | S_IXGRP
         && !in_group_or_capable(c, dir.gid)
     {
-        mode &= !S_ISGID;
+        perms & !S_ISGID
+    } else {
+        perms
     }
-    let gid = if setgid_dir {
-        if is_dir {
+}
+
+/// The attributes of a new file of type `kind` made by `c` in `dir` with
+/// the permission bits `perms` (set-group-id already stripped by
+/// [`strip_sgid`], umask or default ACL already applied), as
+/// `fs/inode.c: inode_init_owner()` sets them: the caller's fsuid, and the
+/// caller's fsgid, or the directory's group when the directory is
+/// set-group-id (new directories then inherit the bit).
+pub fn new_inode(dir: &Attrs, kind: u32, perms: u32, c: &Creds) -> Attrs {
+    let mut mode = kind | (perms & 0o7777);
+    let gid = if dir.mode & S_ISGID != 0 {
+        if kind == crate::attrs::S_IFDIR {
             mode |= S_ISGID;
         }
         dir.gid
@@ -304,10 +312,23 @@ mod tests {
         let shared = Attrs { gid: 7, ..file(S_IFDIR | 0o2775) };
         let d = new_inode(&shared, S_IFDIR, 0o755, &u);
         assert_eq!((d.uid, d.gid, d.perms()), (100, 7, 0o2755));
-        let f = new_inode(&shared, S_IFREG, 0o2755, &u);
+        let f = new_inode(&shared, S_IFREG, strip_sgid(&shared, S_IFREG, 0o2755, &u), &u);
         assert_eq!((f.gid, f.perms()), (7, 0o755), "not in group 7: set-group-id dropped");
-        let r = new_inode(&shared, S_IFREG, 0o2755, &root());
+        let r = new_inode(&shared, S_IFREG, strip_sgid(&shared, S_IFREG, 0o2755, &root()), &root());
         assert_eq!((r.uid, r.gid, r.perms()), (0, 7, 0o2755));
+    }
+
+    #[test]
+    fn set_group_id_is_stripped_from_the_request_not_the_masked_mode() {
+        // K8: vfs_prepare_mode() strips before the umask (Linux 6.18:
+        // open(02770) with umask 010 by a caller outside the group: 0760).
+        let u = user(100, 50);
+        let shared = Attrs { gid: 7, ..file(S_IFDIR | 0o2777) };
+        assert_eq!(strip_sgid(&shared, S_IFREG, 0o2770, &u) & !0o010, 0o760);
+        assert_eq!(strip_sgid(&shared, S_IFREG, 0o2760, &u), 0o2760, "no group-execute asked");
+        assert_eq!(strip_sgid(&shared, S_IFDIR, 0o2770, &u), 0o2770, "directories keep it");
+        assert_eq!(strip_sgid(&file(S_IFDIR | 0o777), S_IFREG, 0o2770, &u), 0o2770);
+        assert_eq!(strip_sgid(&shared, S_IFREG, 0o2770, &root()), 0o2770);
     }
 
     #[test]

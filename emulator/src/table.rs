@@ -220,8 +220,8 @@ impl InodeTable {
 
     /// The attributes (and xattrs) of a new file of type `kind` that `c`
     /// makes in directory `dir` with the requested permission bits `perms`
-    /// and the caller's `umask`: owner and group by
-    /// [`rules::new_inode`]; with a default ACL on the directory the umask
+    /// and the caller's `umask`: set-group-id stripped from the request
+    /// ([`rules::strip_sgid`]), owner and group by [`rules::new_inode`]; with a default ACL on the directory the umask
     /// is not applied, the file takes the ACL limited by its mode, and a
     /// directory takes the default ACL too (`fs/posix_acl.c:
     /// posix_acl_create()`).
@@ -235,6 +235,8 @@ impl InodeTable {
         c: &Creds,
     ) -> (Attrs, Xattrs) {
         let dir = self.view(dir_key, dir_real);
+        // vfs_prepare_mode(): before the umask or the default ACL.
+        let perms = rules::strip_sgid(&dir, kind, perms, c);
         // Symlinks take no ACL and keep 0777 (posix_acl_create()).
         let default = self
             .xattrs(dir_key, dir_real)
@@ -741,6 +743,24 @@ mod tests {
         assert_eq!(set(&v3, &other), Err(XattrError::Perm), "a good header, then the capability");
         assert_eq!(set(&v3, &ROOT), Err(XattrError::Invalid), "then the root id");
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn set_group_id_goes_before_the_umask_or_the_default_acl() {
+        // K8 (Linux 6.18: 0760 for the umask, and for the default ACL).
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let dir = real(S_IFDIR | 0o2777, 1001, 1001);
+        t.chown(KEY, dir, None, Some(7), &ROOT).unwrap();
+        let outside = user(5);
+        let (f, _) = t.new_file(KEY, dir, S_IFREG, 0o2770, 0o010, &outside);
+        assert_eq!((f.gid, f.perms()), (7, 0o760));
+        let (f, _) = t.new_file(KEY, dir, S_IFREG, 0o2760, 0o010, &outside);
+        assert_eq!(f.perms(), 0o2760, "no group-execute asked: kept");
+        let mut acl = sample_acl();
+        acl.0[3].perm = 6; // mask rw-
+        t.setxattr(KEY, dir, xattr::ACL_DEFAULT, &acl.to_xattr(), 0, &ROOT).unwrap();
+        let (f, _) = t.new_file(KEY, dir, S_IFREG, 0o2770, 0o022, &outside);
+        assert_eq!(f.perms(), 0o760);
     }
 
     #[derive(Debug, Default)]

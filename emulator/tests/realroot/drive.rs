@@ -417,17 +417,6 @@ impl World {
             Kind::Lnk => 0o777,
             _ => mode & 0o7777,
         };
-        let d = self.linux.inode(dir);
-        let c = &self.linux.cred;
-        if kind != Kind::Dir
-            && kind != Kind::Lnk
-            && perms & 0o2010 == 0o2010
-            && d.perms & linux::S_ISGID != 0
-            && !(c.in_group(d.gid) || c.capable(linux::CAP_FSETID))
-            && (umask & 0o010 != 0 || d.xattrs.contains_key(&Name::AclDefault.bytes()))
-        {
-            return Err("K8");
-        }
         let m = model.make(dir, kind, mode, umask, dev);
         // create::kernel_owner_is_right(): the kernel makes it.
         let kernel = self.creds.fsuid == 0
