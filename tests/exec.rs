@@ -484,3 +484,61 @@ fn the_audit_login_uid_inside_is_the_callers() {
     let mapped = if outside == h.uid.to_string() { "0".to_string() } else { outside };
     assert_eq!(inside, mapped);
 }
+
+/// A removal of a file whose inode number still has the record of a file
+/// of another type (replaced outside fr while the session ran) forgets
+/// that record: a later file of the old type that takes the number shows
+/// as new, not as the old one.
+#[test]
+fn removing_a_file_forgets_a_stale_record_of_its_inode_number() {
+    use std::collections::BTreeSet;
+    use std::os::unix::fs::MetadataExt;
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("stale");
+    // Recorded files; then, once fifos made outside took their numbers,
+    // the fifos are removed and new files are made. (Files and fifos take
+    // the lowest free number of their directory's group; directories may
+    // go elsewhere.)
+    let script = "mkdir s && cd s && for i in $(seq 20); do touch d$i && chown $i:$i d$i; done && \
+        touch ready && while [ ! -e go ]; do sleep 0.05; done && \
+        rm f* && for i in $(seq 20); do touch e$i; done && stat -c '%i %u:%g' e*";
+    let child = h
+        .exec_command(None, &["--fakeroot", "--userns=root-mapped"], &["sh", "-c", script])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let s = dir.join("s");
+    let start = Instant::now();
+    while !s.join("ready").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the workload never got ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let inodes = |prefix: &str| -> BTreeSet<u64> {
+        (1..=20).map(|i| std::fs::metadata(s.join(format!("{prefix}{i}"))).unwrap().ino()).collect()
+    };
+    let recorded = inodes("d");
+    // Outside fr: the files go, and fifos take their inode numbers.
+    let outside = "cd s && rm d* && for i in $(seq 20); do mkfifo f$i; done";
+    let done = h.command("sh").arg("-c").arg(outside).current_dir(&dir).status().unwrap();
+    assert!(done.success());
+    let files = inodes("f");
+    std::fs::write(s.join("go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 20, "{text}{}", String::from_utf8_lossy(&out.stderr));
+    // Only numbers that went from a recorded file to a fifo fr removed
+    // count (another test may take some meanwhile).
+    let replaced: BTreeSet<u64> = recorded.intersection(&files).copied().collect();
+    assert!(!replaced.is_empty(), "no fifo took the number of a file: {recorded:?} {files:?}");
+    let wrong: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split_once(' ').is_some_and(|(ino, owner)| {
+                ino.parse().is_ok_and(|n: u64| replaced.contains(&n)) && owner != "0:0"
+            })
+        })
+        .collect();
+    assert!(wrong.is_empty(), "new files show removed records: {wrong:?}\n{text}");
+}
