@@ -570,6 +570,11 @@ static void xattr_steps(void)
     close(xfd);
     XSTEP("removexattr(xf,trusted.t)", syscall(SYS_removexattr, "xf", "trusted.t"));
     XSTEP("removexattr(xf,trusted.t) again", syscall(SYS_removexattr, "xf", "trusted.t"));
+    XSTEP("removexattr(xf,security.none) missing", syscall(SYS_removexattr, "xf", "security.none"));
+    XSTEP("lremovexattr(xl,security.none) missing", syscall(SYS_lremovexattr, "xl", "security.none"));
+    XSTEP("removexattr(xf,security.capability)", syscall(SYS_removexattr, "xf", "security.capability"));
+    XSTEP("removexattr(xf,security.capability) again", syscall(SYS_removexattr, "xf", "security.capability"));
+    XSTEP("setxattr(xf,security.capability,v2) back", syscall(SYS_setxattr, "xf", "security.capability", v2, 20, 0));
     pid_t pid = fork();
     if (pid == 0) {
         syscall(NR(setresuid), 1, 1, 1);
@@ -577,6 +582,7 @@ static void xattr_steps(void)
         XSTEP("getxattr(xf,trusted.t) as uid 1", syscall(SYS_getxattr, "xf", "trusted.l", buf, 64));
         XSTEP("setxattr(xf,security.capability) as uid 1",
               syscall(SYS_setxattr, "xf", "security.capability", v2, 20, 0));
+        XSTEP("removexattr(xf,security.none) as uid 1", syscall(SYS_removexattr, "xf", "security.none"));
         fflush(stdout);
         _exit(0);
     }

@@ -261,8 +261,25 @@ fn remove(ctx: &Context, req: &Request<'_>, target: Target, name_addr: u64) -> O
     let (key, real) = stat(&file)?;
     may_change(file.as_fd(), &real)?;
     match ctx.inodes.removexattr(key, real.attrs(), &name, &ctx.creds.get(req.tid)) {
+        Err(XattrError::NoData) if name.starts_with(b"security.") => absent_security(&file, &name),
         Err(XattrError::NoData) => absent(&name),
         done => done.map(|()| Reply::Value(0)).map_err(errno),
+    }
+}
+
+/// The removal of a `security.*` name fr does not keep, by a caller the
+/// rules let remove it. The kernel would check the user's own credentials
+/// first and refuse the name (`cap_inode_removexattr()` wants
+/// `CAP_SYS_ADMIN`, or `CAP_SETFCAP` over the file for
+/// `security.capability`: `EPERM`), so when the real file has no such
+/// attribute fr gives real root's answer, the file system's `ENODATA` (or
+/// `EOPNOTSUPP`). One the file has is the kernel's to remove.
+fn absent_security(file: &OwnedFd, name: &[u8]) -> Outcome {
+    // The magic link leads to the file itself, symlink or not.
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    match rustix::fs::getxattr(link.as_str(), name, &mut [0u8; 0][..]) {
+        Err(e @ (Errno::NODATA | Errno::OPNOTSUPP)) => Err(e),
+        _ => Ok(Reply::Continue("the file's own security.* attribute: the kernel's to remove")),
     }
 }
 
