@@ -108,6 +108,8 @@ static void make(const char *path, mode_t mode)
     close(fd);
 }
 
+static void fresh_steps(void);
+
 static void setup(void)
 {
     umask(022);
@@ -116,6 +118,7 @@ static void setup(void)
         exit(2);
     }
     dirfd_work = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fresh_steps();
     make("file", 0644);
     make("suid", 04755);
     make("sgid", 02755);
@@ -656,6 +659,72 @@ static void create_steps(void)
     CSTEP("mknodat(cr/s,SOCK|0644)", syscall(SYS_mknodat, AT_FDCWD, "cr/s", S_IFSOCK | 0644, 0));
     fflush(stdout);
     _exit(0);
+}
+
+static void show_fresh(void)
+{
+    static const char *paths[] = {"fresh", "fresh/shut", "fresh/shut/f", "fresh/shut/d", "fresh/shut/l",
+                                  "fresh/shut/p", "fresh/open", "fresh/open/f", "fresh/open/d", "fresh/g",
+                                  "fresh/g/sub", NULL};
+    for (const char **p = paths; *p; p++)
+        show(*p);
+}
+
+#define FSTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_fresh(); } while (0)
+#define FSTEP_FD(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_fresh(); if (r_ >= 0) close((int)r_); } while (0)
+
+/* First, before any set-group-id directory is recorded: while there is
+ * none, fr may let the kernel make a new file for a caller with fs ids 0.
+ * A caller that dropped CAP_DAC_OVERRIDE is then refused by the fake
+ * mode of the directory, and a set-group-id bit the chmod rule dropped
+ * (caller outside the group, no CAP_FSETID) must not reach the real
+ * directory, whose new subdirectories would inherit it. */
+static void fresh_steps(void)
+{
+    printf("== fresh\n");
+    FSTEP("mkdir(fresh,0755)", syscall(SYS_mkdirat, AT_FDCWD, "fresh", 0755));
+    FSTEP("mkdir(fresh/shut,0755)", syscall(SYS_mkdirat, AT_FDCWD, "fresh/shut", 0755));
+    FSTEP("chown(fresh/shut,5,5)", syscall(SYS_fchownat, AT_FDCWD, "fresh/shut", 5, 5, 0));
+    FSTEP("mkdir(fresh/open,0755)", syscall(SYS_mkdirat, AT_FDCWD, "fresh/open", 0755));
+    FSTEP("chmod(fresh/open,0777)", syscall(SYS_fchmodat, AT_FDCWD, "fresh/open", 0777));
+    FSTEP("chown(fresh/open,5,5)", syscall(SYS_fchownat, AT_FDCWD, "fresh/open", 5, 5, 0));
+    FSTEP("mkdir(fresh/g,0755)", syscall(SYS_mkdirat, AT_FDCWD, "fresh/g", 0755));
+    FSTEP("chown(fresh/g,1,7)", syscall(SYS_fchownat, AT_FDCWD, "fresh/g", 1, 7, 0));
+    int status;
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct { uint32_t version; int pid; } hdr = {0x20080522, 0};
+        struct { uint32_t e, p, i; } caps[2];
+        memset(caps, 0, sizeof caps);
+        syscall(SYS_capget, &hdr, caps);
+        caps[0].e &= ~(1u << 1);
+        FSTEP("capset(e=-DAC_OVERRIDE)", syscall(SYS_capset, &hdr, caps));
+        FSTEP_FD("openat(fresh/shut/f,CREAT,0644) no DAC_OVERRIDE",
+                 syscall(SYS_openat, AT_FDCWD, "fresh/shut/f", O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+        FSTEP_FD("openat(fresh/shut,TMPFILE,0600) no DAC_OVERRIDE",
+                 syscall(SYS_openat, AT_FDCWD, "fresh/shut", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+        FSTEP("mkdirat(fresh/shut/d,0755) no DAC_OVERRIDE", syscall(SYS_mkdirat, AT_FDCWD, "fresh/shut/d", 0755));
+        FSTEP("symlinkat(x,fresh/shut/l) no DAC_OVERRIDE", syscall(SYS_symlinkat, "x", AT_FDCWD, "fresh/shut/l"));
+        FSTEP("mknodat(fresh/shut/p,FIFO|0644) no DAC_OVERRIDE",
+              syscall(SYS_mknodat, AT_FDCWD, "fresh/shut/p", S_IFIFO | 0644, 0));
+        FSTEP_FD("openat(fresh/open/f,CREAT,0644) no DAC_OVERRIDE",
+                 syscall(SYS_openat, AT_FDCWD, "fresh/open/f", O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+        FSTEP("mkdirat(fresh/open/d,0755) no DAC_OVERRIDE", syscall(SYS_mkdirat, AT_FDCWD, "fresh/open/d", 0755));
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    pid = fork();
+    if (pid == 0) {
+        syscall(NR(setgroups), 0, NULL);
+        syscall(NR(setresgid), 1, 1, 1);
+        syscall(NR(setresuid), 1, 1, 1);
+        FSTEP("chmod(fresh/g,02755) as 1:1 outside gid 7", syscall(SYS_fchmodat, AT_FDCWD, "fresh/g", 02755));
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    FSTEP("mkdir(fresh/g/sub,0755)", syscall(SYS_mkdirat, AT_FDCWD, "fresh/g/sub", 0755));
 }
 
 /* Every stat entry point on one path, each printing what it returned. */

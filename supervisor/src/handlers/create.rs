@@ -5,8 +5,9 @@
 //! A new file belongs to the caller's fsuid and fsgid, or to its
 //! directory's group when that is set-group-id ([`rules::new_inode`]). When
 //! the file the kernel would make already shows that way (fake fs ids 0, no
-//! recorded set-group-id directory) and its mode leaves the user able to
-//! use it, the kernel makes it (`CONTINUE`). Otherwise fr makes it in the
+//! recorded set-group-id directory), the caller may write anywhere
+//! (`CAP_DAC_OVERRIDE`) and the mode leaves the user able to use the file,
+//! the kernel makes it (`CONTINUE`). Otherwise fr makes it in the
 //! target's directory, records it, and for an open hands the descriptor to
 //! the target with `SECCOMP_IOCTL_NOTIF_ADDFD`.
 //!
@@ -32,11 +33,18 @@ const O_CLOEXEC: u32 = 0o2_000_000;
 /// `O_TMPFILE` is `__O_TMPFILE | O_DIRECTORY`.
 const O_TMPFILE: u32 = 0o20_000_000 | 0o200_000;
 
-/// Whether the kernel's own file, owned by the user, already shows as the
-/// caller's would: fake fs ids 0 and no recorded set-group-id directory or
-/// default ACL that could shape it.
+/// Whether the kernel may make the file: its own file, owned by the user,
+/// already shows as the caller's would (fake fs ids 0, and no recorded
+/// set-group-id directory or default ACL that could shape it), and the
+/// caller may write to every directory (`CAP_DAC_OVERRIDE`), as the kernel,
+/// which checks the user's real credentials, lets it. A caller that dropped
+/// it meets the directory's fake mode (`fs/namei.c: may_create()`).
 pub fn kernel_owner_is_right(ctx: &Context, creds: &Creds) -> bool {
-    creds.fsuid == 0 && creds.fsgid == 0 && !ctx.inodes.may_shape_new_files()
+    const CAP_DAC_OVERRIDE: u32 = 1;
+    creds.fsuid == 0
+        && creds.fsgid == 0
+        && creds.capable(CAP_DAC_OVERRIDE)
+        && !ctx.inodes.may_shape_new_files()
 }
 
 /// The directory a file is made in, its fake view, and whether the caller

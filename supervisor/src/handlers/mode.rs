@@ -1,10 +1,12 @@
 //! The chmod family: `chmod fchmod fchmodat fchmodat2` (6.6). All end in
 //! [`set_mode`].
 //!
-//! The requested mode is recorded and shown; the real file gets it too,
-//! with the owner's read and write bits (and search, for directories) kept,
-//! so that the unprivileged user, and the supervisor acting for the
-//! workload, can still use a file that real root could use in any mode.
+//! The mode the rules give (`fs/attr.c: setattr_prepare()` drops
+//! set-group-id for a caller outside the group without `CAP_FSETID`) is
+//! recorded and shown; the real file gets it too, with the owner's read and
+//! write bits (and search, for directories) kept, so that the unprivileged
+//! user, and the supervisor acting for the workload, can still use a file
+//! that real root could use in any mode.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -60,8 +62,11 @@ fn set_mode(ctx: &Context, req: &Request<'_>, file: OwnedFd, mode: u32) -> Outco
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
     let view = ctx.inodes.view(key, real.attrs());
-    fr_emulator::rules::chmod(view, mode, &creds).map_err(refused)?;
-    let perms = mode & 0o7777;
+    // The rule's bits, not the request's: a set-group-id bit it dropped
+    // must not reach the real file either, where the kernel would act on
+    // it (a real set-group-id directory hands it to the subdirectories
+    // the kernel makes).
+    let perms = fr_emulator::rules::chmod(view, mode, &creds).map_err(refused)?.perms();
     let usable = if kind == S_IFDIR { 0o700 } else { 0o600 };
     // An O_PATH descriptor cannot be chmod'ed directly before fchmodat2's
     // AT_EMPTY_PATH (6.6); its /proc/self/fd link can, on every kernel.
