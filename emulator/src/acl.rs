@@ -123,6 +123,47 @@ impl Acl {
         state == State::Done
     }
 
+    /// `fs/posix_acl.c: posix_acl_permission()`: whether the caller
+    /// (fs uid `fsuid`, in the groups `in_group` says) gets `want`
+    /// (`MAY_READ | MAY_WRITE | MAY_EXEC`) from this ACL of a file owned
+    /// by `uid` and `gid`. The first entry that names the caller decides:
+    /// the owner's entry as it is, a named user's limited by the mask;
+    /// among the groups the caller is in, any entry that grants `want`
+    /// (limited by the mask), and if there were such groups but none
+    /// grants it, nothing; else the other entry.
+    pub fn permits(
+        &self,
+        uid: u32,
+        gid: u32,
+        want: u32,
+        fsuid: u32,
+        in_group: impl Fn(u32) -> bool,
+    ) -> bool {
+        let want = want & 7;
+        let grants = |perm: u16| u32::from(perm) & want == want;
+        let masked = |i: usize| match self.0[i + 1..].iter().find(|e| e.tag == MASK) {
+            Some(mask) => grants(self.0[i].perm & mask.perm),
+            None => grants(self.0[i].perm),
+        };
+        let mut found = false;
+        for (i, e) in self.0.iter().enumerate() {
+            match e.tag {
+                USER_OBJ if uid == fsuid => return grants(e.perm),
+                USER if e.id == fsuid => return masked(i),
+                GROUP_OBJ | GROUP if in_group(if e.tag == GROUP { e.id } else { gid }) => {
+                    found = true;
+                    if grants(e.perm) {
+                        return masked(i);
+                    }
+                }
+                OTHER => return !found && grants(e.perm),
+                _ => {}
+            }
+        }
+        // No other entry: the kernel's -EIO, no access.
+        false
+    }
+
     pub fn to_xattr(&self) -> Vec<u8> {
         let mut v = VERSION.to_le_bytes().to_vec();
         for e in &self.0 {
@@ -300,6 +341,28 @@ mod tests {
         assert_eq!(Acl::from_xattr(b"\x01\0\0\0\x01"), Err(XattrError::NotSupported));
         assert_eq!(Acl::from_xattr(b"\x02\0\0\0\x01"), Err(XattrError::Invalid));
         assert_eq!(Acl::from_xattr(b"\x01\0\0"), Err(XattrError::Invalid));
+    }
+
+    #[test]
+    fn permission_comes_from_the_first_entry_that_names_the_caller() {
+        let a = acl(&[
+            (USER_OBJ, 7, NO_ID),
+            (USER, 7, 5),
+            (USER, 0, 6),
+            (GROUP_OBJ, 1, NO_ID),
+            (GROUP, 3, 50),
+            (MASK, 5, NO_ID),
+            (OTHER, 1, NO_ID),
+        ]);
+        let none = |_| false;
+        assert!(a.permits(0, 9, 7, 0, none), "the owner's entry, unmasked");
+        assert!(a.permits(0, 9, 5, 5, none));
+        assert!(!a.permits(0, 9, 2, 5, none), "a named user is limited by the mask");
+        assert!(!a.permits(0, 9, 1, 6, none), "a named user gets nothing more from other");
+        assert!(a.permits(0, 9, 1, 7, |g| g == 50), "group 50: --x within the mask");
+        assert!(!a.permits(0, 9, 2, 7, |g| g == 50), "-wx masked to --x");
+        assert!(!a.permits(0, 9, 4, 7, |g| g == 9), "in a group: not other's entry");
+        assert!(a.permits(0, 9, 1, 7, none), "other");
     }
 
     #[test]

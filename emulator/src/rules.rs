@@ -4,6 +4,7 @@
 //! after the call, or why the call is refused. They encode Linux behaviour
 //! and cite where it lives.
 
+use crate::acl::Acl;
 use crate::attrs::{Attrs, S_ISGID, S_ISUID, S_IXGRP};
 use crate::creds::{Creds, Refused};
 
@@ -91,20 +92,32 @@ pub const MAY_READ: u32 = 4;
 const CAP_DAC_OVERRIDE: u32 = 1;
 const CAP_DAC_READ_SEARCH: u32 = 2;
 
-/// `fs/namei.c: generic_permission()` for a caller with credentials `c`:
-/// the owner, group or other bits, then `CAP_DAC_READ_SEARCH` (reading,
-/// and searching directories) and `CAP_DAC_OVERRIDE` (everything but
-/// executing a file with no execute bit).
+/// `fs/namei.c: generic_permission()` for a caller with credentials `c`
+/// on a file with no access ACL (see [`permitted_with_acl`]).
 pub fn permitted(view: &Attrs, mask: u32, c: &Creds) -> bool {
+    permitted_with_acl(view, None, mask, c)
+}
+
+/// `fs/namei.c: generic_permission()` for a caller with credentials `c`
+/// on a file whose access ACL, if it has one, is `acl`:
+/// `acl_permission_check()` gives the owner the owner's bits; anyone else
+/// gets what the ACL grants when there is one and the group bits are not
+/// all clear (`check_acl()`, [`Acl::permits`]), else the group or other
+/// bits. Then `CAP_DAC_READ_SEARCH` (reading, and searching directories)
+/// and `CAP_DAC_OVERRIDE` (everything but executing a file with no
+/// execute bit).
+pub fn permitted_with_acl(view: &Attrs, acl: Option<&Acl>, mask: u32, c: &Creds) -> bool {
     let mode = view.mode;
-    let bits = if c.fsuid == view.uid {
-        mode >> 6
-    } else if in_group(c, view.gid) {
-        mode >> 3
+    let want = mask & 0o7;
+    let granted = if c.fsuid == view.uid {
+        want & !(mode >> 6) == 0
+    } else if let Some(acl) = acl.filter(|_| mode & 0o070 != 0) {
+        acl.permits(view.uid, view.gid, want, c.fsuid, |gid| in_group(c, gid))
     } else {
-        mode
+        let bits = if in_group(c, view.gid) { mode >> 3 } else { mode };
+        want & !bits == 0
     };
-    if mask & !bits & 0o7 == 0 {
+    if granted {
         return true;
     }
     if view.is_dir() {
@@ -117,10 +130,16 @@ pub fn permitted(view: &Attrs, mask: u32, c: &Creds) -> bool {
     (mask & MAY_EXEC == 0 || mode & 0o111 != 0) && c.capable(CAP_DAC_OVERRIDE)
 }
 
-/// `fs/namei.c: may_create()`: writing a new name into `dir` needs write
-/// and search permission there (`EACCES`).
+/// `fs/namei.c: may_create()` in a directory with no access ACL (see
+/// [`may_create_with_acl`]).
 pub fn may_create(dir: &Attrs, c: &Creds) -> Result<(), Refused> {
-    if permitted(dir, MAY_WRITE | MAY_EXEC, c) {
+    may_create_with_acl(dir, None, c)
+}
+
+/// `fs/namei.c: may_create()`: writing a new name into `dir`, whose access
+/// ACL is `acl`, needs write and search permission there (`EACCES`).
+pub fn may_create_with_acl(dir: &Attrs, acl: Option<&Acl>, c: &Creds) -> Result<(), Refused> {
+    if permitted_with_acl(dir, acl, MAY_WRITE | MAY_EXEC, c) {
         Ok(())
     } else {
         Err(Refused::Access)
@@ -164,12 +183,23 @@ pub fn new_inode(dir: &Attrs, kind: u32, perms: u32, c: &Creds) -> Attrs {
     Attrs { mode, uid: c.fsuid, gid, rdev_major: 0, rdev_minor: 0 }
 }
 
-/// `fs/namei.c: may_delete()`: removing `victim` from `dir` needs write and
-/// search permission on `dir` (`EACCES`), and in a sticky directory the
-/// caller must own the file or the directory, or have `CAP_FOWNER`
-/// (`EPERM`, `check_sticky()`).
+/// `fs/namei.c: may_delete()` from a directory with no access ACL (see
+/// [`may_delete_with_acl`]).
 pub fn may_delete(dir: &Attrs, victim: &Attrs, c: &Creds) -> Result<(), Refused> {
-    if !permitted(dir, MAY_WRITE | MAY_EXEC, c) {
+    may_delete_with_acl(dir, None, victim, c)
+}
+
+/// `fs/namei.c: may_delete()`: removing `victim` from `dir`, whose access
+/// ACL is `acl`, needs write and search permission on `dir` (`EACCES`),
+/// and in a sticky directory the caller must own the file or the
+/// directory, or have `CAP_FOWNER` (`EPERM`, `check_sticky()`).
+pub fn may_delete_with_acl(
+    dir: &Attrs,
+    acl: Option<&Acl>,
+    victim: &Attrs,
+    c: &Creds,
+) -> Result<(), Refused> {
+    if !permitted_with_acl(dir, acl, MAY_WRITE | MAY_EXEC, c) {
         return Err(Refused::Access);
     }
     let sticky = dir.mode & crate::attrs::S_ISVTX != 0;
@@ -299,6 +329,41 @@ mod tests {
         assert!(!permitted(&file(S_IFREG | 0o644), MAY_EXEC, &root()));
         assert!(permitted(&file(S_IFREG | 0o100), MAY_EXEC, &root()));
         assert!(permitted(&file(S_IFREG), MAY_READ | MAY_WRITE, &root()), "mode 000");
+    }
+
+    #[test]
+    fn a_directorys_access_acl_decides_for_all_but_its_owner() {
+        // K10: check_acl() (Linux 6.18: uid 1001, named rwx in the ACL of
+        // root's 0750 directory with mask rwx, creates in it).
+        use crate::acl::{Entry, GROUP_OBJ, MASK, OTHER, USER, USER_OBJ};
+        let e = |tag, perm, id| Entry { tag, perm, id };
+        let acl = Acl(vec![
+            e(USER_OBJ, 7, u32::MAX),
+            e(USER, 7, 100),
+            e(USER, 0, 101),
+            e(GROUP_OBJ, 5, u32::MAX),
+            e(MASK, 7, u32::MAX),
+            e(OTHER, 5, u32::MAX),
+        ]);
+        let dir = file(S_IFDIR | 0o775);
+        assert_eq!(may_create_with_acl(&dir, Some(&acl), &user(100, 50)), Ok(()));
+        assert_eq!(may_create(&dir, &user(100, 50)), Err(Refused::Access));
+        // A named user with nothing gets nothing, not other's r-x.
+        assert!(!permitted_with_acl(&dir, Some(&acl), MAY_EXEC, &user(101, 50)));
+        // The owner has the owner's bits, whatever the ACL says.
+        let mine = Attrs { uid: 101, ..dir };
+        assert!(permitted_with_acl(&mine, Some(&acl), MAY_WRITE, &user(101, 50)));
+        // With no group bits the ACL is not read.
+        let closed = file(S_IFDIR | 0o705);
+        assert_eq!(may_create_with_acl(&closed, Some(&acl), &user(100, 50)), Err(Refused::Access));
+        let tmp = file(S_IFDIR | 0o1775);
+        let theirs = Attrs { uid: 7, ..file(S_IFREG | 0o644) };
+        assert_eq!(
+            may_delete_with_acl(&tmp, Some(&acl), &theirs, &user(100, 50)),
+            Err(Refused::Perm)
+        );
+        assert_eq!(may_delete_with_acl(&dir, Some(&acl), &theirs, &user(100, 50)), Ok(()));
+        assert_eq!(may_delete(&dir, &theirs, &user(100, 50)), Err(Refused::Access));
     }
 
     #[test]

@@ -168,6 +168,13 @@ impl InodeTable {
         }
     }
 
+    /// The access ACL of `key`, if fr keeps one for it: what
+    /// [`rules::permitted_with_acl`] and the other permission checks need
+    /// besides the view.
+    pub fn access_acl(&self, key: InodeKey, real: Attrs) -> Option<Acl> {
+        self.xattrs(key, real).get(xattr::ACL_ACCESS).and_then(|v| Acl::parse(v).ok())
+    }
+
     /// Changes the emulated xattrs of `key` with `change`, recording the
     /// file's current view first if it has no record (or a stale one,
     /// whose xattrs are dropped).

@@ -387,18 +387,9 @@ impl World {
         Ok(())
     }
 
-    /// Whether the directory's permission check would read its access ACL
-    /// (which `rules::permitted()` does not: K10).
-    fn acl_decides(&self, dir: Id) -> bool {
-        let d = self.linux.inode(dir);
-        let c = &self.linux.cred;
-        d.xattrs.contains_key(&Name::AclAccess.bytes())
-            && c.fsuid() != d.uid
-            && d.perms & 0o070 != 0
-            && !c.capable(linux::CAP_DAC_OVERRIDE)
-    }
-
-    /// The create family, as `create.rs` and `node.rs` do it.
+    /// The create family, as `create.rs` and `node.rs` do it, with the
+    /// directory's access ACL in the permission check (`S7`: the
+    /// supervisor does not pass it yet).
     fn make(
         &mut self,
         model: &mut Linux,
@@ -408,9 +399,6 @@ impl World {
         umask: u32,
         dev: u32,
     ) -> Result<(), Skip> {
-        if self.acl_decides(dir) {
-            return Err("K10");
-        }
         let umask = umask & 0o777;
         let perms = match kind {
             Kind::Dir => mode & 0o1777,
@@ -445,7 +433,8 @@ impl World {
             return Ok(());
         }
         let view = self.table.view(dk, dr);
-        let fr = rules::may_create(&view, &self.creds)
+        let acl = self.table.access_acl(dk, dr);
+        let fr = rules::may_create_with_acl(&view, acl.as_ref(), &self.creds)
             .and_then(
                 |()| if kind.is_device() { rules::may_mknod_device(&self.creds) } else { Ok(()) },
             )
@@ -481,11 +470,8 @@ impl World {
         }
     }
 
-    /// `remove.rs remove()`.
+    /// `remove.rs remove()`, with the directory's access ACL (`S7`).
     fn unlink(&mut self, model: &mut Linux, l: usize, dir: Id, id: Id) -> Result<(), Skip> {
-        if self.acl_decides(dir) {
-            return Err("K10");
-        }
         if self.stale(id) && self.host[&self.ino[&id]].nlink == 1 {
             return Err("S4");
         }
@@ -495,7 +481,14 @@ impl World {
         let view = self.table.record(k, r).unwrap_or_else(|| self.table.view(k, r));
         let mut fr = Ok(());
         if !self.root_like() {
-            fr = rules::may_delete(&self.table.view(dk, dr), &view, &self.creds).map_err(refused);
+            let acl = self.table.access_acl(dk, dr);
+            fr = rules::may_delete_with_acl(
+                &self.table.view(dk, dr),
+                acl.as_ref(),
+                &view,
+                &self.creds,
+            )
+            .map_err(refused);
         }
         if fr.is_ok() && self.linux.has_entries(id) {
             fr = Err(E::NotEmpty);
