@@ -343,7 +343,8 @@ static void ident_steps(void)
 
 static void show_linked(void)
 {
-    static const char *paths[] = {"file", "hard", "moved", "sub", "null", "blk", "gone", "tmpd", "tmpd/theirs", NULL};
+    static const char *paths[] = {"file", "hard", "moved", "sub", "null", "blk", "gone", "tmpd", "tmpd/theirs",
+                                  "mine", "mine/a", "mine/b", "mine/d", "shut/a", "tmpd/d", NULL};
     for (const char **p = paths; *p; p++)
         show(*p);
 }
@@ -375,9 +376,26 @@ static void link_steps(void)
     LSTEP("mknodat(shut/in,FIFO)", syscall(SYS_mknodat, AT_FDCWD, "shut/in", S_IFIFO | 0600, 0));
     LSTEP("chown(shut/in,5,5)", syscall(SYS_fchownat, AT_FDCWD, "shut/in", 5, 5, 0));
     LSTEP("chown(tmpd/theirs,5,5)", syscall(SYS_fchownat, AT_FDCWD, "tmpd/theirs", 5, 5, 0));
+    LSTEP("mkdir(mine,0755)", syscall(SYS_mkdirat, AT_FDCWD, "mine", 0755));
+    LSTEP("chown(mine,6,6)", syscall(SYS_fchownat, AT_FDCWD, "mine", 6, 6, 0));
     pid_t pid = fork();
     if (pid == 0) {
         syscall(NR(setresuid), 6, 6, 6);
+        /* The new name's directory must let the caller in: may_create(). */
+        LSTEP("mknodat(mine/a,FIFO) as uid 6", syscall(SYS_mknodat, AT_FDCWD, "mine/a", S_IFIFO | 0644, 0));
+        LSTEP("renameat(mine/a,shut/a) as uid 6", syscall(SYS_renameat, AT_FDCWD, "mine/a", AT_FDCWD, "shut/a"));
+        LSTEP("renameat(mine/a,mine/b) as uid 6", syscall(SYS_renameat, AT_FDCWD, "mine/a", AT_FDCWD, "mine/b"));
+        LSTEP("renameat(mine/b,file) as uid 6", syscall(SYS_renameat, AT_FDCWD, "mine/b", AT_FDCWD, "file"));
+        LSTEP("renameat2(mine/b,tmpd/theirs,EXCHANGE) as uid 6",
+              syscall(SYS_renameat2, AT_FDCWD, "mine/b", AT_FDCWD, "tmpd/theirs", 2));
+        LSTEP("renameat2(mine/b,shut/in,NOREPLACE) as uid 6",
+              syscall(SYS_renameat2, AT_FDCWD, "mine/b", AT_FDCWD, "shut/in", 1));
+        LSTEP("renameat2(mine/b,x,0x8) as uid 6", syscall(SYS_renameat2, AT_FDCWD, "mine/b", AT_FDCWD, "x", 8));
+        /* A directory that changes parent needs write permission on itself. */
+        LSTEP("mkdir(mine/d,0555) as uid 6", syscall(SYS_mkdirat, AT_FDCWD, "mine/d", 0555));
+        LSTEP("renameat(mine/d,tmpd/d) as uid 6", syscall(SYS_renameat, AT_FDCWD, "mine/d", AT_FDCWD, "tmpd/d"));
+        LSTEP("chmod(mine/d,0755) as uid 6", syscall(SYS_fchmodat, AT_FDCWD, "mine/d", 0755));
+        LSTEP("renameat(mine/d,tmpd/d) again as uid 6", syscall(SYS_renameat, AT_FDCWD, "mine/d", AT_FDCWD, "tmpd/d"));
         LSTEP("unlinkat(tmpd/theirs) as uid 6", syscall(SYS_unlinkat, AT_FDCWD, "tmpd/theirs", 0));
         LSTEP("unlinkat(shut/in) as uid 6", syscall(SYS_unlinkat, AT_FDCWD, "shut/in", 0));
         LSTEP("renameat(shut/in,x) as uid 6", syscall(SYS_renameat, AT_FDCWD, "shut/in", AT_FDCWD, "x"));

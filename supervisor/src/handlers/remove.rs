@@ -144,7 +144,8 @@ pub fn renameat2(ctx: &Context, req: &Request<'_>) -> Outcome {
 }
 
 /// A rename replaces the new name's file, which loses that link; an
-/// exchange loses none.
+/// exchange loses none. The kernel would check the permissions with the
+/// user's real credentials, so fr checks them first with the fake ones.
 fn rename_at(
     ctx: &Context,
     req: &Request<'_>,
@@ -152,32 +153,101 @@ fn rename_at(
     new: (i32, u64),
     flags: u32,
 ) -> Outcome {
-    if flags & RENAME_EXCHANGE != 0 {
-        return Ok(Reply::Continue("an exchange takes no link away"));
+    const RENAME_NOREPLACE: u32 = 1;
+    const RENAME_WHITEOUT: u32 = 1 << 2;
+    let known = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT;
+    let exchange = flags & RENAME_EXCHANGE != 0;
+    if flags & !known != 0 || (exchange && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0) {
+        return Ok(Reply::Continue("flags the kernel refuses (EINVAL)"));
     }
     let old_path = read_plain_path(req, old.1)?;
     let new_path = read_plain_path(req, new.1)?;
-    // The old name goes away too (fs/namei.c: vfs_rename() may_delete()).
     let source = victim(ctx, req, old.0, &old_path)?;
-    if let Some(source) = &source {
-        may_delete(ctx, req, source)?;
+    let target = victim(ctx, req, new.0, &new_path)?;
+    if let (Some(s), Some(t)) = (&source, &target) {
+        if s.key == t.key {
+            // Two names of one file: the kernel does nothing (rename(2)).
+            return Ok(Reply::Continue("both names are one file"));
+        }
     }
-    let Some(v) = victim(ctx, req, new.0, &new_path)?.filter(|v| v.recorded) else {
+    if flags & RENAME_NOREPLACE != 0 && target.is_some() {
+        return Ok(Reply::Continue("the new name exists: the kernel's EEXIST"));
+    }
+    if let Some(source) = &source {
+        may_rename(ctx, req, source, target.as_ref(), new, &new_path, exchange)?;
+    }
+    if exchange {
+        return Ok(Reply::Continue("an exchange takes no link away"));
+    }
+    let Some(v) = target.filter(|v| v.recorded) else {
         return Ok(Reply::Continue("no record to forget"));
     };
-    if source.is_some_and(|s| s.key == v.key) {
-        // Two names of one file: the kernel does nothing (rename(2)).
-        return Ok(Reply::Continue("both names are one file"));
-    }
     if old_path.ends_with(b"/") {
         return Ok(Reply::Continue("a trailing slash: the kernel's checks"));
     }
     let (old_dir, old_name) = ctx.parent(req, old.0, &old_path, false)?;
-    may_delete(ctx, req, &v)?;
     let how = RenameFlags::from_bits_retain(flags);
     fs::renameat_with(&old_dir, old_name.as_slice(), &v.dir, v.name.as_slice(), how)?;
     if v.last_link {
         ctx.inodes.forget(v.key);
     }
     Ok(Reply::Value(0))
+}
+
+/// The caller's permission to move `source` to the new name, by its fake
+/// credentials, as `fs/namei.c: vfs_rename()` checks it: the old name goes
+/// (`may_delete()`); the new name's file is replaced (`may_delete()`), or
+/// the name is made (`may_create()`); an exchange replaces both ways; a
+/// directory that changes parent needs write permission on itself (its
+/// `..` changes). Root (`CAP_DAC_OVERRIDE` and `CAP_FOWNER`) passes
+/// without a look. A new name that does not resolve is the kernel's.
+fn may_rename(
+    ctx: &Context,
+    req: &Request<'_>,
+    source: &Victim,
+    target: Option<&Victim>,
+    new: (i32, u64),
+    new_path: &[u8],
+    exchange: bool,
+) -> Result<(), Errno> {
+    const CAP_DAC_OVERRIDE: u32 = 1;
+    const CAP_FOWNER: u32 = 3;
+    let creds = ctx.creds.get(req.tid);
+    if creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER) {
+        return Ok(());
+    }
+    may_delete(ctx, req, source)?;
+    let new_dir = match target {
+        Some(t) => {
+            may_delete(ctx, req, t)?;
+            dir_key(&t.dir)?
+        }
+        None if exchange => return Ok(()),
+        None => {
+            let dir = match ctx.parent(req, new.0, new_path, true) {
+                // `.` and `..` are the kernel's EBUSY.
+                Ok((_, name)) if name.is_empty() || name == b"." || name == b".." => return Ok(()),
+                Ok((dir, _)) => dir,
+                Err(Errno::ACCESS) => return Err(Errno::ACCESS),
+                Err(_) => return Ok(()),
+            };
+            let (key, real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+            rules::may_create(&ctx.inodes.view(key, real.attrs()), &creds).map_err(refused)?;
+            key
+        }
+    };
+    let old_dir = dir_key(&source.dir)?;
+    if old_dir != new_dir {
+        let moved = std::iter::once(source).chain(target.filter(|_| exchange));
+        for dir in moved.filter(|v| v.view.is_dir()) {
+            if !rules::permitted(&dir.view, rules::MAY_WRITE, &creds) {
+                return Err(Errno::ACCESS);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dir_key(dir: &OwnedFd) -> Result<InodeKey, Errno> {
+    Ok(real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?.0)
 }
