@@ -301,11 +301,12 @@ impl Creds {
 
     /// `setgroups(2)`: needs `CAP_SETGID`; the kernel keeps them sorted.
     pub fn setgroups(&mut self, mut groups: Vec<u32>) -> Result<(), Refused> {
-        if groups.len() > NGROUPS_MAX {
-            return Err(Refused::Inval);
-        }
+        // kernel/groups.c: may_setgroups() comes before the size.
         if !self.capable(CAP_SETGID) {
             return Err(Refused::Perm);
+        }
+        if groups.len() > NGROUPS_MAX {
+            return Err(Refused::Inval);
         }
         groups.sort_unstable();
         self.groups = groups;
@@ -477,6 +478,9 @@ mod tests {
         c.setgroups(vec![30, 4, 27]).unwrap();
         assert_eq!(c.groups, [4, 27, 30]);
         assert_eq!(c.setgroups(vec![0; NGROUPS_MAX + 1]), Err(Refused::Inval));
+        // Without CAP_SETGID the size is not looked at (kernel/groups.c).
+        c.setresuid(5, 5, 5).unwrap();
+        assert_eq!(c.setgroups(vec![0; NGROUPS_MAX + 1]), Err(Refused::Perm));
     }
 
     #[test]
