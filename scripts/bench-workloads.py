@@ -33,12 +33,15 @@ in target/bench-workloads/results.json.
 """
 
 import argparse
+import ctypes
 import io
 import json
 import os
 import platform
+import pwd
 import random
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -46,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -247,7 +251,7 @@ def rmtree(p):
     try:
         shutil.rmtree(p)
     except PermissionError:
-        subprocess.run(["chmod", "-R", "u+rwx", str(p)], check=False)
+        output(["chmod", "-R", "u+rwx", str(p)])
         shutil.rmtree(p)
 
 
@@ -316,14 +320,15 @@ def session(argv, env, logfile, timeout=SESSION_TIMEOUT):
     """Run one session in its own process group; (rc, wall seconds, stderr tail)."""
     t0 = time.monotonic()
     with open(logfile, "wb") as err:
-        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=err, start_new_session=True)
+        p = spawn(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                  stderr=err, start_new_session=True)
         try:
             rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
             rc = "timeout"
+        SESSIONS.discard(p.pid)
     wall = time.monotonic() - t0
     tail = Path(logfile).read_text(errors="replace")[-2000:]
     return rc, wall, tail
@@ -426,8 +431,7 @@ def check_config(cfg, uid, gid, logdir):
     rc, text, tail = run_in(cfg, f'{cmd_for(cfg, WORKLOADS[4])} && dpkg-deb -c "$DEB" | wc -l', logdir, "dpkg")
     owners = {}
     if rc == 0 and os.path.exists(env["DEB"]):
-        c = subprocess.run(["dpkg-deb", "-c", env["DEB"]], capture_output=True, text=True)
-        for line in c.stdout.splitlines():
+        for line in output(["dpkg-deb", "-c", env["DEB"]]).splitlines():
             f = line.split()
             if len(f) > 1:
                 owners[f[1]] = owners.get(f[1], 0) + 1
@@ -490,8 +494,79 @@ def loadavg():
     return Path("/proc/loadavg").read_text().split()[:3]
 
 
+def cpu_busy():
+    """Seconds of CPU time the whole machine has spent busy (/proc/stat)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = f[3] + (f[4] if len(f) > 4 else 0)
+    return (sum(f[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def our_cpu():
+    """CPU seconds of this process and every descendant reaped so far."""
+    with SPAWN:
+        reap_orphans()
+    r, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+
+
+SESSIONS = set()  # pids of the children the worker waits for itself
+SPAWN = threading.Lock()  # held from fork to SESSIONS.add, and by each reaper pass
+
+
+def spawn(argv, **kw):
+    with SPAWN:
+        p = subprocess.Popen(argv, **kw)
+        SESSIONS.add(p.pid)
+    return p
+
+
+def output(argv):
+    """stdout of a short command run by the worker."""
+    p = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = p.communicate()[0]
+    SESSIONS.discard(p.pid)
+    return out
+
+
+def reap_orphans():
+    """Reap the zombies the worker inherits as a child subreaper (fakeroot's
+    faked daemon), never a session's own process: fakeroot -s waits with
+    `kill -0` until faked is gone, so this must run while sessions do."""
+    me = str(os.getpid())
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in SESSIONS:
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] == "Z" and fields[1] == me:
+            try:
+                os.waitpid(int(d), os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def reaper():
+    while True:
+        with SPAWN:
+            reap_orphans()
+        time.sleep(0.05)
+
+
+def become_subreaper():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except OSError:
+        return
+    threading.Thread(target=reaper, daemon=True).start()
+
+
 def worker(args):
     os.umask(0o022)
+    become_subreaper()
     work = Path.cwd()
     fr = str(work / "bin" / "fr")
     uid, gid = os.getuid(), os.getgid()
@@ -518,7 +593,9 @@ def worker(args):
         log(f"checked {cfg.label}: {'ok' if not bad else 'FAILED ' + ', '.join(bad)}")
     times = {wl[0]: {c.key: [] for c in cfgs} for wl in WORKLOADS + [EMPTY]}
     loads = [loadavg()]
+    others = []
     for r in range(args.runs):
+        t0, busy0, ours0 = time.monotonic(), cpu_busy(), our_cpu()
         order = cfgs[r % len(cfgs):] + cfgs[:r % len(cfgs)]
         for wl in WORKLOADS + [EMPTY]:
             for cfg in order:
@@ -527,14 +604,18 @@ def worker(args):
                 if res["rc"] != 0:
                     log(f"run {r} {wl[0]} {cfg.label}: rc {res['rc']}: {res['stderr'][-300:]}")
         loads.append(loadavg())
-        log(f"run {r + 1}/{args.runs} done, load {' '.join(loads[-1])}")
+        wall = time.monotonic() - t0
+        # CPUs' worth of work done by processes outside this benchmark.
+        others.append(max(0.0, (cpu_busy() - busy0) - (our_cpu() - ours0)) / wall)
+        log(f"run {r + 1}/{args.runs} done, load {' '.join(loads[-1])}, "
+            f"other processes {others[-1]:.2f} CPUs")
     prof = profile(fr, cfgs, logdir) if args.profile else None
     result = {
         "files": args.files, "runs": args.runs, "uid": uid, "gid": gid,
-        "user": subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip(),
+        "user": pwd.getpwuid(uid).pw_name,
         "configs": [{"key": c.key, "label": c.label, "fake": c.fake, "note": c.note,
                      "load": c.prefix(), "save": c.prefix(save=True)} for c in cfgs],
-        "missing": missing, "prep": prep, "checks": checks, "times": times, "loads": loads,
+        "missing": missing, "prep": prep, "checks": checks, "times": times, "loads": loads, "others": others,
         "profile": prof, "fixture": fixture_stats("tree.tar"),
         "package_files": max(100, args.files // 7),
     }
@@ -575,8 +656,11 @@ def render(res, meta):
     L.append("")
     L.append(f"Machine: {meta['nproc']} CPUs ({meta['cpu']}), Linux {meta['kernel']}. "
              f"Load average at the start {' '.join(meta['load_start'])}, "
-             f"after each round {', '.join(l[0] for l in res['loads'][1:])} (1 min). "
-             f"{meta['other_load']}")
+             f"after each round {', '.join(l[0] for l in res['loads'][1:])} (1 min, the "
+             f"benchmark's own processes included). {meta['other_load']} During each round, "
+             f"processes outside the benchmark used "
+             f"{', '.join(f'{x:.2f}' for x in res.get('others', []))} CPUs on average "
+             f"(busy time in /proc/stat less the CPU time of the benchmark's processes).")
     L.append("")
     L.append(f"Fixture: `tree.tar`, {sum(fx[k] for k in ('dirs', 'files', 'symlinks', 'hardlinks'))} "
              f"entries ({fx['dirs']} directories, {fx['files']} regular files, {fx['symlinks']} "
