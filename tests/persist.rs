@@ -418,3 +418,54 @@ fn a_journal_entry_that_fails_part_way_is_cut_off_and_later_changes_are_kept() {
     let after = h.exec_in(&dir, None, &["-f", "-i", "state"], &["stat", "-c", "%u:%g", "f", "g"]);
     assert_eq!(after.ok(), "1:1\n7:7\n");
 }
+
+/// Only fr holds the image's lock: the container's processes, forked from
+/// fr, close their copy, so a killed fr frees the image at once (a copy in
+/// the dying container's init used to refuse the next session for a moment).
+#[test]
+fn only_fr_holds_the_image_lock() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    if !common::is_root() {
+        common::cannot_run::<()>(
+            "reading the container's descriptors needs the suite to run as root",
+        );
+        return;
+    }
+    let mut child = h
+        .exec_command(Some(&img), F, &["sh", "-c", "echo ready; exec sleep 60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let lock = std::fs::canonicalize(img.join(".fr/lock")).unwrap();
+    // Every process of the session: fr and its descendants.
+    let mut tree = vec![child.id() as i32];
+    let mut i = 0;
+    while i < tree.len() {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", tree[i]))
+            .unwrap_or_default();
+        tree.extend(children.split_whitespace().map(|p| p.parse::<i32>().unwrap()));
+        i += 1;
+    }
+    assert!(tree.len() >= 3, "fr, the container's init and the command: {tree:?}");
+    let holders: Vec<i32> = tree
+        .iter()
+        .copied()
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock))
+        })
+        .collect();
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    );
+    child.wait().unwrap();
+    assert_eq!(holders, vec![child.id() as i32], "processes holding {}", lock.display());
+}

@@ -24,6 +24,10 @@ pub struct Plan {
     pub image: Option<PathBuf>,
     pub binds: Vec<Bind>,
     pub command: Command,
+    /// fr's descriptors the container must not keep open: the image
+    /// store's lock, which would otherwise outlive a killed fr for as long
+    /// as the container takes to die, and refuse the next session.
+    pub close: Vec<std::os::fd::RawFd>,
 }
 
 /// The shell's convention for an exit status.
@@ -39,6 +43,9 @@ pub fn exit_code(status: WaitStatus) -> i32 {
 pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter]>) -> ! {
     // Without fr the supervisor is gone: the container must not go on.
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    for fd in &plan.close {
+        sys::close_inherited(*fd);
+    }
     let mut byte = [0u8];
     if !matches!(rustix::io::read(&go, &mut byte), Ok(1)) {
         // fr died before writing the id maps.

@@ -130,7 +130,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         _ => mode::id_map(host),
     };
     let image = opts.image.as_deref().map(check_image).transpose()?;
-    let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
+    let mut plan =
+        Plan { image, binds: opts.binds.clone(), command: command(opts)?, close: Vec::new() };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
     let sup = supervisor(opts, ids, &mode)?;
@@ -141,6 +142,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
             let store = ImageStore::open(image)?;
             store.load(sup.inodes())?;
             sup.inodes().set_journal(store.journal()?);
+            plan.close.push(store.lock_fd());
             Some(store)
         }
         _ => None,

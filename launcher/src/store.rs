@@ -49,7 +49,7 @@ pub struct ImageStore {
     dir: PathBuf,
     dir_fd: Arc<OwnedFd>,
     root: RootId,
-    _lock: File,
+    lock: File,
 }
 
 fn root_id(image: &Path) -> Result<RootId, Error> {
@@ -150,8 +150,16 @@ impl ImageStore {
             dir,
             dir_fd: Arc::new(dir_fd),
             root: root_id(image)?,
-            _lock: lock,
+            lock,
         })
+    }
+
+    /// The descriptor holding the image's lock: processes fr forks close
+    /// their copy, so that the lock ends when fr does (a `flock` lasts as
+    /// long as any copy of its descriptor).
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.lock.as_raw_fd()
     }
 
     fn store_path(&self) -> PathBuf {

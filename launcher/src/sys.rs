@@ -44,6 +44,17 @@ pub fn fork_with(flags: libc::c_int) -> Result<Forked, Errno> {
     }
 }
 
+/// Closes this process's copy of `fd`, a descriptor a forked child
+/// inherited from fr and never uses.
+pub fn close_inherited(fd: std::os::fd::RawFd) {
+    // SAFETY: called in a child right after the fork, on a descriptor the
+    // parent owns; the child's table is its own copy, nothing in the child
+    // holds or uses this descriptor, so closing it invalidates no handle.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
 /// `execve(path, argv, envp)`; returns only on failure.
 pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> Errno {
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
