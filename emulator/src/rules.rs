@@ -93,13 +93,8 @@ const CAP_DAC_OVERRIDE: u32 = 1;
 const CAP_DAC_READ_SEARCH: u32 = 2;
 
 /// `fs/namei.c: generic_permission()` for a caller with credentials `c`
-/// on a file with no access ACL (see [`permitted_with_acl`]).
-pub fn permitted(view: &Attrs, mask: u32, c: &Creds) -> bool {
-    permitted_with_acl(view, None, mask, c)
-}
-
-/// `fs/namei.c: generic_permission()` for a caller with credentials `c`
-/// on a file whose access ACL, if it has one, is `acl`:
+/// on a file whose access ACL, if it has one, is `acl` (the supervisor
+/// passes it: `InodeTable::access_acl`):
 /// `acl_permission_check()` gives the owner the owner's bits; anyone else
 /// gets what the ACL grants when there is one and the group bits are not
 /// all clear (`check_acl()`, [`Acl::permits`]), else the group or other
@@ -128,12 +123,6 @@ pub fn permitted_with_acl(view: &Attrs, acl: Option<&Acl>, mask: u32, c: &Creds)
         return true;
     }
     (mask & MAY_EXEC == 0 || mode & 0o111 != 0) && c.capable(CAP_DAC_OVERRIDE)
-}
-
-/// `fs/namei.c: may_create()` in a directory with no access ACL (see
-/// [`may_create_with_acl`]).
-pub fn may_create(dir: &Attrs, c: &Creds) -> Result<(), Refused> {
-    may_create_with_acl(dir, None, c)
 }
 
 /// `fs/namei.c: may_create()`: writing a new name into `dir`, whose access
@@ -183,12 +172,6 @@ pub fn new_inode(dir: &Attrs, kind: u32, perms: u32, c: &Creds) -> Attrs {
     Attrs { mode, uid: c.fsuid, gid, rdev_major: 0, rdev_minor: 0 }
 }
 
-/// `fs/namei.c: may_delete()` from a directory with no access ACL (see
-/// [`may_delete_with_acl`]).
-pub fn may_delete(dir: &Attrs, victim: &Attrs, c: &Creds) -> Result<(), Refused> {
-    may_delete_with_acl(dir, None, victim, c)
-}
-
 /// `fs/namei.c: may_delete()`: removing `victim` from `dir`, whose access
 /// ACL is `acl`, needs write and search permission on `dir` (`EACCES`),
 /// and in a sticky directory the caller must own the file or the
@@ -230,6 +213,19 @@ mod tests {
 
     fn root() -> Creds {
         Creds::root()
+    }
+
+    /// The rules for a file with no access ACL.
+    fn permitted(view: &Attrs, mask: u32, c: &Creds) -> bool {
+        permitted_with_acl(view, None, mask, c)
+    }
+
+    fn may_create(dir: &Attrs, c: &Creds) -> Result<(), Refused> {
+        may_create_with_acl(dir, None, c)
+    }
+
+    fn may_delete(dir: &Attrs, victim: &Attrs, c: &Creds) -> Result<(), Refused> {
+        may_delete_with_acl(dir, None, victim, c)
     }
 
     fn user(uid: u32, gid: u32) -> Creds {

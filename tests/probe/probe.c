@@ -514,6 +514,74 @@ static void stat_step(const char *step, long ret, const struct stat *st)
                (long long)st->st_size, st->st_nlink);
 }
 
+static void show_acl_dir(void)
+{
+    static const char *paths[] = {"aclx", "aclx/d7", "aclx/d8", "aclx/d9", "aclx/o7", "aclx/o8", "aclx/o9",
+                                  "aclx/f7", "aclx/f8", "aclx/f9", NULL};
+    for (const char **p = paths; *p; p++)
+        show(*p);
+}
+
+#define DSTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_acl_dir(); } while (0)
+
+/* A directory's access ACL decides for callers that are not its owner
+ * (generic_permission(), check_acl()): root's 0770 directory names uid 7
+ * with rwx and uid 9 with search only; uid 8 is other, with nothing. */
+static void acl_dir_steps(void)
+{
+    struct { uint32_t version; struct acl_entry e[6]; } acl = {
+        2, {{1, 7, -1}, {2, 7, 7}, {2, 1, 9}, {4, 5, -1}, {0x10, 7, -1}, {0x20, 0, -1}}};
+    static const uid_t uids[] = {7, 9, 8};
+    char step[128], path[64], to[64];
+    DSTEP("mkdir(aclx,0750)", syscall(SYS_mkdirat, AT_FDCWD, "aclx", 0750));
+    make("aclx/f7", 0644);
+    make("aclx/f8", 0644);
+    make("aclx/f9", 0644);
+    DSTEP("setxattr(aclx,access,u::rwx,u:7:rwx,u:9:x,g::rx,m::rwx,o::-)",
+          syscall(SYS_setxattr, "aclx", "system.posix_acl_access", &acl, sizeof acl, 0));
+    for (size_t i = 0; i < sizeof uids / sizeof *uids; i++) {
+        uid_t u = uids[i];
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct stat st;
+            syscall(NR(setgroups), 0, NULL);
+            syscall(NR(setresgid), u, u, u);
+            syscall(NR(setresuid), u, u, u);
+            snprintf(step, sizeof step, "fstatat(aclx/f%u) as uid %u", u, u);
+            snprintf(path, sizeof path, "aclx/f%u", u);
+            errno = 0;
+            stat_step(step, fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW), &st);
+            snprintf(step, sizeof step, "mkdirat(aclx/d%u,0755) as uid %u", u, u);
+            snprintf(path, sizeof path, "aclx/d%u", u);
+            DSTEP(step, syscall(SYS_mkdirat, AT_FDCWD, path, 0755));
+            snprintf(step, sizeof step, "openat(aclx/o%u,CREAT,0644) as uid %u", u, u);
+            snprintf(path, sizeof path, "aclx/o%u", u);
+            errno = 0;
+            long fd = syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+            result(step, fd < 0 ? fd : 0);
+            show_acl_dir();
+            if (fd >= 0)
+                close((int)fd);
+            snprintf(step, sizeof step, "renameat(aclx/f%u,aclx/d%u/f) as uid %u", u, u, u);
+            snprintf(path, sizeof path, "aclx/f%u", u);
+            snprintf(to, sizeof to, "aclx/d%u/f", u);
+            DSTEP(step, syscall(SYS_renameat, AT_FDCWD, path, AT_FDCWD, to));
+            snprintf(step, sizeof step, "unlinkat(aclx/f%u) as uid %u", u, u);
+            snprintf(path, sizeof path, "aclx/f%u", u);
+            DSTEP(step, syscall(SYS_unlinkat, AT_FDCWD, path, 0));
+            snprintf(step, sizeof step, "unlinkat(aclx/d%u/f) as uid %u", u, u);
+            DSTEP(step, syscall(SYS_unlinkat, AT_FDCWD, to, 0));
+            snprintf(step, sizeof step, "unlinkat(aclx/d%u,REMOVEDIR) as uid %u", u, u);
+            snprintf(path, sizeof path, "aclx/d%u", u);
+            DSTEP(step, syscall(SYS_unlinkat, AT_FDCWD, path, 0x200));
+            fflush(stdout);
+            _exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+    }
+}
+
 /* Lone names and the errors around them, which fr may answer with one
  * statx from the target's directory: symlinks followed or not (relative
  * and absolute), a missing name, a dirfd that is a file or not open. */
@@ -917,6 +985,8 @@ int main(int argc, char **argv)
     xattr_steps();
     printf("== acl\n");
     acl_steps();
+    printf("== acl dirs\n");
+    acl_dir_steps();
     printf("== stat\n");
     static const char *paths[] = {"link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
                                   "missing", "fifo", NULL};

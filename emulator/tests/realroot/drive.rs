@@ -388,8 +388,7 @@ impl World {
     }
 
     /// The create family, as `create.rs` and `node.rs` do it, with the
-    /// directory's access ACL in the permission check (`S7`: the
-    /// supervisor does not pass it yet).
+    /// directory's access ACL in the permission check.
     fn make(
         &mut self,
         model: &mut Linux,
@@ -470,7 +469,7 @@ impl World {
         }
     }
 
-    /// `remove.rs remove()`, with the directory's access ACL (`S7`).
+    /// `remove.rs remove()`, with the directory's access ACL.
     fn unlink(&mut self, model: &mut Linux, l: usize, dir: Id, id: Id) -> Result<(), Skip> {
         if self.stale(id) && self.host[&self.ino[&id]].nlink == 1 {
             return Err("S4");

@@ -56,12 +56,12 @@ pub fn directory(
     creds: &Creds,
 ) -> Result<Parent, Errno> {
     let (key, real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    let view = ctx.inodes.view(key, real.attrs());
-    if let Err(why) = rules::may_create(&view, creds) {
+    let parent = Parent { key, real: real.attrs() };
+    if let Err(why) = parent.may_create(ctx, creds) {
         let exists = fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok();
-        return Err(if exists { Errno::EXIST } else { refused(why) });
+        return Err(if exists { Errno::EXIST } else { why });
     }
-    Ok(Parent { key, real: real.attrs() })
+    Ok(parent)
 }
 
 /// The directory a file is made in, as the inode table knows it.
@@ -72,6 +72,14 @@ pub struct Parent {
 }
 
 impl Parent {
+    /// `fs/namei.c: may_create()` in this directory by `creds`, its access
+    /// ACL included (`generic_permission()`).
+    pub fn may_create(&self, ctx: &Context, creds: &Creds) -> Result<(), Errno> {
+        let view = ctx.inodes.view(self.key, self.real);
+        let acl = ctx.inodes.access_acl(self.key, self.real);
+        rules::may_create_with_acl(&view, acl.as_ref(), creds).map_err(refused)
+    }
+
     /// The new file's attributes and xattrs ([`fr_emulator::InodeTable::new_file`]).
     pub fn new_file(
         &self,
@@ -223,8 +231,8 @@ fn open_at(
     if tmpfile {
         let dir = ctx.lookup(req, dirfd, &path, LookupFlags { follow: true, empty_path: false })?;
         let (key, real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-        rules::may_create(&ctx.inodes.view(key, real.attrs()), &creds).map_err(refused)?;
         let parent = Parent { key, real: real.attrs() };
+        parent.may_create(ctx, &creds)?;
         let (attrs, xattrs) = parent.new_file(ctx, S_IFREG, perms, umask(req)?, &creds);
         // O_EXCL keeps the file from ever being linked into a directory.
         let excl = OFlags::from_bits_retain(flags & O_EXCL);

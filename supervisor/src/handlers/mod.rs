@@ -123,10 +123,13 @@ impl Context {
         real_stat(file.as_fd(), sync, mask)
     }
 
+    /// Whether `creds` may search the directory `dir`: its fake view and
+    /// access ACL (`fs/namei.c: may_lookup()`, `generic_permission()`).
     fn may_search(&self, dir: BorrowedFd<'_>, creds: &fr_emulator::Creds) -> bool {
         real_stat(dir, AtFlags::empty(), StatxFlags::BASIC_STATS).is_ok_and(|(key, real)| {
-            fr_emulator::rules::permitted(
+            fr_emulator::rules::permitted_with_acl(
                 &self.inodes.view(key, real.attrs()),
+                self.inodes.access_acl(key, real.attrs()).as_ref(),
                 fr_emulator::rules::MAY_EXEC,
                 creds,
             )

@@ -29,6 +29,8 @@ struct Victim {
     dir: OwnedFd,
     name: Vec<u8>,
     key: InodeKey,
+    /// The real attributes, with host ids.
+    real: Attrs,
     view: Attrs,
     recorded: bool,
     last_link: bool,
@@ -63,7 +65,8 @@ fn victim(
     }
     let view = record.unwrap_or_else(|| ctx.inodes.view(key, real.attrs()));
     let last_link = real.nlink <= 1 || view.is_dir();
-    Ok(Some(Victim { dir, name, key, view, recorded: record.is_some(), last_link }))
+    let recorded = record.is_some();
+    Ok(Some(Victim { dir, name, key, real: real.attrs(), view, recorded, last_link }))
 }
 
 /// Whether `key` has a record of another type than the real file `real`
@@ -78,7 +81,8 @@ fn has_stale_record(ctx: &Context, key: InodeKey, real: Attrs) -> bool {
     })
 }
 
-/// The caller's permission to remove `v`, by its fake credentials. Root
+/// The caller's permission to remove `v`, by its fake credentials and the
+/// directory's access ACL (`generic_permission()`). Root
 /// (`CAP_DAC_OVERRIDE` and `CAP_FOWNER`) passes without a look.
 fn may_delete(ctx: &Context, req: &Request<'_>, v: &Victim) -> Result<(), Errno> {
     const CAP_DAC_OVERRIDE: u32 = 1;
@@ -89,7 +93,8 @@ fn may_delete(ctx: &Context, req: &Request<'_>, v: &Victim) -> Result<(), Errno>
     }
     let (dir_key, dir_real) = real_stat(v.dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     let dir = ctx.inodes.view(dir_key, dir_real.attrs());
-    rules::may_delete(&dir, &v.view, &creds).map_err(refused)
+    let acl = ctx.inodes.access_acl(dir_key, dir_real.attrs());
+    rules::may_delete_with_acl(&dir, acl.as_ref(), &v.view, &creds).map_err(refused)
 }
 
 /// `unlink(path)`.
@@ -216,12 +221,10 @@ fn may_rename(
     if creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER) {
         return Ok(());
     }
-    may_delete(ctx, req, source)?;
-    let new_dir = match target {
-        Some(t) => {
-            may_delete(ctx, req, t)?;
-            dir_key(&t.dir)?
-        }
+    // The new name's directory is looked up before any permission is
+    // checked (`do_renameat2()`): one that does not resolve is the kernel's.
+    let new_parent = match target {
+        Some(_) => None,
         None if exchange => return Ok(()),
         None => {
             let dir = match ctx.parent(req, new.0, new_path, true) {
@@ -232,15 +235,27 @@ fn may_rename(
                 Err(_) => return Ok(()),
             };
             let (key, real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-            rules::may_create(&ctx.inodes.view(key, real.attrs()), &creds).map_err(refused)?;
-            key
+            Some(super::create::Parent { key, real: real.attrs() })
         }
+    };
+    may_delete(ctx, req, source)?;
+    let new_dir = match (target, new_parent) {
+        (Some(t), _) => {
+            may_delete(ctx, req, t)?;
+            dir_key(&t.dir)?
+        }
+        (None, Some(parent)) => {
+            parent.may_create(ctx, &creds)?;
+            parent.key
+        }
+        (None, None) => return Ok(()),
     };
     let old_dir = dir_key(&source.dir)?;
     if old_dir != new_dir {
         let moved = std::iter::once(source).chain(target.filter(|_| exchange));
         for dir in moved.filter(|v| v.view.is_dir()) {
-            if !rules::permitted(&dir.view, rules::MAY_WRITE, &creds) {
+            let acl = ctx.inodes.access_acl(dir.key, dir.real);
+            if !rules::permitted_with_acl(&dir.view, acl.as_ref(), rules::MAY_WRITE, &creds) {
                 return Err(Errno::ACCESS);
             }
         }
