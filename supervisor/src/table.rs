@@ -86,6 +86,8 @@ const MODE: &str = "emulated: mode recorded; real mode kept usable by the user";
 const NODE: &str = "devices emulated: a regular placeholder with the type and number recorded; fifos and sockets real";
 const CREATE: &str = "owner from the fake fs ids or a set-group-id directory; made by fr (open: ADDFD) when the kernel's owner would be wrong";
 const REMOVE: &str = "the kernel's unless the file losing a link has a record: then done by fr, which forgets the record with the last link";
+const LINK: &str =
+    "checked with the fake credentials (search, may_linkat(), may_create()), then the kernel's";
 const XATTR: &str =
     "user.* real; security.*, trusted.* and POSIX ACLs kept by fr and merged into get and list";
 const NESTED: &str = "only with SECCOMP_FILTER_FLAG_NEW_LISTENER: EBUSY, with a warning (one listener per process tree)";
@@ -128,6 +130,8 @@ pub static TABLE: &[Syscall] = &[
     entry!("mkdirat", EVERY, create::mkdirat, CREATE),
     entry!("symlink", EVERY, create::symlink, CREATE),
     entry!("symlinkat", EVERY, create::symlinkat, CREATE),
+    entry!("link", EVERY, create::link, LINK),
+    entry!("linkat", EVERY, create::linkat, LINK),
     entry!("unlink", EVERY, remove::unlink, REMOVE),
     entry!("unlinkat", EVERY, remove::unlinkat, REMOVE),
     entry!("rmdir", EVERY, remove::rmdir, REMOVE),

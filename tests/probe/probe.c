@@ -344,7 +344,8 @@ static void ident_steps(void)
 static void show_linked(void)
 {
     static const char *paths[] = {"file", "hard", "moved", "sub", "null", "blk", "gone", "tmpd", "tmpd/theirs",
-                                  "mine", "mine/a", "mine/b", "mine/d", "shut/a", "tmpd/d", NULL};
+                                  "mine", "mine/a", "mine/b", "mine/d", "shut/a", "tmpd/d", "mine/l", "open6",
+                                  NULL};
     for (const char **p = paths; *p; p++)
         show(*p);
 }
@@ -378,6 +379,8 @@ static void link_steps(void)
     LSTEP("chown(tmpd/theirs,5,5)", syscall(SYS_fchownat, AT_FDCWD, "tmpd/theirs", 5, 5, 0));
     LSTEP("mkdir(mine,0755)", syscall(SYS_mkdirat, AT_FDCWD, "mine", 0755));
     LSTEP("chown(mine,6,6)", syscall(SYS_fchownat, AT_FDCWD, "mine", 6, 6, 0));
+    make("open6", 0666);
+    make("suid6", 04666);
     pid_t pid = fork();
     if (pid == 0) {
         syscall(NR(setresuid), 6, 6, 6);
@@ -401,6 +404,31 @@ static void link_steps(void)
         LSTEP("renameat(shut/in,x) as uid 6", syscall(SYS_renameat, AT_FDCWD, "shut/in", AT_FDCWD, "x"));
         LSTEP("renameat(tmpd/theirs,tmpd/x) as uid 6",
               syscall(SYS_renameat, AT_FDCWD, "tmpd/theirs", AT_FDCWD, "tmpd/x"));
+        /* Links by the fake credentials: may_linkat() with
+         * fs.protected_hardlinks, then may_create(). */
+        LSTEP("mknodat(mine/l,FIFO) as uid 6", syscall(SYS_mknodat, AT_FDCWD, "mine/l", S_IFIFO | 0600, 0));
+        LSTEP("linkat(file,mine/h) theirs as uid 6", syscall(SYS_linkat, AT_FDCWD, "file", AT_FDCWD, "mine/h", 0));
+        LSTEP("linkat(tmpd/theirs,mine/h) a fifo as uid 6",
+              syscall(SYS_linkat, AT_FDCWD, "tmpd/theirs", AT_FDCWD, "mine/h", 0));
+        LSTEP("linkat(open6,mine/h) rw as uid 6", syscall(SYS_linkat, AT_FDCWD, "open6", AT_FDCWD, "mine/h", 0));
+        LSTEP("linkat(suid6,mine/s) as uid 6", syscall(SYS_linkat, AT_FDCWD, "suid6", AT_FDCWD, "mine/s", 0));
+        LSTEP("linkat(mine/l,shut/l) no search as uid 6", syscall(SYS_linkat, AT_FDCWD, "mine/l", AT_FDCWD, "shut/l", 0));
+        LSTEP("linkat(file,shut/l) no search as uid 6", syscall(SYS_linkat, AT_FDCWD, "file", AT_FDCWD, "shut/l", 0));
+        LSTEP("linkat(shut/in,mine/i) no search as uid 6",
+              syscall(SYS_linkat, AT_FDCWD, "shut/in", AT_FDCWD, "mine/i", 0));
+        LSTEP("linkat(mine/l,l6) no write as uid 6", syscall(SYS_linkat, AT_FDCWD, "mine/l", AT_FDCWD, "l6", 0));
+        LSTEP("linkat(file,l6) theirs, no write as uid 6", syscall(SYS_linkat, AT_FDCWD, "file", AT_FDCWD, "l6", 0));
+        LSTEP("linkat(mine/l,file) exists as uid 6", syscall(SYS_linkat, AT_FDCWD, "mine/l", AT_FDCWD, "file", 0));
+        LSTEP("linkat(mine/l,tmpd/l) as uid 6", syscall(SYS_linkat, AT_FDCWD, "mine/l", AT_FDCWD, "tmpd/l", 0));
+        LSTEP("link(mine/l,mine/l2) as uid 6", syscall(SYS_link, "mine/l", "mine/l2"));
+        LSTEP("linkat(mine/l,mine/l3,0x1) as uid 6", syscall(SYS_linkat, AT_FDCWD, "mine/l", AT_FDCWD, "mine/l3", 1));
+        LSTEP("symlinkat(../file,mine/sl) as uid 6", syscall(SYS_symlinkat, "../file", AT_FDCWD, "mine/sl"));
+        LSTEP("linkat(mine/sl,mine/sh,FOLLOW) as uid 6",
+              syscall(SYS_linkat, AT_FDCWD, "mine/sl", AT_FDCWD, "mine/sh", 0x400));
+        LSTEP("linkat(mine/sl,mine/sh) as uid 6", syscall(SYS_linkat, AT_FDCWD, "mine/sl", AT_FDCWD, "mine/sh", 0));
+        int lfd = open("mine/l", O_PATH | O_CLOEXEC);
+        LSTEP("linkat(fd,\"\",mine/e,EMPTY) as uid 6", syscall(SYS_linkat, lfd, "", AT_FDCWD, "mine/e", AT_EMPTY_PATH));
+        close(lfd);
         fflush(stdout);
         _exit(0);
     }

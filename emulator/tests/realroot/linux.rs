@@ -535,9 +535,10 @@ impl Acl {
     }
 }
 
-/// `MAY_EXEC`, `MAY_WRITE`.
+/// `MAY_EXEC`, `MAY_WRITE`, `MAY_READ`.
 const MAY_EXEC: u32 = 1;
 const MAY_WRITE: u32 = 2;
+const MAY_READ: u32 = 4;
 
 /// The file system and the calling thread.
 #[derive(Clone, Debug)]
@@ -906,9 +907,35 @@ impl Linux {
         f.xattrs.remove(&key).map(|_| ()).ok_or(E::NoData)
     }
 
-    /// `linkat(2)`: a new name in `dir` for the file of `link` (the caller
-    /// may create there).
+    /// `fs/namei.c: may_linkat()` with `fs.protected_hardlinks` set (the
+    /// usual setting): the owner or `CAP_FOWNER` may link any file; anyone
+    /// else only a safe source (`safe_hardlink_source()`): regular, not
+    /// set-user-id, not set-group-id and group-executable, readable and
+    /// writable by the caller (`inode_permission()`; for a mask with
+    /// `MAY_WRITE`, `generic_permission()` of a file asks what it asks of a
+    /// directory); else `EPERM`.
+    fn may_linkat(&self, ino: Id) -> Result<(), E> {
+        let (f, c) = (self.inode(ino), &self.cred);
+        if f.uid == c.fsuid() || c.capable(CAP_FOWNER) {
+            return Ok(());
+        }
+        let setgid_exec = S_ISGID | 0o010;
+        if f.kind == Kind::Reg
+            && f.perms & S_ISUID == 0
+            && f.perms & setgid_exec != setgid_exec
+            && self.dir_permits(f, MAY_READ | MAY_WRITE)
+        {
+            Ok(())
+        } else {
+            Err(E::Perm)
+        }
+    }
+
+    /// `linkat(2)` (`fs/namei.c: do_linkat()`): a new name in `dir` for the
+    /// file of `link`: `may_linkat()` (`EPERM`), then `vfs_link()`'s
+    /// `may_create()` (`EACCES`).
     pub fn link(&mut self, link: usize, dir: Id) -> Result<(), E> {
+        self.may_linkat(self.links[link].ino)?;
         self.may_create(dir)?;
         let ino = self.links[link].ino;
         self.inodes.get_mut(&ino).unwrap().nlink += 1;

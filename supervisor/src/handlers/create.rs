@@ -1,6 +1,8 @@
 //! Calls that make a file: `open openat creat openat2` with `O_CREAT` or
 //! `O_TMPFILE`, `mkdir mkdirat`, `symlink symlinkat` (and, from
-//! [`super::node`], `mknod` of fifos, sockets and regular files).
+//! [`super::node`], `mknod` of fifos, sockets and regular files), and
+//! those that make a name for one: `link linkat`, checked here with the
+//! fake credentials and then done by the kernel.
 //!
 //! A new file belongs to the caller's fsuid and fsgid, or to its
 //! directory's group when that is set-group-id ([`rules::new_inode`]). When
@@ -17,13 +19,15 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFREG};
+use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, S_ISUID, S_IXGRP};
 use fr_emulator::table::Xattrs;
-use fr_emulator::{rules, Attrs, Creds};
-use rustix::fs::{self, AtFlags, Mode, OFlags, StatxFlags};
+use fr_emulator::{rules, Attrs, Creds, InodeKey, Kstat};
+use rustix::fs::{self, AtFlags, Mode, OFlags, StatVfsMountFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{read_plain_path, real_stat, refused, umask, Context, Outcome, Reply};
+use super::{
+    read_name, read_plain_path, real_stat, refused, umask, Context, Outcome, Reply, AT_EMPTY_PATH,
+};
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
 
@@ -270,4 +274,110 @@ fn open_at(
     let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     ctx.inodes.create_with(key, attrs, xattrs);
     Ok(Reply::Fd { file, cloexec })
+}
+
+/// `link(old, new)`.
+pub fn link(ctx: &Context, req: &Request<'_>) -> Outcome {
+    link_at(ctx, req, (AT_FDCWD, req.ptr(0)), (AT_FDCWD, req.ptr(1)), 0)
+}
+
+/// `linkat(olddirfd, old, newdirfd, new, flags)`.
+pub fn linkat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    link_at(ctx, req, (req.int(0), req.ptr(1)), (req.int(2), req.ptr(3)), req.int(4))
+}
+
+/// A new name for a file, which the kernel would allow by the user's real
+/// credentials; fr first checks it with the fake ones, in the order of
+/// `fs/namei.c: do_linkat()`: the old name's lookup (`AT_SYMLINK_FOLLOW`,
+/// `AT_EMPTY_PATH`), the new name's directory, an existing new name
+/// (`EEXIST`, `filename_create()`), a read-only mount or two mounts (the
+/// kernel's `EROFS` and `EXDEV`), [`may_linkat`] (`EPERM`), then
+/// `may_create()` in the new directory (`EACCES`, `vfs_link()`); then the
+/// kernel makes the link. The name shares the file's record, so nothing
+/// is recorded. Root (`CAP_DAC_OVERRIDE` and `CAP_FOWNER`) passes every
+/// check and goes straight to the kernel.
+///
+/// Not emulated: with `AT_EMPTY_PATH` the kernel also wants the descriptor
+/// opened by the caller's own credentials or by one with
+/// `CAP_DAC_READ_SEARCH` (`LOOKUP_LINKAT_EMPTY`, Linux 6.10); fr does not
+/// know who opened it.
+fn link_at(
+    ctx: &Context,
+    req: &Request<'_>,
+    old: (i32, u64),
+    new: (i32, u64),
+    flags: i32,
+) -> Outcome {
+    const AT_SYMLINK_FOLLOW: i32 = 0x400;
+    const CAP_DAC_OVERRIDE: u32 = 1;
+    const CAP_FOWNER: u32 = 3;
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Ok(Reply::Continue("flags the kernel refuses (EINVAL)"));
+    }
+    let creds = ctx.creds.get(req.tid);
+    if creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER) {
+        return Ok(Reply::Continue("the caller may link any file anywhere"));
+    }
+    let old_path = read_name(req, old.1, flags)?.unwrap_or_default();
+    let how = LookupFlags {
+        follow: flags & AT_SYMLINK_FOLLOW != 0,
+        empty_path: flags & AT_EMPTY_PATH != 0,
+    };
+    let file = ctx.lookup(req, old.0, &old_path, how)?;
+    let new_path = read_plain_path(req, new.1)?;
+    let (dir, name) = ctx.parent(req, new.0, &new_path, false)?;
+    if fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok() {
+        return Err(Errno::EXIST);
+    }
+    let mask = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), mask)?;
+    let (dir_key, dir_real) = real_stat(dir.as_fd(), AtFlags::empty(), mask)?;
+    if real.mnt_id != dir_real.mnt_id
+        || fs::fstatvfs(&dir)?.f_flag.contains(StatVfsMountFlags::RDONLY)
+    {
+        return Ok(Reply::Continue("two mounts or a read-only one: the kernel's EXDEV or EROFS"));
+    }
+    may_linkat(ctx, key, &real, &creds)?;
+    Parent { key: dir_key, real: dir_real.attrs() }.may_create(ctx, &creds)?;
+    Ok(Reply::Continue("the caller may make the link"))
+}
+
+/// `fs/namei.c: may_linkat()`: while `fs.protected_hardlinks` is set, a
+/// caller that neither owns the file nor has `CAP_FOWNER` may link only a
+/// safe source (`safe_hardlink_source()`): a regular file, not set-user-id,
+/// not set-group-id and group-executable, not immutable, that it may read
+/// and write (`inode_permission()`, the file's access ACL included); else
+/// `EPERM`.
+fn may_linkat(ctx: &Context, key: InodeKey, real: &Kstat, creds: &Creds) -> Result<(), Errno> {
+    const CAP_FOWNER: u32 = 3;
+    const STATX_ATTR_IMMUTABLE: u64 = 0x10;
+    if !protected_hardlinks() {
+        return Ok(());
+    }
+    let view = ctx.inodes.view(key, real.attrs());
+    if view.uid == creds.fsuid || creds.capable(CAP_FOWNER) {
+        return Ok(());
+    }
+    let acl = ctx.inodes.access_acl(key, real.attrs());
+    let safe = view.mode & S_IFMT == S_IFREG
+        && view.mode & S_ISUID == 0
+        && view.mode & (S_ISGID | S_IXGRP) != S_ISGID | S_IXGRP
+        && real.attributes & STATX_ATTR_IMMUTABLE == 0
+        && rules::permitted_with_acl(
+            &view,
+            acl.as_ref(),
+            rules::MAY_READ | rules::MAY_WRITE,
+            creds,
+        );
+    if safe {
+        Ok(())
+    } else {
+        Err(Errno::PERM)
+    }
+}
+
+/// `/proc/sys/fs/protected_hardlinks`, read at each link (a global
+/// sysctl that may change); unreadable counts as set, the usual setting.
+fn protected_hardlinks() -> bool {
+    std::fs::read_to_string("/proc/sys/fs/protected_hardlinks").map_or(true, |v| v.trim() != "0")
 }
