@@ -542,3 +542,44 @@ fn removing_a_file_forgets_a_stale_record_of_its_inode_number() {
         .collect();
     assert!(wrong.is_empty(), "new files show removed records: {wrong:?}\n{text}");
 }
+
+/// An ACL value that is a header alone is no ACL: `setxattr(2)` by real
+/// root removes the ACL with it (`posix_acl_from_xattr()` gives NULL), so
+/// `fr import` takes it as a removal, for an access ACL, a directory's
+/// default ACL and a file's default ACL (nothing to do), and exports no
+/// ACL for those members.
+#[test]
+fn import_takes_an_acl_header_alone_as_no_acl() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("acl-header");
+    let script = r#"
+import io, struct, tarfile
+header = struct.pack("<I", 2).decode("utf-8", "surrogateescape")
+def add(t, name, kind, mode, pax):
+    m = tarfile.TarInfo(name)
+    m.type, m.mode, m.mtime = kind, mode, 1000000000
+    m.pax_headers = {"SCHILY.xattr." + k: header for k in pax}
+    t.addfile(m)
+with tarfile.open("h.tar", "w", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                  errors="surrogateescape") as t:
+    add(t, "d", tarfile.DIRTYPE, 0o750, ["system.posix_acl_access", "system.posix_acl_default"])
+    add(t, "f", tarfile.REGTYPE, 0o640, ["system.posix_acl_access", "system.posix_acl_default"])
+"#;
+    let made = h.command("python3").arg("-c").arg(script).current_dir(&dir).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let img = dir.join("img");
+    let run = h.fr_in(&dir, ["import", "h.tar", img.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let copy = dir.join("out.tar");
+    let run = h.fr(["export".as_ref(), img.as_os_str(), copy.as_os_str()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let list = r#"
+import sys, tarfile
+for m in tarfile.open(sys.argv[1]):
+    if m.name.strip("./") in ("d", "f"):
+        acls = sorted(k for k in m.pax_headers if "posix_acl" in k)
+        print(m.name.strip("./"), oct(m.mode), acls)
+"#;
+    let out = h.command("python3").arg("-c").arg(list).arg(&copy).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "d 0o750 []\nf 0o640 []\n");
+}

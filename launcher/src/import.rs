@@ -287,7 +287,8 @@ impl Unpacker<'_> {
     /// Checks the member's extended attributes as `setxattr(2)` by real
     /// root would, and what they leave: a capability as the initial
     /// namespace's root stores it, an access ACL that says no more than
-    /// the mode becomes the mode, a default ACL only on a directory. One
+    /// the mode becomes the mode, a default ACL only on a directory, an
+    /// empty ACL value or a header alone removes the ACL. One
     /// the kernel would refuse stops the import, naming it; one in no
     /// namespace Linux knows is left out with a warning, as tar does.
     fn check_xattrs(&self, m: &Member, kind: Kind) -> Result<Checked, Error> {
@@ -321,20 +322,35 @@ impl Unpacker<'_> {
                 continue;
             }
             let is_acl = name == ACL_ACCESS || name == ACL_DEFAULT;
-            if is_acl && value.is_empty() {
-                // An empty ACL value removes the ACL.
-                out.emulated.remove(name);
-                continue;
-            }
-            if is_acl && kind == Kind::Symlink {
-                return Err(refuse("a symbolic link has no ACLs"));
-            }
             if is_acl {
-                let acl = Acl::parse(value).map_err(|_| refuse("it is not a valid ACL"))?;
-                if name == ACL_DEFAULT {
-                    if kind != Kind::Directory {
+                // As InodeTable::setxattr takes an ACL (do_set_acl(),
+                // set_posix_acl()): the value's form first, an empty value
+                // or a header alone being no ACL; none on a symlink; a
+                // default ACL only on a directory (no ACL: nothing to do);
+                // then posix_acl_valid(). No ACL removes the ACL and leaves
+                // the mode.
+                let acl = if value.is_empty() {
+                    None
+                } else {
+                    Acl::from_xattr(value).map_err(|_| refuse("it is not a valid ACL"))?
+                };
+                if kind == Kind::Symlink {
+                    return Err(refuse("a symbolic link has no ACLs"));
+                }
+                if name == ACL_DEFAULT && kind != Kind::Directory {
+                    if acl.is_some() {
                         return Err(refuse("a default ACL fits only a directory"));
                     }
+                    continue;
+                }
+                let Some(acl) = acl else {
+                    out.emulated.remove(name);
+                    continue;
+                };
+                if !acl.valid() {
+                    return Err(refuse("it is not a valid ACL"));
+                }
+                if name == ACL_DEFAULT {
                     out.emulated.insert(name.clone(), acl.to_xattr());
                     continue;
                 }
