@@ -583,3 +583,38 @@ for m in tarfile.open(sys.argv[1]):
     let out = h.command("python3").arg("-c").arg(list).arg(&copy).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "d 0o750 []\nf 0o640 []\n");
 }
+
+/// fr's log on a pipe that closes (`2>&1 | head -1`): the messages that
+/// cannot be written are dropped and the session ends as usual. A logger
+/// that panicked on EPIPE killed the supervisor worker that was logging,
+/// with the workload's call unanswered forever.
+#[test]
+fn a_closed_log_pipe_does_not_stop_the_session() {
+    let Some(h) = harness() else { return };
+    let script = "for i in 1 2 3 4 5 6 7 8; do stat / >/dev/null; done; echo done";
+    let mut child = h
+        .fr_command(["-vv", "exec", "-f", "--", "sh", "-c", script])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    log.read_line(&mut first).unwrap();
+    assert!(first.starts_with("fr: "), "{first}");
+    drop(log);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the session hung after its log pipe closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!((status.code(), out.as_str()), (Some(0), "done\n"));
+}

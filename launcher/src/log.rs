@@ -18,7 +18,12 @@ impl Log for Stderr {
                 Level::Debug => "debug",
                 Level::Trace => "trace",
             };
-            eprintln!("fr: {level}: {}", record.args());
+            // Never `eprintln!`, which panics when stderr is a closed pipe
+            // (`fr -vv ... 2>&1 | head -1`): a supervisor worker logging
+            // would die with its notification unanswered and the workload
+            // blocked. A message that cannot be written is dropped.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "fr: {level}: {}", record.args());
         }
     }
 
