@@ -177,6 +177,15 @@ impl World {
         self.table.record(k, r).is_none() && self.table.entries().iter().any(|e| e.0 == k)
     }
 
+    /// `remove.rs victim()`: a name about to lose its link whose file's
+    /// inode number has a stale record forgets it, whatever becomes of the
+    /// call (no view uses it, but a later file of the old type would).
+    fn forget_stale(&self, id: Id) {
+        if self.stale(id) {
+            self.table.forget(self.real(id).0);
+        }
+    }
+
     /// Whether the caller passes every permission check of a link or a
     /// rename, which fr leaves to the kernel (that checks the user).
     fn root_like(&self) -> bool {
@@ -231,22 +240,19 @@ impl World {
                 }
                 let m = model.chmod(id, mode);
                 let (k, r) = self.real(id);
-                // mode.rs set_mode(): the rule, then the real chmod with
-                // the owner's bits kept, then the record.
+                // mode.rs set_mode(): the rule, then the real chmod of the
+                // rule's bits (not the request's: a set-group-id bit it
+                // dropped never reaches the real file) with the owner's
+                // bits kept, then the record.
                 let fr = rules::chmod(self.table.view(k, r), mode, &self.creds).map_err(refused);
-                if fr.is_ok_and(|v| v.is_dir() && v.perms() != mode & 0o7777) {
-                    // The real directory would get the set-group-id bit
-                    // the rule dropped, and pass it to the kernel's new
-                    // directories in it.
-                    return Err("S6");
-                }
                 self.same(m, fr.map(|_| ()));
-                if fr.is_ok() {
+                if let Ok(new) = fr {
+                    let perms = new.perms();
                     let real = &mut self.host.get_mut(&self.ino[&id]).unwrap().attrs;
                     let kind =
                         if real.mode & S_IFMT == Kind::Dir.bits() { Kind::Dir } else { Kind::Reg };
-                    real.mode = (real.mode & S_IFMT) | (mode & 0o7777) | usable(kind, 0);
-                    self.table.chmod(k, r, mode & 0o7777, &self.creds).unwrap();
+                    real.mode = (real.mode & S_IFMT) | perms | usable(kind, 0);
+                    self.table.chmod(k, r, perms, &self.creds).unwrap();
                 }
             }
             Op::Make { dir: d, kind, mode, umask, dev } => {
@@ -266,13 +272,15 @@ impl World {
             }
             Op::RemoveXattr { file: f, name } => {
                 let id = file(f);
-                self.known_removexattr(id, name)?;
                 let m = model.removexattr(id, name);
                 let (k, r) = self.real(id);
                 let fr = match self.table.removexattr(k, r, &name.bytes(), &self.creds) {
                     // xattr.rs absent(): trusted.* is ENODATA; an ACL is the
                     // kernel's, which removes a missing one of the user's file.
                     Err(XattrError::NoData) if name.is_acl() => Ok(()),
+                    // xattr.rs absent_security(): a security.* name fr does
+                    // not keep, which no real file here has either, is real
+                    // root's ENODATA.
                     other => other.map_err(xerr),
                 };
                 self.same(m, fr);
@@ -302,6 +310,11 @@ impl World {
                 {
                     return Err("rename of a directory");
                 }
+                // remove.rs victim() of each name, before any check.
+                self.forget_stale(src);
+                if let Some(v) = victim {
+                    self.forget_stale(v);
+                }
                 let m = model.rename(l, target, dir(to));
                 // remove.rs rename_at(): two names of one file are the
                 // kernel's, which does nothing; root passes without a look.
@@ -312,9 +325,6 @@ impl World {
                 };
                 match victim {
                     Some(v) if v != src && fr.is_ok() => {
-                        if self.stale(v) && self.host[&self.ino[&v]].nlink == 1 {
-                            return Err("S4");
-                        }
                         self.same(m, fr);
                         self.remove_recorded(v);
                         self.host_unlink(v);
@@ -380,18 +390,6 @@ impl World {
         Ok(())
     }
 
-    /// The divergences of `removexattr`.
-    fn known_removexattr(&self, id: Id, name: Name) -> Result<(), Skip> {
-        let f = self.linux.inode(id);
-        let c = &self.linux.cred;
-        let cap = if name == Name::Capability { linux::CAP_SETFCAP } else { linux::CAP_SYS_ADMIN };
-        let security = matches!(name, Name::Capability | Name::Security(_));
-        if security && c.capable(cap) && !f.xattrs.contains_key(&name.bytes()) {
-            return Err("S2");
-        }
-        Ok(())
-    }
-
     /// The create family, as `create.rs` and `node.rs` do it, with the
     /// directory's access ACL in the permission check.
     fn make(
@@ -410,9 +408,12 @@ impl World {
             _ => mode & 0o7777,
         };
         let m = model.make(dir, kind, mode, umask, dev);
-        // create::kernel_owner_is_right(): the kernel makes it.
+        // create::kernel_owner_is_right(): the kernel makes it, for a
+        // caller that may write to every directory as the user may to its
+        // own (CAP_DAC_OVERRIDE); one that dropped it meets the fake mode.
         let kernel = self.creds.fsuid == 0
             && self.creds.fsgid == 0
+            && self.creds.capable(linux::CAP_DAC_OVERRIDE)
             && !self.table.may_shape_new_files()
             && match kind {
                 Kind::Dir => perms & 0o700 == 0o700,
@@ -421,13 +422,22 @@ impl World {
                 _ => perms & 0o600 == 0o600,
             };
         let (dk, dr) = self.real(dir);
+        let real_dir = self.host[&self.ino[&dir]].attrs;
         if kernel {
-            if m.is_err() {
-                return Err("S5");
+            if kind == Kind::Dir
+                && real_dir.mode & linux::S_ISGID != 0
+                && self.table.view(dk, dr).mode & linux::S_ISGID == 0
+            {
+                // The real directory kept a set-group-id bit its view lost
+                // to an access ACL (xattr.rs set() leaves the real mode
+                // alone), and the kernel's new directory inherits it.
+                return Err("S8");
             }
+            // The kernel checks the user, who may write to every real
+            // directory here.
+            self.same(m.map(|_| ()), Ok(()));
             // What the kernel makes for the user: its umask, and the
             // set-group-id bit of a real directory that has it.
-            let real_dir = self.host[&self.ino[&dir]].attrs;
             let real_perms = match kind {
                 Kind::Lnk => 0o777,
                 Kind::Dir => perms & !umask | (real_dir.mode & linux::S_ISGID),
@@ -458,7 +468,13 @@ impl World {
         }
         let real_kind = if kind.is_device() { Kind::Reg } else { kind };
         let id = m.unwrap();
-        self.host_add(id, real_kind, usable(kind, attrs.perms()));
+        // fr makes it as the user: a real set-group-id directory hands its
+        // bit to a new directory.
+        let mut real_perms = usable(kind, attrs.perms());
+        if kind == Kind::Dir {
+            real_perms |= real_dir.mode & linux::S_ISGID;
+        }
+        self.host_add(id, real_kind, real_perms);
         let (k, _) = self.real(id);
         self.table.create_with(k, attrs, xattrs);
         Ok(())
@@ -504,9 +520,7 @@ impl World {
 
     /// `remove.rs remove()`, with the directory's access ACL.
     fn unlink(&mut self, model: &mut Linux, l: usize, dir: Id, id: Id) -> Result<(), Skip> {
-        if self.stale(id) && self.host[&self.ino[&id]].nlink == 1 {
-            return Err("S4");
-        }
+        self.forget_stale(id);
         let m = model.unlink(l);
         let mut fr = Ok(());
         if !self.root_like() {
