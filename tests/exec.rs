@@ -618,3 +618,33 @@ fn a_closed_log_pipe_does_not_stop_the_session() {
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     assert_eq!((status.code(), out.as_str()), (Some(0), "done\n"));
 }
+
+/// A set-group-id directory made outside fr loses the bit to an access ACL
+/// set by a caller outside its group without `CAP_FSETID`; a directory root
+/// then makes in it must not inherit the bit. Real root, in a directory of
+/// its own, is the oracle.
+#[test]
+fn an_acl_that_drops_set_group_id_drops_it_from_the_real_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(h) = harness() else { return };
+    if !common::is_root() {
+        common::cannot_run::<()>("real root is this test's oracle: run the suite as root");
+        return;
+    }
+    let Some(prog) = h.compile("acl_sgid.c", "acl_sgid", &["-static"]) else { return };
+    let oracle_dir = h.scratch("acl-sgid-root").join("d");
+    std::fs::create_dir(&oracle_dir).unwrap();
+    std::os::unix::fs::chown(&oracle_dir, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&oracle_dir, std::fs::Permissions::from_mode(0o2775)).unwrap();
+    let oracle = std::process::Command::new(&prog).arg(&oracle_dir).output().unwrap();
+    let oracle = String::from_utf8(oracle.stdout).unwrap();
+    assert_eq!(oracle, "setxattr 0 -\ndir 775\nsub 755\n");
+
+    let dir = h.scratch("acl-sgid");
+    let bin = common::install(h, &prog, &dir, "acl_sgid");
+    let d = dir.join("d");
+    h.command("mkdir").arg(&d).output().unwrap();
+    h.command("chmod").arg("2775").arg(&d).output().unwrap();
+    let out = h.exec_in(&dir, None, &["-f", "--userns=root-mapped"], &[bin.to_str().unwrap(), "d"]);
+    assert_eq!(out.ok(), oracle);
+}

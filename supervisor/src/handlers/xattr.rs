@@ -132,7 +132,24 @@ fn set(
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
     ctx.inodes.setxattr(key, real.attrs(), &name, &value, flags, &creds).map_err(errno)?;
+    drop_real_setgid(ctx, &file, key, &real);
     Ok(Reply::Value(0))
+}
+
+/// An access ACL set by a caller outside the file's group without
+/// `CAP_FSETID` drops set-group-id (`posix_acl_update_mode()`): the real
+/// file loses the bit too, as after a chmod, so that the kernel's own new
+/// files in a directory do not inherit a bit real root's would not have.
+fn drop_real_setgid(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat) {
+    const S_ISGID: u32 = 0o2000;
+    let view = ctx.inodes.view(key, real.attrs());
+    if real.mode & S_ISGID != 0 && view.mode & S_ISGID == 0 {
+        let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let mode = rustix::fs::Mode::from_raw_mode(real.mode & 0o7777 & !S_ISGID);
+        if let Err(e) = rustix::fs::chmodat(rustix::fs::CWD, link, mode, AtFlags::empty()) {
+            log::debug!("clearing the real set-group-id bit: {e}");
+        }
+    }
 }
 
 /// `getxattr(path, name, value, size)`.
