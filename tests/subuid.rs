@@ -25,6 +25,13 @@ fn ready(h: &Harness) -> Option<(u32, u32)> {
     subuid_range(h)
 }
 
+/// The harness and a fresh rootfs, where subuid mode can run.
+fn subuid_rootfs() -> Option<(&'static Harness, std::path::PathBuf)> {
+    let h = harness()?;
+    ready(h)?;
+    Some((h, h.rootfs()?))
+}
+
 #[test]
 fn subuid_mode_keeps_owners_in_the_kernel_and_lays_the_rest_over() {
     let Some(h) = harness() else { return };
@@ -68,11 +75,7 @@ fn subgid_start(h: &Harness) -> u32 {
 /// fails on them, `fr rm` removes the whole tree.
 #[test]
 fn fr_rm_removes_what_the_user_cannot() {
-    let Some(h) = harness() else { return };
-    if ready(h).is_none() {
-        return;
-    }
-    let Some(rootfs) = h.rootfs() else { return };
+    let Some((h, rootfs)) = subuid_rootfs() else { return };
     h.exec(
         Some(&rootfs),
         &["-q", "--fakeroot"],
@@ -95,11 +98,7 @@ fn fr_rm_removes_what_the_user_cannot() {
 /// workload saw, the kernel's and fr's alike.
 #[test]
 fn export_reads_what_subordinate_ids_own() {
-    let Some(h) = harness() else { return };
-    if ready(h).is_none() {
-        return;
-    }
-    let Some(rootfs) = h.rootfs() else { return };
+    let Some((h, rootfs)) = subuid_rootfs() else { return };
     h.exec(
         Some(&rootfs),
         &["-q", "--fakeroot"],

@@ -351,11 +351,11 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A fake host tree under the temporary directory.
-    fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    pub(crate) fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
         let root = std::env::temp_dir().join(format!("fr-check-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         for (rel, text) in files {

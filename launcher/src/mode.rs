@@ -194,26 +194,18 @@ fn describe(subs: &Subordinates) -> String {
 mod tests {
     use super::*;
 
-    fn tree(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-        let root = std::env::temp_dir().join(format!("fr-mode-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        for (rel, text) in files {
-            let path = root.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        root
-    }
+    use crate::check::tests::tree;
 
     #[test]
     fn subuid_mode_names_what_is_missing() {
         let uid = rustix::process::getuid().as_raw();
         let passwd = format!("me:x:{uid}:{uid}::/:/bin/sh\n");
-        let none = tree("none", &[("etc/passwd", &passwd), ("etc/subuid", "me:100000:65536\n")]);
+        let none =
+            tree("mode-none", &[("etc/passwd", &passwd), ("etc/subuid", "me:100000:65536\n")]);
         let err = subordinates(&none).unwrap_err();
         assert!(err.contains("/etc/subgid does not exist"), "{err}");
         let no_range = tree(
-            "norange",
+            "mode-norange",
             &[
                 ("etc/passwd", &passwd),
                 ("etc/subuid", "other:100000:65536\n"),
@@ -222,7 +214,7 @@ mod tests {
         );
         assert_eq!(subordinates(&no_range).unwrap_err(), "/etc/subuid gives me no range");
         let no_helper = tree(
-            "nohelper",
+            "mode-nohelper",
             &[
                 ("etc/passwd", &passwd),
                 ("etc/subuid", "me:100000:65536\nme:300000:10\n"),
