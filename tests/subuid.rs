@@ -189,3 +189,22 @@ fn forced_modes_are_named() {
     let none = h.exec(None, &["--fakeroot", "--userns=none"], &["true"]);
     assert!(none.stderr.contains("fr: info: emulation alone"), "{}", none.stderr);
 }
+
+/// The copy docs/modes.md gives for an image whose owners the kernel
+/// holds: `cp -a` as fake root in subuid mode on the host tree, which
+/// copies the store along and gives the copies to the same ids.
+#[test]
+fn a_copy_made_in_subuid_mode_keeps_kernel_and_recorded_owners() {
+    let Some((h, rootfs)) = subuid_rootfs() else { return };
+    let make = "mkdir /d && echo x > /d/f && chown -R 1000:1001 /d && chmod 700 /d && \
+                mknod /root/null c 1 3 && touch /g && chown 70000 /g";
+    h.exec(Some(&rootfs), &["-q", "--fakeroot"], &["sh", "-c", make]).ok();
+    let copy = rootfs.with_file_name("copy");
+    let (from, to) = (rootfs.to_str().unwrap(), copy.to_str().unwrap());
+    h.exec(None, &["-q", "--fakeroot", "--userns=subuid"], &["cp", "-a", from, to]).ok();
+    let show = ["stat", "-c", "%u:%g %a %F %t:%T %n", "/d", "/d/f", "/root/null", "/g"];
+    let original = h.exec(Some(&rootfs), &["-q", "--fakeroot"], &show).ok();
+    assert_eq!(h.exec(Some(&copy), &["-q", "--fakeroot"], &show).ok(), original);
+    assert!(original.starts_with("1000:1001 700 directory"), "{original}");
+    assert!(original.contains("70000:0 644 regular empty file 0:0 /g"), "{original}");
+}

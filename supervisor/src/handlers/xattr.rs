@@ -132,22 +132,34 @@ fn set(
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
     ctx.inodes.setxattr(key, real.attrs(), &name, &value, flags, &creds).map_err(errno)?;
-    drop_real_setgid(ctx, &file, key, &real);
+    if name == fr_emulator::xattr::ACL_ACCESS {
+        real_mode_follows(ctx, &file, key, &real);
+    }
     Ok(Reply::Value(0))
 }
 
-/// An access ACL set by a caller outside the file's group without
-/// `CAP_FSETID` drops set-group-id (`posix_acl_update_mode()`): the real
-/// file loses the bit too, as after a chmod, so that the kernel's own new
-/// files in a directory do not inherit a bit real root's would not have.
-fn drop_real_setgid(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat) {
-    const S_ISGID: u32 = 0o2000;
+/// An access ACL sets the file's permission bits (`posix_acl_update_mode()`:
+/// the ACL's owner, group or mask and other entries, and set-group-id
+/// dropped for a caller outside the group without `CAP_FSETID`). fr records
+/// that mode, and gives it to the real file too, as after a chmod (with the
+/// owner's bits kept usable): on the host tree, where nothing keeps the
+/// record after the session, the file then keeps real root's mode, and the
+/// kernel's own new files in a directory inherit no set-group-id bit real
+/// root's would not have.
+fn real_mode_follows(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat) {
+    use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT};
     let view = ctx.inodes.view(key, real.attrs());
-    if real.mode & S_ISGID != 0 && view.mode & S_ISGID == 0 {
+    let kind = real.mode & S_IFMT;
+    if kind == S_IFLNK {
+        return;
+    }
+    let usable = if kind == S_IFDIR { 0o700 } else { 0o600 };
+    let want = (view.mode & 0o7777) | usable;
+    if want != real.mode & 0o7777 {
         let link = format!("/proc/self/fd/{}", file.as_raw_fd());
-        let mode = rustix::fs::Mode::from_raw_mode(real.mode & 0o7777 & !S_ISGID);
+        let mode = rustix::fs::Mode::from_raw_mode(want);
         if let Err(e) = rustix::fs::chmodat(rustix::fs::CWD, link, mode, AtFlags::empty()) {
-            log::debug!("clearing the real set-group-id bit: {e}");
+            log::debug!("giving the real file the ACL's mode: {e}");
         }
     }
 }
