@@ -87,6 +87,13 @@ fn fr_rm_removes_what_the_user_cannot() {
     assert!(rootfs.join("d/e/x").exists());
     assert_eq!(h.fr(["rm".as_ref(), rootfs.as_os_str()]).ok(), "");
     assert!(!rootfs.exists(), "fr rm left {}", rootfs.display());
+    // A directory fr never worked on is refused and left alone.
+    let plain = h.scratch("plain");
+    std::fs::write(plain.join("keep"), "").unwrap();
+    let refused = h.fr(["rm".as_ref(), plain.as_os_str()]);
+    assert_eq!(refused.code, Some(1));
+    assert!(refused.stderr.contains("neither an fr image"), "{}", refused.stderr);
+    assert!(plain.join("keep").exists());
     // A missing image is an error that names it.
     let gone = h.fr(["rm".as_ref(), rootfs.as_os_str()]);
     assert_eq!(gone.code, Some(1));

@@ -18,10 +18,23 @@ use crate::sys::{self, Forked};
 /// Removes `image`, which no fr session may be using.
 pub fn remove(image: &Path) -> Result<(), Error> {
     let path = crate::run::check_image(image)?;
-    if path.parent().is_none() {
-        return Err(Error::Image { path: path.display().to_string(), why: "is /".into() });
-    }
     let shown = path.display().to_string();
+    // Only a tree fr has worked on (it holds fr's store) or one with files
+    // of the user's subordinate ids, what fr rm is for: `fr rm ~` by a slip
+    // of the hand must not be `rm -rf ~`.
+    let is_image =
+        std::fs::symlink_metadata(path.join(crate::store::DIR)).is_ok_and(|m| m.is_dir());
+    let ids = mode::id_map(Path::new("/"));
+    if path.parent().is_none() || !(is_image || holds_subordinate_files(&path, &ids)) {
+        return Err(Error::Remove {
+            path: shown,
+            why: format!(
+                "neither an fr image (no {}) nor a tree with files of your subordinate ids: \
+                 fr rm removes only those; rm -rf removes the rest",
+                crate::store::DIR
+            ),
+        });
+    }
     // Holding the store's lock keeps other sessions out while the tree goes.
     let store = ImageStore::open(&path)?;
     match mode::subordinates(Path::new("/")) {
@@ -31,6 +44,24 @@ pub fn remove(image: &Path) -> Result<(), Error> {
     let removed = remove_tree(&path, &path);
     drop(store);
     removed.map_err(|why| Error::Remove { path: shown, why })
+}
+
+/// Whether some file under `dir` (as far as the user can read) belongs to
+/// one of the user's subordinate ids: what is left after a `rm -rf` that
+/// failed on a subuid-mode session's files.
+fn holds_subordinate_files(dir: &Path, ids: &fr_emulator::IdMap) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let within = |id: u32, ranges: &[fr_emulator::ids::Range]| {
+        ranges.iter().any(|r| id >= r.start && id - r.start < r.count)
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|entry| {
+        entry.metadata().is_ok_and(|m| {
+            within(m.uid(), ids.sub_uids())
+                || within(m.gid(), ids.sub_gids())
+                || (m.is_dir() && holds_subordinate_files(&entry.path(), ids))
+        })
+    })
 }
 
 /// Moves fr into a new user namespace mapping the user's subordinate ids:
