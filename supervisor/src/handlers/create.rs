@@ -113,8 +113,7 @@ pub fn record(
 
 /// The real mode of a file fr makes: the fake one, kept usable by the user.
 fn usable(attrs: &Attrs) -> Mode {
-    let keep = if attrs.is_dir() { 0o700 } else { 0o600 };
-    Mode::from_raw_mode((attrs.perms() & 0o777) | keep)
+    Mode::from_raw_mode(super::usable_perms(attrs.mode & S_IFMT, attrs.perms() & 0o777))
 }
 
 /// `mkdir(path, mode)`.

@@ -368,6 +368,23 @@ pub fn may_change(file: BorrowedFd<'_>, real: &Kstat) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The real permission bits of a file whose fake ones are `perms`: the
+/// owner's read and write (and search, for a directory) kept, so that the
+/// user, and fr acting for the workload, can still use a file real root
+/// could use in any mode.
+pub fn usable_perms(kind: u32, perms: u32) -> u32 {
+    perms | if kind == fr_emulator::attrs::S_IFDIR { 0o700 } else { 0o600 }
+}
+
+/// Changes the real mode of the file `file` refers to. An `O_PATH`
+/// descriptor cannot be chmod'ed directly before `fchmodat2`'s
+/// `AT_EMPTY_PATH` (6.6); its `/proc/self/fd` link can, on every kernel.
+pub fn chmod_real(file: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    fs::chmodat(fs::CWD, link, fs::Mode::from_raw_mode(mode), AtFlags::empty())
+}
+
 /// The target's umask, from `/proc/<tid>/status` (Linux 4.7).
 pub fn umask(req: &Request<'_>) -> Result<u32, Errno> {
     let status = crate::procfs::Status::read(req.tid).ok_or(Errno::NOENT)?;

@@ -8,15 +8,16 @@
 //! user, and the supervisor acting for the workload, can still use a file
 //! that real root could use in any mode.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
-use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT};
-use rustix::fs::{self, AtFlags, Mode, StatxFlags, CWD};
+use fr_emulator::attrs::{S_IFLNK, S_IFMT};
+use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
 use super::{
     at_file, is_o_path, may_change, read_plain_path, real_stat, refused, Context, Outcome, Reply,
 };
+use super::{chmod_real, usable_perms};
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags, AT_FDCWD};
 
@@ -67,11 +68,7 @@ fn set_mode(ctx: &Context, req: &Request<'_>, file: OwnedFd, mode: u32) -> Outco
     // it (a real set-group-id directory hands it to the subdirectories
     // the kernel makes).
     let perms = fr_emulator::rules::chmod(view, mode, &creds).map_err(refused)?.perms();
-    let usable = if kind == S_IFDIR { 0o700 } else { 0o600 };
-    // An O_PATH descriptor cannot be chmod'ed directly before fchmodat2's
-    // AT_EMPTY_PATH (6.6); its /proc/self/fd link can, on every kernel.
-    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
-    match fs::chmodat(CWD, link, Mode::from_raw_mode(perms | usable), AtFlags::empty()) {
+    match chmod_real(file.as_fd(), usable_perms(kind, perms)) {
         // Another user's file: real root could, fr records it.
         Ok(()) | Err(Errno::PERM) => {}
         Err(e) => return Err(e),

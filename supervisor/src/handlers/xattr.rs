@@ -14,6 +14,7 @@ use fr_emulator::{Creds, InodeKey, Kstat};
 use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
+use super::{chmod_real, usable_perms};
 use super::{
     is_o_path, may_change, read_name_maybe_null, read_plain_path, real_stat, Context, Outcome,
     Reply,
@@ -147,18 +148,14 @@ fn set(
 /// kernel's own new files in a directory inherit no set-group-id bit real
 /// root's would not have.
 fn real_mode_follows(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat) {
-    use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT};
-    let view = ctx.inodes.view(key, real.attrs());
+    use fr_emulator::attrs::{S_IFLNK, S_IFMT};
     let kind = real.mode & S_IFMT;
     if kind == S_IFLNK {
         return;
     }
-    let usable = if kind == S_IFDIR { 0o700 } else { 0o600 };
-    let want = (view.mode & 0o7777) | usable;
+    let want = usable_perms(kind, ctx.inodes.view(key, real.attrs()).perms());
     if want != real.mode & 0o7777 {
-        let link = format!("/proc/self/fd/{}", file.as_raw_fd());
-        let mode = rustix::fs::Mode::from_raw_mode(want);
-        if let Err(e) = rustix::fs::chmodat(rustix::fs::CWD, link, mode, AtFlags::empty()) {
+        if let Err(e) = chmod_real(file.as_fd(), want) {
             log::debug!("giving the real file the ACL's mode: {e}");
         }
     }
