@@ -73,7 +73,7 @@ fn reader_ids() -> Result<IdMap, Error> {
     let host = Path::new("/");
     match crate::mode::subordinates(host) {
         Ok(subs) => {
-            crate::remove::enter(&subs)?;
+            crate::idmap::enter(&subs)?;
             Ok(crate::mode::namespace_view(&subs))
         }
         Err(_) => Ok(crate::mode::id_map(host)),

@@ -1,8 +1,15 @@
 //! The id maps of the workload's user namespace, written by fr from
-//! outside it (`user_namespaces(7)`): `setgroups` is denied first, as an
-//! unprivileged writer of `gid_map` must.
+//! outside it (`user_namespaces(7)`): one id each, `setgroups` denied
+//! first as an unprivileged writer of `gid_map` must, or the subordinate
+//! ranges through `newuidmap`/`newgidmap`. And fr's own moves into such a
+//! namespace.
+
+use std::os::fd::AsFd;
+
+use rustix::process::{Pid, WaitOptions};
 
 use crate::error::Error;
+use crate::sys::{self, Forked};
 
 fn write(pid: i32, file: &str, text: &str) -> Result<(), Error> {
     let path = format!("/proc/{pid}/{file}");
@@ -62,6 +69,44 @@ pub fn map_subordinates(
 ) -> Result<(), Error> {
     run_helper(&subs.newuidmap, pid, &triples(uid, &subs.uids))?;
     run_helper(&subs.newgidmap, pid, &triples(gid, &subs.gids))
+}
+
+/// Moves fr itself into `pid`'s user namespace, where it holds every
+/// capability over the files the mapped ids own: the supervisor acts for
+/// the workload on files owned by subordinate ids (looking up, creating,
+/// chowning) as root in the namespace would. Only user and credentials
+/// change; fr keeps its mounts and its view of the host. Must run before
+/// fr starts a thread (`setns(2)` refuses a multithreaded process).
+pub(crate) fn join(pid: i32) -> Result<(), Error> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| Error::Setup(format!("opening the container's user namespace: {e}")))?;
+    rustix::thread::move_into_link_name_space(
+        ns.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::User),
+    )
+    .map_err(Error::sys("joining the container's user namespace"))
+}
+
+/// Moves fr into a new user namespace mapping the user's subordinate ids:
+/// a child makes it and waits while fr writes its maps and joins it.
+pub(crate) fn enter(subs: &crate::mode::Subordinates) -> Result<(), Error> {
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let (hold_read, hold_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(Error::sys("creating a pipe"))?;
+    let pid = match sys::fork_with(libc::CLONE_NEWUSER).map_err(Error::Userns)? {
+        Forked::Child => {
+            drop(hold_write);
+            // Holds the namespace until fr has joined it (end of file).
+            let _ = rustix::io::read(&hold_read, &mut [0u8; 1]);
+            sys::exit_now(0)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(hold_read);
+    let joined = map_subordinates(pid, uid, gid, subs).and_then(|()| join(pid));
+    drop(hold_write);
+    let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
+    joined
 }
 
 #[cfg(test)]

@@ -8,12 +8,9 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use rustix::process::{Pid, WaitOptions};
-
 use crate::error::Error;
 use crate::mode;
 use crate::store::ImageStore;
-use crate::sys::{self, Forked};
 
 /// Removes `image`, which no fr session may be using.
 pub fn remove(image: &Path) -> Result<(), Error> {
@@ -38,7 +35,7 @@ pub fn remove(image: &Path) -> Result<(), Error> {
     // Holding the store's lock keeps other sessions out while the tree goes.
     let store = ImageStore::open(&path)?;
     match mode::subordinates(Path::new("/")) {
-        Ok(subs) => enter(&subs)?,
+        Ok(subs) => crate::idmap::enter(&subs)?,
         Err(why) => log::debug!("removing as the user alone: {why}"),
     }
     let removed = remove_tree(&path, &path);
@@ -62,29 +59,6 @@ fn holds_subordinate_files(dir: &Path, ids: &fr_emulator::IdMap) -> bool {
                 || (m.is_dir() && holds_subordinate_files(&entry.path(), ids))
         })
     })
-}
-
-/// Moves fr into a new user namespace mapping the user's subordinate ids:
-/// a child makes it and waits while fr writes its maps and joins it.
-pub(crate) fn enter(subs: &mode::Subordinates) -> Result<(), Error> {
-    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
-    let (hold_read, hold_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(Error::sys("creating a pipe"))?;
-    let pid = match sys::fork_with(libc::CLONE_NEWUSER).map_err(Error::Userns)? {
-        Forked::Child => {
-            drop(hold_write);
-            // Holds the namespace until fr has joined it (end of file).
-            let _ = rustix::io::read(&hold_read, &mut [0u8; 1]);
-            sys::exit_now(0)
-        }
-        Forked::Parent(pid) => pid,
-    };
-    drop(hold_read);
-    let joined =
-        crate::idmap::map_subordinates(pid, uid, gid, subs).and_then(|()| crate::run::join(pid));
-    drop(hold_write);
-    let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
-    joined
 }
 
 /// Removes the tree at `path`, making each directory the user owns

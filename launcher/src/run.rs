@@ -236,7 +236,9 @@ fn start_container(
     drop(go_read);
     let (inside_uid, inside_gid) = if fakeroot { (0, 0) } else { (uid, gid) };
     let mapped = match mode {
-        Mode::Subuid(subs) => idmap::map_subordinates(pid, uid, gid, subs).and_then(|()| join(pid)),
+        Mode::Subuid(subs) => {
+            idmap::map_subordinates(pid, uid, gid, subs).and_then(|()| idmap::join(pid))
+        }
         _ => idmap::map_single(pid, inside_uid, uid, inside_gid, gid),
     };
     if let Err(e) = mapped {
@@ -246,22 +248,6 @@ fn start_container(
     }
     rustix::io::write(&go_write, b"g").map_err(Error::sys("starting the container"))?;
     Ok(pid)
-}
-
-/// Moves fr itself into `pid`'s user namespace, where it holds every
-/// capability over the files the mapped ids own: the supervisor acts for
-/// the workload on files owned by subordinate ids (looking up, creating,
-/// chowning) as root in the namespace would. Only user and credentials
-/// change; fr keeps its mounts and its view of the host. Must run before
-/// fr starts a thread (`setns(2)` refuses a multithreaded process).
-pub(crate) fn join(pid: i32) -> Result<(), Error> {
-    let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
-        .map_err(|e| Error::Setup(format!("opening the container's user namespace: {e}")))?;
-    rustix::thread::move_into_link_name_space(
-        ns.as_fd(),
-        Some(rustix::thread::LinkNameSpaceType::User),
-    )
-    .map_err(Error::sys("joining the container's user namespace"))
 }
 
 /// Waits for the container's first word, starts the supervisor, then
