@@ -210,6 +210,18 @@ impl InodeTable {
         self.xattrs.remove(&key);
     }
 
+    /// Forgets the record of `key` if it belongs to another file than
+    /// `real` (one of another type, replaced outside fr by a file that took
+    /// its inode number): no view uses it, but a later file of the old type
+    /// with that number would show it. Returns whether it did.
+    pub fn forget_stale(&self, key: InodeKey, real: Attrs) -> bool {
+        let stale = self.records.get(&key).is_some_and(|rec| !applies(&rec, &real));
+        if stale {
+            self.forget(key);
+        }
+        stale
+    }
+
     /// Forgets `key`: its last link is gone, and a file that reuses the
     /// number must not inherit what this one had.
     pub fn forget(&self, key: InodeKey) {
@@ -516,6 +528,18 @@ mod tests {
 
     fn real(mode: u32, uid: u32, gid: u32) -> Attrs {
         Attrs { mode, uid, gid, rdev_major: 0, rdev_minor: 0 }
+    }
+
+    #[test]
+    fn only_a_record_of_another_file_type_is_stale() {
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let file = real(S_IFREG | 0o644, 1001, 1001);
+        t.chown(KEY, file, Some(5), None, &ROOT).unwrap();
+        assert!(!t.forget_stale(KEY, file), "the record is this file's");
+        assert_eq!(t.len(), 1);
+        assert!(t.forget_stale(KEY, real(S_IFDIR | 0o755, 1001, 1001)));
+        assert!(t.is_empty());
+        assert!(!t.forget_stale(KEY, file), "nothing left to forget");
     }
 
     #[test]

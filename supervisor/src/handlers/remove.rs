@@ -11,7 +11,6 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use fr_emulator::attrs::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 use fr_emulator::{rules, Attrs, InodeKey};
 use rustix::fs::{self, AtFlags, Mode, OFlags, RenameFlags, StatxFlags};
 use rustix::io::Errno;
@@ -59,26 +58,14 @@ fn victim(
     let Ok(file) = fs::openat(&dir, name.as_slice(), flags, Mode::empty()) else { return Ok(None) };
     let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     let record = ctx.inodes.record(key, real.attrs());
-    if record.is_none() && has_stale_record(ctx, key, real.attrs()) {
-        // Whatever becomes of this call, the record is no file's any more.
-        ctx.inodes.forget(key);
+    if record.is_none() {
+        // Whatever becomes of this call, a stale record is no file's any more.
+        ctx.inodes.forget_stale(key, real.attrs());
     }
     let view = record.unwrap_or_else(|| ctx.inodes.view(key, real.attrs()));
     let last_link = real.nlink <= 1 || view.is_dir();
     let recorded = record.is_some();
     Ok(Some(Victim { dir, name, key, real: real.attrs(), view, recorded, last_link }))
-}
-
-/// Whether `key` has a record of another type than the real file `real`
-/// (the recorded file was replaced outside fr by one that took its inode
-/// number). No view uses it, but a later file of the old type with that
-/// number would show it, so the removal of this one forgets it.
-fn has_stale_record(ctx: &Context, key: InodeKey, real: Attrs) -> bool {
-    const TYPES: [u32; 7] = [S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK];
-    TYPES.iter().any(|&kind| {
-        let other = Attrs { mode: (real.mode & !S_IFMT) | kind, ..real };
-        ctx.inodes.record(key, other).is_some()
-    })
 }
 
 /// The caller's permission to remove `v`, by its fake credentials and the
