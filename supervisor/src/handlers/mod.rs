@@ -47,10 +47,23 @@ impl Context {
         path: &[u8],
         how: LookupFlags,
     ) -> Result<OwnedFd, Errno> {
+        self.lookup_with(req, dirfd, path, how, true)
+    }
+
+    /// [`Context::lookup`], trying the lone-name open ([`lone_open`]) first
+    /// or not (when the caller has just tried the name itself).
+    fn lookup_with(
+        &self,
+        req: &Request<'_>,
+        dirfd: i32,
+        path: &[u8],
+        how: LookupFlags,
+        lone_first: bool,
+    ) -> Result<OwnedFd, Errno> {
         let creds = self.creds.get(req.tid);
         let check = |dir: BorrowedFd<'_>| self.may_search(dir, &creds);
         let search = searcher(&creds, &check);
-        if search.is_none() {
+        if lone_first && search.is_none() {
             if let Some(file) = lone_open(req, dirfd, path, how)? {
                 return Ok(file);
             }
@@ -119,7 +132,8 @@ impl Context {
                 }
             }
         }
-        let file = self.lookup(req, dirfd, path, how)?;
+        // The lone name, if it was one, was just tried.
+        let file = self.lookup_with(req, dirfd, path, how, false)?;
         real_stat(file.as_fd(), sync, mask)
     }
 

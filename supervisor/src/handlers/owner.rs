@@ -95,8 +95,10 @@ fn set_owner(
     if ctx.namespace == crate::Namespace::Subuid {
         let view = ctx.inodes.view(key, real.attrs());
         fr_emulator::rules::chown(view, uid, gid, &creds).map_err(refused)?;
-        if let Some(real) = kernel_chown(ctx, file.as_fd(), &real, uid, gid) {
-            // A record (a mode, a device, xattrs) follows the new owner.
+        if kernel_chown(ctx, file.as_fd(), &real, uid, gid) {
+            // A record (a mode, a device, xattrs) follows the new owner; a
+            // chown changes no file type, so the status from before the
+            // chown still tells whether the record is this file's.
             if ctx.inodes.record(key, real.attrs()).is_some() {
                 ctx.inodes.chown(key, real.attrs(), uid, gid, &creds).map_err(refused)?;
             }
@@ -109,30 +111,32 @@ fn set_owner(
 
 /// Subuid mode: chowns `file` for real when the namespace maps its
 /// current owner and group (the kernel's `privileged_wrt_inode_uidgid()`)
-/// and the requested ids; returns the file's new real status, or `None`
-/// when the chown is left to the inode table.
+/// and the requested ids; `false` when the chown is left to the inode
+/// table.
 fn kernel_chown(
     ctx: &Context,
     file: std::os::fd::BorrowedFd<'_>,
     real: &fr_emulator::Kstat,
     uid: Option<u32>,
     gid: Option<u32>,
-) -> Option<fr_emulator::Kstat> {
+) -> bool {
     let ids = ctx.inodes.ids();
     let mapped_now = ids.uid_outside(ids.uid_inside(real.uid)) == Some(real.uid)
         && ids.gid_outside(ids.gid_inside(real.gid)) == Some(real.gid);
     let mapped_new = uid.is_none_or(|u| ids.uid_outside(u).is_some())
         && gid.is_none_or(|g| ids.gid_outside(g).is_some());
     if !(mapped_now && mapped_new) {
-        return None;
+        return false;
     }
     // fr is in the workload's namespace: the ids are the namespace's.
     let (uid, gid) = (uid.map(Uid::from_raw), gid.map(Gid::from_raw));
-    if let Err(e) = fs::chownat(file, "", uid, gid, AtFlags::EMPTY_PATH) {
-        log::debug!("chown in the namespace failed ({e}): recorded instead");
-        return None;
+    match fs::chownat(file, "", uid, gid, AtFlags::EMPTY_PATH) {
+        Ok(()) => true,
+        Err(e) => {
+            log::debug!("chown in the namespace failed ({e}): recorded instead");
+            false
+        }
     }
-    real_stat(file, AtFlags::empty(), StatxFlags::BASIC_STATS).ok().map(|(_, st)| st)
 }
 
 #[cfg(test)]

@@ -40,6 +40,25 @@ fn plain_layout(arch: Arch) -> Layout {
     }
 }
 
+/// The status the workload must see of the file `key`, or `None` when the
+/// kernel's own answer is it (no record, and [`Context::kernel_agrees`]):
+/// the call then runs as it is. Before a status is written into the target,
+/// the notification is checked to be still waiting (`ID_VALID`).
+fn faked(
+    ctx: &Context,
+    req: &Request<'_>,
+    key: InodeKey,
+    real: &Kstat,
+) -> Result<Option<Kstat>, Errno> {
+    let view = match ctx.inodes.record(key, real.attrs()) {
+        Some(rec) => rec,
+        None if ctx.kernel_agrees(real) => return Ok(None),
+        None => ctx.inodes.view(key, real.attrs()),
+    };
+    req.check_valid()?;
+    Ok(Some(real.overlay(view)))
+}
+
 /// Lays the fake view over the real status of a file and writes `layout`
 /// at `buf`.
 fn fill(
@@ -49,11 +68,9 @@ fn fill(
     buf: u64,
     layout: Layout,
 ) -> Outcome {
-    if ctx.inodes.record(key, real.attrs()).is_none() && ctx.kernel_agrees(&real) {
+    let Some(st) = faked(ctx, req, key, &real)? else {
         return Ok(Reply::Continue("no record, and the kernel shows what fr would"));
-    }
-    req.check_valid()?;
-    let st = real.overlay(ctx.inodes.view(key, real.attrs()));
+    };
     match layout {
         Layout::Native => req.write(buf, &abi::stat_x86_64(&st))?,
         Layout::I386 => match abi::stat_i386(&st) {
@@ -165,11 +182,9 @@ pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
             ctx.stat_path(req, dirfd, &name.unwrap_or_default(), how, sync, mask)?
         }
     };
-    if ctx.inodes.record(key, real.attrs()).is_none() && ctx.kernel_agrees(&real) {
+    let Some(st) = faked(ctx, req, key, &real)? else {
         return Ok(Reply::Continue("no record, and the kernel shows what fr would"));
-    }
-    req.check_valid()?;
-    let st = real.overlay(ctx.inodes.view(key, real.attrs()));
+    };
     req.write(req.ptr(4), &abi::statx(&st))?;
     Ok(Reply::Value(0))
 }
