@@ -174,12 +174,13 @@ struct ExecArgs {
     #[arg(short = 'B', long = "bind", value_name = "SRC[:DST[:ro|rw]]")]
     binds: Vec<Bind>,
 
-    /// Supervisor worker threads (0: one per CPU)
-    #[arg(long, env = "FR_WORKERS", default_value_t = 0, hide = true)]
+    /// Supervisor worker threads at the start (more are added when all are held up)
+    #[arg(long, env = "FR_WORKERS", default_value_t = 1, hide = true)]
     workers: usize,
 
-    /// Ask the kernel for synchronous wake-ups on the notification fd (6.6+)
-    #[arg(long, env = "FR_SYNC_WAKEUP", hide = true, value_parser = clap::builder::FalseyValueParser::new())]
+    /// Ask the kernel for synchronous wake-ups on the notification fd (6.6+; 0 turns it off)
+    #[arg(long, env = "FR_SYNC_WAKEUP", hide = true, default_value = "1", action = clap::ArgAction::Set,
+          value_parser = clap::builder::FalseyValueParser::new())]
     sync_wakeup: bool,
 
     /// Benchmarks only: answer every intercepted call with CONTINUE (no emulation)

@@ -53,8 +53,10 @@ pub struct ExecOptions {
     pub fakeroot: bool,
     pub userns: Userns,
     pub binds: Vec<Bind>,
-    /// Supervisor worker threads; 0 picks one per CPU.
+    /// Supervisor worker threads at the start (one is fastest; more are
+    /// added when all are held up).
     pub workers: usize,
+    /// Ask for synchronous wake-ups of the workers (on by default).
     pub sync_wakeup: bool,
     /// Benchmarks only: the supervisor lets every call continue.
     pub continue_all: bool,

@@ -75,13 +75,9 @@ fn supervisor(opts: &ExecOptions, ids: IdMap, mode: &Mode) -> Result<Option<Supe
     if !opts.fakeroot {
         return Ok(None);
     }
-    let workers = match opts.workers {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    };
     let config = Config {
         ids,
-        workers,
+        workers: opts.workers.max(1),
         sync_wakeup: opts.sync_wakeup,
         continue_all: opts.continue_all,
         namespace: match mode {
@@ -253,18 +249,17 @@ fn start_container(
 /// Waits for the container's first word, starts the supervisor, then
 /// forwards signals until `pid` ends; returns its exit status.
 fn finish(pid: i32, ours: OwnedFd, sup: &Option<Supervisor>) -> Result<i32, Error> {
-    let _workers = match channel::recv(&ours).map_err(Error::sys("reading from the container"))? {
+    match channel::recv(&ours).map_err(Error::sys("reading from the container"))? {
         Message::Listener(listener) => match sup.as_ref().map(|sup| sup.serve(listener)) {
-            Some(Ok(workers)) => workers,
+            Some(Ok(())) | None => {}
             Some(Err(e)) => {
                 // Nothing would answer the workload's calls: stop it.
                 init::forward(pid, libc::SIGKILL);
                 wait(pid);
                 return Err(Error::Workers(e));
             }
-            None => Vec::new(),
         },
-        Message::Ready => Vec::new(),
+        Message::Ready => {}
         Message::Failed(why) => {
             wait(pid);
             return Err(Error::Setup(why));

@@ -39,9 +39,11 @@ pub struct Config {
     /// How host ids show inside: the invoking user's, and its subordinate
     /// ranges.
     pub ids: IdMap,
-    /// Worker threads receiving notifications.
+    /// Worker threads receiving notifications at the start (more are
+    /// added when all are held up, see [`notify`]).
     pub workers: usize,
-    /// Ask for `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (6.6).
+    /// Ask for `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (6.6): the worker is
+    /// woken on the CPU the target leaves.
     pub sync_wakeup: bool,
     /// Benchmarks only: answer every notification with CONTINUE, so that
     /// the bare round trip, the floor of this design, can be measured.
@@ -102,7 +104,7 @@ impl Supervisor {
     }
 
     /// Serves the workload's listener on the worker threads.
-    pub fn serve(&self, listener: OwnedFd) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    pub fn serve(&self, listener: OwnedFd) -> std::io::Result<()> {
         if self.config.sync_wakeup {
             use std::os::fd::AsFd;
             if let Err(e) =

@@ -1,9 +1,24 @@
 //! The notification loop: a pool of workers, each receiving from the one
 //! listener, dispatching through the table and sending exactly one reply.
+//!
+//! One worker serves by default. A notification costs a context switch to
+//! the worker and one back (`seccomp_unotify(2)`); with one worker, the
+//! same thread wakes every time, on the CPU the target just left when the
+//! listener asks for synchronous wake-ups. Several workers take turns in
+//! the kernel's queue, and a turn often wakes a thread whose CPU is asleep:
+//! on a two-CPU guest the bare round trip measured 8.5 µs with one worker
+//! and 17 µs with two (`docs/benchmarks.md`).
+//!
+//! A worker can be held up by the workload itself: a handler's file system
+//! call on a FUSE mount whose server runs under fr waits for that server's
+//! own notified calls. So a watcher looks every [`STUCK`]; when every
+//! worker has been on one notification that long, it starts another, up to
+//! [`MAX_WORKERS`]. Workers never stop before the listener does.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rustix::io::Errno;
 
@@ -22,34 +37,110 @@ pub struct Shared {
     pub continue_all: bool,
 }
 
-/// Starts `workers` threads serving `listener`. They end when the listener
-/// reports an error other than a vanished target, or with the process.
-/// Fails only if not one worker could be started.
-pub fn serve(
+/// How long every worker must have been on one notification before the
+/// watcher starts another.
+pub const STUCK: Duration = Duration::from_millis(50);
+
+/// The most workers the watcher lets there be.
+pub const MAX_WORKERS: usize = 16;
+
+/// The workers, as the watcher sees them.
+struct Pool {
     shared: Arc<Shared>,
     listener: OwnedFd,
-    workers: usize,
-) -> std::io::Result<Vec<JoinHandle<()>>> {
-    let listener = Arc::new(listener);
-    let mut started = Vec::new();
-    for n in 0..workers.max(1) {
-        let (shared, listener) = (shared.clone(), listener.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("fr-worker-{n}"))
-            .spawn(move || worker(&shared, listener.as_fd()));
-        match spawned {
-            Ok(handle) => started.push(handle),
-            Err(e) if !started.is_empty() => {
-                log::warn!("starting supervisor worker {n}: {e}; going on with {}", started.len());
+    workers: Mutex<Vec<Arc<Progress>>>,
+    /// Set by the first worker that stops: the listener is gone.
+    stopped: AtomicBool,
+}
+
+/// How far one worker is: notifications received and answered.
+#[derive(Default)]
+struct Progress {
+    received: AtomicU64,
+    answered: AtomicU64,
+}
+
+impl Progress {
+    /// The count of the notification the worker is on, if it is on one.
+    fn on(&self) -> Option<u64> {
+        let received = self.received.load(Ordering::Relaxed);
+        (received != self.answered.load(Ordering::Relaxed)).then_some(received)
+    }
+}
+
+/// Starts `workers` threads serving `listener` (at least one), and the
+/// watcher that adds more when all are held up. They end when the
+/// listener reports an error other than a vanished target, or with the
+/// process. Fails only if not one worker could be started.
+pub fn serve(shared: Arc<Shared>, listener: OwnedFd, workers: usize) -> std::io::Result<()> {
+    let pool = Arc::new(Pool {
+        shared,
+        listener,
+        workers: Mutex::new(Vec::new()),
+        stopped: AtomicBool::new(false),
+    });
+    for n in 0..workers.clamp(1, MAX_WORKERS) {
+        match start(&pool) {
+            Ok(()) => {}
+            Err(e) if n > 0 => {
+                log::warn!("starting supervisor worker {n}: {e}; going on with {n}");
                 break;
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(started)
+    let watched = pool.clone();
+    let watcher =
+        std::thread::Builder::new().name("fr-watcher".into()).spawn(move || watch(&watched));
+    if let Err(e) = watcher {
+        log::warn!("starting the supervisor's watcher: {e}; the workers are not added to");
+    }
+    Ok(())
 }
 
-fn worker(shared: &Shared, listener: BorrowedFd<'_>) {
+/// Starts one more worker.
+fn start(pool: &Arc<Pool>) -> std::io::Result<()> {
+    let progress = Arc::new(Progress::default());
+    let mut workers = pool.workers.lock().unwrap_or_else(|e| e.into_inner());
+    let (pool, mine) = (pool.clone(), progress.clone());
+    std::thread::Builder::new()
+        .name(format!("fr-worker-{}", workers.len()))
+        .spawn(move || worker(&pool, &mine))?;
+    workers.push(progress);
+    Ok(())
+}
+
+/// Every [`STUCK`], starts a worker if every worker is still on the
+/// notification it was on at the last look.
+fn watch(pool: &Arc<Pool>) {
+    let mut seen: Vec<Option<u64>> = Vec::new();
+    while !pool.stopped.load(Ordering::Relaxed) {
+        std::thread::sleep(STUCK);
+        let now: Vec<Option<u64>> = {
+            let workers = pool.workers.lock().unwrap_or_else(|e| e.into_inner());
+            workers.iter().map(|w| w.on()).collect()
+        };
+        if held_up(&seen, &now) && now.len() < MAX_WORKERS {
+            log::debug!(
+                "all {} supervisor workers have been on one call for {STUCK:?}: one more",
+                now.len()
+            );
+            if let Err(e) = start(pool) {
+                log::warn!("starting one more supervisor worker: {e}");
+            }
+        }
+        seen = now;
+    }
+}
+
+/// Whether every worker is on the notification it was on at the last look
+/// (`then`), and on one at all.
+fn held_up(then: &[Option<u64>], now: &[Option<u64>]) -> bool {
+    now.len() == then.len() && now.iter().zip(then).all(|(now, then)| now.is_some() && now == then)
+}
+
+fn worker(pool: &Pool, progress: &Progress) {
+    let (shared, listener) = (&*pool.shared, pool.listener.as_fd());
     loop {
         let notif = match sys::notif_recv(listener) {
             Ok(notif) => notif,
@@ -57,9 +148,11 @@ fn worker(shared: &Shared, listener: BorrowedFd<'_>) {
             Err(Errno::NOENT) | Err(Errno::INTR) => continue,
             Err(e) => {
                 log::debug!("worker stops: SECCOMP_IOCTL_NOTIF_RECV: {e}");
+                pool.stopped.store(true, Ordering::Relaxed);
                 return;
             }
         };
+        progress.received.fetch_add(1, Ordering::Relaxed);
         // A panic would leave the call unanswered and the workload hung:
         // answer it, and say it is fr's bug.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -73,6 +166,7 @@ fn worker(shared: &Shared, listener: BorrowedFd<'_>) {
             Err(Errno::NOSYS)
         });
         reply(listener, notif.id, outcome);
+        progress.answered.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -124,5 +218,34 @@ fn reply(listener: BorrowedFd<'_>, id: u64, outcome: Outcome) {
         // be restarted and notified again).
         Ok(()) | Err(Errno::NOENT) => {}
         Err(e) => log::warn!("answering a seccomp notification: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_workers_all_on_the_same_notification_as_before_are_held_up() {
+        assert!(held_up(&[Some(3)], &[Some(3)]));
+        assert!(held_up(&[Some(3), Some(9)], &[Some(3), Some(9)]));
+        // Waiting for a notification is not being held up.
+        assert!(!held_up(&[None], &[None]));
+        // Moved on, even to a call it is still on.
+        assert!(!held_up(&[Some(3)], &[Some(4)]));
+        // One worker free is enough.
+        assert!(!held_up(&[Some(3), Some(9)], &[Some(3), None]));
+        // A worker started since the last look has not been seen stuck.
+        assert!(!held_up(&[Some(3)], &[Some(3), Some(1)]));
+    }
+
+    #[test]
+    fn progress_is_on_a_notification_between_receiving_and_answering() {
+        let p = Progress::default();
+        assert_eq!(p.on(), None);
+        p.received.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(p.on(), Some(1));
+        p.answered.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(p.on(), None);
     }
 }
