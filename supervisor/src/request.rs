@@ -4,7 +4,12 @@
 //! Hazard (`seccomp_unotify(2)`): the target's pid may be reused once it
 //! dies. Every read of target memory and every open of `/proc/<tid>/...`
 //! is followed by [`Request::check_valid`] before the result is trusted.
+//!
+//! The memory and that check are the [`Target`]'s: in the supervisor the
+//! [`Live`] thread behind the listener, in tests and fuzzing a fake one
+//! ([`Request::over`]), so that decoding can be driven without a process.
 
+use std::fmt;
 use std::os::fd::BorrowedFd;
 
 use rustix::io::Errno;
@@ -36,9 +41,57 @@ fn memory_error(e: Errno) -> Errno {
     }
 }
 
+/// The target's side of a notification: the memory of the thread that
+/// made the call, and whether the call still waits for fr's answer.
+/// Errors are the system calls' own; [`Request`] maps them to answers.
+pub trait Target: fmt::Debug {
+    /// `process_vm_readv(2)` of `buf.len()` bytes at `addr`: how many were
+    /// read (fewer when the range runs into memory that cannot be read),
+    /// or why none were (`EFAULT`; `ESRCH` once the target is gone;
+    /// `EPERM` when it may not be read).
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Errno>;
+    /// `process_vm_writev(2)` of each `(addr, bytes)` piece with one call:
+    /// `EFAULT` unless every byte was written.
+    fn write(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno>;
+    /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the call still waits, so the thread
+    /// is the one that made it and what was read from it is its own.
+    fn still_waiting(&self) -> Result<(), Errno>;
+}
+
+/// The real target: thread `tid`, read and written with
+/// `process_vm_readv`/`writev`, and notification `id` on `listener`.
+#[derive(Clone, Copy, Debug)]
+pub struct Live<'a> {
+    listener: BorrowedFd<'a>,
+    id: u64,
+    tid: i32,
+}
+
+impl Target for Live<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        sys::read_memory(self.tid, addr, buf)
+    }
+
+    fn write(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
+        sys::write_memory(self.tid, pieces)
+    }
+
+    fn still_waiting(&self) -> Result<(), Errno> {
+        sys::notif_id_valid(self.listener, self.id)
+    }
+}
+
+/// How a [`Request`] reaches its target: the live one directly (no
+/// indirection on the supervisor's path), any other through a reference.
+#[derive(Clone, Copy, Debug)]
+enum Reach<'a> {
+    Live(Live<'a>),
+    Other(&'a dyn Target),
+}
+
 #[derive(Debug)]
 pub struct Request<'a> {
-    listener: BorrowedFd<'a>,
+    target: Reach<'a>,
     pub id: u64,
     /// The calling thread, in the supervisor's pid namespace.
     pub tid: i32,
@@ -50,7 +103,30 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     pub fn new(listener: BorrowedFd<'a>, notif: &sys::SeccompNotif, arch: Arch, nr: i32) -> Self {
-        Self { listener, id: notif.id, tid: notif.pid as i32, arch, nr, args: notif.data.args }
+        let (id, tid) = (notif.id, notif.pid as i32);
+        let target = Reach::Live(Live { listener, id, tid });
+        Self { target, id, tid, arch, nr, args: notif.data.args }
+    }
+
+    /// A request whose memory and validity are `target`'s, for tests and
+    /// fuzzing. Its id and tid are 0: no `/proc/0` exists, so whatever
+    /// would reach the target through `/proc` fails instead.
+    pub fn over(target: &'a dyn Target, arch: Arch, nr: i32, args: [u64; 6]) -> Self {
+        Self { target: Reach::Other(target), id: 0, tid: 0, arch, nr, args }
+    }
+
+    fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.target {
+            Reach::Live(t) => t.read(addr, buf),
+            Reach::Other(t) => t.read(addr, buf),
+        }
+    }
+
+    fn write_memory(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
+        match self.target {
+            Reach::Live(t) => t.write(pieces),
+            Reach::Other(t) => t.write(pieces),
+        }
     }
 
     /// Argument `i` as a C `int` (file descriptors, flags): the low 32 bits,
@@ -85,33 +161,47 @@ impl<'a> Request<'a> {
 
     /// Fails with `ENOENT` unless the target still waits for this answer.
     pub fn check_valid(&self) -> Result<(), Errno> {
-        sys::notif_id_valid(self.listener, self.id).map_err(|_| Errno::NOENT)
+        let waiting = match self.target {
+            Reach::Live(t) => t.still_waiting(),
+            Reach::Other(t) => t.still_waiting(),
+        };
+        waiting.map_err(|_| Errno::NOENT)
     }
 
     /// Reads the NUL-terminated path at `addr`, without its NUL, as
     /// `fs/namei.c: getname()` does: `EFAULT` if unreadable, `ENAMETOOLONG`
-    /// if no NUL within `PATH_MAX` bytes. Reads page by page so that a
-    /// string ending just before unmapped memory is still read.
+    /// if no NUL within `PATH_MAX` bytes.
     ///
     /// The bytes are not trusted until [`Request::check_valid`] has passed;
     /// path lookups do that once, after opening the target's directories.
     pub fn read_path(&self, addr: u64) -> Result<Vec<u8>, Errno> {
-        let mut path = Vec::with_capacity(256);
+        self.read_string(addr, PATH_MAX)
+    }
+
+    /// Reads the NUL-terminated string at `addr`, without its NUL, as
+    /// `strncpy_from_user(dst, addr, max)` does: byte by byte until the
+    /// NUL, `EFAULT` at a byte that cannot be read first, `ENAMETOOLONG`
+    /// when `max` bytes hold no NUL (no byte beyond them is read). Reads
+    /// page by page so that a string ending just before unmapped memory is
+    /// still read.
+    pub fn read_string(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut s = Vec::with_capacity(max.min(256));
         let mut at = addr;
-        while path.len() < PATH_MAX {
-            let chunk = ((PAGE - at % PAGE) as usize).min(PATH_MAX - path.len());
-            let start = path.len();
-            path.resize(start + chunk, 0);
-            let n = sys::read_memory(self.tid, at, &mut path[start..]).map_err(memory_error)?;
+        while s.len() < max {
+            let chunk = ((PAGE - at % PAGE) as usize).min(max - s.len());
+            let start = s.len();
+            s.resize(start + chunk, 0);
+            let n = self.read_memory(at, &mut s[start..]).map_err(memory_error)?;
             if n == 0 {
                 return Err(Errno::FAULT);
             }
-            path.truncate(start + n);
-            if let Some(nul) = path[start..].iter().position(|&b| b == 0) {
-                path.truncate(start + nul);
-                return Ok(path);
+            s.truncate(start + n);
+            if let Some(nul) = s[start..].iter().position(|&b| b == 0) {
+                s.truncate(start + nul);
+                return Ok(s);
             }
-            at += n as u64;
+            // The end of the address space: nothing more can be read.
+            at = at.checked_add(n as u64).ok_or(Errno::FAULT)?;
         }
         Err(Errno::NAMETOOLONG)
     }
@@ -120,9 +210,29 @@ impl<'a> Request<'a> {
     /// `EFAULT` if any of them is unreadable.
     pub fn read_exact(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
         let mut bytes = vec![0u8; len];
-        if len > 0 && sys::read_memory(self.tid, addr, &mut bytes).map_err(memory_error)? != len {
+        if len > 0 && self.read_memory(addr, &mut bytes).map_err(memory_error)? != len {
             return Err(Errno::FAULT);
         }
+        Ok(bytes)
+    }
+
+    /// Reads up to `len` bytes at `addr`: all of them, or as many as can be
+    /// read before the first that cannot (possibly none), for the readers
+    /// of the kernel that act on each part before they fault on the next
+    /// (`get_user()` in a loop, `check_zeroed_user()`). Only a target that
+    /// is gone or unreachable is an error.
+    pub fn read_prefix(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        let mut bytes = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            let Some(at) = addr.checked_add(done as u64) else { break };
+            match self.read_memory(at, &mut bytes[done..]).map_err(memory_error) {
+                Ok(0) | Err(Errno::FAULT) => break,
+                Ok(n) => done += n,
+                Err(e) => return Err(e),
+            }
+        }
+        bytes.truncate(done);
         Ok(bytes)
     }
 
@@ -133,6 +243,6 @@ impl<'a> Request<'a> {
 
     /// Writes several pieces with one system call, as `(addr, bytes)`.
     pub fn write_pieces(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
-        sys::write_memory(self.tid, pieces).map_err(memory_error)
+        self.write_memory(pieces).map_err(memory_error)
     }
 }
