@@ -67,7 +67,7 @@ fn base(req: &Request<'_>, dirfd: i32) -> Result<OwnedFd, Errno> {
 }
 
 /// How a lookup treats its last component and an empty path.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LookupFlags {
     /// Follow a symlink in the last component (`!AT_SYMLINK_NOFOLLOW`).
     pub follow: bool,

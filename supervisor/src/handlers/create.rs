@@ -26,7 +26,8 @@ use rustix::fs::{self, AtFlags, Mode, OFlags, StatVfsMountFlags, StatxFlags};
 use rustix::io::Errno;
 
 use super::{
-    read_name, read_plain_path, real_stat, refused, umask, Context, Outcome, Reply, AT_EMPTY_PATH,
+    read_name, read_plain_path, real_stat, refused, umask, Context, Decoded, Outcome, Reply,
+    AT_EMPTY_PATH,
 };
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
@@ -192,20 +193,68 @@ pub fn creat(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// `openat2(dirfd, path, how, size)`: emulated like `openat` when `how`
 /// asks for no `RESOLVE_*` restriction.
 pub fn openat2(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let size = req.ulong(3) as usize;
+    open_how(req)?.and_then(|how| open_at(ctx, req, req.int(0), req.ptr(1), how.flags, how.mode))
+}
+
+/// `struct open_how`'s flags and mode, when fr may take them as an
+/// `openat`'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenHow {
+    pub flags: u32,
+    pub mode: u32,
+}
+
+/// `openat2`'s `struct open_how { u64 flags; u64 mode; u64 resolve; }` at
+/// argument 2, of the size at argument 3. Whatever the kernel would refuse
+/// or fr does not emulate (`RESOLVE_*`) is the kernel's.
+pub fn open_how(req: &Request<'_>) -> Result<Decoded<OpenHow>, Errno> {
     const OPEN_HOW_VER0: usize = 24;
+    let size = req.ulong(3) as usize;
     if size < OPEN_HOW_VER0 {
-        return Ok(Reply::Continue("openat2: the kernel checks the size of open_how"));
+        return Ok(Decoded::Kernel("openat2: the kernel checks the size of open_how"));
     }
     let how = match req.read_exact(req.ptr(2), OPEN_HOW_VER0) {
-        Err(Errno::FAULT) => return Ok(Reply::Continue("openat2: the kernel reports EFAULT")),
+        Err(Errno::FAULT) => return Ok(Decoded::Kernel("openat2: the kernel reports EFAULT")),
         other => other?,
     };
     let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().unwrap_or_default());
     if word(2) != 0 || word(0) > u64::from(u32::MAX) || word(1) > 0o7777 {
-        return Ok(Reply::Continue("openat2 with RESOLVE_* or unusual open_how: the kernel's"));
+        return Ok(Decoded::Kernel("openat2 with RESOLVE_* or unusual open_how: the kernel's"));
     }
-    open_at(ctx, req, req.int(0), req.ptr(1), word(0) as u32, word(1) as u32)
+    Ok(Decoded::Args(OpenHow { flags: word(0) as u32, mode: word(1) as u32 }))
+}
+
+/// An open that makes a file, as fr does it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opening {
+    /// `O_TMPFILE`: an unnamed file in the directory the path names.
+    pub tmpfile: bool,
+    /// `O_EXCL`.
+    pub excl: bool,
+    /// The new descriptor is close-on-exec.
+    pub cloexec: bool,
+    /// The permission bits asked for (before the umask).
+    pub perms: u32,
+    /// The caller's other flags, which the file is opened with (access
+    /// mode, `O_APPEND`, ...): all but those fr decides, creation and
+    /// close-on-exec.
+    pub flags: u32,
+}
+
+/// What an open's `flags` and `mode` make: a file (`O_CREAT` or
+/// `O_TMPFILE`), or nothing, which is the kernel's.
+pub fn opening(flags: u32, mode: u32) -> Decoded<Opening> {
+    let tmpfile = flags & O_TMPFILE == O_TMPFILE;
+    if flags & O_CREAT == 0 && !tmpfile {
+        return Decoded::Kernel("no file is made");
+    }
+    Decoded::Args(Opening {
+        tmpfile,
+        excl: flags & O_EXCL != 0,
+        cloexec: flags & O_CLOEXEC != 0,
+        perms: mode & 0o7777,
+        flags: flags & !(O_CREAT | O_EXCL | O_CLOEXEC | O_TMPFILE),
+    })
 }
 
 /// An open that may make a file (`fs/namei.c: open_last_lookups()`).
@@ -217,20 +266,22 @@ fn open_at(
     flags: u32,
     mode: u32,
 ) -> Outcome {
-    let tmpfile = flags & O_TMPFILE == O_TMPFILE;
-    if flags & O_CREAT == 0 && !tmpfile {
-        return Ok(Reply::Continue("no file is made"));
-    }
+    opening(flags, mode).and_then(|open| make_file(ctx, req, dirfd, path_addr, open))
+}
+
+fn make_file(
+    ctx: &Context,
+    req: &Request<'_>,
+    dirfd: i32,
+    path_addr: u64,
+    Opening { tmpfile, excl, cloexec, perms, flags }: Opening,
+) -> Outcome {
     let creds = ctx.creds.get(req.tid);
-    let perms = mode & 0o7777;
     if kernel_owner_is_right(ctx, &creds) && perms & 0o600 == 0o600 {
         return Ok(Reply::Continue("the kernel's file is already right"));
     }
     let path = read_plain_path(req, path_addr)?;
-    let cloexec = flags & O_CLOEXEC != 0;
-    // The target's own flags, minus those fr decides (creation, close-on-exec).
-    let base = OFlags::from_bits_retain(flags & !(O_CREAT | O_EXCL | O_CLOEXEC | O_TMPFILE))
-        | OFlags::CLOEXEC;
+    let base = OFlags::from_bits_retain(flags) | OFlags::CLOEXEC;
     if tmpfile {
         let dir = ctx.lookup(req, dirfd, &path, LookupFlags { follow: true, empty_path: false })?;
         let (key, real) = real_stat(dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
@@ -238,7 +289,7 @@ fn open_at(
         parent.may_create(ctx, &creds)?;
         let (attrs, xattrs) = parent.new_file(ctx, S_IFREG, perms, umask(req)?, &creds);
         // O_EXCL keeps the file from ever being linked into a directory.
-        let excl = OFlags::from_bits_retain(flags & O_EXCL);
+        let excl = if excl { OFlags::EXCL } else { OFlags::empty() };
         let file = fs::openat(
             &dir,
             ".",
@@ -307,21 +358,17 @@ fn link_at(
     new: (i32, u64),
     flags: i32,
 ) -> Outcome {
-    const AT_SYMLINK_FOLLOW: i32 = 0x400;
     const CAP_DAC_OVERRIDE: u32 = 1;
     const CAP_FOWNER: u32 = 3;
-    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
-        return Ok(Reply::Continue("flags the kernel refuses (EINVAL)"));
-    }
+    let how = match link_how(flags) {
+        Decoded::Args(how) => how,
+        Decoded::Kernel(why) => return Ok(Reply::Continue(why)),
+    };
     let creds = ctx.creds.get(req.tid);
     if creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER) {
         return Ok(Reply::Continue("the caller may link any file anywhere"));
     }
     let old_path = read_name(req, old.1, flags)?.unwrap_or_default();
-    let how = LookupFlags {
-        follow: flags & AT_SYMLINK_FOLLOW != 0,
-        empty_path: flags & AT_EMPTY_PATH != 0,
-    };
     let file = ctx.lookup(req, old.0, &old_path, how)?;
     let new_path = read_plain_path(req, new.1)?;
     let (dir, name) = ctx.parent(req, new.0, &new_path, false)?;
@@ -339,6 +386,19 @@ fn link_at(
     may_linkat(ctx, key, &real, &creds)?;
     Parent { key: dir_key, real: dir_real.attrs() }.may_create(ctx, &creds)?;
     Ok(Reply::Continue("the caller may make the link"))
+}
+
+/// How `linkat`'s `flags` look the old name up: `AT_SYMLINK_FOLLOW` and
+/// `AT_EMPTY_PATH`; any other flag is the kernel's `EINVAL`.
+pub fn link_how(flags: i32) -> Decoded<LookupFlags> {
+    const AT_SYMLINK_FOLLOW: i32 = 0x400;
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Decoded::Kernel("flags the kernel refuses (EINVAL)");
+    }
+    Decoded::Args(LookupFlags {
+        follow: flags & AT_SYMLINK_FOLLOW != 0,
+        empty_path: flags & AT_EMPTY_PATH != 0,
+    })
 }
 
 /// `fs/namei.c: may_linkat()`: while `fs.protected_hardlinks` is set, a

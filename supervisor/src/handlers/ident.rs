@@ -11,49 +11,21 @@
 
 use std::os::fd::AsFd;
 
-use fr_emulator::abi::high2low;
 use fr_emulator::attrs::{S_ISGID, S_ISUID, S_IXGRP};
-use fr_emulator::creds::{Refused, CAP_SETGID, NGROUPS_MAX, UNCHANGED};
+use fr_emulator::creds::{Refused, CAP_SETGID, NGROUPS_MAX};
 use fr_emulator::Creds;
 use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
+use super::Width::{self, W16, W32};
 use super::{at_file, read_plain_path, real_stat, refused, Context, Outcome, Reply};
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
 
-/// The width of the ids a call takes and returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Width {
-    W16,
-    W32,
-}
-
-use Width::{W16, W32};
-
-impl Width {
-    /// An id argument, widened as `low2highuid()` does for 16 bits.
-    fn arg(self, v: u32) -> u32 {
-        match self {
-            W32 => v,
-            W16 if v as u16 == u16::MAX => UNCHANGED,
-            W16 => u32::from(v as u16),
-        }
-    }
-
-    fn out(self, id: u32) -> Vec<u8> {
-        match self {
-            W32 => id.to_le_bytes().to_vec(),
-            W16 => high2low(id).to_le_bytes().to_vec(),
-        }
-    }
-
-    fn value(self, id: u32) -> i64 {
-        match self {
-            W32 => i64::from(id),
-            W16 => i64::from(high2low(id)),
-        }
-    }
+/// The ids of a `set*id` call of `width`, from its first `N` arguments;
+/// `-1` (16-bit `(old_uid_t)-1` too) is [`fr_emulator::creds::UNCHANGED`].
+pub fn ids<const N: usize>(req: &Request<'_>, width: Width) -> [u32; N] {
+    std::array::from_fn(|i| width.id(req.uint(i)))
 }
 
 fn done(r: Result<(), Refused>) -> Outcome {
@@ -115,12 +87,12 @@ macro_rules! setter1 {
     ($name:ident, $name16:ident, $method:ident) => {
         #[doc = concat!("`", stringify!($name), "(id)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
-            let id = W32.arg(req.uint(0));
+            let [id] = ids(req, W32);
             done(ctx.creds.update(req.tid, |c| c.$method(id)))
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(id)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
-            let id = W16.arg(req.uint(0));
+            let [id] = ids(req, W16);
             done(ctx.creds.update(req.tid, |c| c.$method(id)))
         }
     };
@@ -133,12 +105,12 @@ macro_rules! setter2 {
     ($name:ident, $name16:ident, $method:ident) => {
         #[doc = concat!("`", stringify!($name), "(real, effective)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
-            let (r, e) = (W32.arg(req.uint(0)), W32.arg(req.uint(1)));
+            let [r, e] = ids(req, W32);
             done(ctx.creds.update(req.tid, |c| c.$method(r, e)))
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(real, effective)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
-            let (r, e) = (W16.arg(req.uint(0)), W16.arg(req.uint(1)));
+            let [r, e] = ids(req, W16);
             done(ctx.creds.update(req.tid, |c| c.$method(r, e)))
         }
     };
@@ -151,13 +123,13 @@ macro_rules! setter3 {
     ($name:ident, $name16:ident, $method:ident) => {
         #[doc = concat!("`", stringify!($name), "(real, effective, saved)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
-            let ids = [0, 1, 2].map(|i| W32.arg(req.uint(i)));
-            done(ctx.creds.update(req.tid, |c| c.$method(ids[0], ids[1], ids[2])))
+            let [r, e, s] = ids(req, W32);
+            done(ctx.creds.update(req.tid, |c| c.$method(r, e, s)))
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(real, effective, saved)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
-            let ids = [0, 1, 2].map(|i| W16.arg(req.uint(i)));
-            done(ctx.creds.update(req.tid, |c| c.$method(ids[0], ids[1], ids[2])))
+            let [r, e, s] = ids(req, W16);
+            done(ctx.creds.update(req.tid, |c| c.$method(r, e, s)))
         }
     };
 }
@@ -169,12 +141,12 @@ macro_rules! setter_fs {
     ($name:ident, $name16:ident, $method:ident) => {
         #[doc = concat!("`", stringify!($name), "(id)`: returns the previous one.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
-            let id = W32.arg(req.uint(0));
+            let [id] = ids(req, W32);
             Ok(Reply::Value(i64::from(ctx.creds.update(req.tid, |c| c.$method(id)))))
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(id)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
-            let id = W16.arg(req.uint(0));
+            let [id] = ids(req, W16);
             Ok(Reply::Value(i64::from(ctx.creds.update(req.tid, |c| c.$method(id)))))
         }
     };
@@ -183,23 +155,35 @@ macro_rules! setter_fs {
 setter_fs!(setfsuid, setfsuid16, setfsuid);
 setter_fs!(setfsgid, setfsgid16, setfsgid);
 
+/// `getgroups(size, list)`: how many groups the list has room for, and
+/// where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GetGroups {
+    /// 0 asks for the count only.
+    pub size: usize,
+    pub list: u64,
+}
+
+/// `kernel/groups.c: getgroups()`: a negative size is `EINVAL`.
+pub fn getgroups_args(req: &Request<'_>) -> Result<GetGroups, Errno> {
+    let size = usize::try_from(req.int(0)).map_err(|_| Errno::INVAL)?;
+    Ok(GetGroups { size, list: req.ptr(1) })
+}
+
 /// `kernel/groups.c: getgroups()`: the count for size 0, `EINVAL` if the
 /// list does not fit.
 fn get_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
-    let size = req.int(0);
-    if size < 0 {
-        return Err(Errno::INVAL);
-    }
+    let GetGroups { size, list } = getgroups_args(req)?;
     let groups = creds(ctx, req).groups;
     if size == 0 {
         return Ok(Reply::Value(groups.len() as i64));
     }
-    if (size as usize) < groups.len() {
+    if size < groups.len() {
         return Err(Errno::INVAL);
     }
     let bytes: Vec<u8> = groups.iter().flat_map(|&g| width.out(g)).collect();
     if !bytes.is_empty() {
-        req.write(req.ptr(1), &bytes)?;
+        req.write(list, &bytes)?;
     }
     Ok(Reply::Value(groups.len() as i64))
 }
@@ -212,13 +196,11 @@ pub fn getgroups16(ctx: &Context, req: &Request<'_>) -> Outcome {
     get_groups(ctx, req, W16)
 }
 
-/// `kernel/groups.c: setgroups()`: `EPERM` without `CAP_SETGID`, then
-/// `EINVAL` above `NGROUPS_MAX`, then the list is read.
-fn set_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
+/// The list of `setgroups(size, list)` of `width`, as `kernel/groups.c:
+/// setgroups()` takes it once `CAP_SETGID` is checked (`EPERM` first, the
+/// caller's): `EINVAL` above `NGROUPS_MAX`, then the list is read.
+pub fn setgroups_list(req: &Request<'_>, width: Width) -> Result<Vec<u32>, Errno> {
     let size = req.int(0);
-    if !creds(ctx, req).capable(CAP_SETGID) {
-        return Err(Errno::PERM);
-    }
     if size < 0 || size as usize > NGROUPS_MAX {
         return Err(Errno::INVAL);
     }
@@ -227,11 +209,19 @@ fn set_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
     let groups = bytes
         .chunks_exact(each)
         .map(|b| match width {
-            W16 => W16.arg(u32::from(u16::from_le_bytes([b[0], b[1]]))),
+            W16 => W16.id(u32::from(u16::from_le_bytes([b[0], b[1]]))),
             W32 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
         })
         .collect();
     req.check_valid()?;
+    Ok(groups)
+}
+
+fn set_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
+    if !creds(ctx, req).capable(CAP_SETGID) {
+        return Err(Errno::PERM);
+    }
+    let groups = setgroups_list(req, width)?;
     done(ctx.creds.update(req.tid, |c| c.setgroups(groups)))
 }
 
@@ -249,22 +239,63 @@ const CAP_V1: u32 = 0x1998_0330;
 const CAP_V2: u32 = 0x2007_1026;
 const CAP_V3: u32 = 0x2008_0522;
 
-/// `kernel/capability.c: cap_validate_magic()`: the number of data structs
-/// of the header's version; an unknown version is answered with `EINVAL`
-/// after the preferred version is written into the header.
-fn cap_header(req: &Request<'_>) -> Result<(usize, i32), Errno> {
+/// A capability header: how many 32-bit data structs its version moves
+/// (1 for `_LINUX_CAPABILITY_VERSION_1`, 2 for `_2` and `_3`), and the pid
+/// it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapHeader {
+    pub structs: usize,
+    pub pid: i32,
+}
+
+/// The header at argument 0, as `kernel/capability.c:
+/// cap_validate_magic()` takes it: an unknown version is answered with
+/// `EINVAL` after the preferred version is written into the header.
+pub fn cap_header(req: &Request<'_>) -> Result<CapHeader, Errno> {
     let hdr = req.read_exact(req.ptr(0), 8)?;
     req.check_valid()?;
     let version = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
     let pid = i32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
     match version {
-        CAP_V1 => Ok((1, pid)),
-        CAP_V2 | CAP_V3 => Ok((2, pid)),
+        CAP_V1 => Ok(CapHeader { structs: 1, pid }),
+        CAP_V2 | CAP_V3 => Ok(CapHeader { structs: 2, pid }),
         _ => {
             req.write(req.ptr(0), &CAP_V3.to_le_bytes())?;
             Err(Errno::INVAL)
         }
     }
+}
+
+/// `capget(header, data)`'s header (`kernel/capability.c: capget()`):
+/// `None` when there is no data pointer, which only asks for the header
+/// (0, even for an unknown version); a negative pid is `EINVAL`.
+pub fn capget_header(req: &Request<'_>) -> Result<Option<CapHeader>, Errno> {
+    let header = match cap_header(req) {
+        Err(Errno::INVAL) if req.ptr(1) == 0 => return Ok(None),
+        other => other?,
+    };
+    if req.ptr(1) == 0 {
+        return Ok(None);
+    }
+    if header.pid < 0 {
+        return Err(Errno::INVAL);
+    }
+    Ok(Some(header))
+}
+
+/// The effective, permitted and inheritable sets of `capset(header,
+/// data)`: `structs` data structs of three 32-bit words each, the low half
+/// first, masked to the capabilities the kernel knows (`mk_kernel_cap()`).
+pub fn capset_sets(req: &Request<'_>, structs: usize) -> Result<[u64; 3], Errno> {
+    let data = req.read_exact(req.ptr(1), 12 * structs)?;
+    req.check_valid()?;
+    let word = |i: usize| {
+        u64::from(u32::from_le_bytes(data[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4])))
+    };
+    let set =
+        |k: usize| (0..structs).fold(0u64, |acc, half| acc | (word(half * 3 + k) << (32 * half)));
+    let mask = fr_emulator::creds::CAP_FULL;
+    Ok([set(0) & mask, set(1) & mask, set(2) & mask])
 }
 
 /// Whether `pid` (in the target's pid namespace) names the caller: 0 or its
@@ -275,17 +306,9 @@ fn is_self(req: &Request<'_>, pid: i32) -> bool {
 
 /// `capget(header, data)`.
 pub fn capget(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let tocopy = match cap_header(req) {
-        Err(Errno::INVAL) if req.ptr(1) == 0 => return Ok(Reply::Value(0)),
-        other => other?,
-    };
-    let (structs, pid) = tocopy;
-    if req.ptr(1) == 0 {
+    let Some(CapHeader { structs, pid }) = capget_header(req)? else {
         return Ok(Reply::Value(0));
-    }
-    if pid < 0 {
-        return Err(Errno::INVAL);
-    }
+    };
     if !is_self(req, pid) {
         return Ok(Reply::Continue("capget of another process: the kernel's answer"));
     }
@@ -302,26 +325,33 @@ pub fn capget(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 /// `capset(header, data)`: only the caller's own sets can change.
 pub fn capset(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let (structs, pid) = cap_header(req)?;
+    let CapHeader { structs, pid } = cap_header(req)?;
     if !is_self(req, pid) {
         return Err(Errno::PERM);
     }
-    let data = req.read_exact(req.ptr(1), 12 * structs)?;
-    req.check_valid()?;
-    let word = |i: usize| {
-        u64::from(u32::from_le_bytes(data[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4])))
-    };
-    let set =
-        |k: usize| (0..structs).fold(0u64, |acc, half| acc | (word(half * 3 + k) << (32 * half)));
-    let mask = fr_emulator::creds::CAP_FULL;
-    let (e, p, i) = (set(0) & mask, set(1) & mask, set(2) & mask);
+    let [e, p, i] = capset_sets(req, structs)?;
     done(ctx.creds.update(req.tid, |c| c.capset(e, p, i)))
 }
 
-/// `prctl(option, ...)` for the options that read or change capability
-/// state (`security/commoncap.c: cap_task_prctl()`); the filter notifies
-/// no other option.
-pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
+/// A `prctl` option that reads or changes capability state, with its
+/// argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prctl {
+    GetKeepcaps,
+    SetKeepcaps(bool),
+    CapbsetRead(u32),
+    /// The capability to drop; 64 stands for any beyond the last.
+    CapbsetDrop(u32),
+    GetSecurebits,
+    SetSecurebits(u32),
+    /// Another option: the filter notifies none, the kernel answers.
+    Other,
+}
+
+/// `prctl(option, arg2, ...)` as `security/commoncap.c: cap_task_prctl()`
+/// reads the options it handles: `PR_SET_KEEPCAPS` takes 0 or 1 and
+/// `PR_CAPBSET_READ` a valid capability (`cap_valid()`), else `EINVAL`.
+pub fn prctl_args(req: &Request<'_>) -> Result<Prctl, Errno> {
     const PR_GET_KEEPCAPS: i32 = 7;
     const PR_SET_KEEPCAPS: i32 = 8;
     const PR_CAPBSET_READ: i32 = 23;
@@ -330,21 +360,37 @@ pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
     const PR_SET_SECUREBITS: i32 = 28;
     const CAP_LAST_CAP: u64 = 40;
     let arg = req.ulong(1);
-    match req.int(0) {
-        PR_GET_KEEPCAPS => Ok(Reply::Value(i64::from(
+    Ok(match req.int(0) {
+        PR_GET_KEEPCAPS => Prctl::GetKeepcaps,
+        PR_SET_KEEPCAPS if arg > 1 => return Err(Errno::INVAL),
+        PR_SET_KEEPCAPS => Prctl::SetKeepcaps(arg == 1),
+        PR_CAPBSET_READ if arg > CAP_LAST_CAP => return Err(Errno::INVAL),
+        PR_CAPBSET_READ => Prctl::CapbsetRead(arg as u32),
+        PR_CAPBSET_DROP => Prctl::CapbsetDrop(arg.min(64) as u32),
+        PR_GET_SECUREBITS => Prctl::GetSecurebits,
+        PR_SET_SECUREBITS => Prctl::SetSecurebits(arg as u32),
+        _ => Prctl::Other,
+    })
+}
+
+/// `prctl(option, ...)` for the options that read or change capability
+/// state; the filter notifies no other option.
+pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
+    match prctl_args(req)? {
+        Prctl::GetKeepcaps => Ok(Reply::Value(i64::from(
             creds(ctx, req).securebits & fr_emulator::creds::SECBIT_KEEP_CAPS != 0,
         ))),
-        PR_SET_KEEPCAPS if arg > 1 => Err(Errno::INVAL),
-        PR_SET_KEEPCAPS => {
-            ctx.creds.update(req.tid, |c| c.set_keepcaps(arg == 1));
+        Prctl::SetKeepcaps(on) => {
+            ctx.creds.update(req.tid, |c| c.set_keepcaps(on));
             Ok(Reply::Value(0))
         }
-        PR_CAPBSET_READ if arg > CAP_LAST_CAP => Err(Errno::INVAL),
-        PR_CAPBSET_READ => Ok(Reply::Value(i64::from(creds(ctx, req).bounding & (1 << arg) != 0))),
-        PR_CAPBSET_DROP => done(ctx.creds.update(req.tid, |c| c.drop_bounding(arg.min(64) as u32))),
-        PR_GET_SECUREBITS => Ok(Reply::Value(i64::from(creds(ctx, req).securebits))),
-        PR_SET_SECUREBITS => done(ctx.creds.update(req.tid, |c| c.set_securebits(arg as u32))),
-        _ => Ok(Reply::Continue("a prctl option without capability state")),
+        Prctl::CapbsetRead(cap) => {
+            Ok(Reply::Value(i64::from(creds(ctx, req).bounding & (1 << cap) != 0)))
+        }
+        Prctl::CapbsetDrop(cap) => done(ctx.creds.update(req.tid, |c| c.drop_bounding(cap))),
+        Prctl::GetSecurebits => Ok(Reply::Value(i64::from(creds(ctx, req).securebits))),
+        Prctl::SetSecurebits(bits) => done(ctx.creds.update(req.tid, |c| c.set_securebits(bits))),
+        Prctl::Other => Ok(Reply::Continue("a prctl option without capability state")),
     }
 }
 

@@ -2,6 +2,14 @@
 //! that reads its arguments and calls the family's one shared operation;
 //! every handler has the signature [`Handler`] and returns an [`Outcome`],
 //! which [`crate::notify`] turns into the one reply.
+//!
+//! What a call's arguments mean is decided by pure functions of the
+//! [`Request`] (the path readers here, and each family's own: `xattr`'s
+//! names, values and `xattr_args`, `ident`'s ids, groups and capability
+//! structs, `create`'s open flags and `open_how`, ...), in the kernel's
+//! order of checks and before the host is touched. They read the target
+//! only through the request, so a fake [`crate::request::Target`] drives
+//! them in tests and in the fuzz target `request_decode`.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -234,6 +242,62 @@ pub type Outcome = Result<Reply, Errno>;
 /// The one signature of every system call handler.
 pub type Handler = fn(&Context, &Request<'_>) -> Outcome;
 
+/// What a decoder makes of a call's arguments: the values the handler acts
+/// on, or the reason the call is the kernel's to run as it is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<T> {
+    Args(T),
+    Kernel(&'static str),
+}
+
+impl<T> Decoded<T> {
+    /// `act` on the arguments, or `CONTINUE` for the decoder's reason.
+    pub fn and_then(self, act: impl FnOnce(T) -> Outcome) -> Outcome {
+        match self {
+            Decoded::Args(args) => act(args),
+            Decoded::Kernel(why) => Ok(Reply::Continue(why)),
+        }
+    }
+}
+
+/// The width of the ids a call takes and returns: i386 has 16-bit
+/// `chown`, `setuid`, `getgroups`, ... beside its `*32` calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    W16,
+    W32,
+}
+
+impl Width {
+    /// An id argument, as the kernel takes it: a `uid_t`, or an
+    /// `old_uid_t` of the low 16 bits widened by
+    /// `include/linux/highuid.h: low2highuid()` (`(old_uid_t)-1` is -1).
+    pub fn id(self, arg: u32) -> u32 {
+        match self {
+            Width::W32 => arg,
+            Width::W16 if arg as u16 == u16::MAX => fr_emulator::creds::UNCHANGED,
+            Width::W16 => u32::from(arg as u16),
+        }
+    }
+
+    /// An id as the call writes it into the target (`high2lowuid()`: ids
+    /// above 65535 are the overflow id in 16 bits).
+    pub fn out(self, id: u32) -> Vec<u8> {
+        match self {
+            Width::W32 => id.to_le_bytes().to_vec(),
+            Width::W16 => fr_emulator::abi::high2low(id).to_le_bytes().to_vec(),
+        }
+    }
+
+    /// An id as the call returns it.
+    pub fn value(self, id: u32) -> i64 {
+        match self {
+            Width::W32 => i64::from(id),
+            Width::W16 => i64::from(fr_emulator::abi::high2low(id)),
+        }
+    }
+}
+
 fn timestamp(t: StatxTimestamp) -> Timestamp {
     Timestamp { sec: t.tv_sec, nsec: t.tv_nsec }
 }
@@ -340,9 +404,23 @@ pub fn read_plain_path(req: &Request<'_>, addr: u64) -> Result<Vec<u8>, Errno> {
     read_name(req, addr, 0).map(Option::unwrap_or_default)
 }
 
-/// The file a change-making `*at()` call names (`fchownat`, `fchmodat2`):
-/// its flags may only be `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH`
-/// (`EINVAL` before anything else), then its name is read and looked up.
+/// The name of the file a change-making `*at()` call names (`fchownat`,
+/// `fchmodat2`, `execveat`), and how to look it up: its flags may only be
+/// `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH` (`EINVAL` before anything
+/// else), then its name is read.
+pub fn at_name(
+    req: &Request<'_>,
+    path_addr: u64,
+    flags: i32,
+) -> Result<(Vec<u8>, LookupFlags), Errno> {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::INVAL);
+    }
+    let path = read_name(req, path_addr, flags)?.unwrap_or_default();
+    Ok((path, LookupFlags::from_at(flags)))
+}
+
+/// The file [`at_name`] names, looked up from the target's `dirfd`.
 pub fn at_file(
     ctx: &Context,
     req: &Request<'_>,
@@ -350,11 +428,8 @@ pub fn at_file(
     path_addr: u64,
     flags: i32,
 ) -> Result<OwnedFd, Errno> {
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::INVAL);
-    }
-    let path = read_name(req, path_addr, flags)?.unwrap_or_default();
-    ctx.lookup(req, dirfd, &path, LookupFlags::from_at(flags))
+    let (path, how) = at_name(req, path_addr, flags)?;
+    ctx.lookup(req, dirfd, &path, how)
 }
 
 /// What the workload's kernel call would be refused with for a

@@ -24,6 +24,18 @@ pub fn mknodat(ctx: &Context, req: &Request<'_>) -> Outcome {
     make_node(ctx, req, req.int(0), req.ptr(1), req.uint(2), req.uint(3))
 }
 
+/// The type of file `mknod`'s `mode` asks for, as `fs/namei.c:
+/// may_mknod()` checks it: none is a regular file, a directory is `EPERM`,
+/// anything but a device, fifo or socket `EINVAL`.
+pub fn node_kind(mode: u32) -> Result<u32, Errno> {
+    match mode & S_IFMT {
+        0 => Ok(S_IFREG),
+        S_IFDIR => Err(Errno::PERM),
+        k @ (S_IFCHR | S_IFBLK | S_IFREG | S_IFIFO | S_IFSOCK) => Ok(k),
+        _ => Err(Errno::INVAL),
+    }
+}
+
 /// `fs/namei.c: do_mknodat()`: the type is checked first (`may_mknod()`),
 /// then the name, the directory's permissions and, for devices,
 /// `CAP_MKNOD`; the file is made with the caller's umask applied.
@@ -35,12 +47,7 @@ fn make_node(
     mode: u32,
     dev: u32,
 ) -> Outcome {
-    let kind = match mode & S_IFMT {
-        0 => S_IFREG,
-        S_IFDIR => return Err(Errno::PERM),
-        k @ (S_IFCHR | S_IFBLK | S_IFREG | S_IFIFO | S_IFSOCK) => k,
-        _ => return Err(Errno::INVAL),
-    };
+    let kind = node_kind(mode)?;
     let device = kind == S_IFCHR || kind == S_IFBLK;
     let creds = ctx.creds.get(req.tid);
     if !device && create::kernel_owner_is_right(ctx, &creds) && mode & 0o600 == 0o600 {

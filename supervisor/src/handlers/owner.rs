@@ -6,22 +6,20 @@ use std::os::fd::{AsFd, OwnedFd};
 use rustix::fs::{self, AtFlags, Gid, StatxFlags, Uid};
 use rustix::io::Errno;
 
+use fr_emulator::creds::UNCHANGED;
+
+use super::Width::{self, W16, W32};
 use super::{
     at_file, is_o_path, may_change, read_plain_path, real_stat, refused, Context, Outcome, Reply,
 };
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags, AT_FDCWD};
 
-/// A 32-bit id argument: `-1` leaves the id unchanged.
-fn id32(v: u32) -> Option<u32> {
-    (v != u32::MAX).then_some(v)
-}
-
-/// A 16-bit id argument, as `include/linux/highuid.h: low2highuid()` widens
-/// it: `(old_uid_t)-1` leaves the id unchanged.
-fn id16(v: u32) -> Option<u32> {
-    let v = v as u16;
-    (v != u16::MAX).then_some(u32::from(v))
+/// The owner and group of a chown, at arguments `first` and `first + 1`:
+/// `-1` (16-bit `(old_uid_t)-1` too) leaves that id unchanged (`None`).
+pub fn new_owner(req: &Request<'_>, first: usize, width: Width) -> (Option<u32>, Option<u32>) {
+    let id = |i: usize| Some(width.id(req.uint(i))).filter(|&id| id != UNCHANGED);
+    (id(first), id(first + 1))
 }
 
 fn at_path(ctx: &Context, req: &Request<'_>, path: &[u8], follow: bool) -> Result<OwnedFd, Errno> {
@@ -31,25 +29,25 @@ fn at_path(ctx: &Context, req: &Request<'_>, path: &[u8], follow: bool) -> Resul
 /// `chown(path, uid, gid)`.
 pub fn chown(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, req, at_path(ctx, req, &path, true)?, id32(req.uint(1)), id32(req.uint(2)))
+    set_owner(ctx, req, at_path(ctx, req, &path, true)?, new_owner(req, 1, W32))
 }
 
 /// i386 `chown(path, uid16, gid16)`.
 pub fn chown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, req, at_path(ctx, req, &path, true)?, id16(req.uint(1)), id16(req.uint(2)))
+    set_owner(ctx, req, at_path(ctx, req, &path, true)?, new_owner(req, 1, W16))
 }
 
 /// `lchown(path, uid, gid)`.
 pub fn lchown(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, req, at_path(ctx, req, &path, false)?, id32(req.uint(1)), id32(req.uint(2)))
+    set_owner(ctx, req, at_path(ctx, req, &path, false)?, new_owner(req, 1, W32))
 }
 
 /// i386 `lchown(path, uid16, gid16)`.
 pub fn lchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     let path = read_plain_path(req, req.ptr(0))?;
-    set_owner(ctx, req, at_path(ctx, req, &path, false)?, id16(req.uint(1)), id16(req.uint(2)))
+    set_owner(ctx, req, at_path(ctx, req, &path, false)?, new_owner(req, 1, W16))
 }
 
 fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
@@ -63,18 +61,18 @@ fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
 
 /// `fchown(fd, uid, gid)`.
 pub fn fchown(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set_owner(ctx, req, open_fd(req)?, id32(req.uint(1)), id32(req.uint(2)))
+    set_owner(ctx, req, open_fd(req)?, new_owner(req, 1, W32))
 }
 
 /// i386 `fchown(fd, uid16, gid16)`.
 pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set_owner(ctx, req, open_fd(req)?, id16(req.uint(1)), id16(req.uint(2)))
+    set_owner(ctx, req, open_fd(req)?, new_owner(req, 1, W16))
 }
 
 /// `fchownat(dirfd, path, uid, gid, flags)`.
 pub fn fchownat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let file = at_file(ctx, req, req.int(0), req.ptr(1), req.int(4))?;
-    set_owner(ctx, req, file, id32(req.uint(2)), id32(req.uint(3)))
+    set_owner(ctx, req, file, new_owner(req, 2, W32))
 }
 
 /// The chown of `file` by the calling thread. In subuid mode, when the
@@ -86,8 +84,7 @@ fn set_owner(
     ctx: &Context,
     req: &Request<'_>,
     file: OwnedFd,
-    uid: Option<u32>,
-    gid: Option<u32>,
+    (uid, gid): (Option<u32>, Option<u32>),
 ) -> Outcome {
     let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     may_change(file.as_fd(), &real)?;
@@ -142,15 +139,37 @@ fn kernel_chown(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::Arch;
+    use crate::request::Target;
+
+    /// A target whose memory is never read.
+    #[derive(Debug)]
+    struct NoMemory;
+
+    impl Target for NoMemory {
+        fn read(&self, _: u64, _: &mut [u8]) -> Result<usize, Errno> {
+            unreachable!("a chown's ids are registers")
+        }
+        fn write(&self, _: &[(u64, &[u8])]) -> Result<(), Errno> {
+            unreachable!("a chown writes nothing")
+        }
+        fn still_waiting(&self) -> Result<(), Errno> {
+            Ok(())
+        }
+    }
+
+    fn owner(arch: Arch, uid: u64, gid: u64, width: Width) -> (Option<u32>, Option<u32>) {
+        new_owner(&Request::over(&NoMemory, arch, 0, [0, uid, gid, 0, 0, 0]), 1, width)
+    }
 
     #[test]
     fn minus_one_means_unchanged_in_both_widths() {
-        assert_eq!(id32(u32::MAX), None);
-        assert_eq!(id32(70000), Some(70000));
-        assert_eq!(id16(0xffff), None);
-        assert_eq!(id16(0xffff_ffff), None);
-        assert_eq!(id16(65534), Some(65534));
+        assert_eq!(owner(Arch::X86_64, 0xffff_ffff, 70000, W32), (None, Some(70000)));
+        // The registers' high half is not the id's.
+        assert_eq!(owner(Arch::X86_64, 0x1_ffff_ffff, 0x2_0000_0005, W32), (None, Some(5)));
+        assert_eq!(owner(Arch::I386, 0xffff, 0xffff_ffff, W16), (None, None));
+        assert_eq!(owner(Arch::I386, 65534, 0xfffe, W16), (Some(65534), Some(65534)));
         // The kernel truncates a 16-bit argument before widening it.
-        assert_eq!(id16(0x1_0005), Some(5));
+        assert_eq!(owner(Arch::I386, 0x1_0005, 0x7_ffff, W16), (Some(5), None));
     }
 }

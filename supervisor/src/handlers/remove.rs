@@ -15,12 +15,13 @@ use fr_emulator::{rules, Attrs, InodeKey};
 use rustix::fs::{self, AtFlags, Mode, OFlags, RenameFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{read_plain_path, real_stat, refused, Context, Outcome, Reply};
+use super::{read_plain_path, real_stat, refused, Context, Decoded, Outcome, Reply};
 use crate::request::Request;
 use crate::resolve::AT_FDCWD;
 
-/// `AT_REMOVEDIR`, `RENAME_EXCHANGE`.
+/// `AT_REMOVEDIR`, `RENAME_NOREPLACE`, `RENAME_EXCHANGE`.
 const AT_REMOVEDIR: i32 = 0x200;
+const RENAME_NOREPLACE: u32 = 1;
 const RENAME_EXCHANGE: u32 = 1 << 1;
 
 /// A name about to lose its link, and what fr knows of its file.
@@ -96,11 +97,15 @@ pub fn rmdir(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 /// `unlinkat(dirfd, path, flags)`.
 pub fn unlinkat(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let flags = req.int(2);
+    remove(ctx, req, req.int(0), req.ptr(1), unlink_flags(req.int(2))?)
+}
+
+/// `unlinkat`'s `flags`: only `AT_REMOVEDIR` (`EINVAL`, before the name).
+pub fn unlink_flags(flags: i32) -> Result<i32, Errno> {
     if flags & !AT_REMOVEDIR != 0 {
         return Err(Errno::INVAL);
     }
-    remove(ctx, req, req.int(0), req.ptr(1), flags)
+    Ok(flags)
 }
 
 fn remove(ctx: &Context, req: &Request<'_>, dirfd: i32, path_addr: u64, flags: i32) -> Outcome {
@@ -135,6 +140,19 @@ pub fn renameat2(ctx: &Context, req: &Request<'_>) -> Outcome {
     rename_at(ctx, req, (req.int(0), req.ptr(1)), (req.int(2), req.ptr(3)), req.uint(4))
 }
 
+/// `renameat2`'s `flags`: `RENAME_NOREPLACE`, `RENAME_EXCHANGE` or
+/// `RENAME_WHITEOUT`, an exchange with neither other; anything else is the
+/// kernel's `EINVAL`.
+pub fn rename_flags(flags: u32) -> Decoded<u32> {
+    const RENAME_WHITEOUT: u32 = 1 << 2;
+    let known = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT;
+    let exchange = flags & RENAME_EXCHANGE != 0;
+    if flags & !known != 0 || (exchange && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0) {
+        return Decoded::Kernel("flags the kernel refuses (EINVAL)");
+    }
+    Decoded::Args(flags)
+}
+
 /// A rename replaces the new name's file, which loses that link; an
 /// exchange loses none. The kernel would check the permissions with the
 /// user's real credentials, so fr checks them first with the fake ones.
@@ -145,13 +163,10 @@ fn rename_at(
     new: (i32, u64),
     flags: u32,
 ) -> Outcome {
-    const RENAME_NOREPLACE: u32 = 1;
-    const RENAME_WHITEOUT: u32 = 1 << 2;
-    let known = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT;
-    let exchange = flags & RENAME_EXCHANGE != 0;
-    if flags & !known != 0 || (exchange && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0) {
-        return Ok(Reply::Continue("flags the kernel refuses (EINVAL)"));
+    if let Decoded::Kernel(why) = rename_flags(flags) {
+        return Ok(Reply::Continue(why));
     }
+    let exchange = flags & RENAME_EXCHANGE != 0;
     let old_path = read_plain_path(req, old.1)?;
     let new_path = read_plain_path(req, new.1)?;
     let source = victim(ctx, req, old.0, &old_path)?;

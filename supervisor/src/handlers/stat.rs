@@ -100,6 +100,39 @@ fn fd_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
     fill(ctx, req, found, req.ptr(1), layout)
 }
 
+/// How the stat calls' `flags` look a name up (`fs/stat.c: vfs_statx()`):
+/// `AT_SYMLINK_NOFOLLOW`, `AT_NO_AUTOMOUNT`, `AT_EMPTY_PATH` and the
+/// `AT_STATX_*` sync types, nothing else (`EINVAL`).
+pub fn stat_how(flags: i32) -> Result<LookupFlags, Errno> {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) != 0 {
+        return Err(Errno::INVAL);
+    }
+    Ok(LookupFlags::from_at(flags))
+}
+
+/// What `statx`'s `flags` and `mask` ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatxHow {
+    /// The `AT_STATX_*` sync type.
+    pub sync: AtFlags,
+    /// The fields asked for, without `STATX_CHANGE_COOKIE` (kernel-only).
+    pub mask: StatxFlags,
+    pub how: LookupFlags,
+}
+
+/// `statx`'s `flags` and `mask`, in the order of `fs/stat.c: do_statx()`:
+/// `STATX__RESERVED` or both sync types are `EINVAL`, then [`stat_how`].
+pub fn statx_how(flags: i32, mask: u32) -> Result<StatxHow, Errno> {
+    if mask & STATX_RESERVED != 0 || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
+        return Err(Errno::INVAL);
+    }
+    Ok(StatxHow {
+        how: stat_how(flags)?,
+        sync: AtFlags::from_bits_retain((flags & AT_STATX_SYNC_TYPE) as u32),
+        mask: StatxFlags::from_bits_retain(mask & !STATX_CHANGE_COOKIE),
+    })
+}
+
 /// `fs/stat.c: vfs_fstatat()`: the name is read first; no name with a real
 /// descriptor is `fstat` of it; otherwise the flags are checked, then the
 /// path is looked up.
@@ -109,12 +142,7 @@ fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
     let found = match name {
         None if dirfd >= 0 => fd_status(req, dirfd, AtFlags::empty(), StatxFlags::BASIC_STATS)?,
         name => {
-            if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)
-                != 0
-            {
-                return Err(Errno::INVAL);
-            }
-            let (path, how) = (name.unwrap_or_default(), LookupFlags::from_at(flags));
+            let (path, how) = (name.unwrap_or_default(), stat_how(flags)?);
             ctx.stat_path(req, dirfd, &path, how, AtFlags::empty(), StatxFlags::BASIC_STATS)?
         }
     };
@@ -167,20 +195,10 @@ pub fn fstatat64(ctx: &Context, req: &Request<'_>) -> Outcome {
 pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
     let (dirfd, flags, mask) = (req.int(0), req.int(2), req.uint(3));
     let name = read_name_maybe_null(req, req.ptr(1), flags)?;
-    if mask & STATX_RESERVED != 0 || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
-        return Err(Errno::INVAL);
-    }
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) != 0 {
-        return Err(Errno::INVAL);
-    }
-    let sync = AtFlags::from_bits_retain((flags & AT_STATX_SYNC_TYPE) as u32);
-    let mask = StatxFlags::from_bits_retain(mask & !STATX_CHANGE_COOKIE);
+    let StatxHow { sync, mask, how } = statx_how(flags, mask)?;
     let (key, real) = match name {
         None if dirfd >= 0 => fd_status(req, dirfd, sync, mask)?,
-        name => {
-            let how = LookupFlags::from_at(flags);
-            ctx.stat_path(req, dirfd, &name.unwrap_or_default(), how, sync, mask)?
-        }
+        name => ctx.stat_path(req, dirfd, &name.unwrap_or_default(), how, sync, mask)?,
     };
     let Some(st) = faked(ctx, req, key, &real)? else {
         return Ok(Reply::Continue("no record, and the kernel shows what fr would"));

@@ -16,8 +16,8 @@ use rustix::io::Errno;
 
 use super::{chmod_real, usable_perms};
 use super::{
-    is_o_path, may_change, read_name_maybe_null, read_plain_path, real_stat, Context, Outcome,
-    Reply,
+    is_o_path, may_change, read_name_maybe_null, read_plain_path, real_stat, Context, Decoded,
+    Outcome, Reply,
 };
 use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
 use crate::request::Request;
@@ -41,8 +41,8 @@ fn errno(e: XattrError) -> Errno {
 
 /// Which file a call names: a path (following a last symlink or not) or a
 /// descriptor.
-#[derive(Clone, Copy)]
-enum Target {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum File {
     Path {
         addr: u64,
         follow: bool,
@@ -57,33 +57,29 @@ enum Target {
     },
 }
 
-fn path(req: &Request<'_>, follow: bool) -> Target {
-    Target::Path { addr: req.ptr(0), follow }
+/// The path at argument 0 of the calls without `f` or `at`.
+pub fn path(req: &Request<'_>, follow: bool) -> File {
+    File::Path { addr: req.ptr(0), follow }
 }
 
-fn open(ctx: &Context, req: &Request<'_>, target: Target) -> Result<OwnedFd, Errno> {
-    match target {
-        Target::Path { addr, follow } => {
-            let p = read_plain_path(req, addr)?;
-            ctx.lookup(req, AT_FDCWD, &p, LookupFlags { follow, empty_path: false })
-        }
-        Target::Fd(fd) => {
-            let file = resolve::fd(req, fd)?;
-            if is_o_path(req, fd)? {
-                return Err(Errno::BADF);
-            }
-            Ok(file)
-        }
-        Target::At { dirfd, addr, flags } => match read_name_maybe_null(req, addr, flags)? {
-            None if dirfd >= 0 => open(ctx, req, Target::Fd(dirfd)),
-            name => ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags)),
-        },
+/// The descriptor at argument 0 of the `f*xattr` calls.
+pub fn fd(req: &Request<'_>) -> File {
+    File::Fd(req.int(0))
+}
+
+/// The `*xattrat` calls' file: `dirfd` and path at arguments 0 and 1, and
+/// `at_flags` at 2, which may only be these two (`EINVAL`).
+pub fn at_file(req: &Request<'_>) -> Result<File, Errno> {
+    let flags = req.int(2);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::INVAL);
     }
+    Ok(File::At { dirfd: req.int(0), addr: req.ptr(1), flags })
 }
 
 /// The attribute name at `addr`, as `fs/xattr.c` copies it: `ERANGE` when
 /// empty or longer than `XATTR_NAME_MAX`.
-fn read_name(req: &Request<'_>, addr: u64) -> Result<(Vec<u8>, Namespace), Errno> {
+pub fn name(req: &Request<'_>, addr: u64) -> Result<(Vec<u8>, Namespace), Errno> {
     let name = match req.read_path(addr) {
         Err(Errno::NAMETOOLONG) => return Err(Errno::RANGE),
         other => other?,
@@ -92,43 +88,211 @@ fn read_name(req: &Request<'_>, addr: u64) -> Result<(Vec<u8>, Namespace), Errno
     Ok((name, ns))
 }
 
+/// Why a `user.*` name is the kernel's.
+const USER_REAL: &str = "user.* attributes are real";
+
+/// A kept attribute to set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Set {
+    pub name: Vec<u8>,
+    pub value: Vec<u8>,
+    pub flags: u32,
+}
+
+/// The name at `name_addr` and the `size` bytes of value at `value_addr`
+/// with `flags`, in the order of `fs/xattr.c: setxattr_copy()` (which
+/// `path_setxattrat()` calls before it looks the file up): the flags, the
+/// name, the size (`E2BIG` above `XATTR_SIZE_MAX`), the value.
+pub fn set_args(
+    req: &Request<'_>,
+    [name_addr, value_addr, size]: [u64; 3],
+    flags: u32,
+) -> Result<Decoded<Set>, Errno> {
+    let size = size as usize;
+    rules::check_set(flags, 0).map_err(errno)?;
+    let (name, ns) = name(req, name_addr)?;
+    if ns == Namespace::User {
+        return Ok(Decoded::Kernel(USER_REAL));
+    }
+    rules::check_set(flags, size).map_err(errno)?;
+    let value = req.read_exact(value_addr, size)?;
+    Ok(Decoded::Args(Set { name, value, flags }))
+}
+
+/// `{,l,f}setxattr(file, name, value, size, flags)`.
+pub fn setxattr_args(req: &Request<'_>) -> Result<Decoded<Set>, Errno> {
+    set_args(req, [req.ptr(1), req.ptr(2), req.ulong(3)], req.uint(4))
+}
+
+/// `setxattrat(dirfd, path, at_flags, name, args, size)` (6.13), in the
+/// order of `fs/xattr.c: setxattrat()`: the `xattr_args`, the `at_flags`,
+/// then [`set_args`].
+pub fn setxattrat_args(req: &Request<'_>) -> Result<(File, Decoded<Set>), Errno> {
+    let XattrArgs { value, size, flags } = xattr_args(req)?;
+    let file = at_file(req)?;
+    Ok((file, set_args(req, [req.ptr(3), value, size], flags)?))
+}
+
+/// A kept attribute to read, and the caller's buffer for its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Get {
+    pub name: Vec<u8>,
+    pub value: u64,
+    pub size: usize,
+}
+
+/// The name at `name_addr` and the buffer of `size` bytes at `value_addr`.
+pub fn get_args(
+    req: &Request<'_>,
+    [name_addr, value_addr, size]: [u64; 3],
+) -> Result<Decoded<Get>, Errno> {
+    let (name, ns) = name(req, name_addr)?;
+    if ns == Namespace::User {
+        return Ok(Decoded::Kernel(USER_REAL));
+    }
+    Ok(Decoded::Args(Get { name, value: value_addr, size: size as usize }))
+}
+
+/// `{,l,f}getxattr(file, name, value, size)`.
+pub fn getxattr_args(req: &Request<'_>) -> Result<Decoded<Get>, Errno> {
+    get_args(req, [req.ptr(1), req.ptr(2), req.ulong(3)])
+}
+
+/// `getxattrat(dirfd, path, at_flags, name, args, size)` (6.13): the
+/// `xattr_args`, whose flags must be 0 (`EINVAL`), the `at_flags`, then
+/// [`get_args`].
+pub fn getxattrat_args(req: &Request<'_>) -> Result<(File, Decoded<Get>), Errno> {
+    let XattrArgs { value, size, flags } = xattr_args(req)?;
+    if flags != 0 {
+        return Err(Errno::INVAL);
+    }
+    let file = at_file(req)?;
+    Ok((file, get_args(req, [req.ptr(3), value, size])?))
+}
+
+/// The caller's buffer for a list of names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct List {
+    pub addr: u64,
+    pub size: usize,
+}
+
+/// `{,l,f}listxattr(file, list, size)`.
+pub fn listxattr_args(req: &Request<'_>) -> List {
+    List { addr: req.ptr(1), size: req.ulong(2) as usize }
+}
+
+/// `listxattrat(dirfd, path, at_flags, list, size)` (6.13).
+pub fn listxattrat_args(req: &Request<'_>) -> Result<(File, List), Errno> {
+    let file = at_file(req)?;
+    Ok((file, List { addr: req.ptr(3), size: req.ulong(4) as usize }))
+}
+
+/// The name of a kept attribute to remove, at `name_addr`.
+pub fn remove_args(req: &Request<'_>, name_addr: u64) -> Result<Decoded<Vec<u8>>, Errno> {
+    let (name, ns) = name(req, name_addr)?;
+    if ns == Namespace::User {
+        return Ok(Decoded::Kernel(USER_REAL));
+    }
+    Ok(Decoded::Args(name))
+}
+
+/// `{,l,f}removexattr(file, name)`.
+pub fn removexattr_args(req: &Request<'_>) -> Result<Decoded<Vec<u8>>, Errno> {
+    remove_args(req, req.ptr(1))
+}
+
+/// `removexattrat(dirfd, path, at_flags, name)` (6.13).
+pub fn removexattrat_args(req: &Request<'_>) -> Result<(File, Decoded<Vec<u8>>), Errno> {
+    let file = at_file(req)?;
+    Ok((file, remove_args(req, req.ptr(3))?))
+}
+
+/// `struct xattr_args { u64 value; u32 size; u32 flags; }`, the `*xattrat`
+/// calls' value, size and flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XattrArgs {
+    pub value: u64,
+    pub size: u64,
+    pub flags: u32,
+}
+
+/// `XATTR_ARGS_SIZE_VER0` and the page size `copy_struct_from_user()` stops at.
+const ARGS_SIZE_VER0: usize = 16;
+const PAGE_SIZE: usize = 4096;
+
+/// The `xattr_args` at argument 4, of the size at argument 5, as
+/// `copy_struct_from_user()` takes it: too small is `EINVAL`, larger than
+/// a page `E2BIG`, and bytes beyond the known struct must be zero
+/// (`E2BIG`).
+pub fn xattr_args(req: &Request<'_>) -> Result<XattrArgs, Errno> {
+    let usize = req.ulong(5) as usize;
+    if usize < ARGS_SIZE_VER0 {
+        return Err(Errno::INVAL);
+    }
+    if usize > PAGE_SIZE {
+        return Err(Errno::TOOBIG);
+    }
+    let raw = req.read_exact(req.ptr(4), usize)?;
+    if raw[ARGS_SIZE_VER0..].iter().any(|&b| b != 0) {
+        return Err(Errno::TOOBIG);
+    }
+    let value = u64::from_le_bytes(raw[0..8].try_into().unwrap_or_default());
+    let value = if req.arch.is_32bit() { value & 0xffff_ffff } else { value };
+    let size = u64::from(u32::from_le_bytes(raw[8..12].try_into().unwrap_or_default()));
+    let flags = u32::from_le_bytes(raw[12..16].try_into().unwrap_or_default());
+    Ok(XattrArgs { value, size, flags })
+}
+
+fn open(ctx: &Context, req: &Request<'_>, file: File) -> Result<OwnedFd, Errno> {
+    match file {
+        File::Path { addr, follow } => {
+            let p = read_plain_path(req, addr)?;
+            ctx.lookup(req, AT_FDCWD, &p, LookupFlags { follow, empty_path: false })
+        }
+        File::Fd(fd) => {
+            let file = resolve::fd(req, fd)?;
+            if is_o_path(req, fd)? {
+                return Err(Errno::BADF);
+            }
+            Ok(file)
+        }
+        File::At { dirfd, addr, flags } => match read_name_maybe_null(req, addr, flags)? {
+            None if dirfd >= 0 => open(ctx, req, File::Fd(dirfd)),
+            name => ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags)),
+        },
+    }
+}
+
 fn stat(file: &OwnedFd) -> Result<(InodeKey, Kstat), Errno> {
     real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)
 }
 
 /// `setxattr(path, name, value, size, flags)`.
 pub fn setxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, path(req, true), [req.ptr(1), req.ptr(2), req.ulong(3)], req.uint(4))
+    setxattr_args(req)?.and_then(|args| set(ctx, req, path(req, true), args))
 }
 
 /// `lsetxattr(path, name, value, size, flags)`.
 pub fn lsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, path(req, false), [req.ptr(1), req.ptr(2), req.ulong(3)], req.uint(4))
+    setxattr_args(req)?.and_then(|args| set(ctx, req, path(req, false), args))
 }
 
 /// `fsetxattr(fd, name, value, size, flags)`.
 pub fn fsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set(ctx, req, Target::Fd(req.int(0)), [req.ptr(1), req.ptr(2), req.ulong(3)], req.uint(4))
+    setxattr_args(req)?.and_then(|args| set(ctx, req, fd(req), args))
 }
 
-/// `fs/xattr.c: path_setxattr()`: flags, name and value are taken first,
-/// then the file is looked up.
-fn set(
-    ctx: &Context,
-    req: &Request<'_>,
-    target: Target,
-    [name_addr, value_addr, size]: [u64; 3],
-    flags: u32,
-) -> Outcome {
-    let size = size as usize;
-    rules::check_set(flags, 0).map_err(errno)?;
-    let (name, ns) = read_name(req, name_addr)?;
-    if ns == Namespace::User {
-        return Ok(Reply::Continue("user.* attributes are real"));
-    }
-    rules::check_set(flags, size).map_err(errno)?;
-    let value = req.read_exact(value_addr, size)?;
-    let file = open(ctx, req, target)?;
+/// `setxattrat(dirfd, path, at_flags, name, args, size)` (6.13).
+pub fn setxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let (file, args) = setxattrat_args(req)?;
+    args.and_then(|args| set(ctx, req, file, args))
+}
+
+/// `fs/xattr.c: path_setxattrat()`: flags, name and value are taken first
+/// ([`set_args`]), then the file is looked up.
+fn set(ctx: &Context, req: &Request<'_>, file: File, Set { name, value, flags }: Set) -> Outcome {
+    let file = open(ctx, req, file)?;
     let (key, real) = stat(&file)?;
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
@@ -163,39 +327,36 @@ fn real_mode_follows(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat)
 
 /// `getxattr(path, name, value, size)`.
 pub fn getxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, path(req, true), [req.ptr(1), req.ptr(2), req.ulong(3)])
+    getxattr_args(req)?.and_then(|args| get(ctx, req, path(req, true), args))
 }
 
 /// `lgetxattr(path, name, value, size)`.
 pub fn lgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, path(req, false), [req.ptr(1), req.ptr(2), req.ulong(3)])
+    getxattr_args(req)?.and_then(|args| get(ctx, req, path(req, false), args))
 }
 
 /// `fgetxattr(fd, name, value, size)`.
 pub fn fgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    get(ctx, req, Target::Fd(req.int(0)), [req.ptr(1), req.ptr(2), req.ulong(3)])
+    getxattr_args(req)?.and_then(|args| get(ctx, req, fd(req), args))
 }
 
-fn get(
-    ctx: &Context,
-    req: &Request<'_>,
-    target: Target,
-    [name_addr, value_addr, size]: [u64; 3],
-) -> Outcome {
-    let (name, ns) = read_name(req, name_addr)?;
-    if ns == Namespace::User {
-        return Ok(Reply::Continue("user.* attributes are real"));
-    }
-    let file = open(ctx, req, target)?;
+/// `getxattrat(dirfd, path, at_flags, name, args, size)` (6.13).
+pub fn getxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let (file, args) = getxattrat_args(req)?;
+    args.and_then(|args| get(ctx, req, file, args))
+}
+
+fn get(ctx: &Context, req: &Request<'_>, file: File, Get { name, value, size }: Get) -> Outcome {
+    let file = open(ctx, req, file)?;
     let (key, real) = stat(&file)?;
     let creds = ctx.creds.get(req.tid);
     if !rules::visible(&name, &creds) {
         return Err(Errno::NODATA);
     }
-    let Some(value) = ctx.inodes.xattrs(key, real.attrs()).remove(&name) else {
+    let Some(kept) = ctx.inodes.xattrs(key, real.attrs()).remove(&name) else {
         return absent(&name);
     };
-    answer(req, value_addr, size as usize, &value)
+    answer(req, value, size, &kept)
 }
 
 /// A name fr does not keep: the file's own `security.*` or ACL, if it has
@@ -225,23 +386,29 @@ fn answer(req: &Request<'_>, addr: u64, size: usize, data: &[u8]) -> Outcome {
 
 /// `listxattr(path, list, size)`.
 pub fn listxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, path(req, true), req.ptr(1), req.ulong(2))
+    list(ctx, req, path(req, true), listxattr_args(req))
 }
 
 /// `llistxattr(path, list, size)`.
 pub fn llistxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, path(req, false), req.ptr(1), req.ulong(2))
+    list(ctx, req, path(req, false), listxattr_args(req))
 }
 
 /// `flistxattr(fd, list, size)`.
 pub fn flistxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    list(ctx, req, Target::Fd(req.int(0)), req.ptr(1), req.ulong(2))
+    list(ctx, req, fd(req), listxattr_args(req))
+}
+
+/// `listxattrat(dirfd, path, at_flags, list, size)` (6.13).
+pub fn listxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let (file, args) = listxattrat_args(req)?;
+    list(ctx, req, file, args)
 }
 
 /// The file's real names (as the supervisor can read them) followed by the
 /// ones fr keeps, each NUL-terminated.
-fn list(ctx: &Context, req: &Request<'_>, target: Target, list_addr: u64, size: u64) -> Outcome {
-    let file = open(ctx, req, target)?;
+fn list(ctx: &Context, req: &Request<'_>, file: File, List { addr, size }: List) -> Outcome {
+    let file = open(ctx, req, file)?;
     let (key, real) = stat(&file)?;
     let kept = ctx.inodes.xattrs(key, real.attrs());
     if kept.is_empty() {
@@ -260,35 +427,37 @@ fn list(ctx: &Context, req: &Request<'_>, target: Target, list_addr: u64, size: 
             names.push(0);
         }
     }
-    answer(req, list_addr, size as usize, &names)
+    answer(req, addr, size, &names)
 }
 
 /// `removexattr(path, name)`.
 pub fn removexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    remove(ctx, req, path(req, true), req.ptr(1))
+    removexattr_args(req)?.and_then(|name| remove(ctx, req, path(req, true), &name))
 }
 
 /// `lremovexattr(path, name)`.
 pub fn lremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    remove(ctx, req, path(req, false), req.ptr(1))
+    removexattr_args(req)?.and_then(|name| remove(ctx, req, path(req, false), &name))
 }
 
 /// `fremovexattr(fd, name)`.
 pub fn fremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    remove(ctx, req, Target::Fd(req.int(0)), req.ptr(1))
+    removexattr_args(req)?.and_then(|name| remove(ctx, req, fd(req), &name))
 }
 
-fn remove(ctx: &Context, req: &Request<'_>, target: Target, name_addr: u64) -> Outcome {
-    let (name, ns) = read_name(req, name_addr)?;
-    if ns == Namespace::User {
-        return Ok(Reply::Continue("user.* attributes are real"));
-    }
-    let file = open(ctx, req, target)?;
+/// `removexattrat(dirfd, path, at_flags, name)` (6.13).
+pub fn removexattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
+    let (file, name) = removexattrat_args(req)?;
+    name.and_then(|name| remove(ctx, req, file, &name))
+}
+
+fn remove(ctx: &Context, req: &Request<'_>, file: File, name: &[u8]) -> Outcome {
+    let file = open(ctx, req, file)?;
     let (key, real) = stat(&file)?;
     may_change(file.as_fd(), &real)?;
-    match ctx.inodes.removexattr(key, real.attrs(), &name, &ctx.creds.get(req.tid)) {
-        Err(XattrError::NoData) if name.starts_with(b"security.") => absent_security(&file, &name),
-        Err(XattrError::NoData) => absent(&name),
+    match ctx.inodes.removexattr(key, real.attrs(), name, &ctx.creds.get(req.tid)) {
+        Err(XattrError::NoData) if name.starts_with(b"security.") => absent_security(&file, name),
+        Err(XattrError::NoData) => absent(name),
         done => done.map(|()| Reply::Value(0)).map_err(errno),
     }
 }
@@ -307,70 +476,4 @@ fn absent_security(file: &OwnedFd, name: &[u8]) -> Outcome {
         Err(e @ (Errno::NODATA | Errno::OPNOTSUPP)) => Err(e),
         _ => Ok(Reply::Continue("the file's own security.* attribute: the kernel's to remove")),
     }
-}
-
-/// `XATTR_ARGS_SIZE_VER0` and the page size `copy_struct_from_user()` stops at.
-const ARGS_SIZE_VER0: usize = 16;
-const PAGE_SIZE: usize = 4096;
-
-/// The `*xattrat` calls' `at_flags`: only these two (`EINVAL`).
-fn at_target(req: &Request<'_>) -> Result<Target, Errno> {
-    let flags = req.int(2);
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::INVAL);
-    }
-    Ok(Target::At { dirfd: req.int(0), addr: req.ptr(1), flags })
-}
-
-/// `struct xattr_args { u64 value; u32 size; u32 flags; }` at argument 4,
-/// of the size at argument 5, as `copy_struct_from_user()` takes it: too
-/// small is `EINVAL`, larger than a page `E2BIG`, and bytes beyond the
-/// known struct must be zero (`E2BIG`).
-fn xattr_args(req: &Request<'_>) -> Result<(u64, u64, u32), Errno> {
-    let usize = req.ulong(5) as usize;
-    if usize < ARGS_SIZE_VER0 {
-        return Err(Errno::INVAL);
-    }
-    if usize > PAGE_SIZE {
-        return Err(Errno::TOOBIG);
-    }
-    let raw = req.read_exact(req.ptr(4), usize)?;
-    if raw[ARGS_SIZE_VER0..].iter().any(|&b| b != 0) {
-        return Err(Errno::TOOBIG);
-    }
-    let value = u64::from_le_bytes(raw[0..8].try_into().unwrap_or_default());
-    let value = if req.arch.is_32bit() { value & 0xffff_ffff } else { value };
-    let size = u64::from(u32::from_le_bytes(raw[8..12].try_into().unwrap_or_default()));
-    let flags = u32::from_le_bytes(raw[12..16].try_into().unwrap_or_default());
-    Ok((value, size, flags))
-}
-
-/// `setxattrat(dirfd, path, at_flags, name, args, size)` (6.13).
-pub fn setxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let (value, size, flags) = xattr_args(req)?;
-    let target = at_target(req)?;
-    set(ctx, req, target, [req.ptr(3), value, size], flags)
-}
-
-/// `getxattrat(dirfd, path, at_flags, name, args, size)` (6.13): the
-/// args' flags must be 0.
-pub fn getxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let (value, size, flags) = xattr_args(req)?;
-    if flags != 0 {
-        return Err(Errno::INVAL);
-    }
-    let target = at_target(req)?;
-    get(ctx, req, target, [req.ptr(3), value, size])
-}
-
-/// `listxattrat(dirfd, path, at_flags, list, size)` (6.13).
-pub fn listxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let target = at_target(req)?;
-    list(ctx, req, target, req.ptr(3), req.ulong(4))
-}
-
-/// `removexattrat(dirfd, path, at_flags, name)` (6.13).
-pub fn removexattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let target = at_target(req)?;
-    remove(ctx, req, target, req.ptr(3))
 }
