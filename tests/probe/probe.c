@@ -143,6 +143,8 @@ static void chown_steps(void)
     int fd = open("file", O_RDONLY | O_CLOEXEC);
     int opath = open("link", O_PATH | O_NOFOLLOW | O_CLOEXEC);
     int subfd = open("sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* Access mode 3: neither read nor write, for ioctl only, but not O_PATH. */
+    int ioctl_only = open("file", 3 | O_CLOEXEC);
 #ifdef __i386__
     STEP("chown32(file,123,456)", syscall(SYS_chown32, "file", 123, 456));
     STEP("chown32(file,-1,789)", syscall(SYS_chown32, "file", -1, 789));
@@ -165,6 +167,7 @@ static void chown_steps(void)
     STEP("chown(link,33,44)", syscall(SYS_chown, "link", 33, 44));
     STEP("fchown(fd,55,66)", syscall(SYS_fchown, fd, 55, 66));
     STEP("fchown(opath,1,1)", syscall(SYS_fchown, opath, 1, 1));
+    STEP("fchown(ioctl_only,56,67)", syscall(SYS_fchown, ioctl_only, 56, 67));
     STEP("fchown(badfd,1,1)", syscall(SYS_fchown, 987, 1, 1));
 #endif
     STEP("fchownat(CWD,file,77,88,0)", syscall(SYS_fchownat, AT_FDCWD, "file", 77, 88, 0));
@@ -203,6 +206,7 @@ static void chown_steps(void)
     STEP("fchownat(CWD,sgiddir,5,5,0)", syscall(SYS_fchownat, AT_FDCWD, "sgiddir", 5, 5, 0));
     close(fd);
     close(opath);
+    close(ioctl_only);
     close(subfd);
 }
 

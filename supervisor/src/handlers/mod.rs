@@ -483,8 +483,21 @@ pub fn umask(req: &Request<'_>) -> Result<u32, Errno> {
 
 /// Whether the target's descriptor `fd` was opened with `O_PATH`, which
 /// `fchown(2)` and `fchmod(2)` refuse with `EBADF` (`fdget()` skips them).
+///
+/// The link `/proc/<tid>/fd/N` carries the descriptor's access in its
+/// mode (`fs/proc/fd.c: tid_fd_update_inode()`: read gives `r-x`, write
+/// `-wx`), so one `statx` of the link answers for every descriptor opened
+/// to read or write. Mode 0 is `O_PATH` or the rare access mode 3 (for
+/// `ioctl` only); the descriptor's flags in `fdinfo` tell those apart.
 pub fn is_o_path(req: &Request<'_>, fd: i32) -> Result<bool, Errno> {
     const O_PATH: u32 = 0o10_000_000;
+    let link = format!("/proc/{}/fd/{fd}", req.tid);
+    if let Ok(st) = fs::statx(fs::CWD, &link, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MODE) {
+        req.check_valid()?;
+        if st.stx_mode & 0o777 != 0 {
+            return Ok(false);
+        }
+    }
     let info = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", req.tid))
         .map_err(|_| Errno::BADF)?;
     req.check_valid()?;
