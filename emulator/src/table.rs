@@ -237,6 +237,17 @@ impl InodeTable {
         self.setgid_dirs.load(Ordering::Relaxed) || self.default_acls.load(Ordering::Relaxed)
     }
 
+    /// Whether directory `key`'s record may make a new file in it differ
+    /// from what the kernel gives it: set-group-id (the record's bit or
+    /// the real one, which then hands on the real group, not the recorded
+    /// one) or a default ACL. A directory without a record is the kernel's
+    /// own, and the kernel's new file is then as the table would make it.
+    pub fn shapes_new_files(&self, key: InodeKey, real: Attrs) -> bool {
+        let Some(rec) = self.record(key, real) else { return false };
+        (rec.mode | real.mode) & crate::attrs::S_ISGID != 0
+            || self.xattrs.get(&key).is_some_and(|x| x.contains_key(xattr::ACL_DEFAULT))
+    }
+
     /// The attributes (and xattrs) of a new file of type `kind` that `c`
     /// makes in directory `dir` with the requested permission bits `perms`
     /// and the caller's `umask`: set-group-id stripped from the request
@@ -528,6 +539,27 @@ mod tests {
 
     fn real(mode: u32, uid: u32, gid: u32) -> Attrs {
         Attrs { mode, uid, gid, rdev_major: 0, rdev_minor: 0 }
+    }
+
+    #[test]
+    fn only_a_recorded_set_group_id_or_default_acl_directory_shapes_new_files() {
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let dir = real(S_IFDIR | 0o755, 1001, 1001);
+        assert!(!t.shapes_new_files(KEY, dir), "no record: the kernel's own");
+        let sgid = real(S_IFDIR | 0o2755, 1001, 1001);
+        assert!(!t.shapes_new_files(KEY, sgid), "no record: the kernel hands on the real group");
+        t.chown(KEY, dir, None, Some(33), &ROOT).unwrap();
+        assert!(!t.shapes_new_files(KEY, dir), "a recorded group alone is not handed on");
+        assert!(t.shapes_new_files(KEY, sgid), "the real bit hands on the real group");
+        t.chmod(KEY, dir, 0o2755, &ROOT).unwrap();
+        assert!(t.shapes_new_files(KEY, dir), "the recorded bit hands on group 33");
+        let other = InodeKey { dev: 8, ino: 43 };
+        let default = [2, 0, 0, 0, 1, 0, 7, 0, 255, 255, 255, 255, 4, 0, 5, 0, 255, 255, 255, 255]
+            .into_iter()
+            .chain([32, 0, 5, 0, 255, 255, 255, 255])
+            .collect::<Vec<u8>>();
+        t.setxattr(other, dir, crate::xattr::ACL_DEFAULT, &default, 0, &ROOT).unwrap();
+        assert!(t.shapes_new_files(other, dir), "a default ACL");
     }
 
     #[test]

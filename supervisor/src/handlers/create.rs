@@ -38,18 +38,28 @@ const O_CLOEXEC: u32 = 0o2_000_000;
 /// `O_TMPFILE` is `__O_TMPFILE | O_DIRECTORY`.
 const O_TMPFILE: u32 = 0o20_000_000 | 0o200_000;
 
-/// Whether the kernel may make the file: its own file, owned by the user,
-/// already shows as the caller's would (fake fs ids 0, and no recorded
-/// set-group-id directory or default ACL that could shape it), and the
-/// caller may write to every directory (`CAP_DAC_OVERRIDE`), as the kernel,
-/// which checks the user's real credentials, lets it. A caller that dropped
-/// it meets the directory's fake mode (`fs/namei.c: may_create()`).
+/// Whether the kernel may make the file, before its directory is known:
+/// the caller makes files as the kernel does ([`kernel_makes_as`]) and no
+/// directory was ever recorded in a way that could shape a new file.
 pub fn kernel_owner_is_right(ctx: &Context, creds: &Creds) -> bool {
+    kernel_makes_as(creds) && !ctx.inodes.may_shape_new_files()
+}
+
+/// Whether the kernel may make the file in `parent`: [`kernel_makes_as`]
+/// the caller, and the directory's record cannot shape the new file
+/// (`InodeTable::shapes_new_files`).
+pub fn kernel_makes_in(ctx: &Context, parent: &Parent, creds: &Creds) -> bool {
+    kernel_makes_as(creds) && !ctx.inodes.shapes_new_files(parent.key, parent.real)
+}
+
+/// Whether the kernel's own new file, owned by the user, shows as the
+/// caller's would (fake fs ids 0), and the caller may write to every
+/// directory (`CAP_DAC_OVERRIDE`), as the kernel, which checks the user's
+/// real credentials, lets it. A caller that dropped it meets the
+/// directory's fake mode (`fs/namei.c: may_create()`).
+fn kernel_makes_as(creds: &Creds) -> bool {
     const CAP_DAC_OVERRIDE: u32 = 1;
-    creds.fsuid == 0
-        && creds.fsgid == 0
-        && creds.capable(CAP_DAC_OVERRIDE)
-        && !ctx.inodes.may_shape_new_files()
+    creds.fsuid == 0 && creds.fsgid == 0 && creds.capable(CAP_DAC_OVERRIDE)
 }
 
 /// The directory a file is made in, its fake view, and whether the caller
@@ -138,6 +148,9 @@ fn make_dir(ctx: &Context, req: &Request<'_>, dirfd: i32, path_addr: u64, mode: 
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = ctx.parent(req, dirfd, &path, true)?;
     let parent = directory(ctx, &dir, &name, &creds)?;
+    if kernel_makes_in(ctx, &parent, &creds) && perms & 0o700 == 0o700 {
+        return Ok(Reply::Continue("the kernel's directory is right in this one"));
+    }
     let made = parent.new_file(ctx, S_IFDIR, perms, umask(req)?, &creds);
     fs::mkdirat(&dir, name.as_slice(), usable(&made.0))?;
     record(ctx, &dir, &name, made)?;
@@ -169,6 +182,9 @@ fn make_symlink(
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
     let parent = directory(ctx, &dir, &name, &creds)?;
+    if kernel_makes_in(ctx, &parent, &creds) {
+        return Ok(Reply::Continue("the kernel's symlink is right in this directory"));
+    }
     let (attrs, _) = parent.new_file(ctx, S_IFLNK, 0o777, 0, &creds);
     fs::symlinkat(target.as_slice(), &dir, name.as_slice())?;
     record(ctx, &dir, &name, (attrs, Xattrs::new()))?;
@@ -308,6 +324,9 @@ fn make_file(
         return Ok(Reply::Continue("the name exists: nothing new is made"));
     }
     let parent = directory(ctx, &dir, &name, &creds)?;
+    if kernel_makes_in(ctx, &parent, &creds) && perms & 0o600 == 0o600 {
+        return Ok(Reply::Continue("the kernel's file is right in this directory"));
+    }
     let (attrs, xattrs) = parent.new_file(ctx, S_IFREG, perms, umask(req)?, &creds);
     let made = fs::openat(
         &dir,

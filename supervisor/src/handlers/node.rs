@@ -56,6 +56,9 @@ fn make_node(
     let path = read_plain_path(req, path_addr)?;
     let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
     let parent = create::directory(ctx, &dir, &name, &creds)?;
+    if !device && create::kernel_makes_in(ctx, &parent, &creds) && mode & 0o600 == 0o600 {
+        return Ok(Reply::Continue("the kernel makes this node right in this directory"));
+    }
     if device {
         if let Err(why) = rules::may_mknod_device(&creds) {
             let exists =
