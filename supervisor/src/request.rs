@@ -236,6 +236,28 @@ impl<'a> Request<'a> {
         Ok(bytes)
     }
 
+    /// Reads a struct of `ksize` bytes the caller passed with its own size
+    /// `usize`, as `include/linux/uaccess.h: copy_struct_from_user()` does:
+    /// the caller's bytes beyond `ksize` first, which must be zero
+    /// (`check_zeroed_user()`: `EFAULT` at a fault before a nonzero byte,
+    /// `E2BIG` at a nonzero byte), then the struct itself (`EFAULT`); a
+    /// shorter struct is zero-extended.
+    pub fn read_struct(&self, addr: u64, ksize: usize, usize: usize) -> Result<Vec<u8>, Errno> {
+        if usize > ksize {
+            let rest = addr.checked_add(ksize as u64).ok_or(Errno::FAULT)?;
+            let tail = self.read_prefix(rest, usize - ksize)?;
+            if tail.iter().any(|&b| b != 0) {
+                return Err(Errno::TOOBIG);
+            }
+            if tail.len() < usize - ksize {
+                return Err(Errno::FAULT);
+            }
+        }
+        let mut s = self.read_exact(addr, ksize.min(usize))?;
+        s.resize(ksize, 0);
+        Ok(s)
+    }
+
     /// Writes `bytes` at `addr` in the target; `EFAULT` if it cannot.
     pub fn write(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
         self.write_pieces(&[(addr, bytes)])
@@ -244,5 +266,171 @@ impl<'a> Request<'a> {
     /// Writes several pieces with one system call, as `(addr, bytes)`.
     pub fn write_pieces(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
         self.write_memory(pieces).map_err(memory_error)
+    }
+}
+
+/// A target for unit tests: bytes placed at addresses, every other byte
+/// unmapped; reads stop at the first unmapped byte, as
+/// `process_vm_readv` stops at the first unmapped page.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    use rustix::io::Errno;
+
+    /// A byte and whether it may be written.
+    type Cell = (u8, bool);
+
+    #[derive(Debug, Default)]
+    pub struct Memory {
+        bytes: RefCell<BTreeMap<u64, Cell>>,
+        /// The call no longer waits (its pid may be another process's).
+        pub replaced: bool,
+    }
+
+    impl Memory {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// The call no longer waits.
+        pub fn replaced(mut self) -> Self {
+            self.replaced = true;
+            self
+        }
+
+        /// Writable `bytes` at `addr`.
+        pub fn put(self, addr: u64, bytes: &[u8]) -> Self {
+            self.place(addr, bytes, true)
+        }
+
+        /// Read-only `bytes` at `addr`.
+        pub fn put_ro(self, addr: u64, bytes: &[u8]) -> Self {
+            self.place(addr, bytes, false)
+        }
+
+        fn place(self, addr: u64, bytes: &[u8], writable: bool) -> Self {
+            let mut map = self.bytes.borrow_mut();
+            for (i, &b) in bytes.iter().enumerate() {
+                map.insert(addr + i as u64, (b, writable));
+            }
+            drop(map);
+            self
+        }
+
+        /// The `len` bytes at `addr`, `None` where unmapped.
+        pub fn get(&self, addr: u64, len: usize) -> Vec<Option<u8>> {
+            let map = self.bytes.borrow();
+            (0..len as u64).map(|i| map.get(&(addr + i)).map(|c| c.0)).collect()
+        }
+    }
+
+    impl super::Target for Memory {
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+            let map = self.bytes.borrow();
+            let mut n = 0;
+            while n < buf.len() {
+                let Some(&(b, _)) = addr.checked_add(n as u64).and_then(|a| map.get(&a)) else {
+                    break;
+                };
+                buf[n] = b;
+                n += 1;
+            }
+            if n == 0 && !buf.is_empty() {
+                return Err(Errno::FAULT);
+            }
+            Ok(n)
+        }
+
+        fn write(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
+            assert!(!self.replaced, "a write into a target that no longer waits");
+            let mut map = self.bytes.borrow_mut();
+            for &(addr, bytes) in pieces {
+                for (i, &b) in bytes.iter().enumerate() {
+                    match map.get_mut(&(addr + i as u64)) {
+                        Some(c) if c.1 => c.0 = b,
+                        _ => return Err(Errno::FAULT),
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        fn still_waiting(&self) -> Result<(), Errno> {
+            if self.replaced {
+                Err(Errno::NOENT)
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::Memory;
+    use super::*;
+
+    fn req(mem: &Memory) -> Request<'_> {
+        Request::over(mem, Arch::X86_64, 0, [0; 6])
+    }
+
+    #[test]
+    fn a_string_is_the_bytes_before_its_nul() {
+        let mem = Memory::new().put(0x1ffe, b"ab").put(0x2000, b"cd\0ef");
+        assert_eq!(req(&mem).read_path(0x1ffe), Ok(b"abcd".to_vec()));
+        assert_eq!(req(&mem).read_path(0x2002), Ok(Vec::new()));
+        assert_eq!(req(&mem).read_path(0x2003), Err(Errno::FAULT));
+        // A byte that cannot be read before the NUL, first or later.
+        assert_eq!(req(&mem).read_path(0x1000), Err(Errno::FAULT));
+        let mem = Memory::new().put(0x1000, b"abc");
+        assert_eq!(req(&mem).read_path(0x1000), Err(Errno::FAULT));
+    }
+
+    #[test]
+    fn a_string_without_nul_within_its_maximum_is_too_long_whatever_follows() {
+        let mem = Memory::new().put(0x1000, &[b'a'; 4096]);
+        assert_eq!(req(&mem).read_path(0x1000), Err(Errno::NAMETOOLONG));
+        assert_eq!(req(&mem).read_string(0x1000, 256), Err(Errno::NAMETOOLONG));
+        assert_eq!(req(&mem).read_string(0x1f01, 255), Err(Errno::NAMETOOLONG));
+        let mem = Memory::new().put(0x1000, &[b'a'; 4095]).put(0x1fff, b"\0");
+        assert_eq!(req(&mem).read_path(0x1000), Ok(vec![b'a'; 4095]));
+    }
+
+    #[test]
+    fn the_end_of_the_address_space_is_a_fault() {
+        let mem = Memory::new().put(u64::MAX - 1, b"ab");
+        assert_eq!(req(&mem).read_path(u64::MAX - 1), Err(Errno::FAULT));
+        assert_eq!(req(&mem).read_prefix(u64::MAX - 1, 4), Ok(b"ab".to_vec()));
+    }
+
+    #[test]
+    fn exact_reads_fault_on_any_missing_byte_and_prefixes_stop_there() {
+        let mem = Memory::new().put(0x1000, b"abcd");
+        assert_eq!(req(&mem).read_exact(0x1000, 4), Ok(b"abcd".to_vec()));
+        assert_eq!(req(&mem).read_exact(0x1000, 5), Err(Errno::FAULT));
+        assert_eq!(req(&mem).read_exact(0x0, 0), Ok(Vec::new()));
+        assert_eq!(req(&mem).read_prefix(0x1002, 8), Ok(b"cd".to_vec()));
+        assert_eq!(req(&mem).read_prefix(0x0fff, 8), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_struct_is_read_after_its_tail_is_checked() {
+        let mem = Memory::new().put(0x1000, &[1, 2, 3, 4, 0, 0, 0, 0]).put(0x2000, &[1, 2]);
+        assert_eq!(req(&mem).read_struct(0x1000, 4, 8), Ok(vec![1, 2, 3, 4]));
+        assert_eq!(req(&mem).read_struct(0x1000, 4, 2), Ok(vec![1, 2, 0, 0]));
+        assert_eq!(req(&mem).read_struct(0x1000, 2, 4), Err(Errno::TOOBIG));
+        assert_eq!(req(&mem).read_struct(0x1000, 4, 9), Err(Errno::FAULT));
+        // A nonzero byte before the fault is E2BIG; the struct is read last.
+        assert_eq!(req(&mem).read_struct(0x1ffe, 2, 8), Err(Errno::TOOBIG));
+        assert_eq!(req(&mem).read_struct(0x1ffe, 4, 8), Err(Errno::FAULT));
+    }
+
+    #[test]
+    fn a_call_that_no_longer_waits_is_enoent() {
+        let mem = Memory::new().replaced();
+        assert_eq!(req(&mem).check_valid(), Err(Errno::NOENT));
+        assert_eq!(req(&Memory::new()).check_valid(), Ok(()));
     }
 }
