@@ -77,10 +77,12 @@ pub fn at_file(req: &Request<'_>) -> Result<File, Errno> {
     Ok(File::At { dirfd: req.int(0), addr: req.ptr(1), flags })
 }
 
-/// The attribute name at `addr`, as `fs/xattr.c` copies it: `ERANGE` when
-/// empty or longer than `XATTR_NAME_MAX`.
+/// The attribute name at `addr`, as `fs/xattr.c: import_xattr_name()`
+/// copies it: at most `XATTR_NAME_MAX` bytes and the NUL are read, and
+/// `ERANGE` when empty or longer (whatever follows, unreadable or not).
+/// Namespaces fr does not know are `EOPNOTSUPP`.
 pub fn name(req: &Request<'_>, addr: u64) -> Result<(Vec<u8>, Namespace), Errno> {
-    let name = match req.read_path(addr) {
+    let name = match req.read_string(addr, rules::NAME_MAX + 1) {
         Err(Errno::NAMETOOLONG) => return Err(Errno::RANGE),
         other => other?,
     };
@@ -222,9 +224,10 @@ const ARGS_SIZE_VER0: usize = 16;
 const PAGE_SIZE: usize = 4096;
 
 /// The `xattr_args` at argument 4, of the size at argument 5, as
-/// `copy_struct_from_user()` takes it: too small is `EINVAL`, larger than
-/// a page `E2BIG`, and bytes beyond the known struct must be zero
-/// (`E2BIG`).
+/// `fs/xattr.c: setxattrat()` takes it: too small is `EINVAL`, larger than
+/// a page `E2BIG`, then [`Request::read_struct`]. The value pointer is
+/// taken whole (`u64_to_user_ptr()`), on the 32-bit ABIs too: one beyond
+/// their 4 GiB is where they have no memory.
 pub fn xattr_args(req: &Request<'_>) -> Result<XattrArgs, Errno> {
     let usize = req.ulong(5) as usize;
     if usize < ARGS_SIZE_VER0 {
@@ -233,12 +236,8 @@ pub fn xattr_args(req: &Request<'_>) -> Result<XattrArgs, Errno> {
     if usize > PAGE_SIZE {
         return Err(Errno::TOOBIG);
     }
-    let raw = req.read_exact(req.ptr(4), usize)?;
-    if raw[ARGS_SIZE_VER0..].iter().any(|&b| b != 0) {
-        return Err(Errno::TOOBIG);
-    }
+    let raw = req.read_struct(req.ptr(4), ARGS_SIZE_VER0, usize)?;
     let value = u64::from_le_bytes(raw[0..8].try_into().unwrap_or_default());
-    let value = if req.arch.is_32bit() { value & 0xffff_ffff } else { value };
     let size = u64::from(u32::from_le_bytes(raw[8..12].try_into().unwrap_or_default()));
     let flags = u32::from_le_bytes(raw[12..16].try_into().unwrap_or_default());
     Ok(XattrArgs { value, size, flags })
@@ -475,5 +474,129 @@ fn absent_security(file: &OwnedFd, name: &[u8]) -> Outcome {
     match rustix::fs::getxattr(link.as_str(), name, &mut [0u8; 0][..]) {
         Err(e @ (Errno::NODATA | Errno::OPNOTSUPP)) => Err(e),
         _ => Ok(Reply::Continue("the file's own security.* attribute: the kernel's to remove")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::request::fake::Memory;
+
+    fn req(mem: &Memory, arch: Arch, args: [u64; 6]) -> Request<'_> {
+        Request::over(mem, arch, 0, args)
+    }
+
+    fn name_at(mem: &Memory, addr: u64) -> Result<(Vec<u8>, Namespace), Errno> {
+        name(&req(mem, Arch::X86_64, [0; 6]), addr)
+    }
+
+    #[test]
+    fn names_are_empty_short_enough_or_out_of_range() {
+        let mem = Memory::new().put(0x1000, b"security.x\0user.y\0\0other.z\0");
+        assert_eq!(name_at(&mem, 0x1000), Ok((b"security.x".to_vec(), Namespace::Emulated)));
+        assert_eq!(name_at(&mem, 0x100b), Ok((b"user.y".to_vec(), Namespace::User)));
+        assert_eq!(name_at(&mem, 0x1011), Err(Errno::RANGE));
+        assert_eq!(name_at(&mem, 0x1012), Err(Errno::RANGE));
+        assert_eq!(name_at(&mem, 0x1013), Err(Errno::OPNOTSUPP));
+        assert_eq!(name_at(&mem, 0x2000), Err(Errno::FAULT));
+        let mut long = b"trusted.".to_vec();
+        long.resize(255, b'x');
+        long.push(0);
+        let mem = Memory::new().put(0x1000, &long);
+        assert_eq!(name_at(&mem, 0x1000).map(|(n, _)| n.len()), Ok(255));
+    }
+
+    #[test]
+    fn a_name_is_read_no_further_than_xattr_name_max_and_its_nul() {
+        // fs/xattr.c: import_xattr_name() copies at most 256 bytes: a name
+        // that fills them is ERANGE, whatever follows (here nothing).
+        let mut long = b"trusted.".to_vec();
+        long.resize(256, b'x');
+        let mem = Memory::new().put(0x1000, &long);
+        assert_eq!(name_at(&mem, 0x1000), Err(Errno::RANGE));
+    }
+
+    #[test]
+    fn set_checks_flags_name_size_then_value() {
+        let mem = Memory::new().put(0x1000, b"security.x\0user.y\0").put(0x2000, b"vv");
+        let set = |args: [u64; 6]| setxattr_args(&req(&mem, Arch::X86_64, args));
+        assert_eq!(
+            set([0, 0x1000, 0x2000, 2, 1, 0]),
+            Ok(Decoded::Args(Set {
+                name: b"security.x".to_vec(),
+                value: b"vv".to_vec(),
+                flags: 1
+            }))
+        );
+        // Bad flags come before a bad name; a bad name before a bad size.
+        assert_eq!(set([0, 0x9000, 0x2000, 2, 4, 0]), Err(Errno::INVAL));
+        assert_eq!(set([0, 0x9000, 0x2000, 1 << 20, 0, 0]), Err(Errno::FAULT));
+        assert_eq!(set([0, 0x1000, 0x9000, 65537, 0, 0]), Err(Errno::TOOBIG));
+        assert_eq!(set([0, 0x1000, 0x2000, 3, 0, 0]), Err(Errno::FAULT));
+        // A user.* name is the kernel's, value and all.
+        assert!(matches!(set([0, 0x100b, 0x9000, 1 << 20, 0, 0]), Ok(Decoded::Kernel(_))));
+        // A NULL value of size 0 is an empty value.
+        assert!(
+            matches!(set([0, 0x1000, 0, 0, 0, 0]), Ok(Decoded::Args(Set { value, .. })) if value.is_empty())
+        );
+    }
+
+    /// `struct xattr_args` of `value`, `size`, `flags`.
+    fn xargs(value: u64, size: u32, flags: u32) -> Vec<u8> {
+        [&value.to_le_bytes()[..], &size.to_le_bytes(), &flags.to_le_bytes()].concat()
+    }
+
+    #[test]
+    fn xattr_args_are_a_struct_of_its_own_size() {
+        let mut big = xargs(0x2000, 2, 0);
+        big.extend_from_slice(&[0; 8]);
+        big.push(1);
+        let mem = Memory::new().put(0x1000, &big);
+        let args = |a4: u64, a5: u64| xattr_args(&req(&mem, Arch::X86_64, [0, 0, 0, 0, a4, a5]));
+        let want = XattrArgs { value: 0x2000, size: 2, flags: 0 };
+        assert_eq!(args(0x1000, 16), Ok(want));
+        assert_eq!(args(0x1000, 24), Ok(want));
+        assert_eq!(args(0x1000, 25), Err(Errno::TOOBIG));
+        assert_eq!(args(0x1000, 26), Err(Errno::TOOBIG));
+        assert_eq!(args(0x1000, 15), Err(Errno::INVAL));
+        assert_eq!(args(0x1000, 4097), Err(Errno::TOOBIG));
+        assert_eq!(args(0x9000, 16), Err(Errno::FAULT));
+    }
+
+    #[test]
+    fn xattr_args_tail_is_checked_before_the_struct_is_read() {
+        // copy_struct_from_user(): a nonzero byte beyond the struct is
+        // E2BIG even when the struct itself cannot be read.
+        let mem = Memory::new().put(0x2000, &[0, 0, 0, 0, 7]);
+        let args = xattr_args(&req(&mem, Arch::X86_64, [0, 0, 0, 0, 0x1ff4, 32]));
+        assert_eq!(args, Err(Errno::TOOBIG));
+    }
+
+    #[test]
+    fn xattr_args_value_is_a_whole_u64_on_every_abi() {
+        // u64_to_user_ptr(args.value): a compat task's value with high bits
+        // set points where it has no memory (EFAULT), not into its low 4 GiB.
+        let mem = Memory::new().put(0x1000, &xargs(0x1_0000_2000, 2, 0));
+        for arch in [Arch::I386, Arch::X32, Arch::X86_64] {
+            let args = xattr_args(&req(&mem, arch, [0, 0, 0, 0, 0x1000, 16]));
+            assert_eq!(args.map(|a| a.value), Ok(0x1_0000_2000), "{}", arch.name());
+        }
+    }
+
+    #[test]
+    fn xattrat_calls_check_their_args_then_at_flags_then_the_name() {
+        let mem = Memory::new().put(0x1000, &xargs(0, 0, 0)).put(0x2000, b"security.x\0");
+        let call = |at_flags: u64, name: u64| {
+            getxattrat_args(&req(&mem, Arch::X86_64, [3, 0, at_flags, name, 0x1000, 16]))
+        };
+        assert_eq!(call(1, 0x9000), Err(Errno::INVAL));
+        assert_eq!(call(0x100, 0x9000), Err(Errno::FAULT));
+        let (file, get) = call(0x1000, 0x2000).unwrap();
+        assert_eq!(file, File::At { dirfd: 3, addr: 0, flags: 0x1000 });
+        assert_eq!(get, Decoded::Args(Get { name: b"security.x".to_vec(), value: 0, size: 0 }));
+        let mem = Memory::new().put(0x1000, &xargs(0, 0, 1));
+        let flags = getxattrat_args(&req(&mem, Arch::X86_64, [3, 0, 0x1000, 0, 0x1000, 16]));
+        assert_eq!(flags, Err(Errno::INVAL));
     }
 }
