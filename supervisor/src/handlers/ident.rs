@@ -198,21 +198,31 @@ pub fn getgroups16(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 /// The list of `setgroups(size, list)` of `width`, as `kernel/groups.c:
 /// setgroups()` takes it once `CAP_SETGID` is checked (`EPERM` first, the
-/// caller's): `EINVAL` above `NGROUPS_MAX`, then the list is read.
+/// caller's): `EINVAL` above `NGROUPS_MAX`, then `groups_from_user()` (or
+/// `groups16_from_user()`) takes each id in turn, `EFAULT` if it cannot be
+/// read and `EINVAL` if it is -1 (`make_kgid()` gives no valid id; a
+/// 16-bit `(old_gid_t)-1` widens to it).
 pub fn setgroups_list(req: &Request<'_>, width: Width) -> Result<Vec<u32>, Errno> {
     let size = req.int(0);
     if size < 0 || size as usize > NGROUPS_MAX {
         return Err(Errno::INVAL);
     }
-    let each = if width == W16 { 2 } else { 4 };
-    let bytes = req.read_exact(req.ptr(1), size as usize * each)?;
-    let groups = bytes
-        .chunks_exact(each)
-        .map(|b| match width {
+    let (size, each) = (size as usize, if width == W16 { 2 } else { 4 });
+    let bytes = req.read_prefix(req.ptr(1), size * each)?;
+    let mut groups = Vec::with_capacity(size);
+    for b in bytes.chunks_exact(each) {
+        let gid = match width {
             W16 => W16.id(u32::from(u16::from_le_bytes([b[0], b[1]]))),
             W32 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        })
-        .collect();
+        };
+        if gid == fr_emulator::creds::UNCHANGED {
+            return Err(Errno::INVAL);
+        }
+        groups.push(gid);
+    }
+    if groups.len() < size {
+        return Err(Errno::FAULT);
+    }
     req.check_valid()?;
     Ok(groups)
 }
@@ -248,39 +258,52 @@ pub struct CapHeader {
     pub pid: i32,
 }
 
-/// The header at argument 0, as `kernel/capability.c:
-/// cap_validate_magic()` takes it: an unknown version is answered with
-/// `EINVAL` after the preferred version is written into the header.
-pub fn cap_header(req: &Request<'_>) -> Result<CapHeader, Errno> {
-    let hdr = req.read_exact(req.ptr(0), 8)?;
+/// The header at argument 0 as `kernel/capability.c` reads it:
+/// `cap_validate_magic()` `get_user()`s the version alone (`EFAULT`) and
+/// answers an unknown one with `EINVAL` after it writes the preferred
+/// version into the header; the pid is `get_user()`'d after it. So the
+/// number of data structs, and the pid if it could be read (`EFAULT` once
+/// it is needed). Both come from one read.
+fn header_parts(req: &Request<'_>) -> Result<(usize, Option<i32>), Errno> {
+    let hdr = req.read_prefix(req.ptr(0), 8)?;
+    if hdr.len() < 4 {
+        return Err(Errno::FAULT);
+    }
     req.check_valid()?;
-    let version = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
-    let pid = i32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
-    match version {
-        CAP_V1 => Ok(CapHeader { structs: 1, pid }),
-        CAP_V2 | CAP_V3 => Ok(CapHeader { structs: 2, pid }),
+    let structs = match u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) {
+        CAP_V1 => 1,
+        CAP_V2 | CAP_V3 => 2,
         _ => {
             req.write(req.ptr(0), &CAP_V3.to_le_bytes())?;
-            Err(Errno::INVAL)
+            return Err(Errno::INVAL);
         }
-    }
+    };
+    let pid = hdr.get(4..8).map(|p| i32::from_le_bytes([p[0], p[1], p[2], p[3]]));
+    Ok((structs, pid))
+}
+
+/// `capset(header, data)`'s header.
+pub fn cap_header(req: &Request<'_>) -> Result<CapHeader, Errno> {
+    let (structs, pid) = header_parts(req)?;
+    Ok(CapHeader { structs, pid: pid.ok_or(Errno::FAULT)? })
 }
 
 /// `capget(header, data)`'s header (`kernel/capability.c: capget()`):
 /// `None` when there is no data pointer, which only asks for the header
-/// (0, even for an unknown version); a negative pid is `EINVAL`.
+/// (0, even for an unknown version, and the pid is not read); a negative
+/// pid is `EINVAL`.
 pub fn capget_header(req: &Request<'_>) -> Result<Option<CapHeader>, Errno> {
-    let header = match cap_header(req) {
+    let (structs, pid) = match header_parts(req) {
         Err(Errno::INVAL) if req.ptr(1) == 0 => return Ok(None),
         other => other?,
     };
     if req.ptr(1) == 0 {
         return Ok(None);
     }
-    if header.pid < 0 {
-        return Err(Errno::INVAL);
+    match pid.ok_or(Errno::FAULT)? {
+        pid if pid < 0 => Err(Errno::INVAL),
+        pid => Ok(Some(CapHeader { structs, pid })),
     }
-    Ok(Some(header))
 }
 
 /// The effective, permitted and inheritable sets of `capset(header,
@@ -350,7 +373,9 @@ pub enum Prctl {
 
 /// `prctl(option, arg2, ...)` as `security/commoncap.c: cap_task_prctl()`
 /// reads the options it handles: `PR_SET_KEEPCAPS` takes 0 or 1 and
-/// `PR_CAPBSET_READ` a valid capability (`cap_valid()`), else `EINVAL`.
+/// `PR_CAPBSET_READ` a valid capability (`cap_valid()`), else `EINVAL`;
+/// `PR_SET_SECUREBITS` refuses bits it does not know, of the whole
+/// `unsigned long` (`EPERM`).
 pub fn prctl_args(req: &Request<'_>) -> Result<Prctl, Errno> {
     const PR_GET_KEEPCAPS: i32 = 7;
     const PR_SET_KEEPCAPS: i32 = 8;
@@ -368,6 +393,7 @@ pub fn prctl_args(req: &Request<'_>) -> Result<Prctl, Errno> {
         PR_CAPBSET_READ => Prctl::CapbsetRead(arg as u32),
         PR_CAPBSET_DROP => Prctl::CapbsetDrop(arg.min(64) as u32),
         PR_GET_SECUREBITS => Prctl::GetSecurebits,
+        PR_SET_SECUREBITS if arg > u64::from(u32::MAX) => return Err(Errno::PERM),
         PR_SET_SECUREBITS => Prctl::SetSecurebits(arg as u32),
         _ => Prctl::Other,
     })
@@ -428,4 +454,180 @@ pub fn execve(ctx: &Context, req: &Request<'_>) -> Outcome {
 pub fn execveat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let file = at_file(ctx, req, req.int(0), req.ptr(1), req.int(4)).ok();
     exec_file(ctx, req, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::request::fake::Memory;
+
+    fn req(mem: &Memory, arch: Arch, args: [u64; 6]) -> Request<'_> {
+        Request::over(mem, arch, 0, args)
+    }
+
+    fn header(version: u32, pid: i32) -> Vec<u8> {
+        [version.to_le_bytes(), pid.to_le_bytes()].concat()
+    }
+
+    #[test]
+    fn ids_are_the_low_halves_and_16_bit_minus_one_is_minus_one() {
+        let mem = Memory::new();
+        let args = [0x1_0000_0005, 0xffff, 0x1_ffff_ffff, 0, 0, 0];
+        let r = req(&mem, Arch::I386, args);
+        assert_eq!(ids::<3>(&r, W32), [5, 0xffff, u32::MAX]);
+        assert_eq!(ids::<3>(&r, W16), [5, u32::MAX, u32::MAX]);
+        assert_eq!(ids::<1>(&req(&mem, Arch::I386, [0x2_fffe, 0, 0, 0, 0, 0]), W16), [0xfffe]);
+    }
+
+    #[test]
+    fn group_lists_are_read_in_their_width_up_to_ngroups_max() {
+        let mem = Memory::new().put(0x1000, &[1, 0, 0, 0, 2, 0, 0, 0]);
+        let list = |size: u64, width| {
+            setgroups_list(&req(&mem, Arch::I386, [size, 0x1000, 0, 0, 0, 0]), width)
+        };
+        assert_eq!(list(2, W32), Ok(vec![1, 2]));
+        assert_eq!(list(4, W16), Ok(vec![1, 0, 2, 0]));
+        assert_eq!(list(3, W32), Err(Errno::FAULT));
+        assert_eq!(list(0, W32), Ok(vec![]));
+        assert_eq!(list(65537, W32), Err(Errno::INVAL));
+        assert_eq!(list(0xffff_ffff, W32), Err(Errno::INVAL));
+        let gone = Memory::new().put(0x1000, &[0; 8]).replaced();
+        let r = req(&gone, Arch::X86_64, [2, 0x1000, 0, 0, 0, 0]);
+        assert_eq!(setgroups_list(&r, W32), Err(Errno::NOENT));
+    }
+
+    #[test]
+    fn a_group_of_minus_one_is_einval_unless_a_fault_comes_first() {
+        // kernel/groups.c: groups_from_user() takes each id in turn:
+        // get_user() (EFAULT), then make_kgid() (-1 is no id: EINVAL).
+        let mem = Memory::new().put(0x1000, &[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        let list = |size: u64, addr: u64, width| {
+            setgroups_list(&req(&mem, Arch::X86_64, [size, addr, 0, 0, 0, 0]), width)
+        };
+        assert_eq!(list(2, 0x1000, W32), Err(Errno::INVAL));
+        assert_eq!(list(3, 0x1000, W32), Err(Errno::INVAL));
+        // In 16 bits (old_gid_t)-1 is -1 too.
+        assert_eq!(list(4, 0x1000, W16), Err(Errno::INVAL));
+        assert_eq!(list(2, 0x0ffc, W32), Err(Errno::FAULT));
+    }
+
+    #[test]
+    fn getgroups_size_is_a_nonnegative_int() {
+        let mem = Memory::new();
+        let args = |size: u64| getgroups_args(&req(&mem, Arch::X86_64, [size, 0x1000, 0, 0, 0, 0]));
+        assert_eq!(args(0x1_0000_0003), Ok(GetGroups { size: 3, list: 0x1000 }));
+        assert_eq!(args(0xffff_ffff), Err(Errno::INVAL));
+    }
+
+    #[test]
+    fn capability_headers_name_their_number_of_structs() {
+        let mem = Memory::new()
+            .put(0x1000, &header(CAP_V1, 0))
+            .put(0x2000, &header(CAP_V3, 7))
+            .put(0x3000, &header(CAP_V2, -1));
+        let hdr = |addr: u64| cap_header(&req(&mem, Arch::X86_64, [addr, 0x8000, 0, 0, 0, 0]));
+        assert_eq!(hdr(0x1000), Ok(CapHeader { structs: 1, pid: 0 }));
+        assert_eq!(hdr(0x2000), Ok(CapHeader { structs: 2, pid: 7 }));
+        assert_eq!(hdr(0x9000), Err(Errno::FAULT));
+        let get = |addr: u64, data: u64| {
+            capget_header(&req(&mem, Arch::X86_64, [addr, data, 0, 0, 0, 0]))
+        };
+        assert_eq!(get(0x3000, 0x8000), Err(Errno::INVAL));
+        assert_eq!(get(0x3000, 0), Ok(None));
+        assert_eq!(get(0x9000, 0), Err(Errno::FAULT));
+    }
+
+    #[test]
+    fn an_unknown_version_is_answered_with_the_preferred_one() {
+        let mem = Memory::new().put(0x1000, &header(1, 0)).put_ro(0x2000, &header(1, 0));
+        assert_eq!(
+            cap_header(&req(&mem, Arch::X86_64, [0x1000, 0, 0, 0, 0, 0])),
+            Err(Errno::INVAL)
+        );
+        assert_eq!(mem.get(0x1000, 4), CAP_V3.to_le_bytes().map(Some).to_vec());
+        // capget(hdr, NULL) only asks for it: 0.
+        let mem = Memory::new().put(0x1000, &header(1, 0));
+        assert_eq!(capget_header(&req(&mem, Arch::X86_64, [0x1000, 0, 0, 0, 0, 0])), Ok(None));
+        assert_eq!(mem.get(0x1000, 4), CAP_V3.to_le_bytes().map(Some).to_vec());
+        // A header that cannot take the answer is EFAULT, even for capget.
+        let mem = Memory::new().put_ro(0x2000, &header(1, 0));
+        assert_eq!(
+            capget_header(&req(&mem, Arch::X86_64, [0x2000, 0, 0, 0, 0, 0])),
+            Err(Errno::FAULT)
+        );
+        // Nothing is written to a target that no longer waits.
+        let gone = Memory::new().put(0x1000, &header(1, 0)).replaced();
+        assert_eq!(
+            cap_header(&req(&gone, Arch::X86_64, [0x1000, 0, 0, 0, 0, 0])),
+            Err(Errno::NOENT)
+        );
+    }
+
+    #[test]
+    fn the_version_is_read_alone_and_the_pid_only_when_needed() {
+        // kernel/capability.c: cap_validate_magic() get_user()s the version;
+        // the pid is get_user()'d after it, and capget without data never
+        // reads it. Here the pid is beyond the readable memory.
+        let mem = Memory::new().put(0x1ffc, &CAP_V3.to_le_bytes()).put(0x3ffc, &1u32.to_le_bytes());
+        let call = |hdr: u64, data: u64| req(&mem, Arch::X86_64, [hdr, data, 0, 0, 0, 0]).args;
+        assert_eq!(capget_header(&Request::over(&mem, Arch::X86_64, 0, call(0x1ffc, 0))), Ok(None));
+        assert_eq!(
+            capget_header(&Request::over(&mem, Arch::X86_64, 0, call(0x1ffc, 0x8000))),
+            Err(Errno::FAULT)
+        );
+        assert_eq!(
+            cap_header(&Request::over(&mem, Arch::X86_64, 0, call(0x1ffc, 0))),
+            Err(Errno::FAULT)
+        );
+        // An unknown version is answered whatever follows it.
+        assert_eq!(
+            cap_header(&Request::over(&mem, Arch::X86_64, 0, call(0x3ffc, 0))),
+            Err(Errno::INVAL)
+        );
+        assert_eq!(mem.get(0x3ffc, 4), CAP_V3.to_le_bytes().map(Some).to_vec());
+    }
+
+    #[test]
+    fn capset_data_is_joined_low_word_first_and_masked() {
+        let words: Vec<u8> =
+            [1u32, 2, 3, 0xffff_ffff, 0, 0x100].iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mem = Memory::new().put(0x1000, &words);
+        let sets =
+            |structs| capset_sets(&req(&mem, Arch::X86_64, [0, 0x1000, 0, 0, 0, 0]), structs);
+        assert_eq!(sets(1), Ok([1, 2, 3]));
+        assert_eq!(sets(2), Ok([1 | 0x1ff << 32, 2, 3 | 0x100 << 32]));
+        let short = Memory::new().put(0x1000, &words[..20]);
+        assert_eq!(
+            capset_sets(&req(&short, Arch::X86_64, [0, 0x1000, 0, 0, 0, 0]), 2),
+            Err(Errno::FAULT)
+        );
+    }
+
+    #[test]
+    fn prctl_options_take_their_argument_as_the_kernel_does() {
+        let mem = Memory::new();
+        let p =
+            |arch, option: u64, arg: u64| prctl_args(&req(&mem, arch, [option, arg, 0, 0, 0, 0]));
+        assert_eq!(p(Arch::X86_64, 8, 1), Ok(Prctl::SetKeepcaps(true)));
+        assert_eq!(p(Arch::X86_64, 8, 2), Err(Errno::INVAL));
+        assert_eq!(p(Arch::X86_64, 8, 1 << 32), Err(Errno::INVAL));
+        assert_eq!(p(Arch::I386, 8, 1 << 32), Ok(Prctl::SetKeepcaps(false)));
+        assert_eq!(p(Arch::X86_64, 23, 40), Ok(Prctl::CapbsetRead(40)));
+        assert_eq!(p(Arch::X86_64, 23, 41), Err(Errno::INVAL));
+        assert_eq!(p(Arch::X86_64, 24, 1 << 40), Ok(Prctl::CapbsetDrop(64)));
+        assert_eq!(p(Arch::X86_64, 28, 0x2f), Ok(Prctl::SetSecurebits(0x2f)));
+        assert_eq!(p(Arch::X86_64, 0x1_0000_0007, 0), Ok(Prctl::GetKeepcaps));
+        assert_eq!(p(Arch::X86_64, 4, 0), Ok(Prctl::Other));
+    }
+
+    #[test]
+    fn securebits_beyond_32_bits_are_eperm() {
+        // security/commoncap.c: cap_task_prctl() refuses bits beyond
+        // SECURE_ALL_LOCKS | SECURE_ALL_BITS of the unsigned long (EPERM).
+        let mem = Memory::new();
+        let p = |arch, arg: u64| prctl_args(&req(&mem, arch, [28, arg, 0, 0, 0, 0]));
+        assert_eq!(p(Arch::X86_64, 1 << 32 | 1), Err(Errno::PERM));
+        assert_eq!(p(Arch::I386, 1 << 32 | 1), Ok(Prctl::SetSecurebits(1)));
+    }
 }
