@@ -34,9 +34,18 @@ use crate::resolve::{LookupFlags, AT_FDCWD};
 
 const O_CREAT: u32 = 0o100;
 const O_EXCL: u32 = 0o200;
+const O_DIRECTORY: u32 = 0o200_000;
+const O_NOFOLLOW: u32 = 0o400_000;
 const O_CLOEXEC: u32 = 0o2_000_000;
+const O_PATH: u32 = 0o10_000_000;
+const O_TMPFILE_BIT: u32 = 0o20_000_000;
 /// `O_TMPFILE` is `__O_TMPFILE | O_DIRECTORY`.
-const O_TMPFILE: u32 = 0o20_000_000 | 0o200_000;
+const O_TMPFILE: u32 = O_TMPFILE_BIT | O_DIRECTORY;
+/// `VALID_OPEN_FLAGS` (`include/linux/fcntl.h`): the access modes and every
+/// flag from `O_CREAT` to `__O_TMPFILE`.
+const VALID_OPEN_FLAGS: u32 = 0o3 | 0o37_777_700;
+/// `O_PATH_FLAGS`: what `O_PATH` may come with.
+const O_PATH_FLAGS: u32 = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
 
 /// Whether the kernel may make the file, before its directory is known:
 /// the caller makes files as the kernel does ([`kernel_makes_as`]) and no
@@ -221,23 +230,43 @@ pub struct OpenHow {
 }
 
 /// `openat2`'s `struct open_how { u64 flags; u64 mode; u64 resolve; }` at
-/// argument 2, of the size at argument 3. Whatever the kernel would refuse
-/// or fr does not emulate (`RESOLVE_*`) is the kernel's.
+/// argument 2, of the size at argument 3, as `fs/open.c: openat2()` takes
+/// it (`EINVAL` below `OPEN_HOW_SIZE_VER0`, `E2BIG` above a page, then
+/// [`Request::read_struct`]) and `build_open_flags()` checks it: unknown
+/// flags, `O_PATH` with flags beyond `O_PATH_FLAGS`, a mode beyond
+/// `S_IALLUGO` or any mode without a file to make are `EINVAL`. Whatever
+/// the kernel refuses, and the `RESOLVE_*` lookups fr does not emulate,
+/// are the kernel's.
 pub fn open_how(req: &Request<'_>) -> Result<Decoded<OpenHow>, Errno> {
     const OPEN_HOW_VER0: usize = 24;
+    const PAGE_SIZE: usize = 4096;
     let size = req.ulong(3) as usize;
-    if size < OPEN_HOW_VER0 {
+    if !(OPEN_HOW_VER0..=PAGE_SIZE).contains(&size) {
         return Ok(Decoded::Kernel("openat2: the kernel checks the size of open_how"));
     }
-    let how = match req.read_exact(req.ptr(2), OPEN_HOW_VER0) {
-        Err(Errno::FAULT) => return Ok(Decoded::Kernel("openat2: the kernel reports EFAULT")),
+    let how = match req.read_struct(req.ptr(2), OPEN_HOW_VER0, size) {
+        Err(e @ (Errno::FAULT | Errno::TOOBIG)) => {
+            return Ok(Decoded::Kernel(if e == Errno::FAULT {
+                "openat2: the kernel reports EFAULT"
+            } else {
+                "openat2: the kernel reports E2BIG"
+            }))
+        }
         other => other?,
     };
     let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-    if word(2) != 0 || word(0) > u64::from(u32::MAX) || word(1) > 0o7777 {
-        return Ok(Decoded::Kernel("openat2 with RESOLVE_* or unusual open_how: the kernel's"));
+    let (flags, mode, resolve) = (word(0), word(1), word(2));
+    if resolve != 0 {
+        return Ok(Decoded::Kernel("openat2 with RESOLVE_*: the kernel's"));
     }
-    Ok(Decoded::Args(OpenHow { flags: word(0) as u32, mode: word(1) as u32 }))
+    let creates = flags & u64::from(O_CREAT | O_TMPFILE_BIT) != 0;
+    if flags & !u64::from(VALID_OPEN_FLAGS) != 0
+        || flags & u64::from(O_PATH) != 0 && flags & !u64::from(O_PATH_FLAGS) != 0
+        || (if creates { mode & !0o7777 != 0 } else { mode != 0 })
+    {
+        return Ok(Decoded::Kernel("openat2 flags or mode the kernel refuses (EINVAL)"));
+    }
+    Ok(Decoded::Args(OpenHow { flags: flags as u32, mode: mode as u32 }))
 }
 
 /// An open that makes a file, as fr does it.
@@ -258,8 +287,22 @@ pub struct Opening {
 }
 
 /// What an open's `flags` and `mode` make: a file (`O_CREAT` or
-/// `O_TMPFILE`), or nothing, which is the kernel's.
+/// `O_TMPFILE`), or nothing, which is the kernel's. As `fs/open.c:
+/// build_open_how()` cleans the flags of the calls before `openat2`,
+/// unknown flags go, and `O_PATH` keeps only `O_PATH_FLAGS` (no
+/// `O_CREAT`); then `build_open_flags()` refuses (`EINVAL`, the kernel's
+/// to say) `O_CREAT | O_DIRECTORY` (6.4) and an `O_TMPFILE` without
+/// `O_DIRECTORY` or write access.
 pub fn opening(flags: u32, mode: u32) -> Decoded<Opening> {
+    let mut flags = flags & VALID_OPEN_FLAGS;
+    if flags & O_PATH != 0 {
+        flags &= O_PATH_FLAGS;
+    }
+    if flags & (O_CREAT | O_DIRECTORY) == O_CREAT | O_DIRECTORY
+        || flags & O_TMPFILE_BIT != 0 && (flags & O_DIRECTORY == 0 || flags & 0o3 == 0)
+    {
+        return Decoded::Kernel("open flags the kernel refuses (EINVAL)");
+    }
     let tmpfile = flags & O_TMPFILE == O_TMPFILE;
     if flags & O_CREAT == 0 && !tmpfile {
         return Decoded::Kernel("no file is made");
@@ -458,4 +501,108 @@ fn may_linkat(ctx: &Context, key: InodeKey, real: &Kstat, creds: &Creds) -> Resu
 /// sysctl that may change); unreadable counts as set, the usual setting.
 fn protected_hardlinks() -> bool {
     std::fs::read_to_string("/proc/sys/fs/protected_hardlinks").map_or(true, |v| v.trim() != "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::request::fake::Memory;
+
+    const O_WRONLY: u32 = 0o1;
+    const O_RDWR: u32 = 0o2;
+    const O_DIRECTORY: u32 = 0o200_000;
+    const O_PATH: u32 = 0o10_000_000;
+    const O_APPEND: u32 = 0o2000;
+
+    fn made(flags: u32, mode: u32) -> Option<Opening> {
+        match opening(flags, mode) {
+            Decoded::Args(o) => Some(o),
+            Decoded::Kernel(_) => None,
+        }
+    }
+
+    /// What `openat2` makes of the `open_how` at 0x1000 of `size` bytes.
+    fn openat2(mem: &Memory, size: u64) -> Result<Option<Opening>, Errno> {
+        let req = Request::over(mem, Arch::X86_64, 437, [0, 0, 0x1000, size, 0, 0]);
+        Ok(match open_how(&req)? {
+            Decoded::Args(how) => made(how.flags, how.mode),
+            Decoded::Kernel(_) => None,
+        })
+    }
+
+    fn how(flags: u64, mode: u64, resolve: u64) -> Vec<u8> {
+        [flags.to_le_bytes(), mode.to_le_bytes(), resolve.to_le_bytes()].concat()
+    }
+
+    #[test]
+    fn opens_make_files_with_o_creat_or_o_tmpfile() {
+        let open = made(O_CREAT | O_EXCL | O_CLOEXEC | O_RDWR | O_APPEND, 0o104_755).unwrap();
+        assert_eq!(
+            open,
+            Opening {
+                tmpfile: false,
+                excl: true,
+                cloexec: true,
+                perms: 0o4755,
+                flags: O_RDWR | O_APPEND
+            }
+        );
+        assert_eq!(
+            made(O_TMPFILE | O_WRONLY, 0o600).map(|o| (o.tmpfile, o.flags)),
+            Some((true, O_WRONLY))
+        );
+        assert_eq!(made(O_RDWR | O_APPEND, 0o644), None);
+    }
+
+    #[test]
+    fn flags_the_kernel_refuses_or_ignores_make_nothing() {
+        // fs/open.c: build_open_flags() refuses O_CREAT | O_DIRECTORY (6.4),
+        // and an O_TMPFILE without O_DIRECTORY or without write access.
+        assert_eq!(made(O_CREAT | O_DIRECTORY | O_RDWR, 0o644), None);
+        assert_eq!(made(O_TMPFILE | O_CREAT | O_RDWR, 0o600), None);
+        assert_eq!(made(0o20_000_000 | O_CREAT | O_RDWR, 0o600), None);
+        assert_eq!(made(O_TMPFILE, 0o600), None);
+        // build_open_how(): O_PATH keeps only O_PATH_FLAGS, so O_CREAT goes.
+        assert_eq!(made(O_PATH | O_CREAT, 0o644), None);
+        // ... and unknown flags go before anything looks at them.
+        assert_eq!(made(O_CREAT | 0o30 | 0x4000_0000, 0o644).map(|o| o.flags), Some(0));
+    }
+
+    #[test]
+    fn open_how_is_taken_as_openat2_checks_it() {
+        let mem = Memory::new().put(0x1000, &how(u64::from(O_CREAT | O_WRONLY), 0o640, 0));
+        let want =
+            Opening { tmpfile: false, excl: false, cloexec: false, perms: 0o640, flags: O_WRONLY };
+        assert_eq!(openat2(&mem, 24), Ok(Some(want)));
+        assert_eq!(openat2(&mem, 23), Ok(None));
+        assert_eq!(openat2(&mem, 25), Ok(None));
+        let mem = Memory::new().put(0x1000, &how(u64::from(O_CREAT), 0o640, 1));
+        assert_eq!(openat2(&mem, 24), Ok(None));
+        let mem = Memory::new().put(0x1000, &how(u64::from(O_CREAT), 0o10_000, 0));
+        assert_eq!(openat2(&mem, 24), Ok(None));
+        assert_eq!(openat2(&Memory::new(), 24), Ok(None));
+    }
+
+    #[test]
+    fn open_how_refusals_are_the_kernels() {
+        // copy_struct_from_user(): a larger struct must end in zeros, and
+        // be no larger than a page; E2BIG otherwise.
+        let mut bigger = how(u64::from(O_CREAT | O_WRONLY), 0o640, 0);
+        bigger.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        let mem = Memory::new().put(0x1000, &bigger);
+        assert_eq!(openat2(&mem, 32), Ok(None));
+        assert!(openat2(&mem, 31).is_ok_and(|o| o.is_some()));
+        let mut page = how(u64::from(O_CREAT | O_WRONLY), 0o640, 0);
+        page.resize(4097, 0);
+        let mem = Memory::new().put(0x1000, &page);
+        assert!(openat2(&mem, 4096).is_ok_and(|o| o.is_some()));
+        assert_eq!(openat2(&mem, 4097), Ok(None));
+        // build_open_flags(): openat2 refuses unknown flags, a mode without
+        // a file to make, and O_PATH with any flag beyond O_PATH_FLAGS.
+        for (flags, mode) in [(O_CREAT | 0o10, 0o640), (O_RDWR, 0o640), (O_PATH | O_CREAT, 0o640)] {
+            let mem = Memory::new().put(0x1000, &how(u64::from(flags), mode, 0));
+            assert_eq!(openat2(&mem, 24), Ok(None), "{flags:#o} {mode:#o}");
+        }
+    }
 }
