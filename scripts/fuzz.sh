@@ -37,10 +37,12 @@ targets=$(cd "$fuzz" && cargo +nightly fuzz list)
 }
 
 # Per-target libFuzzer options: an emulator run reads at most 64
-# operations; the tar reader must stay within a bounded amount of memory.
+# operations, a request at most 8 pages of 255 bytes after its 53 bytes of
+# registers; the tar reader must stay within a bounded amount of memory.
 options() {
 	case $1 in
 	emulator_ops) echo "-max_len=1024" ;;
+	request_decode) echo "-max_len=2200" ;;
 	tar_reader) echo "-rss_limit_mb=512" ;;
 	*) echo "" ;;
 	esac

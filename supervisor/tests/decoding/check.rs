@@ -41,12 +41,13 @@ fn dispatch() -> &'static Dispatch {
     DISPATCH.get_or_init(|| Dispatch::new(bound()))
 }
 
-/// Runs `case`; panics with what differs.
-pub fn run(case: &Case) {
+/// Runs `case`; panics with what differs. Returns what was decoded, in
+/// words.
+pub fn run(case: &Case) -> Vec<String> {
     let (audit, nr) = case.seccomp();
     let abi = Arch::from_seccomp(audit, nr);
     assert_eq!(abi, k::abi(audit, nr), "the ABI of audit arch {audit:#x}, number {nr:#x}");
-    let Some((arch, nr)) = abi else { return };
+    let Some((arch, nr)) = abi else { return vec!["no ABI of fr's".into()] };
     let found = dispatch().find(arch, nr);
     if let Call::Table(i) = case.call {
         let b = &bound()[i];
@@ -58,7 +59,7 @@ pub fn run(case: &Case) {
             found.map(|s| s.name)
         );
     }
-    let Some(syscall) = found else { return };
+    let Some(syscall) = found else { return vec!["not in fr's table".into()] };
     let transcript = decode(syscall.name, arch, nr, case.args, case);
     if arch == Arch::I386 {
         let mut high = case.args;
@@ -68,6 +69,7 @@ pub fn run(case: &Case) {
         let other = decode(syscall.name, arch, nr, high, case);
         assert_eq!(transcript, other, "{}: i386 decoded the registers' high halves", syscall.name);
     }
+    transcript
 }
 
 /// Decodes one call as its handler would, checking each step; returns
