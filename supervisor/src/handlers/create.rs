@@ -245,13 +245,8 @@ pub fn open_how(req: &Request<'_>) -> Result<Decoded<OpenHow>, Errno> {
         return Ok(Decoded::Kernel("openat2: the kernel checks the size of open_how"));
     }
     let how = match req.read_struct(req.ptr(2), OPEN_HOW_VER0, size) {
-        Err(e @ (Errno::FAULT | Errno::TOOBIG)) => {
-            return Ok(Decoded::Kernel(if e == Errno::FAULT {
-                "openat2: the kernel reports EFAULT"
-            } else {
-                "openat2: the kernel reports E2BIG"
-            }))
-        }
+        Err(Errno::FAULT) => return Ok(Decoded::Kernel("openat2: the kernel reports EFAULT")),
+        Err(Errno::TOOBIG) => return Ok(Decoded::Kernel("openat2: the kernel reports E2BIG")),
         other => other?,
     };
     let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().unwrap_or_default());
