@@ -287,6 +287,8 @@ pub(crate) mod fake {
         bytes: RefCell<BTreeMap<u64, Cell>>,
         /// The call no longer waits (its pid may be another process's).
         pub replaced: bool,
+        /// The target is not dumpable: every read and write is `EPERM`.
+        pub unreadable: bool,
     }
 
     impl Memory {
@@ -297,6 +299,12 @@ pub(crate) mod fake {
         /// The call no longer waits.
         pub fn replaced(mut self) -> Self {
             self.replaced = true;
+            self
+        }
+
+        /// The target is not dumpable.
+        pub fn unreadable(mut self) -> Self {
+            self.unreadable = true;
             self
         }
 
@@ -328,6 +336,9 @@ pub(crate) mod fake {
 
     impl super::Target for Memory {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+            if self.unreadable {
+                return Err(Errno::PERM);
+            }
             let map = self.bytes.borrow();
             let mut n = 0;
             while n < buf.len() {
@@ -345,6 +356,9 @@ pub(crate) mod fake {
 
         fn write(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
             assert!(!self.replaced, "a write into a target that no longer waits");
+            if self.unreadable {
+                return Err(Errno::PERM);
+            }
             let mut map = self.bytes.borrow_mut();
             for &(addr, bytes) in pieces {
                 for (i, &b) in bytes.iter().enumerate() {
@@ -425,6 +439,14 @@ mod tests {
         // A nonzero byte before the fault is E2BIG; the struct is read last.
         assert_eq!(req(&mem).read_struct(0x1ffe, 2, 8), Err(Errno::TOOBIG));
         assert_eq!(req(&mem).read_struct(0x1ffe, 4, 8), Err(Errno::FAULT));
+    }
+
+    #[test]
+    fn a_target_that_cannot_be_read_is_unreachable() {
+        let mem = Memory::new().put(0x1000, b"a\0").unreadable();
+        assert_eq!(req(&mem).read_path(0x1000), Err(UNREACHABLE));
+        assert_eq!(req(&mem).read_prefix(0x1000, 2), Err(UNREACHABLE));
+        assert_eq!(req(&mem).write(0x1000, b"b"), Err(UNREACHABLE));
     }
 
     #[test]

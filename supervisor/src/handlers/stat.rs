@@ -14,7 +14,7 @@ use rustix::io::Errno;
 use super::{fd_status, read_name_maybe_null, read_plain_path, Context, Outcome, Reply};
 use super::{AT_EMPTY_PATH, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW};
 use crate::arch::Arch;
-use crate::request::Request;
+use crate::request::{Request, UNREACHABLE};
 use crate::resolve::{LookupFlags, AT_FDCWD};
 
 /// `STATX__RESERVED` and `STATX_CHANGE_COOKIE` from `<linux/stat.h>`.
@@ -133,19 +133,58 @@ pub fn statx_how(flags: i32, mask: u32) -> Result<StatxHow, Errno> {
     })
 }
 
-/// `fs/stat.c: vfs_fstatat()`: the name is read first; no name with a real
-/// descriptor is `fstat` of it; otherwise the flags are checked, then the
-/// path is looked up.
+/// The file an `*at` stat call names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatFile {
+    /// No name, and a real descriptor: the descriptor's file.
+    Fd(i32),
+    /// A name to look up from `dirfd`.
+    Path { dirfd: i32, path: Vec<u8>, how: LookupFlags },
+}
+
+/// The file `newfstatat`, `fstatat64` and `statx` name at `name_addr`
+/// from `dirfd` with `flags`, as `fs/stat.c: vfs_fstatat()` finds it: the
+/// name is read first (`getname_maybe_null()`); no name with a real
+/// descriptor is that descriptor (`vfs_fstat()`); otherwise the flags are
+/// checked (`vfs_statx()`: `EINVAL`) before the name's own error, if it
+/// has one, surfaces in its lookup (`filename_lookup()`). A target that
+/// cannot be read, or is gone, has no name to order so: that is the
+/// answer at once.
+pub fn stat_at_file(
+    req: &Request<'_>,
+    dirfd: i32,
+    name_addr: u64,
+    flags: i32,
+) -> Result<StatFile, Errno> {
+    let name = read_name_maybe_null(req, name_addr, flags);
+    match name {
+        Ok(None) if dirfd >= 0 => return Ok(StatFile::Fd(dirfd)),
+        Err(UNREACHABLE) => return Err(UNREACHABLE),
+        // An empty name, or a target that is gone.
+        Err(Errno::NOENT) => req.check_valid()?,
+        _ => {}
+    }
+    let how = stat_how(flags)?;
+    Ok(StatFile::Path { dirfd, path: name?.unwrap_or_default(), how })
+}
+
+/// The status of what [`stat_at_file`] names.
+fn at_status(
+    ctx: &Context,
+    req: &Request<'_>,
+    file: StatFile,
+    sync: AtFlags,
+    mask: StatxFlags,
+) -> Result<(InodeKey, Kstat), Errno> {
+    match file {
+        StatFile::Fd(fd) => fd_status(req, fd, sync, mask),
+        StatFile::Path { dirfd, path, how } => ctx.stat_path(req, dirfd, &path, how, sync, mask),
+    }
+}
+
 fn at_call(ctx: &Context, req: &Request<'_>, layout: Layout) -> Outcome {
-    let (dirfd, flags) = (req.int(0), req.int(3));
-    let name = read_name_maybe_null(req, req.ptr(1), flags)?;
-    let found = match name {
-        None if dirfd >= 0 => fd_status(req, dirfd, AtFlags::empty(), StatxFlags::BASIC_STATS)?,
-        name => {
-            let (path, how) = (name.unwrap_or_default(), stat_how(flags)?);
-            ctx.stat_path(req, dirfd, &path, how, AtFlags::empty(), StatxFlags::BASIC_STATS)?
-        }
-    };
+    let file = stat_at_file(req, req.int(0), req.ptr(1), req.int(3))?;
+    let found = at_status(ctx, req, file, AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     fill(ctx, req, found, req.ptr(2), layout)
 }
 
@@ -189,20 +228,60 @@ pub fn fstatat64(ctx: &Context, req: &Request<'_>) -> Outcome {
     at_call(ctx, req, Layout::I386Stat64)
 }
 
-/// `statx(dirfd, path, flags, mask, buf)`, in the order of `fs/stat.c`:
-/// name, then the mask and sync-type checks, then the lookup with the
-/// caller's own mask and sync flags.
+/// `statx(dirfd, path, flags, mask, buf)`, in the order of `fs/stat.c:
+/// do_statx()`: the mask and sync-type checks, then [`stat_at_file`]'s, then
+/// the lookup with the caller's own mask and sync flags.
 pub fn statx(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let (dirfd, flags, mask) = (req.int(0), req.int(2), req.uint(3));
-    let name = read_name_maybe_null(req, req.ptr(1), flags)?;
-    let StatxHow { sync, mask, how } = statx_how(flags, mask)?;
-    let (key, real) = match name {
-        None if dirfd >= 0 => fd_status(req, dirfd, sync, mask)?,
-        name => ctx.stat_path(req, dirfd, &name.unwrap_or_default(), how, sync, mask)?,
-    };
+    let (flags, mask) = (req.int(2), req.uint(3));
+    let StatxHow { sync, mask, .. } = statx_how(flags, mask)?;
+    let file = stat_at_file(req, req.int(0), req.ptr(1), flags)?;
+    let (key, real) = at_status(ctx, req, file, sync, mask)?;
     let Some(st) = faked(ctx, req, key, &real)? else {
         return Ok(Reply::Continue("no record, and the kernel shows what fr would"));
     };
     req.write(req.ptr(4), &abi::statx(&st))?;
     Ok(Reply::Value(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::fake::Memory;
+
+    fn at_file(mem: &Memory, dirfd: i32, name: u64, flags: i32) -> Result<StatFile, Errno> {
+        stat_at_file(&Request::over(mem, Arch::X86_64, 262, [0; 6]), dirfd, name, flags)
+    }
+
+    #[test]
+    fn a_bad_flag_comes_before_the_names_own_error() {
+        // fs/stat.c: vfs_statx() checks the flags before filename_lookup()
+        // meets the name's error (checked on 6.18: EINVAL, not EFAULT).
+        let mem = Memory::new().put(0x1000, b"\0f\0");
+        assert_eq!(at_file(&mem, AT_FDCWD, 0x8, 0x1), Err(Errno::INVAL));
+        assert_eq!(at_file(&mem, AT_FDCWD, 0x8, 0), Err(Errno::FAULT));
+        assert_eq!(at_file(&mem, AT_FDCWD, 0x1000, 0x1), Err(Errno::INVAL));
+        assert_eq!(at_file(&mem, AT_FDCWD, 0x1000, 0), Err(Errno::NOENT));
+        assert_eq!(at_file(&mem, 3, 0x8, 0x1), Err(Errno::INVAL));
+        // A target fr cannot read may have had no name at all.
+        let mem = Memory::new().put(0x1000, b"\0").unreadable();
+        assert_eq!(at_file(&mem, 3, 0x1000, AT_EMPTY_PATH | 0x1), Err(UNREACHABLE));
+        // An empty name is ENOENT after the flags; a gone target at once.
+        let mem = Memory::new().put(0x1000, b"\0").replaced();
+        assert_eq!(at_file(&mem, 3, 0x1000, 0x1), Err(Errno::NOENT));
+    }
+
+    #[test]
+    fn no_name_with_a_descriptor_is_the_descriptor() {
+        let mem = Memory::new().put(0x1000, b"\0f\0");
+        let empty = LookupFlags { follow: true, empty_path: true };
+        assert_eq!(at_file(&mem, 3, 0x1000, AT_EMPTY_PATH), Ok(StatFile::Fd(3)));
+        assert_eq!(at_file(&mem, 3, 0, AT_EMPTY_PATH), Ok(StatFile::Fd(3)));
+        // With no descriptor, the lookup of "" from the cwd.
+        let cwd = StatFile::Path { dirfd: AT_FDCWD, path: Vec::new(), how: empty };
+        assert_eq!(at_file(&mem, AT_FDCWD, 0, AT_EMPTY_PATH), Ok(cwd));
+        let nofollow = LookupFlags { follow: false, empty_path: false };
+        let f = StatFile::Path { dirfd: 3, path: b"f".to_vec(), how: nofollow };
+        assert_eq!(at_file(&mem, 3, 0x1001, AT_SYMLINK_NOFOLLOW), Ok(f));
+        assert_eq!(at_file(&mem, 3, 0, 0), Err(Errno::FAULT));
+    }
 }

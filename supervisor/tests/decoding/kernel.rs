@@ -151,6 +151,30 @@ pub fn copy_struct(
     Ok(s)
 }
 
+/// The flags `fs/stat.c: vfs_statx()` takes: `AT_SYMLINK_NOFOLLOW`,
+/// `AT_NO_AUTOMOUNT`, `AT_EMPTY_PATH`, `AT_STATX_SYNC_TYPE`.
+pub const STAT_FLAGS: i32 = AT_SYMLINK_NOFOLLOW | 0x800 | AT_EMPTY_PATH | 0x6000;
+
+/// What `fs/stat.c: vfs_fstatat()` (and `statx()`) stat: the name is read
+/// first; no name with a descriptor is the descriptor (`Ok(Err(fd))`);
+/// otherwise `vfs_statx()` checks the flags (`EINVAL`) before
+/// `filename_lookup()` meets the name's own error.
+pub fn stat_at(
+    pages: &Pages,
+    dirfd: i32,
+    name: u64,
+    flags: i32,
+) -> Result<Result<Vec<u8>, i32>, Errno> {
+    let name = getname_maybe_null(pages, name, flags);
+    if name == Ok(None) && dirfd >= 0 {
+        return Ok(Err(dirfd));
+    }
+    if flags & !STAT_FLAGS != 0 {
+        return Err(Errno::INVAL);
+    }
+    Ok(Ok(name?.unwrap_or_default()))
+}
+
 pub const XATTR_NAME_MAX: usize = 255;
 pub const XATTR_SIZE_MAX: usize = 65536;
 
