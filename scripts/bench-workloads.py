@@ -260,9 +260,12 @@ def rmtree(p):
 
 
 class Config:
-    def __init__(self, key, label, load, save, fake, note=""):
+    def __init__(self, key, label, load, save, fake, note="", tracks_paths=False):
         self.key, self.label, self.fake, self.note = key, label, fake, note
         self._load, self._save = load, save  # state file -> argv prefix
+        # A tool whose database follows paths (pseudo) aborts when files
+        # it knows are removed behind its back: its runs clean up inside it.
+        self.tracks_paths = tracks_paths
 
     def state(self):
         return f"state/{self.key}"
@@ -285,10 +288,9 @@ def configs(fr):
                lambda s: ["fakeroot", "-s", s, "--"], True),
     ]
     missing = []
-    # Not installed on the project machine, so these two paths are untried.
     if shutil.which("pseudo"):
         env = lambda s: ["env", f"PSEUDO_LOCALSTATEDIR={s}", "PSEUDO_PREFIX=/usr", "pseudo"]
-        out.append(Config("pseudo", "pseudo", env, env, True))
+        out.append(Config("pseudo", "pseudo", env, env, True, tracks_paths=True))
     else:
         missing.append("pseudo")
     if shutil.which("proot"):
@@ -339,23 +341,23 @@ def cmd_for(cfg, wl):
     return wl[3] if (not cfg.fake and wl[3]) else wl[2]
 
 
-def before(env, wl):
-    for k in ("X", "T2", "DEB"):
-        rmtree(env[k])
+def before(env, wl, cfg=None):
+    after(env, cfg)
     if wl[0] == "tar":
         os.mkdir(env["X"])
 
 
-def after(env):
-    for k in ("X", "T2", "DEB"):
-        rmtree(env[k])
+def after(env, cfg=None):
+    paths = [env[k] for k in ("X", "T2", "DEB", "TIMEFILE")]
+    if cfg is not None and cfg.tracks_paths:
+        session(cfg.prefix() + ["rm", "-rf", "--"] + paths, env, os.devnull)
+    for p in paths:
+        rmtree(p)
 
 
 def timed_run(cfg, wl, tag, logdir):
     env = env_for(cfg, tag)
-    before(env, wl)
-    if os.path.exists(env["TIMEFILE"]):
-        os.unlink(env["TIMEFILE"])
+    before(env, wl, cfg)
     argv = cfg.prefix() + ["sh", "-c", TIMED.format(cmd=cmd_for(cfg, wl))]
     rc, wall, tail = session(argv, env, f"{logdir}/{cfg.key}-{wl[0]}-{tag}.log")
     inside = None
@@ -364,7 +366,7 @@ def timed_run(cfg, wl, tag, logdir):
         inside = (int(e) - int(s)) / 1e9
     except (OSError, ValueError):
         pass
-    after(env)
+    after(env, cfg)
     return {"rc": rc, "wall": wall, "inside": inside, "stderr": tail if rc != 0 else ""}
 
 
@@ -402,11 +404,11 @@ def check_config(cfg, uid, gid, logdir):
     rc, text, tail = run_in(cfg, listing("T"), logdir, "listing")
     res["state"] = diff_summary(text.splitlines(), want) if rc == 0 else {"ok": False, "rc": rc, "stderr": tail}
     # tar: a fresh extraction, listed in the same session.
-    before(env, WORKLOADS[0])
+    before(env, WORKLOADS[0], cfg)
     script = f'{cmd_for(cfg, WORKLOADS[0])} && {listing("XT")}'
     rc, text, tail = run_in(cfg, script, logdir, "tar", {"XT": env["X"] + "/tree"})
     res["tar"] = diff_summary(text.splitlines(), want) if rc == 0 else {"ok": False, "rc": rc, "stderr": tail}
-    after(env)
+    after(env, cfg)
     # find -ls: one line per entry.
     rc, text, tail = run_in(cfg, 'find "$T" -ls | wc -l', logdir, "find")
     n = len(want)
@@ -420,14 +422,14 @@ def check_config(cfg, uid, gid, logdir):
     rc, text, tail = run_in(cfg, script, logdir, "chown")
     res["chown"] = {"ok": rc == 0 and text.strip() == "0", "left": text.strip(), "stderr": tail if rc != 0 else ""}
     # cp -a: the copy lists as the original, link counts included.
-    before(env, WORKLOADS[3])
+    before(env, WORKLOADS[3], cfg)
     script = (f'{cmd_for(cfg, WORKLOADS[3])} && '
               f'{listing("T", True)} > "$T2.a" && {listing("T2", True)} > "$T2.b" && '
               f'if cmp -s "$T2.a" "$T2.b"; then echo same; else diff "$T2.a" "$T2.b" | head -6; fi; rm -f "$T2.a" "$T2.b"')
     rc, text, tail = run_in(cfg, script, logdir, "cp")
     res["cp"] = {"ok": rc == 0 and text.strip() == "same", "diff": text.strip()[:600],
                  "stderr": tail if rc != 0 else ""}
-    after(env)
+    after(env, cfg)
     # dpkg-deb: every member root/root under fake root.
     rc, text, tail = run_in(cfg, f'{cmd_for(cfg, WORKLOADS[4])} && dpkg-deb -c "$DEB" | wc -l', logdir, "dpkg")
     owners = {}
@@ -438,7 +440,7 @@ def check_config(cfg, uid, gid, logdir):
                 owners[f[1]] = owners.get(f[1], 0) + 1
     ok = rc == 0 and (not cfg.fake or set(owners) == {"root/root"})
     res["dpkg-deb"] = {"ok": ok, "owners": owners, "stderr": tail if rc != 0 else ""}
-    after(env)
+    after(env, cfg)
     return res
 
 
