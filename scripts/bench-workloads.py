@@ -289,7 +289,9 @@ def configs(fr):
     ]
     missing = []
     if shutil.which("pseudo"):
-        env = lambda s: ["env", f"PSEUDO_LOCALSTATEDIR={s}", "PSEUDO_PREFIX=/usr", "pseudo"]
+        # The server leaves the work directory: its state takes a whole path.
+        env = lambda s: ["env", f"PSEUDO_LOCALSTATEDIR={os.path.abspath(s)}", "PSEUDO_PREFIX=/usr",
+                         "pseudo"]
         out.append(Config("pseudo", "pseudo", env, env, True, tracks_paths=True))
     else:
         missing.append("pseudo")
