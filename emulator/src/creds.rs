@@ -59,6 +59,14 @@ pub struct Creds {
 pub const SECBIT_KEEP_CAPS: u32 = 1 << 4;
 /// `SECBIT_NO_SETUID_FIXUP`: uid changes leave capabilities alone.
 pub const SECBIT_NO_SETUID_FIXUP: u32 = 1 << 2;
+/// `SECBIT_KEEP_CAPS_LOCKED`: `SECBIT_KEEP_CAPS` can no longer change.
+pub const SECBIT_KEEP_CAPS_LOCKED: u32 = 1 << 5;
+/// `SECURE_ALL_BITS` of Linux 6.14 and later (`include/uapi/linux/securebits.h`):
+/// `NOROOT`, `NO_SETUID_FIXUP`, `KEEP_CAPS`, `NO_CAP_AMBIENT_RAISE`,
+/// `EXEC_RESTRICT_FILE`, `EXEC_DENY_INTERACTIVE`; each one's lock is the
+/// bit above it (`SECURE_ALL_LOCKS`).
+const SECURE_ALL_BITS: u32 = 0x555;
+const SECURE_ALL_LOCKS: u32 = SECURE_ALL_BITS << 1;
 
 impl Default for Creds {
     fn default() -> Self {
@@ -338,30 +346,44 @@ impl Creds {
     }
 
     /// `prctl(PR_SET_KEEPCAPS, on)` (`security/commoncap.c: cap_task_prctl()`).
-    pub fn set_keepcaps(&mut self, on: bool) {
+    pub fn set_keepcaps(&mut self, on: bool) -> Result<(), Refused> {
+        if self.securebits & SECBIT_KEEP_CAPS_LOCKED != 0 {
+            return Err(Refused::Perm);
+        }
         if on {
             self.securebits |= SECBIT_KEEP_CAPS;
         } else {
             self.securebits &= !SECBIT_KEEP_CAPS;
         }
+        Ok(())
     }
 
-    /// `prctl(PR_SET_SECUREBITS, bits)`: needs `CAP_SETPCAP`.
+    /// `prctl(PR_SET_SECUREBITS, bits)` (`security/commoncap.c:
+    /// cap_task_prctl()`): `EPERM` for a change to a locked bit, the
+    /// clearing of a lock, a bit Linux does not know, or a caller without
+    /// `CAP_SETPCAP`.
     pub fn set_securebits(&mut self, bits: u32) -> Result<(), Refused> {
-        if !self.capable(CAP_SETPCAP) {
+        let old = self.securebits;
+        let locked = (old & SECURE_ALL_LOCKS) >> 1;
+        if locked & (old ^ bits) != 0
+            || old & SECURE_ALL_LOCKS & !bits != 0
+            || bits & !(SECURE_ALL_LOCKS | SECURE_ALL_BITS) != 0
+            || !self.capable(CAP_SETPCAP)
+        {
             return Err(Refused::Perm);
         }
         self.securebits = bits;
         Ok(())
     }
 
-    /// `prctl(PR_CAPBSET_DROP, cap)`: needs `CAP_SETPCAP`.
+    /// `prctl(PR_CAPBSET_DROP, cap)` (`cap_prctl_drop()`): `CAP_SETPCAP`
+    /// first, then a capability Linux knows.
     pub fn drop_bounding(&mut self, cap: u32) -> Result<(), Refused> {
-        if cap > 40 {
-            return Err(Refused::Inval);
-        }
         if !self.capable(CAP_SETPCAP) {
             return Err(Refused::Perm);
+        }
+        if cap > 40 {
+            return Err(Refused::Inval);
         }
         self.bounding &= !(1 << cap);
         Ok(())
@@ -417,6 +439,33 @@ mod tests {
     }
 
     #[test]
+    fn securebits_refuse_locked_bits_unlocking_and_unknown_bits() {
+        let mut c = Creds::root();
+        assert_eq!(c.set_securebits(1 << 20), Err(Refused::Perm), "a bit Linux does not know");
+        // KEEP_CAPS set and locked.
+        c.set_securebits(SECBIT_KEEP_CAPS | SECBIT_KEEP_CAPS_LOCKED).unwrap();
+        assert_eq!(c.set_securebits(SECBIT_KEEP_CAPS_LOCKED), Err(Refused::Perm), "a locked bit");
+        assert_eq!(c.set_securebits(SECBIT_KEEP_CAPS), Err(Refused::Perm), "unlocking");
+        assert_eq!(c.set_keepcaps(false), Err(Refused::Perm), "PR_SET_KEEPCAPS under the lock");
+        assert_eq!(c.securebits, SECBIT_KEEP_CAPS | SECBIT_KEEP_CAPS_LOCKED);
+        // Other bits still change.
+        c.set_securebits(SECBIT_KEEP_CAPS | SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_SETUID_FIXUP)
+            .unwrap();
+        let mut user = Creds::root();
+        user.setresuid(5, 5, 5).unwrap();
+        assert_eq!(user.set_securebits(0), Err(Refused::Perm), "no CAP_SETPCAP");
+        assert_eq!(user.set_keepcaps(true), Ok(()), "PR_SET_KEEPCAPS needs no capability");
+    }
+
+    #[test]
+    fn dropping_from_the_bounding_set_asks_for_the_capability_before_the_number() {
+        let mut user = Creds::root();
+        user.setresuid(5, 5, 5).unwrap();
+        assert_eq!(user.drop_bounding(99), Err(Refused::Perm));
+        assert_eq!(Creds::root().drop_bounding(99), Err(Refused::Inval));
+    }
+
+    #[test]
     fn seteuid_away_and_back_keeps_root_reachable() {
         // glibc's seteuid() is setresuid(-1, e, -1).
         let mut c = Creds::root();
@@ -441,7 +490,7 @@ mod tests {
     #[test]
     fn keepcaps_keeps_the_permitted_set_across_leaving_root() {
         let mut c = Creds::root();
-        c.set_keepcaps(true);
+        c.set_keepcaps(true).unwrap();
         c.setresuid(1000, 1000, 1000).unwrap();
         assert_eq!((c.effective, c.permitted), (0, CAP_FULL));
         c.capset(CAP_FULL, CAP_FULL, 0).unwrap();

@@ -622,8 +622,7 @@ impl World {
             }
             Op::Keepcaps(on) => {
                 m.keep_caps = on;
-                c.set_keepcaps(on);
-                (Ok(()), Ok(()))
+                (Ok(()), r(c.set_keepcaps(on)))
             }
             _ => unreachable!("not an identity call: {op:?}"),
         };

@@ -55,8 +55,10 @@ getter!(getgid, getgid16, rgid);
 getter!(getegid, getegid16, egid);
 
 /// Writes three ids at the three pointer arguments, in order, as
-/// `kernel/sys.c: getresuid()` does with `put_user`.
+/// `kernel/sys.c: getresuid()` does with `put_user`, once the target is
+/// known to be still waiting (its pid may have been reused).
 fn write_three(req: &Request<'_>, ids: [u32; 3], width: Width) -> Outcome {
+    req.check_valid()?;
     for (arg, id) in ids.into_iter().enumerate() {
         req.write(req.ptr(arg), &width.out(id))?;
     }
@@ -183,6 +185,7 @@ fn get_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
     }
     let bytes: Vec<u8> = groups.iter().flat_map(|&g| width.out(g)).collect();
     if !bytes.is_empty() {
+        req.check_valid()?;
         req.write(list, &bytes)?;
     }
     Ok(Reply::Value(groups.len() as i64))
@@ -342,6 +345,7 @@ pub fn capget(ctx: &Context, req: &Request<'_>) -> Outcome {
             data.extend_from_slice(&((set >> (32 * half)) as u32).to_le_bytes());
         }
     }
+    req.check_valid()?;
     req.write(req.ptr(1), &data)?;
     Ok(Reply::Value(0))
 }
@@ -406,10 +410,7 @@ pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
         Prctl::GetKeepcaps => Ok(Reply::Value(i64::from(
             creds(ctx, req).securebits & fr_emulator::creds::SECBIT_KEEP_CAPS != 0,
         ))),
-        Prctl::SetKeepcaps(on) => {
-            ctx.creds.update(req.tid, |c| c.set_keepcaps(on));
-            Ok(Reply::Value(0))
-        }
+        Prctl::SetKeepcaps(on) => done(ctx.creds.update(req.tid, |c| c.set_keepcaps(on))),
         Prctl::CapbsetRead(cap) => {
             Ok(Reply::Value(i64::from(creds(ctx, req).bounding & (1 << cap) != 0)))
         }
