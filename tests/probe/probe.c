@@ -363,6 +363,9 @@ static void link_steps(void)
     LSTEP("chown(hard,71,72)", syscall(SYS_fchownat, AT_FDCWD, "hard", 71, 72, 0));
     LSTEP("renameat(hard,file) one file", syscall(SYS_renameat, AT_FDCWD, "hard", AT_FDCWD, "file"));
     LSTEP("renameat(hard,moved)", syscall(SYS_renameat, AT_FDCWD, "hard", AT_FDCWD, "moved"));
+    /* The old name's directory is looked up before the new name is read. */
+    LSTEP("renameat(nodir/a,(char*)1)", syscall(SYS_renameat, AT_FDCWD, "nodir/a", AT_FDCWD, (char *)1));
+    LSTEP("renameat(moved,(char*)1)", syscall(SYS_renameat, AT_FDCWD, "moved", AT_FDCWD, (char *)1));
     LSTEP("renameat2(moved,sub,EXCHANGE)", syscall(SYS_renameat2, AT_FDCWD, "moved", AT_FDCWD, "sub", 2));
     LSTEP("renameat2(sub,moved,EXCHANGE)", syscall(SYS_renameat2, AT_FDCWD, "sub", AT_FDCWD, "moved", 2));
     LSTEP("renameat(blk,null) over a node", syscall(SYS_renameat, AT_FDCWD, "blk", AT_FDCWD, "null"));
@@ -663,6 +666,11 @@ static void xattr_steps(void)
     XSTEP("setxattr(xf,trusted.t,y,4)", syscall(SYS_setxattr, "xf", "trusted.t", "y", 1, 4));
     XSTEP("setxattr(xf,trusted.t,y,CREATE|REPLACE)", syscall(SYS_setxattr, "xf", "trusted.t", "y", 1, 3));
     XSTEP("setxattr(xf,trusted.n,y,CREATE|REPLACE)", syscall(SYS_setxattr, "xf", "trusted.n", "y", 1, 3));
+    /* A namespace no one knows: the file's lookup, then EOPNOTSUPP. */
+    XSTEP("setxattr(missing,foo.x,y)", syscall(SYS_setxattr, "missing", "foo.x", "y", 1, 0));
+    XSTEP("setxattr(xf,foo.x,y)", syscall(SYS_setxattr, "xf", "foo.x", "y", 1, 0));
+    XSTEP("getxattr(xf,foo.x)", syscall(SYS_getxattr, "xf", "foo.x", buf, sizeof buf));
+    XSTEP("removexattr(missing,foo.x)", syscall(SYS_removexattr, "missing", "foo.x"));
     XSTEP("setxattr(xf,bogus,y)", syscall(SYS_setxattr, "xf", "bogus", "y", 1, 0));
     XSTEP("setxattr(xf,\"\",y)", syscall(SYS_setxattr, "xf", "", "y", 1, 0));
     XSTEP("lsetxattr(xl,trusted.l,s)", syscall(SYS_lsetxattr, "xl", "trusted.l", "s", 1, 0));

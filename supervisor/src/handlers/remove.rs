@@ -168,7 +168,17 @@ fn rename_at(
     }
     let exchange = flags & RENAME_EXCHANGE != 0;
     let old_path = read_plain_path(req, old.1)?;
-    let new_path = read_plain_path(req, new.1)?;
+    let new_path = match read_plain_path(req, new.1) {
+        Ok(path) => path,
+        // do_renameat2() looks up the old name's directory before it
+        // looks at the new name, so that lookup's error comes first.
+        Err(e) => {
+            return match ctx.parent(req, old.0, &old_path, true) {
+                Err(Errno::EXIST) | Ok(_) => Err(e),
+                Err(lookup) => Err(lookup),
+            }
+        }
+    };
     let source = victim(ctx, req, old.0, &old_path)?;
     let target = victim(ctx, req, new.0, &new_path)?;
     if let (Some(s), Some(t)) = (&source, &target) {

@@ -86,12 +86,17 @@ pub fn name(req: &Request<'_>, addr: u64) -> Result<(Vec<u8>, Namespace), Errno>
         Err(Errno::NAMETOOLONG) => return Err(Errno::RANGE),
         other => other?,
     };
-    let ns = rules::namespace(&name).map_err(errno)?;
+    let ns = match rules::namespace(&name) {
+        // The kernel's EOPNOTSUPP, after its own earlier checks; or a file
+        // system's own system.* name (a socket's system.sockprotoname).
+        Err(XattrError::NotSupported) => Namespace::User,
+        other => other.map_err(errno)?,
+    };
     Ok((name, ns))
 }
 
-/// Why a `user.*` name is the kernel's.
-const USER_REAL: &str = "user.* attributes are real";
+/// Why a `user.*` name, or one of no namespace fr keeps, is the kernel's.
+const USER_REAL: &str = "user.* attributes and namespaces fr does not keep are the kernel's";
 
 /// A kept attribute to set.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -498,7 +503,8 @@ mod tests {
         assert_eq!(name_at(&mem, 0x100b), Ok((b"user.y".to_vec(), Namespace::User)));
         assert_eq!(name_at(&mem, 0x1011), Err(Errno::RANGE));
         assert_eq!(name_at(&mem, 0x1012), Err(Errno::RANGE));
-        assert_eq!(name_at(&mem, 0x1013), Err(Errno::OPNOTSUPP));
+        // A namespace fr does not keep is the kernel's, like user.*.
+        assert_eq!(name_at(&mem, 0x1013), Ok((b"other.z".to_vec(), Namespace::User)));
         assert_eq!(name_at(&mem, 0x2000), Err(Errno::FAULT));
         let mut long = b"trusted.".to_vec();
         long.resize(255, b'x');

@@ -287,7 +287,7 @@ impl Check<'_> {
                 (None, r.ptr(1), r.ptr(2), r.ulong(3))
             };
             let name = k::xattr_name(p, name)?;
-            Ok((file, k::xattr_kept(&name)?.then_some((name, value, size))))
+            Ok((file, k::xattr_kept(&name).then_some((name, value, size))))
         };
         if let Some((file, Some((name, _, _)))) = self.expect("getxattr args", get, model) {
             self.xattr_name_limits(&name);
@@ -313,7 +313,7 @@ impl Check<'_> {
                 (None, r.ptr(1))
             };
             let name = k::xattr_name(p, name)?;
-            Ok((file, k::xattr_kept(&name)?.then_some(name)))
+            Ok((file, k::xattr_kept(&name).then_some(name)))
         };
         if let Some((file, Some(name))) = self.expect("removexattr args", remove, model) {
             self.xattr_name_limits(&name);

@@ -179,21 +179,15 @@ pub const XATTR_NAME_MAX: usize = 255;
 pub const XATTR_SIZE_MAX: usize = 65536;
 
 /// Whether fr keeps an attribute of this name (`trusted.*`, `security.*`,
-/// the POSIX ACLs) or leaves it to the file (`user.*`, `None`); any other
-/// namespace is refused (`EOPNOTSUPP`: the kernel finds no handler,
-/// `xattr_resolve_name()`; fr says so before the lookup).
-pub fn xattr_kept(name: &[u8]) -> Result<bool, Errno> {
-    if name.starts_with(b"user.") {
-        Ok(false)
-    } else if name.starts_with(b"trusted.")
+/// the POSIX ACLs) or leaves it to the file (`user.*`, and any other
+/// namespace: the kernel says `EOPNOTSUPP` when it finds no handler,
+/// `xattr_resolve_name()`, after its own earlier checks, and a file
+/// system may have `system.*` names of its own).
+pub fn xattr_kept(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.")
         || name.starts_with(b"security.")
         || name == b"system.posix_acl_access"
         || name == b"system.posix_acl_default"
-    {
-        Ok(true)
-    } else {
-        Err(Errno::OPNOTSUPP)
-    }
 }
 
 /// `fs/xattr.c: import_xattr_name()`: `strncpy_from_user()` of at most
@@ -223,7 +217,7 @@ pub fn setxattr_copy(
         return Err(Errno::INVAL);
     }
     let name = xattr_name(pages, name)?;
-    if !xattr_kept(&name)? {
+    if !xattr_kept(&name) {
         return Ok(None);
     }
     if size > XATTR_SIZE_MAX as u64 {
