@@ -54,7 +54,7 @@ fn random_notifications_decode() {
 /// per family of decoders, described here. Run:
 /// `cargo test -p fr-supervisor --test decode -- --ignored write_the_seeds`.
 #[test]
-#[ignore]
+#[ignore = "writes the seed corpus, not a check"]
 fn write_the_seeds() {
     use fr_supervisor::arch::Arch::{I386, X32, X86_64};
     use input::{entry, Call, Case, PageSpec};
