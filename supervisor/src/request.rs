@@ -92,7 +92,6 @@ enum Reach<'a> {
 #[derive(Debug)]
 pub struct Request<'a> {
     target: Reach<'a>,
-    pub id: u64,
     /// The calling thread, in the supervisor's pid namespace.
     pub tid: i32,
     pub arch: Arch,
@@ -105,14 +104,14 @@ impl<'a> Request<'a> {
     pub fn new(listener: BorrowedFd<'a>, notif: &sys::SeccompNotif, arch: Arch, nr: i32) -> Self {
         let (id, tid) = (notif.id, notif.pid as i32);
         let target = Reach::Live(Live { listener, id, tid });
-        Self { target, id, tid, arch, nr, args: notif.data.args }
+        Self { target, tid, arch, nr, args: notif.data.args }
     }
 
     /// A request whose memory and validity are `target`'s, for tests and
-    /// fuzzing. Its id and tid are 0: no `/proc/0` exists, so whatever
+    /// fuzzing. Its tid is 0: no `/proc/0` exists, so whatever
     /// would reach the target through `/proc` fails instead.
     pub fn over(target: &'a dyn Target, arch: Arch, nr: i32, args: [u64; 6]) -> Self {
-        Self { target: Reach::Other(target), id: 0, tid: 0, arch, nr, args }
+        Self { target: Reach::Other(target), tid: 0, arch, nr, args }
     }
 
     fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {

@@ -481,26 +481,43 @@ pub fn umask(req: &Request<'_>) -> Result<u32, Errno> {
     status.field("Umask:").and_then(|v| u32::from_str_radix(v, 8).ok()).ok_or(Errno::NOENT)
 }
 
-/// Whether the target's descriptor `fd` was opened with `O_PATH`, which
-/// `fchown(2)` and `fchmod(2)` refuse with `EBADF` (`fdget()` skips them).
+/// The file the target's descriptor `fd` refers to, for a call that
+/// changes it through the descriptor (`fchown`, `fchmod`, `fsetxattr`,
+/// ...): `EBADF` for a closed descriptor and for an `O_PATH` one, which
+/// `fdget()` skips. The mode of `/proc/<tid>/fd/N` is read first, so that
+/// [`resolve::fd`]'s `ID_VALID` vouches for both.
+pub fn changeable_fd(req: &Request<'_>, fd: i32) -> Result<OwnedFd, Errno> {
+    let o_path = is_o_path(req, fd)?;
+    let file = resolve::fd(req, fd)?;
+    if o_path {
+        return Err(Errno::BADF);
+    }
+    Ok(file)
+}
+
+/// Whether the target's descriptor `fd` was opened with `O_PATH`; not yet
+/// checked with `ID_VALID` (see [`changeable_fd`]).
 ///
 /// The link `/proc/<tid>/fd/N` carries the descriptor's access in its
 /// mode (`fs/proc/fd.c: tid_fd_update_inode()`: read gives `r-x`, write
 /// `-wx`), so one `statx` of the link answers for every descriptor opened
 /// to read or write. Mode 0 is `O_PATH` or the rare access mode 3 (for
-/// `ioctl` only); the descriptor's flags in `fdinfo` tell those apart.
-pub fn is_o_path(req: &Request<'_>, fd: i32) -> Result<bool, Errno> {
+/// `ioctl` only); the descriptor's flags in `fdinfo` tell those apart. A
+/// descriptor that is not there is not `O_PATH`: the lookup says `EBADF`.
+fn is_o_path(req: &Request<'_>, fd: i32) -> Result<bool, Errno> {
     const O_PATH: u32 = 0o10_000_000;
-    let link = format!("/proc/{}/fd/{fd}", req.tid);
-    if let Ok(st) = fs::statx(fs::CWD, &link, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MODE) {
-        req.check_valid()?;
-        if st.stx_mode & 0o777 != 0 {
-            return Ok(false);
-        }
+    if fd < 0 {
+        return Ok(false);
     }
-    let info = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", req.tid))
-        .map_err(|_| Errno::BADF)?;
-    req.check_valid()?;
+    let link = format!("/proc/{}/fd/{fd}", req.tid);
+    match fs::statx(fs::CWD, &link, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MODE) {
+        Ok(st) if st.stx_mode & 0o777 != 0 => return Ok(false),
+        Ok(_) => {}
+        Err(_) => return Ok(false),
+    }
+    let Ok(info) = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", req.tid)) else {
+        return Ok(false);
+    };
     let flags = info
         .lines()
         .find_map(|l| l.strip_prefix("flags:"))

@@ -15,11 +15,12 @@ use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
 use super::{
-    at_file, is_o_path, may_change, read_plain_path, real_stat, refused, Context, Outcome, Reply,
+    at_file, changeable_fd, may_change, read_plain_path, real_stat, refused, Context, Outcome,
+    Reply,
 };
 use super::{chmod_real, usable_perms};
 use crate::request::Request;
-use crate::resolve::{self, LookupFlags, AT_FDCWD};
+use crate::resolve::{LookupFlags, AT_FDCWD};
 
 /// `chmod(path, mode)`.
 pub fn chmod(ctx: &Context, req: &Request<'_>) -> Outcome {
@@ -30,12 +31,7 @@ pub fn chmod(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 /// `fchmod(fd, mode)`.
 pub fn fchmod(ctx: &Context, req: &Request<'_>) -> Outcome {
-    let fd = req.int(0);
-    let file = resolve::fd(req, fd)?;
-    if is_o_path(req, fd)? {
-        return Err(Errno::BADF);
-    }
-    set_mode(ctx, req, file, req.uint(1))
+    set_mode(ctx, req, changeable_fd(req, req.int(0))?, req.uint(1))
 }
 
 /// `fchmodat(dirfd, path, mode)`: no flags argument, always follows.

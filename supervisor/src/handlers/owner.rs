@@ -10,10 +10,11 @@ use fr_emulator::creds::UNCHANGED;
 
 use super::Width::{self, W16, W32};
 use super::{
-    at_file, is_o_path, may_change, read_plain_path, real_stat, refused, Context, Outcome, Reply,
+    at_file, changeable_fd, may_change, read_plain_path, real_stat, refused, Context, Outcome,
+    Reply,
 };
 use crate::request::Request;
-use crate::resolve::{self, LookupFlags, AT_FDCWD};
+use crate::resolve::{LookupFlags, AT_FDCWD};
 
 /// The owner and group of a chown, at arguments `first` and `first + 1`:
 /// `-1` (16-bit `(old_uid_t)-1` too) leaves that id unchanged (`None`).
@@ -51,12 +52,7 @@ pub fn lchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
 }
 
 fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
-    let fd = req.int(0);
-    let file = resolve::fd(req, fd)?;
-    if is_o_path(req, fd)? {
-        return Err(Errno::BADF);
-    }
-    Ok(file)
+    changeable_fd(req, req.int(0))
 }
 
 /// `fchown(fd, uid, gid)`.

@@ -14,14 +14,14 @@ use fr_emulator::{Creds, InodeKey, Kstat};
 use rustix::fs::{AtFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{chmod_real, usable_perms};
 use super::{
-    is_o_path, may_change, read_name_maybe_null, read_plain_path, real_stat, Context, Decoded,
+    changeable_fd, may_change, read_name_maybe_null, read_plain_path, real_stat, Context, Decoded,
     Outcome, Reply,
 };
+use super::{chmod_real, usable_perms};
 use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
 use crate::request::Request;
-use crate::resolve::{self, LookupFlags, AT_FDCWD};
+use crate::resolve::{LookupFlags, AT_FDCWD};
 
 /// `XATTR_LIST_MAX`.
 const LIST_MAX: usize = 65536;
@@ -254,13 +254,7 @@ fn open(ctx: &Context, req: &Request<'_>, file: File) -> Result<OwnedFd, Errno> 
             let p = read_plain_path(req, addr)?;
             ctx.lookup(req, AT_FDCWD, &p, LookupFlags { follow, empty_path: false })
         }
-        File::Fd(fd) => {
-            let file = resolve::fd(req, fd)?;
-            if is_o_path(req, fd)? {
-                return Err(Errno::BADF);
-            }
-            Ok(file)
-        }
+        File::Fd(fd) => changeable_fd(req, fd),
         File::At { dirfd, addr, flags } => match read_name_maybe_null(req, addr, flags)? {
             None if dirfd >= 0 => open(ctx, req, File::Fd(dirfd)),
             name => ctx.lookup(req, dirfd, &name.unwrap_or_default(), LookupFlags::from_at(flags)),
