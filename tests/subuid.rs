@@ -22,7 +22,7 @@ fn ready(h: &Harness) -> Option<(u32, u32)> {
              newuidmap/newgidmap (.ci/run sets them up)",
         );
     }
-    subuid_range(h)
+    subuid_range(h).or_else(|| cannot_run("the test user's range in /etc/subuid cannot be read"))
 }
 
 /// The harness and a fresh rootfs, where subuid mode can run.

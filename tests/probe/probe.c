@@ -170,6 +170,10 @@ static void chown_steps(void)
     STEP("fchown(ioctl_only,56,67)", syscall(SYS_fchown, ioctl_only, 56, 67));
     STEP("fchown(badfd,1,1)", syscall(SYS_fchown, 987, 1, 1));
 #endif
+    /* An O_PATH descriptor is EBADF to every call that changes its file. */
+    STEP("fchmod(opath,0600)", syscall(SYS_fchmod, opath, 0600));
+    STEP("fsetxattr(opath,trusted.x)", syscall(SYS_fsetxattr, opath, "trusted.x", "v", 1, 0));
+    STEP("fremovexattr(opath,trusted.x)", syscall(SYS_fremovexattr, opath, "trusted.x"));
     STEP("fchownat(CWD,file,77,88,0)", syscall(SYS_fchownat, AT_FDCWD, "file", 77, 88, 0));
     STEP("fchownat(dirfd,file,99,100,0)", syscall(SYS_fchownat, dirfd_work, "file", 99, 100, 0));
     STEP("fchownat(dirfd,link,5,6,NOFOLLOW)",

@@ -472,6 +472,20 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_written_only_into_a_target_that_still_waits() {
+        let args = [0x1000, 0x1004, 0x1008, 0, 0, 0];
+        let alive = Memory::new().put(0x1000, &[0; 12]);
+        let req = Request::over(&alive, Arch::X86_64, 118, args);
+        assert!(matches!(write_three(&req, [1, 2, 3], W32), Ok(Reply::Value(0))));
+        assert_eq!(alive.get(0x1004, 4), [2, 0, 0, 0].map(Some).to_vec());
+        // S12: a pid that now names another process gets nothing (the fake
+        // panics on a write into it).
+        let replaced = Memory::new().put(0x1000, &[0; 12]).replaced();
+        let req = Request::over(&replaced, Arch::X86_64, 118, args);
+        assert!(matches!(write_three(&req, [1, 2, 3], W32), Err(Errno::NOENT)));
+    }
+
+    #[test]
     fn ids_are_the_low_halves_and_16_bit_minus_one_is_minus_one() {
         let mem = Memory::new();
         let args = [0x1_0000_0005, 0xffff, 0x1_ffff_ffff, 0, 0, 0];

@@ -139,6 +139,8 @@ impl Target for Fake {
             0,
             "a write into a target whose call no longer waits (its pid may be another process's)"
         );
+        // A writer that asked ID_VALID first stopped at its NOENT.
+        assert_ne!(self.fate, Fate::Replaced, "a write without ID_VALID just before it");
         self.reach()?;
         let mut pages = self.pages.borrow_mut();
         for &(addr, bytes) in pieces {
