@@ -172,7 +172,8 @@ impl InodeTable {
     /// [`rules::permitted_with_acl`] and the other permission checks need
     /// besides the view.
     pub fn access_acl(&self, key: InodeKey, real: Attrs) -> Option<Acl> {
-        self.xattrs(key, real).get(xattr::ACL_ACCESS).and_then(|v| Acl::parse(v).ok())
+        self.record(key, real)?;
+        self.xattrs.get(&key)?.get(xattr::ACL_ACCESS).and_then(|v| Acl::parse(v).ok())
     }
 
     /// Changes the emulated xattrs of `key` with `change`, recording the

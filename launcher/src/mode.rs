@@ -22,16 +22,6 @@ pub enum Mode {
     None,
 }
 
-impl Mode {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Mode::Subuid(_) => "subuid",
-            Mode::RootMapped => "root-mapped",
-            Mode::None => "none",
-        }
-    }
-}
-
 /// The user's subordinate ranges, in the order `/etc/subuid` and
 /// `/etc/subgid` list them, and the helpers that map them.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -224,8 +224,13 @@ fn start_container(
     let pid = match sys::fork_with(flags).map_err(Error::Userns)? {
         Forked::Child => {
             drop(go_write);
-            let chan = theirs.try_clone_to_owned().unwrap_or_else(|_| sys::exit_now(125));
-            init::run(plan, chan, go_read, sup.map(Supervisor::program))
+            // A panic must not unwind into fr's frames in this copy of the
+            // process (they own descriptors init has closed): it ends here.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let chan = theirs.try_clone_to_owned().unwrap_or_else(|_| sys::exit_now(125));
+                init::run(plan, chan, go_read, sup.map(Supervisor::program))
+            }));
+            sys::exit_now(125)
         }
         Forked::Parent(pid) => pid,
     };
