@@ -89,8 +89,8 @@ pub fn chmod(cur: Attrs, perms: u32, c: &Creds) -> Result<Attrs, Refused> {
 pub const MAY_EXEC: u32 = 1;
 pub const MAY_WRITE: u32 = 2;
 pub const MAY_READ: u32 = 4;
-const CAP_DAC_OVERRIDE: u32 = 1;
-const CAP_DAC_READ_SEARCH: u32 = 2;
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+pub const CAP_DAC_READ_SEARCH: u32 = 2;
 
 /// `fs/namei.c: generic_permission()` for a caller with credentials `c`
 /// on a file whose access ACL, if it has one, is `acl` (the supervisor

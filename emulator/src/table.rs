@@ -507,7 +507,9 @@ impl InodeTable {
         }
     }
 
-    fn unrecorded(&self, real: Attrs) -> Attrs {
+    /// The view of a file without a record: its real attributes, the
+    /// ids as the map shows them.
+    pub fn unrecorded(&self, real: Attrs) -> Attrs {
         Attrs { uid: self.ids.uid_inside(real.uid), gid: self.ids.gid_inside(real.gid), ..real }
     }
 }

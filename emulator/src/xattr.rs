@@ -22,7 +22,7 @@ pub const ACL_DEFAULT: &[u8] = b"system.posix_acl_default";
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_SETFCAP: u32 = 31;
-const CAP_FOWNER: u32 = 3;
+use crate::rules::CAP_FOWNER;
 
 /// Where an attribute name lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,8 +26,8 @@ use rustix::fs::{self, AtFlags, Mode, OFlags, StatVfsMountFlags, StatxFlags};
 use rustix::io::Errno;
 
 use super::{
-    read_name, read_plain_path, real_stat, refused, umask, Context, Decoded, Outcome, Reply,
-    AT_EMPTY_PATH,
+    passes_dac, read_name, read_plain_path, real_stat, refused, umask, Context, Decoded, Outcome,
+    Reply, AT_EMPTY_PATH,
 };
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
@@ -67,8 +67,7 @@ pub fn kernel_makes_in(ctx: &Context, parent: &Parent, creds: &Creds) -> bool {
 /// real credentials, lets it. A caller that dropped it meets the
 /// directory's fake mode (`fs/namei.c: may_create()`).
 fn kernel_makes_as(creds: &Creds) -> bool {
-    const CAP_DAC_OVERRIDE: u32 = 1;
-    creds.fsuid == 0 && creds.fsgid == 0 && creds.capable(CAP_DAC_OVERRIDE)
+    creds.fsuid == 0 && creds.fsgid == 0 && creds.capable(rules::CAP_DAC_OVERRIDE)
 }
 
 /// The directory a file is made in, its fake view, and whether the caller
@@ -415,14 +414,12 @@ fn link_at(
     new: (i32, u64),
     flags: i32,
 ) -> Outcome {
-    const CAP_DAC_OVERRIDE: u32 = 1;
-    const CAP_FOWNER: u32 = 3;
     let how = match link_how(flags) {
         Decoded::Args(how) => how,
         Decoded::Kernel(why) => return Ok(Reply::Continue(why)),
     };
     let creds = ctx.creds.get(req.tid);
-    if creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER) {
+    if passes_dac(&creds) {
         return Ok(Reply::Continue("the caller may link any file anywhere"));
     }
     let old_path = read_name(req, old.1, flags)?.unwrap_or_default();
@@ -465,13 +462,10 @@ pub fn link_how(flags: i32) -> Decoded<LookupFlags> {
 /// and write (`inode_permission()`, the file's access ACL included); else
 /// `EPERM`.
 fn may_linkat(ctx: &Context, key: InodeKey, real: &Kstat, creds: &Creds) -> Result<(), Errno> {
-    const CAP_FOWNER: u32 = 3;
     const STATX_ATTR_IMMUTABLE: u64 = 0x10;
-    if !protected_hardlinks() {
-        return Ok(());
-    }
     let view = ctx.inodes.view(key, real.attrs());
-    if view.uid == creds.fsuid || creds.capable(CAP_FOWNER) {
+    // The owner and CAP_FOWNER pass whatever the sysctl says: ask it last.
+    if view.uid == creds.fsuid || creds.capable(rules::CAP_FOWNER) || !protected_hardlinks() {
         return Ok(());
     }
     let acl = ctx.inodes.access_acl(key, real.attrs());

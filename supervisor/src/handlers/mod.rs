@@ -215,13 +215,21 @@ fn searcher<'a>(
     creds: &fr_emulator::Creds,
     check: &'a dyn Fn(BorrowedFd<'_>) -> bool,
 ) -> resolve::Search<'a> {
-    const CAP_DAC_OVERRIDE: u32 = 1;
-    const CAP_DAC_READ_SEARCH: u32 = 2;
+    use fr_emulator::rules::{CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH};
     if creds.capable(CAP_DAC_OVERRIDE) || creds.capable(CAP_DAC_READ_SEARCH) {
         None
     } else {
         Some(check)
     }
+}
+
+/// Whether `creds` pass every permission check on a name, its directory
+/// and its file (`CAP_DAC_OVERRIDE` and `CAP_FOWNER`, as root has them),
+/// so that the kernel's own checks, by the user's real credentials, can
+/// stand for fr's.
+pub fn passes_dac(creds: &fr_emulator::Creds) -> bool {
+    use fr_emulator::rules::{CAP_DAC_OVERRIDE, CAP_FOWNER};
+    creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER)
 }
 
 /// How a notification is answered when the handler succeeds.

@@ -15,7 +15,7 @@ use fr_emulator::{rules, Attrs, InodeKey};
 use rustix::fs::{self, AtFlags, Mode, OFlags, RenameFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{read_plain_path, real_stat, refused, Context, Decoded, Outcome, Reply};
+use super::{passes_dac, read_plain_path, real_stat, refused, Context, Decoded, Outcome, Reply};
 use crate::request::Request;
 use crate::resolve::AT_FDCWD;
 
@@ -63,7 +63,7 @@ fn victim(
         // Whatever becomes of this call, a stale record is no file's any more.
         ctx.inodes.forget_stale(key, real.attrs());
     }
-    let view = record.unwrap_or_else(|| ctx.inodes.view(key, real.attrs()));
+    let view = record.unwrap_or_else(|| ctx.inodes.unrecorded(real.attrs()));
     let last_link = real.nlink <= 1 || view.is_dir();
     let recorded = record.is_some();
     Ok(Some(Victim { dir, name, key, real: real.attrs(), view, recorded, last_link }))
@@ -73,10 +73,8 @@ fn victim(
 /// directory's access ACL (`generic_permission()`). Root
 /// (`CAP_DAC_OVERRIDE` and `CAP_FOWNER`) passes without a look.
 fn may_delete(ctx: &Context, req: &Request<'_>, v: &Victim) -> Result<(), Errno> {
-    const CAP_DAC_OVERRIDE: u32 = 1;
-    const CAP_FOWNER: u32 = 3;
     let creds = ctx.creds.get(req.tid);
-    if creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER) {
+    if passes_dac(&creds) {
         return Ok(());
     }
     let (dir_key, dir_real) = real_stat(v.dir.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
@@ -202,7 +200,10 @@ fn rename_at(
     if old_path.ends_with(b"/") {
         return Ok(Reply::Continue("a trailing slash: the kernel's checks"));
     }
-    let (old_dir, old_name) = ctx.parent(req, old.0, &old_path, false)?;
+    let (old_dir, old_name) = match source {
+        Some(s) => (s.dir, s.name),
+        None => ctx.parent(req, old.0, &old_path, false)?,
+    };
     let how = RenameFlags::from_bits_retain(flags);
     fs::renameat_with(&old_dir, old_name.as_slice(), &v.dir, v.name.as_slice(), how)?;
     if v.last_link {
@@ -227,10 +228,8 @@ fn may_rename(
     new_path: &[u8],
     exchange: bool,
 ) -> Result<(), Errno> {
-    const CAP_DAC_OVERRIDE: u32 = 1;
-    const CAP_FOWNER: u32 = 3;
     let creds = ctx.creds.get(req.tid);
-    if creds.capable(CAP_DAC_OVERRIDE) && creds.capable(CAP_FOWNER) {
+    if passes_dac(&creds) {
         return Ok(());
     }
     // The new name's directory is looked up before any permission is

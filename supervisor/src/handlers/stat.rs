@@ -53,7 +53,7 @@ fn faked(
     let view = match ctx.inodes.record(key, real.attrs()) {
         Some(rec) => rec,
         None if ctx.kernel_agrees(real) => return Ok(None),
-        None => ctx.inodes.view(key, real.attrs()),
+        None => ctx.inodes.unrecorded(real.attrs()),
     };
     req.check_valid()?;
     Ok(Some(real.overlay(view)))
