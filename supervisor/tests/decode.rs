@@ -9,8 +9,7 @@ use decoding::{check, input};
 /// minimised finding) decodes as the kernel would.
 #[test]
 fn the_fuzz_seeds_decode() {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/request_decode");
+    let dir = corpus();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         panic!("no seed corpus at {}", dir.display());
     };
@@ -50,12 +49,43 @@ fn random_notifications_decode() {
     }
 }
 
-/// Writes the seed corpus `fuzz/corpus/request_decode/`: one notification
-/// per family of decoders, described here. Run:
+fn corpus() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/request_decode")
+}
+
+/// Writes the seed corpus `fuzz/corpus/request_decode/` from [`seeds`]. Run:
 /// `cargo test -p fr-supervisor --test decode -- --ignored write_the_seeds`.
 #[test]
 #[ignore = "writes the seed corpus, not a check"]
 fn write_the_seeds() {
+    let dir = corpus();
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, case) in seeds() {
+        let bytes = input::encode(&case);
+        assert_eq!(input::decode(&bytes), case, "{name} does not decode to itself");
+        check::run(&case);
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+/// The committed seeds are still the notifications described in [`seeds`]:
+/// a seed names its call by its place in fr's table, so a call added to
+/// the table would quietly turn it into another call.
+#[test]
+fn the_committed_seeds_are_the_described_ones() {
+    for (name, case) in seeds() {
+        let path = corpus().join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            input::decode(&bytes),
+            case,
+            "{name} has gone stale: write the seeds again (see write_the_seeds)"
+        );
+    }
+}
+
+/// One notification per family of decoders.
+fn seeds() -> Vec<(&'static str, input::Case)> {
     use fr_supervisor::arch::Arch::{I386, X32, X86_64};
     use input::{entry, Call, Case, PageSpec};
 
@@ -71,7 +101,7 @@ fn write_the_seeds() {
         words.iter().flat_map(|w| w.to_le_bytes()[..each].to_vec()).collect()
     };
     let alive = Fate::Alive;
-    let seeds: Vec<(&str, Case)> = vec![
+    vec![
         (
             "stat_path",
             Case {
@@ -197,14 +227,5 @@ fn write_the_seeds() {
             },
         ),
         ("foreign_abi", Case { call: Call::Foreign(92), args: [0; 6], fate: alive, pages: vec![] }),
-    ];
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/request_decode");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, case) in seeds {
-        let bytes = input::encode(&case);
-        assert_eq!(input::decode(&bytes), case, "{name} does not decode to itself");
-        check::run(&case);
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
+    ]
 }
