@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use common::{cannot_run, harness, run, subuid_range, subuid_ready, Harness};
+use common::{cannot_run, harness, run, subid_range, subuid_range, subuid_ready, Harness};
 
 const SCRIPT: &str = "touch /f /g && chown 1000:1000 /f && stat -c %u:%g /f && \
     mknod /root/null c 1 3 && stat -c '%u:%g %F %t:%T' /root/null && \
@@ -44,7 +44,10 @@ fn subuid_mode_keeps_owners_in_the_kernel_and_lays_the_rest_over() {
     // the user, 1 the first subordinate id); ids beyond the ranges and the
     // device are fr's records, over a file the user owns.
     let f = std::fs::metadata(rootfs.join("f")).unwrap();
-    assert_eq!((f.uid(), f.gid()), (start + 999, subgid_start(h) + 999));
+    assert_eq!(
+        (f.uid(), f.gid()),
+        (start + 999, subid_range(h, "/etc/subgid").expect("the test user's subgid range").0 + 999)
+    );
     let g = std::fs::metadata(rootfs.join("g")).unwrap();
     assert_eq!(g.uid(), h.uid);
     let null = std::fs::symlink_metadata(rootfs.join("root/null")).unwrap();
@@ -57,18 +60,6 @@ fn subuid_mode_keeps_owners_in_the_kernel_and_lays_the_rest_over() {
     );
     assert_eq!(again.stderr, "");
     assert_eq!(again.ok(), "1000:1000 0:0\n70000:0 0:0\n0:0 1:3\n");
-}
-
-fn subgid_start(h: &Harness) -> u32 {
-    let name = h.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
-    let text = std::fs::read_to_string("/etc/subgid").unwrap();
-    text.lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() == 3 && (f[0] == name || f[0] == h.gid.to_string()))
-                .then(|| f[1].parse().unwrap())
-        })
-        .expect("the test user's subgid range")
 }
 
 /// Files a subuid-mode session gave to subordinate ids: the user's `rm -rf`

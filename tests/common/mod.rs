@@ -430,11 +430,17 @@ impl Harness {
 /// The first range `/etc/subuid` gives the test user (start, count), by
 /// name or by uid.
 pub fn subuid_range(h: &Harness) -> Option<(u32, u32)> {
+    subid_range(h, "/etc/subuid")
+}
+
+/// The first range `file` (`/etc/subuid` or `/etc/subgid`, both keyed by
+/// the user's name or uid) gives the test user: (start, count).
+pub fn subid_range(h: &Harness, file: &str) -> Option<(u32, u32)> {
     let name = h
         .user
         .as_ref()
         .map_or_else(|| std::env::var("USER").unwrap_or_default(), |u| u.name.clone());
-    let text = std::fs::read_to_string("/etc/subuid").ok()?;
+    let text = std::fs::read_to_string(file).ok()?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.trim().split(':').collect();
         match f.as_slice() {
