@@ -88,7 +88,7 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
         archive: &opts.archive,
         root,
         table: &table,
-        ids: crate::mode::id_map(Path::new("/")),
+        ids: table.ids().clone(),
         umask: umask(),
         delayed: HashSet::new(),
         dir_times: Vec::new(),
