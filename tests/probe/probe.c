@@ -349,6 +349,38 @@ static void ident_steps(void)
     _exit(0);
 }
 
+/* The capability prctls, in a child of their own: the securebits' locks,
+ * unknown bits, and PR_CAPBSET_DROP's CAP_SETPCAP before its number. */
+static void prctl_steps(void)
+{
+    pid_t pid = fork();
+    if (pid != 0) {
+        int status;
+        waitpid(pid, &status, 0);
+        return;
+    }
+    /* Real root's groups are whatever started the oracle: make them one. */
+    gid_t root_only[] = {0};
+    ISTEP("setgroups(1,[0])", syscall(NR(setgroups), 1, root_only));
+    ISTEP("prctl(SET_SECUREBITS,1<<20)", syscall(SYS_prctl, 28, 1ul << 20, 0, 0, 0));
+    ISTEP("prctl(SET_SECUREBITS,KEEP_CAPS|LOCKED)", syscall(SYS_prctl, 28, 0x30ul, 0, 0, 0));
+    ISTEP("prctl(GET_SECUREBITS)", syscall(SYS_prctl, 27, 0, 0, 0, 0));
+    ISTEP("prctl(SET_KEEPCAPS,0) locked", syscall(SYS_prctl, 8, 0ul, 0, 0, 0));
+    ISTEP("prctl(SET_SECUREBITS,LOCKED) clears a locked bit", syscall(SYS_prctl, 28, 0x20ul, 0, 0, 0));
+    ISTEP("prctl(SET_SECUREBITS,KEEP_CAPS) unlocks", syscall(SYS_prctl, 28, 0x10ul, 0, 0, 0));
+    ISTEP("prctl(SET_SECUREBITS,+NO_SETUID_FIXUP)", syscall(SYS_prctl, 28, 0x34ul, 0, 0, 0));
+    ISTEP("prctl(GET_SECUREBITS) again", syscall(SYS_prctl, 27, 0, 0, 0, 0));
+    ISTEP("prctl(CAPBSET_DROP,99) with CAP_SETPCAP", syscall(SYS_prctl, 24, 99ul, 0, 0, 0));
+    struct { uint32_t version; int pid; } hdr = {0x20080522, 0};
+    struct { uint32_t e, p, i; } none[2];
+    memset(none, 0, sizeof none);
+    ISTEP("capset(v3,nothing)", syscall(SYS_capset, &hdr, none));
+    ISTEP("prctl(CAPBSET_DROP,99) without", syscall(SYS_prctl, 24, 99ul, 0, 0, 0));
+    ISTEP("prctl(SET_SECUREBITS,0) without", syscall(SYS_prctl, 28, 0ul, 0, 0, 0));
+    fflush(stdout);
+    _exit(0);
+}
+
 static void show_linked(void)
 {
     static const char *paths[] = {"file", "hard", "moved", "sub", "null", "blk", "gone", "tmpd", "tmpd/theirs",
@@ -1021,6 +1053,8 @@ int main(int argc, char **argv)
     node_steps();
     printf("== identity\n");
     ident_steps();
+    printf("== prctl\n");
+    prctl_steps();
     printf("== create\n");
     create_steps();
     printf("== links\n");
