@@ -17,6 +17,24 @@ pub struct Range {
     pub count: u32,
 }
 
+impl Range {
+    /// Whether host id `id` is one of this run's.
+    pub fn contains(&self, id: u32) -> bool {
+        id >= self.start && id - self.start < self.count
+    }
+}
+
+/// Each range with the first id it shows as inside the namespace: the
+/// ranges follow 0 (the user's own id) one after another from 1, as the
+/// map lines `newuidmap` writes place them.
+pub fn placed(ranges: &[Range]) -> impl Iterator<Item = (u32, Range)> + '_ {
+    ranges.iter().scan(1u32, |first, &r| {
+        let at = *first;
+        *first = first.saturating_add(r.count);
+        Some((at, r))
+    })
+}
+
 /// The invoking user's ids on the host, and the subordinate ranges mapped
 /// after them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,28 +91,16 @@ fn inside(own: u32, subs: &[Range], host: u32) -> u32 {
     if host == own {
         return 0;
     }
-    let mut first = 1u32;
-    for r in subs {
-        if host >= r.start && host - r.start < r.count {
-            return first + (host - r.start);
-        }
-        first = first.saturating_add(r.count);
-    }
-    host
+    placed(subs).find(|(_, r)| r.contains(host)).map_or(host, |(first, r)| first + (host - r.start))
 }
 
 fn outside(own: u32, subs: &[Range], inside: u32) -> Option<u32> {
     if inside == 0 {
         return Some(own);
     }
-    let mut first = 1u32;
-    for r in subs {
-        if inside >= first && inside - first < r.count {
-            return Some(r.start + (inside - first));
-        }
-        first = first.saturating_add(r.count);
-    }
-    None
+    placed(subs)
+        .find(|&(first, r)| Range { start: first, count: r.count }.contains(inside))
+        .map(|(first, r)| r.start + (inside - first))
 }
 
 #[cfg(test)]

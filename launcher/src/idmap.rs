@@ -34,10 +34,8 @@ pub fn map_single(
 /// each range in turn from 1.
 fn triples(own: u32, ranges: &[fr_emulator::ids::Range]) -> Vec<String> {
     let mut args = vec!["0".to_string(), own.to_string(), "1".to_string()];
-    let mut next = 1u64;
-    for r in ranges {
-        args.extend([next.to_string(), r.start.to_string(), r.count.to_string()]);
-        next += u64::from(r.count);
+    for (first, r) in fr_emulator::ids::placed(ranges) {
+        args.extend([first.to_string(), r.start.to_string(), r.count.to_string()]);
     }
     args
 }

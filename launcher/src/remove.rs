@@ -48,9 +48,8 @@ pub fn remove(image: &Path) -> Result<(), Error> {
 /// failed on a subuid-mode session's files.
 fn holds_subordinate_files(dir: &Path, ids: &fr_emulator::IdMap) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let within = |id: u32, ranges: &[fr_emulator::ids::Range]| {
-        ranges.iter().any(|r| id >= r.start && id - r.start < r.count)
-    };
+    let within =
+        |id: u32, ranges: &[fr_emulator::ids::Range]| ranges.iter().any(|r| r.contains(id));
     let Ok(entries) = std::fs::read_dir(dir) else { return false };
     entries.flatten().any(|entry| {
         entry.metadata().is_ok_and(|m| {
