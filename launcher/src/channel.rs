@@ -1,6 +1,6 @@
 //! The one message the container sends to fr before the command runs: the
-//! seccomp listener (with `SCM_RIGHTS`), "ready" when there is no
-//! supervisor, or why the setup failed. A `SOCK_SEQPACKET` pair keeps each
+//! seccomp listener (with `SCM_RIGHTS`) and the id of the container's root
+//! mount, "ready" when there is no supervisor, or why the setup failed. A `SOCK_SEQPACKET` pair keeps each
 //! message whole; end of file means the container died without a word.
 
 use std::io::{IoSlice, IoSliceMut};
@@ -16,7 +16,12 @@ use rustix::net::{
 /// What fr hears from the container.
 #[derive(Debug)]
 pub enum Message {
-    Listener(OwnedFd),
+    /// The listener, and the id of the mount that is the workload's root
+    /// (`statx`'s `stx_mnt_id`) when it could be read.
+    Listener {
+        fd: OwnedFd,
+        root_mount: Option<u64>,
+    },
     Ready,
     Failed(String),
     Closed,
@@ -44,8 +49,13 @@ fn send(
     Ok(())
 }
 
-pub fn send_listener(sock: BorrowedFd<'_>, listener: BorrowedFd<'_>) -> Result<(), Errno> {
-    send(sock, b"L", b"", Some(listener))
+pub fn send_listener(
+    sock: BorrowedFd<'_>,
+    listener: BorrowedFd<'_>,
+    root_mount: Option<u64>,
+) -> Result<(), Errno> {
+    let mount = root_mount.map(u64::to_le_bytes);
+    send(sock, b"L", mount.as_ref().map_or(&[][..], |m| &m[..]), Some(listener))
 }
 
 pub fn send_ready(sock: BorrowedFd<'_>) -> Result<(), Errno> {
@@ -80,7 +90,13 @@ pub fn recv(sock: impl AsFd) -> Result<Message, Errno> {
     }
     Ok(match (buf.first().filter(|_| got.bytes > 0), fd) {
         (None, _) => Message::Closed,
-        (Some(b'L'), Some(fd)) => Message::Listener(fd),
+        (Some(b'L'), Some(fd)) => Message::Listener {
+            fd,
+            root_mount: buf
+                .get(1..9)
+                .filter(|_| got.bytes == 9)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes"))),
+        },
         (Some(b'R'), _) => Message::Ready,
         (Some(b'E'), _) => {
             Message::Failed(String::from_utf8_lossy(&buf[1..got.bytes]).into_owned())
@@ -99,7 +115,8 @@ mod tests {
         send_ready(theirs.as_fd()).unwrap();
         send_failure(theirs.as_fd(), "mounting proc on /x/proc: Operation not permitted");
         let (r, _w) = rustix::pipe::pipe().unwrap();
-        send_listener(theirs.as_fd(), r.as_fd()).unwrap();
+        send_listener(theirs.as_fd(), r.as_fd(), Some(0x1234_5678_9abc)).unwrap();
+        send_listener(theirs.as_fd(), r.as_fd(), None).unwrap();
         drop(theirs);
         assert!(matches!(recv(&ours).unwrap(), Message::Ready));
         match recv(&ours).unwrap() {
@@ -108,7 +125,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(recv(&ours).unwrap(), Message::Listener(_)));
+        assert!(matches!(
+            recv(&ours).unwrap(),
+            Message::Listener { root_mount: Some(0x1234_5678_9abc), .. }
+        ));
+        assert!(matches!(recv(&ours).unwrap(), Message::Listener { root_mount: None, .. }));
         assert!(matches!(recv(&ours).unwrap(), Message::Closed));
     }
 }

@@ -1,7 +1,9 @@
-//! The container's init: pid 1 of the new pid namespace. It waits for fr
-//! to write its id maps, sets up the mounts, forks the workload, forwards
-//! the signals fr sends it, reaps every orphan, and exits with the
-//! workload's status (`128 + signal` when a signal killed it).
+//! The container's init: pid 1 of the container's pid namespace, in the
+//! inner user and mount namespaces (see [`crate::outer`]). It waits for its
+//! id maps, mounts `/proc` and makes the image its root, forks the
+//! workload, forwards the signals it is sent, reaps every process that
+//! ends in the container, and exits with the workload's status
+//! (`128 + signal` when a signal killed it).
 //!
 //! Hazard (`pid_namespaces(7)`): init only receives the signals it has a
 //! handler for, even from fr; blocking them and taking them with
@@ -24,10 +26,6 @@ pub struct Plan {
     pub image: Option<PathBuf>,
     pub binds: Vec<Bind>,
     pub command: Command,
-    /// fr's descriptors the container must not keep open: the image
-    /// store's lock, which would otherwise outlive a killed fr for as long
-    /// as the container takes to die, and refuse the next session.
-    pub close: Vec<std::os::fd::RawFd>,
 }
 
 /// The shell's convention for an exit status.
@@ -39,22 +37,25 @@ pub fn exit_code(status: WaitStatus) -> i32 {
     }
 }
 
-/// Runs as the container's init; never returns.
+/// Runs as the container's init; never returns. `go` ends when the outer
+/// process has written the init's id maps.
 pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter]>) -> ! {
-    // Without fr the supervisor is gone: the container must not go on.
+    // Without the outer process fr is gone too: stop.
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    for fd in &plan.close {
-        sys::close_inherited(*fd);
-    }
-    let mut byte = [0u8];
-    if !matches!(rustix::io::read(&go, &mut byte), Ok(1)) {
-        // fr died before writing the id maps.
+    if !matches!(rustix::io::read(&go, &mut [0u8]), Ok(1)) {
         sys::exit_now(125);
     }
     drop(go);
+    if let Err(e) = sys::make_undumpable() {
+        channel::send_failure(
+            chan.as_fd(),
+            &format!("making the container's init undumpable: {e}"),
+        );
+        sys::exit_now(125);
+    }
     let setup = match &plan.image {
-        Some(image) => mounts::enter_image(image, &plan.binds),
-        None => mounts::host_tree(&plan.binds),
+        Some(image) => mounts::inner_image(image),
+        None => mounts::inner_host(),
     };
     if let Err(why) = setup {
         channel::send_failure(chan.as_fd(), &why);
@@ -69,19 +70,23 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
         }
     };
     drop(chan);
+    // The workload has what it needs; the init keeps only its stdio.
+    sys::close_from(3);
     sys::exit_now(supervise(workload))
 }
 
-/// Forwards signals sent by processes (fr, or `kill 1` inside) to the
-/// workload and reaps children until the workload has ended. Signals the
-/// kernel sent (a tty's ^C) reached the workload's process group already.
+/// Forwards signals sent by processes (the outer process, or `kill 1`
+/// inside) to the workload and reaps every child, the workload's orphans
+/// included, until the workload has ended. Signals the kernel sent (a
+/// tty's ^C) reached the workload's process group already.
 fn supervise(workload: i32) -> i32 {
     loop {
         match sys::wait_signal() {
             Ok(c) if c.signal == libc::SIGCHLD => {
-                while let Ok(Some((pid, status))) =
-                    rustix::process::waitpid(None, WaitOptions::NOHANG)
-                {
+                // Any child: waitpid(0) would wait for this process group
+                // only, and a child in a session of its own (setsid) would
+                // stay a zombie.
+                while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
                     if pid.as_raw_nonzero().get() == workload {
                         return exit_code(status);
                     }
@@ -90,6 +95,31 @@ fn supervise(workload: i32) -> i32 {
             Ok(c) if c.sent_by_process => forward(workload, c.signal),
             Ok(_) => {}
             Err(_) => return 125,
+        }
+    }
+}
+
+/// Forwards signals that processes send this one to its child `pid` until
+/// that ends, and returns its status: fr to the outer process, the outer
+/// process to the init.
+pub fn relay(pid: i32) -> i32 {
+    let child = Pid::from_raw(pid);
+    loop {
+        match sys::wait_signal() {
+            Ok(c) if c.signal == libc::SIGCHLD => {
+                if let Ok(Some((_, status))) = rustix::process::waitpid(child, WaitOptions::NOHANG)
+                {
+                    return exit_code(status);
+                }
+            }
+            Ok(c) if c.sent_by_process => forward(pid, c.signal),
+            Ok(_) => {}
+            Err(_) => {
+                return rustix::process::waitpid(child, WaitOptions::empty())
+                    .ok()
+                    .flatten()
+                    .map_or(125, |(_, status)| exit_code(status));
+            }
         }
     }
 }

@@ -10,7 +10,11 @@ pub mod error;
 pub mod mode;
 // Mode choice, forks, id maps, the supervisor, signals and exit status.
 pub mod run;
-// The container's init: mounts, the workload's fork, signals, reaping.
+// The container's outer process: the mounts that hold, the inner
+// namespaces, signals relayed to the init.
+pub mod outer;
+// The container's init: /proc, the image as root, the workload's fork,
+// signals, reaping.
 pub mod init;
 // The id maps of the user namespace.
 pub mod idmap;

@@ -1,6 +1,15 @@
-//! The container's file system view, set up by its init inside the new
-//! user and mount namespaces: the image as the root (with `/proc`, `/sys`,
-//! a minimal `/dev` and a `/tmp`), or the host tree with a fresh `/proc`.
+//! The container's file system view, set up in two steps.
+//!
+//! The outer process ([`crate::outer`]), in the outer user and mount
+//! namespaces, makes every mount that must hold against the workload: the
+//! cover over `IMAGE/.fr`, `/dev`, `/sys`, `/tmp` and the `-B` binds
+//! (read-only ones included). The container's init ([`crate::init`]) then
+//! runs in new user, mount and pid namespaces nested in those, where the
+//! kernel has locked every mount it copied (`mount_namespaces(7)`,
+//! `fs/namespace.c: lock_mnt_tree()`): fake root, which owns only the inner
+//! namespaces, cannot unmount them, move them, remount them writable or
+//! bind the tree beneath them elsewhere (`EINVAL`). The init mounts its
+//! pid namespace's `/proc` and makes the image its root with `pivot_root`.
 //!
 //! Mount points inside the image are resolved with `RESOLVE_IN_ROOT` and
 //! mounted through `/proc/self/fd/N`, so a symlink in the image (say
@@ -58,19 +67,19 @@ fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
 
 /// Opens the file `rel` inside `root`, creating it empty if missing.
 fn ensure_file(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
-    let open =
-        |flags| fs::openat2(root, rel, flags, Mode::from_raw_mode(0o644), ResolveFlags::IN_ROOT);
-    if let Ok(fd) = open(OFlags::PATH | OFlags::CLOEXEC) {
+    // openat2(2): a mode without O_CREAT or O_TMPFILE is EINVAL.
+    let open = |flags, mode| fs::openat2(root, rel, flags, mode, ResolveFlags::IN_ROOT);
+    let path = OFlags::PATH | OFlags::CLOEXEC;
+    if let Ok(fd) = open(path, Mode::empty()) {
         return Ok(fd);
     }
     if let Some(parent) = rel.parent() {
         ensure_dir(root, parent)?;
     }
-    drop(
-        open(OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC)
-            .map_err(|e| fail(format!("creating /{}", rel.display()), e))?,
-    );
-    open(OFlags::PATH | OFlags::CLOEXEC).map_err(|e| fail(format!("opening /{}", rel.display()), e))
+    let made = open(OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
+        .map_err(|e| fail(format!("creating /{}", rel.display()), e))?;
+    drop(made);
+    open(path, Mode::empty()).map_err(|e| fail(format!("opening /{}", rel.display()), e))
 }
 
 fn bind(src: &Path, target: BorrowedFd<'_>, what: &str) -> Result<()> {
@@ -209,23 +218,16 @@ fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Makes `image` the root of the calling process's mount namespace.
-pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
+/// The outer half of an image's setup (in the outer mount namespace, see
+/// the module doc): `/sys`, `/dev`, `/tmp`, the cover over fr's store and
+/// the binds, mounted on the image's own directories. The image does not
+/// become the root here; the init does that in its namespaces.
+pub fn outer_image(image: &Path, binds: &[Bind]) -> Result<()> {
     make_private()?;
-    mount::mount_bind_recursive(image, image)
-        .map_err(|e| fail(format!("binding {} on itself", image.display()), e))?;
     let root =
         fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail(format!("opening {}", image.display()), e))?;
     let root = root.as_fd();
-    let nosuid_nodev_noexec = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    mount_fs(
-        "proc",
-        ensure_dir(root, Path::new("proc"))?.as_fd(),
-        nosuid_nodev_noexec,
-        "",
-        "/proc",
-    )?;
     bind(Path::new("/sys"), ensure_dir(root, Path::new("sys"))?.as_fd(), "/sys")?;
     make_dev(root)?;
     mount_fs(
@@ -235,26 +237,59 @@ pub fn enter_image(image: &Path, binds: &[Bind]) -> Result<()> {
         "mode=1777",
         "/tmp",
     )?;
-    // fr's metadata store is not the workload's to see or remove.
+    // fr's metadata store is not the workload's to see, change or remove:
+    // an empty read-only cover, locked in the init's namespaces.
     if let Ok(store) = reopen(root, crate::store::DIR) {
         let flags =
             MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
         mount_fs("tmpfs", store.as_fd(), flags, "mode=0,size=4k", "/.fr")?;
     }
-    apply_binds(root, binds)?;
+    apply_binds(root, binds)
+}
+
+/// The inner half, in the init's own mount and pid namespaces: the image
+/// bound on itself (the copy is the init's own mount, which `pivot_root`
+/// needs: it refuses a locked one), this pid namespace's `/proc`, and the
+/// image as the root with the host's tree detached.
+pub fn inner_image(image: &Path) -> Result<()> {
+    mount::mount_bind_recursive(image, image)
+        .map_err(|e| fail(format!("binding {} on itself", image.display()), e))?;
+    let root =
+        fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail(format!("opening {}", image.display()), e))?;
+    let root = root.as_fd();
+    // A new proc is allowed while the host's is still in the tree, fully
+    // visible (fs/namespace.c: mount_too_revealing()).
+    let nosuid_nodev_noexec = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount_fs(
+        "proc",
+        ensure_dir(root, Path::new("proc"))?.as_fd(),
+        nosuid_nodev_noexec,
+        "",
+        "/proc",
+    )?;
     // pivot_root(".", ".") stacks the old root on the new one; detaching it
     // leaves the image alone (pivot_root(2), "new_root and put_old may be
-    // the same directory").
+    // the same directory"). The old root is the namespace's own root
+    // mount, never locked, so it may go, and the host's mounts with it.
     rustix::process::fchdir(root).map_err(|e| fail("entering the image", e))?;
     rustix::process::pivot_root(".", ".").map_err(|e| fail("pivot_root into the image", e))?;
     mount::unmount(".", UnmountFlags::DETACH).map_err(|e| fail("detaching the old root", e))?;
     rustix::process::chdir("/").map_err(|e| fail("chdir /", e))
 }
 
-/// Keeps the host tree as the root, with a `/proc` for the new pid
-/// namespace and the requested binds.
-pub fn host_tree(binds: &[Bind]) -> Result<()> {
+/// The outer half on the host tree: the binds.
+pub fn outer_host(binds: &[Bind]) -> Result<()> {
     make_private()?;
+    let root =
+        fs::openat(CWD, "/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail("opening /", e))?;
+    apply_binds(root.as_fd(), binds)
+}
+
+/// The inner half on the host tree: a `/proc` for the new pid namespace
+/// over the host's.
+pub fn inner_host() -> Result<()> {
     let root =
         fs::openat(CWD, "/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail("opening /", e))?;
@@ -265,5 +300,5 @@ pub fn host_tree(binds: &[Bind]) -> Result<()> {
         // namespace), only process listings show the host's processes.
         log::debug!("keeping the host's /proc: {why}");
     }
-    apply_binds(root.as_fd(), binds)
+    Ok(())
 }

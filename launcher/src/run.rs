@@ -24,7 +24,7 @@ use crate::mode::{self, Mode};
 use crate::options::{ExecOptions, Userns};
 use crate::store::{ImageStore, StateFile};
 use crate::sys::{self, Forked};
-use crate::{idmap, workload};
+use crate::{idmap, outer, workload};
 
 /// The PATH a workload in an image starts with, as container runtimes set it.
 const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -80,6 +80,7 @@ fn supervisor(opts: &ExecOptions, ids: IdMap, mode: &Mode) -> Result<Option<Supe
         workers: opts.workers.max(1),
         sync_wakeup: opts.sync_wakeup,
         continue_all: opts.continue_all,
+        passed_in: passed_in(),
         namespace: match mode {
             Mode::Subuid(_) => Namespace::Subuid,
             Mode::RootMapped => Namespace::RootMapped,
@@ -87,6 +88,38 @@ fn supervisor(opts: &ExecOptions, ids: IdMap, mode: &Mode) -> Result<Option<Supe
         },
     };
     Ok(Some(Supervisor::new(config)?))
+}
+
+/// The files behind the descriptors fr's caller passed on to the command:
+/// those fr holds without close-on-exec (fr opens all of its own with it;
+/// one it inherited across `execve` has not the flag). They are the
+/// caller's, a terminal or a log file on the host, which the supervisor
+/// changes only in its table.
+fn passed_in() -> Vec<fr_emulator::InodeKey> {
+    const O_CLOEXEC: u32 = 0o2_000_000;
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
+    let fds: Vec<String> = dir.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+    fds.iter()
+        .filter(|fd| {
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).is_ok_and(|info| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix("flags:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+                    .is_some_and(|flags| flags & O_CLOEXEC == 0)
+            })
+        })
+        .filter_map(|fd| {
+            let path = format!("/proc/self/fd/{fd}");
+            rustix::fs::statx(
+                rustix::fs::CWD,
+                path,
+                rustix::fs::AtFlags::empty(),
+                rustix::fs::StatxFlags::INO,
+            )
+            .ok()
+            .map(|st| crate::store::key_of(&st))
+        })
+        .collect()
 }
 
 /// `-i FILE` loaded into the table and `-s FILE` started, for the host
@@ -126,8 +159,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         _ => mode::id_map(host),
     };
     let image = opts.image.as_deref().map(check_image).transpose()?;
-    let mut plan =
-        Plan { image, binds: opts.binds.clone(), command: command(opts)?, close: Vec::new() };
+    let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
     let sup = supervisor(opts, ids, &mode)?;
@@ -138,14 +170,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
             let store = ImageStore::open(image)?;
             store.load(sup.inodes())?;
             sup.inodes().set_journal(store.journal()?);
-            plan.close.push(store.lock_fd());
             Some(store)
         }
         _ => None,
     };
     let state = host_state(opts, plan.image.is_some(), sup.as_ref())?;
     let finish = |pid: i32, ours: OwnedFd, sup: Option<Supervisor>| -> Result<i32, Error> {
-        let code = finish(pid, ours, &sup)?;
+        let code = finish(pid, ours, &sup, store.is_some())?;
         if let (Some(store), Some(sup)) = (&store, &sup) {
             if sup.inodes().changed() {
                 if let Err(e) = store.save(sup.inodes()) {
@@ -188,6 +219,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     if let Some(image) = &plan.image {
         return Err(Error::ImageWithoutUserns(image.display().to_string()));
     }
+    sys::make_undumpable().map_err(Error::sys("making fr undumpable"))?;
     let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
         Forked::Child => {
             drop(ours);
@@ -204,8 +236,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     finish(pid, ours, sup)
 }
 
-/// Forks the container init in new user, mount, pid, ipc and uts
-/// namespaces and writes its id maps; returns its pid.
+/// Forks the container's outer process ([`outer`]) in new user and mount
+/// namespaces and writes its id maps; returns its pid. fr becomes
+/// non-dumpable before the container goes on (not before the fork: the
+/// maps of a non-dumpable child cannot be written).
 fn start_container(
     plan: &Plan,
     theirs: std::os::fd::BorrowedFd<'_>,
@@ -216,11 +250,7 @@ fn start_container(
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(Error::sys("creating a pipe"))?;
-    let flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS;
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS;
     let pid = match sys::fork_with(flags).map_err(Error::Userns)? {
         Forked::Child => {
             drop(go_write);
@@ -228,7 +258,7 @@ fn start_container(
             // process (they own descriptors init has closed): it ends here.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
                 let chan = theirs.try_clone_to_owned().unwrap_or_else(|_| sys::exit_now(125));
-                init::run(plan, chan, go_read, sup.map(Supervisor::program))
+                outer::run(plan, chan, go_read, sup.map(Supervisor::program))
             }));
             sys::exit_now(125)
         }
@@ -241,7 +271,8 @@ fn start_container(
             idmap::map_subordinates(pid, uid, gid, subs).and_then(|()| idmap::join(pid))
         }
         _ => idmap::map_single(pid, inside_uid, uid, inside_gid, gid),
-    };
+    }
+    .and_then(|()| sys::make_undumpable().map_err(Error::sys("making fr undumpable")));
     if let Err(e) = mapped {
         init::forward(pid, libc::SIGKILL);
         let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
@@ -253,50 +284,29 @@ fn start_container(
 
 /// Waits for the container's first word, starts the supervisor, then
 /// forwards signals until `pid` ends; returns its exit status.
-fn finish(pid: i32, ours: OwnedFd, sup: &Option<Supervisor>) -> Result<i32, Error> {
+fn finish(pid: i32, ours: OwnedFd, sup: &Option<Supervisor>, image: bool) -> Result<i32, Error> {
     match channel::recv(&ours).map_err(Error::sys("reading from the container"))? {
-        Message::Listener(listener) => match sup.as_ref().map(|sup| sup.serve(listener)) {
-            Some(Ok(())) | None => {}
-            Some(Err(e)) => {
-                // Nothing would answer the workload's calls: stop it.
-                init::forward(pid, libc::SIGKILL);
-                wait(pid);
-                return Err(Error::Workers(e));
+        Message::Listener { fd, root_mount } => {
+            match sup.as_ref().map(|sup| sup.serve(fd, if image { root_mount } else { None })) {
+                Some(Ok(())) | None => {}
+                Some(Err(e)) => {
+                    // Nothing would answer the workload's calls: stop it.
+                    init::forward(pid, libc::SIGKILL);
+                    init::relay(pid);
+                    return Err(Error::Workers(e));
+                }
             }
-        },
+        }
         Message::Ready => {}
         Message::Failed(why) => {
-            wait(pid);
+            init::relay(pid);
             return Err(Error::Setup(why));
         }
         Message::Closed => {
-            wait(pid);
+            init::relay(pid);
             return Err(Error::Vanished);
         }
     };
     drop(ours);
-    Ok(wait(pid))
-}
-
-/// Forwards signals that processes send fr to `pid` until it ends.
-fn wait(pid: i32) -> i32 {
-    let child = Pid::from_raw(pid);
-    loop {
-        match sys::wait_signal() {
-            Ok(c) if c.signal == libc::SIGCHLD => {
-                if let Ok(Some((_, status))) = rustix::process::waitpid(child, WaitOptions::NOHANG)
-                {
-                    return init::exit_code(status);
-                }
-            }
-            Ok(c) if c.sent_by_process => init::forward(pid, c.signal),
-            Ok(_) => {}
-            Err(_) => {
-                return rustix::process::waitpid(child, WaitOptions::empty())
-                    .ok()
-                    .flatten()
-                    .map_or(125, |(_, status)| init::exit_code(status));
-            }
-        }
-    }
+    Ok(init::relay(pid))
 }

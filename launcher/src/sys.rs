@@ -44,17 +44,62 @@ pub fn fork_with(flags: libc::c_int) -> Result<Forked, Errno> {
     }
 }
 
-/// Closes this process's copy of `fd`, a descriptor a forked child
-/// inherited from fr and never uses.
-pub fn close_inherited(fd: std::os::fd::RawFd) {
-    // SAFETY: called in the container's init right after the fork, on a
-    // descriptor the parent owns. The child's copy of the owning `File` is
-    // never used or dropped: `init::run` never returns, ends only in
-    // `exit_now`, and a panic in it is caught in the child and ends there
-    // too (`run.rs`), so no handle closes `fd` again.
-    unsafe {
-        libc::close(fd);
+/// Closes every descriptor from `first` up (`close_range(2)`, 5.9), or one
+/// at a time on older kernels, as far as `/proc/self/fd` lists them.
+///
+/// Called by fr's processes that never `execve` (the container's outer
+/// process and init): their copies of fr's descriptors would otherwise
+/// stay open for the whole session, reachable by anyone who may open
+/// their `/proc/PID/fd`.
+pub fn close_from(first: std::os::fd::RawFd) {
+    // SAFETY: close_range only closes descriptors; the callers hold no
+    // Rust object owning one of them that is used or dropped afterwards
+    // (they are forked children that end in `exit_now`, see `outer::run`
+    // and `init::run`).
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, !0u32, 0u32) };
+    if ret == 0 {
+        return;
     }
+    for fd in open_descriptors().into_iter().filter(|&fd| fd >= first) {
+        // SAFETY: as above.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Closes every descriptor marked close-on-exec except `keep`: fr opens
+/// all of its own so (the standard library, rustix and fr's own calls
+/// ask for `O_CLOEXEC`), while one the caller passed fr survived an
+/// `execve` and so has not the flag. The caller's stay, to be passed on.
+pub fn close_own_except(keep: &[std::os::fd::RawFd]) {
+    for fd in open_descriptors() {
+        // SAFETY: F_GETFD reads a descriptor's flags and changes nothing.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC != 0 && !keep.contains(&fd) {
+            // SAFETY: as in `close_from`: called in a forked child that
+            // ends in `exit_now`, whose objects owning these descriptors
+            // are never used or dropped.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// The descriptors open in this process, from `/proc/self/fd` (read in
+/// full before any is closed).
+fn open_descriptors() -> Vec<std::os::fd::RawFd> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
+    let fds: Vec<_> =
+        dir.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok())).collect();
+    fds
+}
+
+/// Makes the calling process non-dumpable (`PR_SET_DUMPABLE`, 0): its
+/// `/proc/PID` files then belong to real root and `ptrace`, `/proc/PID/mem`,
+/// `/proc/PID/fd` and `pidfd_getfd` need `CAP_SYS_PTRACE` in the user
+/// namespace of its memory, the initial one for fr's processes, which
+/// never `execve` (`kernel/ptrace.c: __ptrace_may_access()`). Nothing in
+/// a container, fake root included, has it.
+pub fn make_undumpable() -> Result<(), Errno> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
 }
 
 /// `execve(path, argv, envp)`; returns only on failure.

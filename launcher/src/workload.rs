@@ -42,9 +42,12 @@ pub fn run(cmd: &Command, chan: OwnedFd, program: Option<&[SockFilter]>, no_new_
             sys::exit_now(125);
         }
     }
+    // Read before the filter is installed: statx is one of its calls, and
+    // nothing would answer it before fr has the listener.
+    let root = root_mount();
     let sent = match program {
         Some(program) => match filter::install(program) {
-            Ok(listener) => channel::send_listener(chan.as_fd(), listener.as_fd()),
+            Ok(listener) => channel::send_listener(chan.as_fd(), listener.as_fd(), root),
             Err(e) => {
                 let why = match e {
                     Errno::BUSY => format!(
@@ -64,6 +67,14 @@ pub fn run(cmd: &Command, chan: OwnedFd, program: Option<&[SockFilter]>, no_new_
     }
     drop(chan);
     exec(cmd)
+}
+
+/// The id of the mount that is this process's root: in an image, the
+/// image itself, the one mount whose files fr changes as fake root would.
+fn root_mount() -> Option<u64> {
+    use rustix::fs::{statx, AtFlags, StatxFlags, CWD};
+    let st = statx(CWD, "/", AtFlags::empty(), StatxFlags::MNT_ID).ok()?;
+    (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id)
 }
 
 /// `execvp`: searches `PATH` unless the name has a slash. Exits 127 when

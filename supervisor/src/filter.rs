@@ -16,7 +16,7 @@ use rustix::io::Errno;
 
 use crate::arch::Arch;
 use crate::sys::{self, SockFilter};
-use crate::table::{Bound, When};
+use crate::table::{Bound, When, REFUSED, SIGNALLING};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
@@ -31,7 +31,7 @@ fn build_error(arch: Arch) -> impl Fn(libseccomp::error::SeccompError) -> Filter
 }
 
 /// One context per ABI, each with only that ABI's rules, merged into one.
-fn context(bound: &[Bound]) -> Result<ScmpFilterContext, FilterError> {
+fn context(bound: &[Bound], shield: Option<u32>) -> Result<ScmpFilterContext, FilterError> {
     let mut merged: Option<ScmpFilterContext> = None;
     for arch in Arch::ALL {
         let err = build_error(arch);
@@ -69,6 +69,18 @@ fn context(bound: &[Bound]) -> Result<ScmpFilterContext, FilterError> {
                             .map_err(&err)?;
                     }
                 }
+            }
+        }
+        for refused in REFUSED {
+            let syscall = ScmpSyscall::from_name(refused.name).map_err(&err)?;
+            ctx.add_rule(ScmpAction::Errno(refused.errno), syscall).map_err(&err)?;
+        }
+        if let Some(pid) = shield {
+            for name in SIGNALLING {
+                let syscall = ScmpSyscall::from_name(name).map_err(&err)?;
+                let at_fr = ScmpArgCompare::new(0, ScmpCompareOp::Equal, u64::from(pid));
+                ctx.add_rule_conditional(ScmpAction::Errno(libc::ESRCH), syscall, &[at_fr])
+                    .map_err(&err)?;
             }
         }
         merged = Some(match merged {
@@ -113,8 +125,14 @@ fn prologue(bound: &[Bound]) -> Vec<SockFilter> {
 }
 
 /// The classic BPF program of the filter: the prologue, then libseccomp's.
-pub fn build(bound: &[Bound]) -> Result<Vec<SockFilter>, FilterError> {
-    let ctx = context(bound)?;
+/// `shield` is fr's own pid when the workload shares fr's pid namespace
+/// (`--userns=none`): the calls that signal or open a process by its pid
+/// ([`SIGNALLING`]) fail with `ESRCH` for it, as they do in a container,
+/// where fr has no pid at all. (A signal to a whole process group or to
+/// every process, `kill(0)` or `kill(-1)`, still reaches fr there, as it
+/// reaches every process of the user's; fr forwards the ones it can catch.)
+pub fn build(bound: &[Bound], shield: Option<u32>) -> Result<Vec<SockFilter>, FilterError> {
+    let ctx = context(bound, shield)?;
     let (reader, writer) = rustix::pipe::pipe().map_err(|e| FilterError::Export(e.to_string()))?;
     // A filter this size is far below a pipe's capacity, so the export
     // cannot block before the pipe is read.
@@ -152,7 +170,7 @@ mod tests {
 
     #[test]
     fn the_program_is_built_for_every_abi() {
-        let program = build(&bind()).unwrap();
+        let program = build(&bind(), None).unwrap();
         assert!(program.len() > 20);
         // Every ABI's audit arch appears as a comparison constant.
         for arch in [0xc000_003e_u32, 0x4000_0003] {
@@ -164,6 +182,7 @@ mod tests {
 
     const NOTIFY: u32 = 0x7fc0_0000;
     const ALLOW: u32 = 0x7fff_0000;
+    const ERRNO: u32 = 0x0005_0000;
 
     /// Runs a classic BPF program over `struct seccomp_data` as the kernel
     /// would (`kernel/bpf/core.c` after `bpf_convert_filter()`): the
@@ -225,15 +244,33 @@ mod tests {
         const AUDIT: [(Arch, u32); 3] =
             [(Arch::X86_64, 0xc000_003e), (Arch::I386, 0x4000_0003), (Arch::X32, 0xc000_003e)];
         let bound = bind();
-        let program = build(&bound).unwrap();
+        let program = build(&bound, None).unwrap();
         for (arch, audit) in AUDIT {
+            let refused: Vec<(i32, u32)> = REFUSED
+                .iter()
+                .filter_map(|r| {
+                    let nr = ScmpSyscall::from_name_by_arch(r.name, arch.scmp()).ok()?;
+                    Some((i32::from(nr) & !crate::arch::X32_SYSCALL_BIT, r.errno as u32))
+                })
+                .collect();
+            assert_eq!(
+                refused.len(),
+                REFUSED.len(),
+                "every refused call is numbered on {}",
+                arch.name()
+            );
             for nr in 0..1024 {
                 let filter_nr = arch.filter_nr(nr);
                 let entries: Vec<_> =
                     bound.iter().filter(|b| b.arch == arch && b.nr == nr).collect();
                 let none = run(&program, audit, filter_nr, [0; 6]);
                 let Some(b) = entries.first() else {
-                    assert_eq!(none, ALLOW, "{} {nr} is not fr's", arch.name());
+                    match refused.iter().find(|&&(r, _)| r == nr) {
+                        Some(&(_, errno)) => {
+                            assert_eq!(none, ERRNO | errno, "{} {nr}", arch.name())
+                        }
+                        None => assert_eq!(none, ALLOW, "{} {nr} is not fr's", arch.name()),
+                    }
                     continue;
                 };
                 let with = |arg: u32, value: u64| {
@@ -298,7 +335,7 @@ mod tests {
     fn a_call_the_filter_lets_through_is_decided_in_a_few_instructions() {
         // A binary tree of the numbers (libseccomp's optimize level 2), not
         // one comparison after another: over a hundred for some calls.
-        let program = build(&bind()).unwrap();
+        let program = build(&bind(), None).unwrap();
         let longest = (0..512)
             .map(|nr| run_counted(&program, 0xc000_003e, nr, [0; 6]))
             .filter(|&(action, _)| action == ALLOW)
@@ -306,5 +343,23 @@ mod tests {
             .max()
             .unwrap();
         assert!(longest <= 40, "{longest} instructions for an allowed x86_64 call");
+    }
+
+    #[test]
+    fn without_a_pid_namespace_fr_cannot_be_signalled_by_its_pid() {
+        const FR: u32 = 4321;
+        let program = build(&bind(), Some(FR)).unwrap();
+        for (arch, audit) in [(Arch::X86_64, 0xc000_003e), (Arch::I386, 0x4000_0003)] {
+            for name in SIGNALLING {
+                let nr = i32::from(ScmpSyscall::from_name_by_arch(name, arch.scmp()).unwrap());
+                let at = |pid: u64| run(&program, audit, nr, [pid, 9, 0, 0, 0, 0]);
+                assert_eq!(at(u64::from(FR)), ERRNO | libc::ESRCH as u32, "{name} of fr");
+                assert_eq!(at(u64::from(FR) + 1), ALLOW, "{name} of another process");
+                assert_eq!(at(0), ALLOW, "{name} of 0");
+            }
+        }
+        let unshielded = build(&bind(), None).unwrap();
+        let kill = i32::from(ScmpSyscall::from_name("kill").unwrap());
+        assert_eq!(run(&unshielded, 0xc000_003e, kill, [u64::from(FR), 9, 0, 0, 0, 0]), ALLOW);
     }
 }

@@ -12,6 +12,8 @@ pub mod filter;
 pub mod notify;
 // Each workload thread's fake credentials.
 pub mod creds;
+// Which files fr changes for real, and which only in its table.
+pub mod bounds;
 // A target's /proc status, read as bytes.
 pub mod procfs;
 // One notification decoded, with access to the target's memory.
@@ -50,6 +52,9 @@ pub struct Config {
     pub continue_all: bool,
     /// The workload's user namespace, and where fr stands in it.
     pub namespace: Namespace,
+    /// The files behind the descriptors fr's caller passed on to the
+    /// workload (see [`bounds`]).
+    pub passed_in: Vec<fr_emulator::InodeKey>,
 }
 
 /// The user namespace the workload runs in.
@@ -76,7 +81,9 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(config: Config) -> Result<Self, FilterError> {
         let bound = table::bind();
-        let program = filter::build(&bound)?;
+        // Without a pid namespace the workload sees fr's pid (filter::build).
+        let shield = (config.namespace == Namespace::None).then(std::process::id);
+        let program = filter::build(&bound, shield)?;
         let ctx = handlers::Context {
             inodes: Arc::new(InodeTable::new(config.ids.clone())),
             creds: creds::CredsTable::new(
@@ -84,6 +91,7 @@ impl Supervisor {
                 creds::CredsTable::own_bounding_set(),
             ),
             namespace: config.namespace,
+            bounds: bounds::Bounds::new(config.passed_in.iter().copied()),
         };
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),
@@ -103,8 +111,11 @@ impl Supervisor {
         &self.shared.ctx.inodes
     }
 
-    /// Serves the workload's listener on the worker threads.
-    pub fn serve(&self, listener: OwnedFd) -> std::io::Result<()> {
+    /// Serves the workload's listener on the worker threads. `image_mount`
+    /// is the mount id of the image that is the workload's root, for a
+    /// session with an image (see [`bounds`]).
+    pub fn serve(&self, listener: OwnedFd, image_mount: Option<u64>) -> std::io::Result<()> {
+        self.shared.ctx.bounds.set_image_mount(image_mount);
         if self.config.sync_wakeup {
             use std::os::fd::AsFd;
             if let Err(e) =

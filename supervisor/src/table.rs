@@ -212,6 +212,34 @@ pub static TABLE: &[Syscall] = &[
     entry!("execveat", EVERY, ident::execveat, EXEC),
 ];
 
+/// A call the filter refuses itself, without a round trip to fr.
+#[derive(Debug)]
+pub struct Refused {
+    pub name: &'static str,
+    /// The errno the call fails with.
+    pub errno: i32,
+    pub note: &'static str,
+}
+
+/// Calls the filter fails on every ABI. io_uring's operations (openat,
+/// statx, ...) run in the kernel without passing through seccomp, so a
+/// ring would show the workload the real metadata and make changes fr
+/// never sees: without `io_uring_setup` programs fall back to plain
+/// system calls, as under container runtimes' default profiles.
+pub static REFUSED: &[Refused] = &[Refused {
+    name: "io_uring_setup",
+    errno: libc::ENOSYS,
+    note:
+        "refused (ENOSYS): io_uring's operations bypass seccomp; programs fall back to plain calls",
+}];
+
+/// The calls that send a signal to, or open, a process named by its first
+/// argument: without a pid namespace of its own the workload sees fr's pid,
+/// and these fail for it with `ESRCH`, as if fr were not there (see
+/// [`crate::filter::build`]).
+pub const SIGNALLING: &[&str] =
+    &["kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open"];
+
 /// One table entry bound to its number on one ABI.
 #[derive(Clone, Copy, Debug)]
 pub struct Bound {

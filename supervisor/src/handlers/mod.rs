@@ -18,6 +18,7 @@ use fr_emulator::{InodeKey, InodeTable, Kstat, Timestamp};
 use rustix::fs::{self, AtFlags, StatxFlags, StatxTimestamp};
 use rustix::io::Errno;
 
+use crate::bounds::Reach;
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags};
 
@@ -43,6 +44,7 @@ pub struct Context {
     pub inodes: Arc<InodeTable>,
     pub creds: crate::creds::CredsTable,
     pub namespace: crate::Namespace,
+    pub bounds: crate::bounds::Bounds,
 }
 
 impl Context {
@@ -77,6 +79,17 @@ impl Context {
             }
         }
         resolve::lookup(req, dirfd, path, how, search)
+    }
+
+    /// Whether fr may change the real mode of the file `key` (see
+    /// [`crate::bounds`]): the image's own file, or another mount's that
+    /// the user owns; never a file fr's caller passed on.
+    pub fn may_chmod_for_real(&self, key: InodeKey, real: &Kstat) -> bool {
+        match self.bounds.reach(key, real) {
+            Reach::Own => true,
+            Reach::Foreign => real.uid == self.inodes.ids().host_uid,
+            Reach::PassedIn => false,
+        }
     }
 
     /// [`resolve::parent`] with the calling thread's search permission.

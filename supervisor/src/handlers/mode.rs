@@ -64,10 +64,12 @@ fn set_mode(ctx: &Context, req: &Request<'_>, file: OwnedFd, mode: u32) -> Outco
     // it (a real set-group-id directory hands it to the subdirectories
     // the kernel makes).
     let perms = fr_emulator::rules::chmod(view, mode, &creds).map_err(refused)?.perms();
-    match chmod_real(file.as_fd(), usable_perms(kind, perms)) {
-        // Another user's file: real root could, fr records it.
-        Ok(()) | Err(Errno::PERM) => {}
-        Err(e) => return Err(e),
+    if ctx.may_chmod_for_real(key, &real) {
+        match chmod_real(file.as_fd(), usable_perms(kind, perms)) {
+            // Another user's file: real root could, fr records it.
+            Ok(()) | Err(Errno::PERM) => {}
+            Err(e) => return Err(e),
+        }
     }
     ctx.inodes.chmod(key, real.attrs(), perms, &creds).map_err(refused)?;
     Ok(Reply::Value(0))

@@ -72,10 +72,11 @@ pub fn fchownat(ctx: &Context, req: &Request<'_>) -> Outcome {
 }
 
 /// The chown of `file` by the calling thread. In subuid mode, when the
-/// namespace maps the file's owners and the new ones, the kernel stores
-/// them ([`kernel_chown`]); otherwise (ids beyond the ranges, another
-/// user's file, root-mapped mode) the inode table records them and the
-/// real file is not touched.
+/// namespace maps the file's owners and the new ones and the file is the
+/// image's own, the kernel stores them ([`kernel_chown`]); otherwise (ids
+/// beyond the ranges, another user's file, a bind's or a file fr's caller
+/// passed on, root-mapped mode) the inode table records them and the real
+/// file is not touched.
 fn set_owner(
     ctx: &Context,
     req: &Request<'_>,
@@ -85,7 +86,10 @@ fn set_owner(
     let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
-    if ctx.namespace == crate::Namespace::Subuid {
+    // Only the image's own files (or the host tree's) are given to
+    // another owner for real (see crate::bounds).
+    let own = ctx.bounds.reach(key, &real) == crate::bounds::Reach::Own;
+    if ctx.namespace == crate::Namespace::Subuid && own {
         let view = ctx.inodes.view(key, real.attrs());
         fr_emulator::rules::chown(view, uid, gid, &creds).map_err(refused)?;
         if kernel_chown(ctx, file.as_fd(), &real, uid, gid) {

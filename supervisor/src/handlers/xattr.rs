@@ -312,7 +312,7 @@ fn set(ctx: &Context, req: &Request<'_>, file: File, Set { name, value, flags }:
 fn real_mode_follows(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat) {
     use fr_emulator::attrs::{S_IFLNK, S_IFMT};
     let kind = real.mode & S_IFMT;
-    if kind == S_IFLNK {
+    if kind == S_IFLNK || !ctx.may_chmod_for_real(key, real) {
         return;
     }
     let want = usable_perms(kind, ctx.inodes.view(key, real.attrs()).perms());
