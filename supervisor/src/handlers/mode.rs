@@ -69,6 +69,11 @@ fn set_mode(ctx: &Context, req: &Request<'_>, file: OwnedFd, mode: u32) -> Outco
         Ok(()) | Err(Errno::PERM) => {}
         Err(e) => return Err(e),
     }
-    ctx.inodes.chmod(key, real.attrs(), perms, &creds).map_err(refused)?;
+    if let Err(e) = ctx.inodes.chmod(key, real.attrs(), perms, &creds) {
+        // The journal could not keep it: the file keeps its mode, as real
+        // root's failed call leaves it.
+        let _ = chmod_real(file.as_fd(), real.mode & 0o7777);
+        return Err(refused(e));
+    }
     Ok(Reply::Value(0))
 }
