@@ -596,7 +596,12 @@ impl StateFile {
     /// Writes the whole table to the state file, through a temporary file
     /// renamed over it.
     pub fn save(&self, table: &InodeTable) -> Result<(), Error> {
-        let mut bytes = journal_header(self.root, self.sync);
+        self.write(table, self.root)
+    }
+
+    /// Writes `table` as a state file for the root file system `root`.
+    pub fn write(&self, table: &InodeTable, root: RootId) -> Result<(), Error> {
+        let mut bytes = journal_header(root, self.sync);
         for (key, attrs, xattrs) in table.entries() {
             bytes.extend(Change::Set { key, attrs, xattrs }.encode(self.sync));
         }
