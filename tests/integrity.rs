@@ -23,6 +23,16 @@ const HEADER: usize = 36;
 /// device, inode, five attributes, xattr count, CRC-32.
 const ENTRY: usize = 8 + 4 + 1 + 16 + 20 + 4 + 4;
 
+/// The header and entry sizes of the journal `bytes`, by its version (1
+/// has no marker), so that a test damages the same entry whichever fr
+/// wrote it.
+fn layout(bytes: &[u8]) -> (usize, usize) {
+    match bytes[8] {
+        1 => (HEADER - 8, ENTRY - 8),
+        _ => (HEADER, ENTRY),
+    }
+}
+
 fn owner_of(listing: &str) -> HashMap<String, String> {
     listing
         .lines()
@@ -149,7 +159,11 @@ fn a_failed_save_leaves_no_store_tmp_and_the_journal_keeps_the_session() {
     h.exec(
         Some(&img),
         F,
-        &["sh", "-c", &format!("mkdir /d && cd /d && for i in $(seq 30); do touch ${{i}}{long}; done")],
+        &[
+            "sh",
+            "-c",
+            &format!("mkdir /d && cd /d && for i in $(seq 30); do touch ${{i}}{long}; done"),
+        ],
     )
     .ok();
     let limit = (HEADER + 40 * ENTRY).to_string();
@@ -210,7 +224,9 @@ fn killed_session(h: &Harness, img: &Path, n: usize) -> PathBuf {
     child.wait().unwrap();
     assert_eq!(succeeded(&out).len(), n, "{out}");
     let journal = img.join(".fr/journal");
-    assert_eq!(std::fs::metadata(&journal).unwrap().len() as usize, HEADER + n * ENTRY);
+    let bytes = std::fs::read(&journal).unwrap();
+    let (header, entry) = layout(&bytes);
+    assert_eq!(bytes.len(), header + n * entry);
     journal
 }
 
@@ -235,9 +251,10 @@ fn a_damaged_journal_is_reported_not_rewritten_and_repaired_by_fsck() {
     let journal = killed_session(h, &img, 50);
     // Entry 21 (chown 21:21 /d/21): a byte of its inode number.
     let entry = 21;
-    let at = HEADER + (entry - 1) * ENTRY;
     let mut bytes = std::fs::read(&journal).unwrap();
-    bytes[at + 20] ^= 0x40;
+    let (header, size) = layout(&bytes);
+    let at = header + (entry - 1) * size;
+    bytes[at + size - 30] ^= 0x40;
     std::fs::write(&journal, &bytes).unwrap();
     let before = fr_dir_bytes(&img);
 
@@ -291,8 +308,9 @@ fn a_damaged_state_file_is_refused_by_name_and_repaired_by_fsck() {
     h.exec_in(&dir, None, &["-f", "-s", "state"], &["sh", "-c", script]).ok();
     let state = dir.join("state");
     let mut bytes = std::fs::read(&state).unwrap();
-    assert_eq!(bytes.len(), HEADER + 10 * ENTRY);
-    bytes[HEADER + 30] ^= 1;
+    let (header, entry) = layout(&bytes);
+    assert_eq!(bytes.len(), header + 10 * entry);
+    bytes[header + 30] ^= 1;
     std::fs::write(&state, &bytes).unwrap();
     let run = h.exec_in(&dir, None, &["-f", "-i", "state"], &["true"]);
     assert_eq!(run.code, Some(125), "{run:?}");
