@@ -315,7 +315,7 @@ fn a_damaged_state_file_is_refused_by_name_and_repaired_by_fsck() {
     let run = h.exec_in(&dir, None, &["-f", "-i", "state"], &["true"]);
     assert_eq!(run.code, Some(125), "{run:?}");
     assert!(
-        run.stderr.contains("state file state is damaged") && run.stderr.contains("at byte 36"),
+        run.stderr.contains("state file state: it is damaged") && run.stderr.contains("at byte 36"),
         "{}",
         run.stderr
     );

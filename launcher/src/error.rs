@@ -20,9 +20,9 @@ pub enum Error {
     Setup(String),
     #[error("metadata store {path}: {why}")]
     Store { path: String, why: String },
-    #[error("metadata store {path} is damaged: {why}")]
+    #[error("metadata store {path}: {why}")]
     Damaged { path: String, why: String },
-    #[error("state file {path} is damaged: {why}")]
+    #[error("state file {path}: {why}")]
     DamagedState { path: String, why: String },
     #[error("image {image} is in use by another fr session ({holder})")]
     InUse { image: String, holder: String },

@@ -298,8 +298,8 @@ impl ImageStore {
                 return Err(damaged(
                     &journal_path,
                     format!(
-                        "{}; {} entries before the damage are intact; fr fsck --repair {} keeps \
-                         every intact entry",
+                        "it is damaged: {}; {} entries before the damage are intact; fr fsck \
+                         --repair {} keeps every intact entry",
                         describe_damage(&scan),
                         scan.damage[0].entry - 1,
                         self.image.display()
@@ -569,7 +569,7 @@ impl StateFile {
             return Err(Error::DamagedState {
                 path: self.path.display().to_string(),
                 why: format!(
-                    "{}; fr fsck --repair {} keeps every intact entry",
+                    "it is damaged: {}; fr fsck --repair {} keeps every intact entry",
                     describe_damage(&scan),
                     self.path.display()
                 ),
