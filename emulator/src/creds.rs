@@ -31,6 +31,14 @@ pub enum Refused {
     Inval,
     /// `EACCES`: file permissions, not privilege.
     Access,
+    /// The journal could not keep the change: its errno (`ENOSPC`, ...).
+    Unkept(i32),
+}
+
+impl From<crate::table::Unkept> for Refused {
+    fn from(e: crate::table::Unkept) -> Self {
+        Refused::Unkept(e.0)
+    }
 }
 
 /// One thread's credentials.

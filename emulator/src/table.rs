@@ -10,9 +10,21 @@
 //! Hazard: an inode number freed outside fr's sight can be reused by a new
 //! file. A record whose file type differs from the real file's is therefore
 //! never applied; it is replaced at the next change.
+//!
+//! Every change is journal-first ([`InodeTable::transact`]): the new state
+//! of the inode is worked out under its lock, handed to the [`Journal`],
+//! and only once the journal has kept it does the table take it. A change
+//! the journal refuses (a full disk, a quota, a file size limit, an I/O
+//! error) leaves the table as it was and fails with that errno, so the
+//! call is answered as real root's would be on a disk that cannot store
+//! it, and no answered change exists only in memory. The one exception is
+//! a forget after the file is already gone ([`InodeTable::forget`]): it
+//! is queued and written before the next entry, so that the journal never
+//! keeps a record for an inode number a new file can take.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -36,11 +48,41 @@ pub struct InodeKey {
 /// A file's emulated extended attributes, by name.
 pub type Xattrs = std::collections::BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// Where the table's changes go to be kept (the store's journal). `record`
-/// must call `change` while it holds whatever orders its writes, so that
-/// the last entry of an inode is always its latest state.
+/// A change the journal could not keep, with the errno of the write that
+/// failed (`ENOSPC`, `EDQUOT`, `EFBIG`, `EIO`, ...): the table did not
+/// take it, and the call that asked for it fails with that errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unkept(pub i32);
+
+/// `EIO`, for a journal that failed without an errno of its own.
+pub const EIO: i32 = 5;
+
+/// Where the table's changes go to be kept (the store's journal), before
+/// the table takes them. The table calls `record` with the inode's lock
+/// held, so the entries of one inode come in the order of its changes.
 pub trait Journal: Send + Sync + std::fmt::Debug {
-    fn record(&self, change: &dyn Fn() -> Change);
+    /// Keeps `change` for good (one entry, written in full or not at
+    /// all), or says why not.
+    fn record(&self, change: &Change) -> Result<(), Unkept>;
+}
+
+/// What a change makes of an inode's record.
+enum Next {
+    /// Nothing changes.
+    Keep,
+    /// The record and emulated xattrs are now these.
+    Set(Attrs, Xattrs),
+    /// No record.
+    Forget,
+}
+
+/// Whether a change may go into the table though the journal refused it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// No: the change fails with the journal's errno.
+    Fails,
+    /// Yes, a forget of a file already gone: queued for the journal.
+    Queued,
 }
 
 #[derive(Debug)]
@@ -59,6 +101,12 @@ pub struct InodeTable {
     /// Whether anything changed since the table was made or restored.
     changed: AtomicBool,
     journal: OnceLock<Box<dyn Journal>>,
+    /// Forgets the journal refused after their files were gone, written
+    /// before any later entry; the lock also orders every journal write.
+    queued: Mutex<VecDeque<InodeKey>>,
+    /// Changes the journal refused (their calls failed), and the last errno.
+    refused: AtomicU64,
+    refused_errno: AtomicI32,
 }
 
 impl InodeTable {
@@ -71,7 +119,148 @@ impl InodeTable {
             default_acls: AtomicBool::new(false),
             changed: AtomicBool::new(false),
             journal: OnceLock::new(),
+            queued: Mutex::new(VecDeque::new()),
+            refused: AtomicU64::new(0),
+            refused_errno: AtomicI32::new(0),
         }
+    }
+
+    /// How many changes the journal refused (each call failed with the
+    /// errno), and the last errno.
+    pub fn refused(&self) -> (u64, i32) {
+        (self.refused.load(Ordering::Relaxed), self.refused_errno.load(Ordering::Relaxed))
+    }
+
+    /// Forgets of removed files the journal has not kept yet: until it
+    /// does, a replay of the journal alone would give their records back.
+    pub fn queued_forgets(&self) -> usize {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Writes the queued forgets now; the errno if the journal still
+    /// refuses.
+    pub fn flush_queued(&self) -> Result<(), Unkept> {
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_queued(&mut queued)
+    }
+
+    fn write_queued(&self, queued: &mut VecDeque<InodeKey>) -> Result<(), Unkept> {
+        let Some(journal) = self.journal.get() else {
+            queued.clear();
+            return Ok(());
+        };
+        while let Some(&key) = queued.front() {
+            journal.record(&Change::Forget { key })?;
+            queued.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Hands `change` to the journal, after the queued forgets; with
+    /// [`Refusal::Queued`] a refused forget joins the queue instead.
+    fn keep(&self, change: impl FnOnce() -> Change, refusal: Refusal) -> Result<(), Unkept> {
+        let Some(journal) = self.journal.get() else { return Ok(()) };
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let change = change();
+        let kept = self.write_queued(&mut queued).and_then(|()| journal.record(&change));
+        match (kept, &change) {
+            (Err(_), Change::Forget { key }) if refusal == Refusal::Queued => {
+                queued.push_back(*key);
+                Ok(())
+            }
+            (kept, _) => kept,
+        }
+    }
+
+    /// The one way a change reaches the table. `change` is given the
+    /// inode's record and emulated xattrs as they are (under the record's
+    /// shard lock, so that concurrent changes to one file are serialised
+    /// as the kernel serialises them on the inode lock) and says what they
+    /// become, or why not; the new state goes to the journal, and only
+    /// when the journal has kept it into the table. A change that changes
+    /// nothing writes nothing.
+    fn transact<T, E: From<Unkept>>(
+        &self,
+        key: InodeKey,
+        refusal: Refusal,
+        change: impl FnOnce(Option<Attrs>, &Xattrs) -> Result<(Next, T), E>,
+    ) -> Result<T, E> {
+        // Always the record before the xattrs, as every reader takes them.
+        let rec = self.records.entry(key);
+        let xs = self.xattrs.entry(key);
+        let cur = match &rec {
+            Entry::Occupied(r) => Some(*r.get()),
+            Entry::Vacant(_) => None,
+        };
+        let none = Xattrs::new();
+        let cur_x = match &xs {
+            Entry::Occupied(x) => x.get(),
+            Entry::Vacant(_) => &none,
+        };
+        let (next, out) = change(cur, cur_x)?;
+        let new = match next {
+            Next::Keep => return Ok(out),
+            Next::Set(attrs, xattrs) => Some((attrs, xattrs)),
+            Next::Forget => None,
+        };
+        let same = match (&new, cur) {
+            (None, None) => true,
+            (Some((a, x)), Some(c)) => *a == c && x == cur_x,
+            _ => false,
+        };
+        if same {
+            return Ok(out);
+        }
+        let entry = || match &new {
+            Some((attrs, xattrs)) => Change::Set { key, attrs: *attrs, xattrs: xattrs.clone() },
+            None => Change::Forget { key },
+        };
+        if let Err(e) = self.keep(entry, refusal) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            self.refused_errno.store(e.0, Ordering::Relaxed);
+            return Err(e.into());
+        }
+        match new {
+            Some((attrs, xattrs)) => {
+                self.note(&attrs);
+                if attrs.is_dir() && xattrs.contains_key(xattr::ACL_DEFAULT) {
+                    self.default_acls.store(true, Ordering::Relaxed);
+                }
+                rec.insert(attrs);
+                match xs {
+                    Entry::Occupied(x) if xattrs.is_empty() => drop(x.remove()),
+                    Entry::Occupied(mut x) => drop(x.insert(xattrs)),
+                    Entry::Vacant(x) if !xattrs.is_empty() => drop(x.insert(xattrs)),
+                    Entry::Vacant(_) => {}
+                }
+            }
+            None => {
+                if let Entry::Occupied(r) = rec {
+                    r.remove();
+                }
+                if let Entry::Occupied(x) = xs {
+                    x.remove();
+                }
+            }
+        }
+        self.changed.store(true, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// [`Self::transact`] on the file as the workload sees it: its record
+    /// and xattrs if the record is this file's, else the view of a file
+    /// without one (a stale record's xattrs belong to another file).
+    fn transact_view<T, E: From<Unkept>>(
+        &self,
+        key: InodeKey,
+        real: Attrs,
+        change: impl FnOnce(Attrs, &Xattrs) -> Result<(Next, T), E>,
+    ) -> Result<T, E> {
+        let unrecorded = self.unrecorded(real);
+        self.transact(key, Refusal::Fails, |cur, x| match cur {
+            Some(rec) if applies(&rec, &real) => change(rec, x),
+            _ => change(unrecorded, &Xattrs::new()),
+        })
     }
 
     /// Sends every later change to `journal` (once; a second is ignored).
@@ -112,20 +301,6 @@ impl InodeTable {
             .collect()
     }
 
-    /// Journals the current state of `key`: its record, or that it has none.
-    fn emit(&self, key: InodeKey) {
-        self.changed.store(true, Ordering::Relaxed);
-        if let Some(journal) = self.journal.get() {
-            journal.record(&|| match self.records.get(&key).map(|r| *r) {
-                Some(attrs) => {
-                    let xattrs = self.xattrs.get(&key).map(|x| x.clone()).unwrap_or_default();
-                    Change::Set { key, attrs, xattrs }
-                }
-                None => Change::Forget { key },
-            });
-        }
-    }
-
     pub fn ids(&self) -> &IdMap {
         &self.ids
     }
@@ -156,8 +331,8 @@ impl InodeTable {
     /// Records a file fr has just created with the attributes real root's
     /// call would have given it; any record left by a file that had the same
     /// inode number before is dropped.
-    pub fn create(&self, key: InodeKey, attrs: Attrs) {
-        self.create_with(key, attrs, Xattrs::new());
+    pub fn create(&self, key: InodeKey, attrs: Attrs) -> Result<(), Unkept> {
+        self.create_with(key, attrs, Xattrs::new())
     }
 
     /// The emulated xattrs of `key`, if its record applies to the real file.
@@ -184,25 +359,12 @@ impl InodeTable {
         key: InodeKey,
         real: Attrs,
         change: impl FnOnce(&mut Xattrs) -> T,
-    ) -> T {
-        let stale = self.record(key, real).is_none();
-        let unrecorded = self.unrecorded(real);
-        self.records
-            .entry(key)
-            .and_modify(|r| {
-                if !applies(r, &real) {
-                    *r = unrecorded;
-                }
-            })
-            .or_insert(unrecorded);
-        let mut x = self.xattrs.entry(key).or_default();
-        if stale {
-            x.clear();
-        }
-        let done = change(&mut x);
-        drop(x);
-        self.emit(key);
-        done
+    ) -> Result<T, Unkept> {
+        self.transact_view(key, real, |view, x| {
+            let mut x = x.clone();
+            let done = change(&mut x);
+            Ok::<_, Unkept>((Next::Set(view, x), done))
+        })
     }
 
     /// Forgets `key` while replaying a journal (not journaled again).
@@ -214,21 +376,26 @@ impl InodeTable {
     /// Forgets the record of `key` if it belongs to another file than
     /// `real` (one of another type, replaced outside fr by a file that took
     /// its inode number): no view uses it, but a later file of the old type
-    /// with that number would show it. Returns whether it did.
+    /// with that number would show it. Returns whether it did. Like
+    /// [`Self::forget`], it never fails: a forget the journal refuses is
+    /// queued.
     pub fn forget_stale(&self, key: InodeKey, real: Attrs) -> bool {
-        let stale = self.records.get(&key).is_some_and(|rec| !applies(&rec, &real));
-        if stale {
-            self.forget(key);
-        }
-        stale
+        self.transact(key, Refusal::Queued, |cur, _| {
+            Ok::<_, Unkept>(match cur {
+                Some(rec) if !applies(&rec, &real) => (Next::Forget, true),
+                _ => (Next::Keep, false),
+            })
+        })
+        .unwrap_or(false)
     }
 
     /// Forgets `key`: its last link is gone, and a file that reuses the
-    /// number must not inherit what this one had.
+    /// number must not inherit what this one had. The file is already
+    /// gone, so this cannot fail: if the journal refuses the entry, the
+    /// table forgets all the same and the entry is queued, to be written
+    /// before any later one ([`Self::queued_forgets`]).
     pub fn forget(&self, key: InodeKey) {
-        self.records.remove(&key);
-        self.xattrs.remove(&key);
-        self.emit(key);
+        let _ = self.transact(key, Refusal::Queued, |_, _| Ok::<_, Unkept>((Next::Forget, ())));
     }
 
     /// Whether some directory's record may make a new file's owner, group
@@ -292,15 +459,10 @@ impl InodeTable {
     }
 
     /// Records a file fr has just made, with its xattrs (see [`Self::create`]).
-    pub fn create_with(&self, key: InodeKey, attrs: Attrs, xattrs: Xattrs) {
-        self.note(&attrs);
-        self.records.insert(key, attrs);
-        if xattrs.is_empty() {
-            self.xattrs.remove(&key);
-        } else {
-            self.xattrs.insert(key, xattrs);
-        }
-        self.emit(key);
+    /// If the journal refuses the record, the caller removes the file: real
+    /// root's call on a full disk leaves none.
+    pub fn create_with(&self, key: InodeKey, attrs: Attrs, xattrs: Xattrs) -> Result<(), Unkept> {
+        self.transact(key, Refusal::Fails, |_, _| Ok::<_, Unkept>((Next::Set(attrs, xattrs), ())))
     }
 
     /// `setxattr(2)` of an emulated attribute by `c`, with the kernel's
@@ -320,27 +482,28 @@ impl InodeTable {
         if name == xattr::ACL_ACCESS || name == xattr::ACL_DEFAULT {
             return self.set_acl(key, real, name, value, c);
         }
-        let view = self.view(key, real);
         if name == xattr::CAPABILITY {
             // cap_convert_nscap(): the header comes before CAP_SETFCAP.
             xattr::capability_header(value)?;
         }
-        xattr::may_change(name, view.uid, c)?;
-        let stored = if name == xattr::CAPABILITY {
-            xattr::normalize_capability(value)?
-        } else {
-            value.to_vec()
-        };
-        let exists = self.xattrs(key, real).contains_key(name);
-        if exists && flags & xattr::CREATE != 0 {
-            return Err(XattrError::Exists);
-        }
-        if !exists && flags & xattr::REPLACE != 0 {
-            return Err(XattrError::NoData);
-        }
-        let name = name.to_vec();
-        self.change_xattrs(key, real, |x| x.insert(name, stored));
-        Ok(())
+        self.transact_view(key, real, |view, x| {
+            xattr::may_change(name, view.uid, c)?;
+            let stored = if name == xattr::CAPABILITY {
+                xattr::normalize_capability(value)?
+            } else {
+                value.to_vec()
+            };
+            let exists = x.contains_key(name);
+            if exists && flags & xattr::CREATE != 0 {
+                return Err(XattrError::Exists);
+            }
+            if !exists && flags & xattr::REPLACE != 0 {
+                return Err(XattrError::NoData);
+            }
+            let mut x = x.clone();
+            x.insert(name.to_vec(), stored);
+            Ok((Next::Set(view, x), ()))
+        })
     }
 
     /// An ACL written with `setxattr(2)`, as `do_set_acl()` and
@@ -363,39 +526,39 @@ impl InodeTable {
         c: &Creds,
     ) -> Result<(), XattrError> {
         let acl = if value.is_empty() { None } else { Acl::from_xattr(value)? };
-        let view = self.view(key, real);
-        if view.file_type() == FileType::Symlink {
-            return Err(XattrError::NotSupported);
-        }
-        if name == xattr::ACL_DEFAULT && !view.is_dir() {
-            return if acl.is_some() { Err(XattrError::Access) } else { Ok(()) };
-        }
-        xattr::may_change(name, view.uid, c)?;
-        if acl.as_ref().is_some_and(|a| !a.valid()) {
-            return Err(XattrError::Invalid);
-        }
-        let mut keep = acl;
-        if let Some(acl) = keep.as_ref().filter(|_| name == xattr::ACL_ACCESS) {
-            let (bits, equiv) = acl.mode();
-            let mut perms = (view.perms() & !0o777) | bits;
-            if !rules::in_group_or_capable(c, view.gid) {
-                perms &= !crate::attrs::S_ISGID;
+        // One transaction: the mode an access ACL implies and the ACL
+        // itself are kept together or not at all.
+        self.transact_view(key, real, |view, x| {
+            if view.file_type() == FileType::Symlink {
+                return Err(XattrError::NotSupported);
             }
-            self.update(key, real, |cur| Ok(cur.with_perms(perms)))
-                .map_err(|_| XattrError::Perm)?;
-            if equiv {
-                keep = None;
+            if name == xattr::ACL_DEFAULT && !view.is_dir() {
+                return if acl.is_some() { Err(XattrError::Access) } else { Ok((Next::Keep, ())) };
             }
-        }
-        if name == xattr::ACL_DEFAULT && keep.is_some() {
-            self.default_acls.store(true, Ordering::Relaxed);
-        }
-        let name = name.to_vec();
-        self.change_xattrs(key, real, |x| match keep {
-            Some(acl) => x.insert(name, acl.to_xattr()),
-            None => x.remove(&name),
-        });
-        Ok(())
+            xattr::may_change(name, view.uid, c)?;
+            if acl.as_ref().is_some_and(|a| !a.valid()) {
+                return Err(XattrError::Invalid);
+            }
+            let mut attrs = view;
+            let mut keep = acl;
+            if let Some(acl) = keep.as_ref().filter(|_| name == xattr::ACL_ACCESS) {
+                let (bits, equiv) = acl.mode();
+                let mut perms = (view.perms() & !0o777) | bits;
+                if !rules::in_group_or_capable(c, view.gid) {
+                    perms &= !crate::attrs::S_ISGID;
+                }
+                attrs = view.with_perms(perms);
+                if equiv {
+                    keep = None;
+                }
+            }
+            let mut x = x.clone();
+            match keep {
+                Some(acl) => x.insert(name.to_vec(), acl.to_xattr()),
+                None => x.remove(name),
+            };
+            Ok((Next::Set(attrs, x), ()))
+        })
     }
 
     /// `removexattr(2)` of an emulated attribute by `c`. An ACL goes as
@@ -410,21 +573,23 @@ impl InodeTable {
         name: &[u8],
         c: &Creds,
     ) -> Result<(), XattrError> {
-        let view = self.view(key, real);
-        if name == xattr::ACL_ACCESS || name == xattr::ACL_DEFAULT {
-            if view.file_type() == FileType::Symlink {
-                return Err(XattrError::NotSupported);
+        self.transact_view(key, real, |view, x| {
+            if name == xattr::ACL_ACCESS || name == xattr::ACL_DEFAULT {
+                if view.file_type() == FileType::Symlink {
+                    return Err(XattrError::NotSupported);
+                }
+                if name == xattr::ACL_DEFAULT && !view.is_dir() {
+                    return Ok((Next::Keep, ()));
+                }
             }
-            if name == xattr::ACL_DEFAULT && !view.is_dir() {
-                return Ok(());
+            xattr::may_change(name, view.uid, c)?;
+            if !x.contains_key(name) {
+                return Err(XattrError::NoData);
             }
-        }
-        xattr::may_change(name, view.uid, c)?;
-        if !self.xattrs(key, real).contains_key(name) {
-            return Err(XattrError::NoData);
-        }
-        self.change_xattrs(key, real, |x| x.remove(name));
-        Ok(())
+            let mut x = x.clone();
+            x.remove(name);
+            Ok((Next::Set(view, x), ()))
+        })
     }
 
     fn note(&self, attrs: &Attrs) {
@@ -445,14 +610,14 @@ impl InodeTable {
         gid: Option<u32>,
         creds: &Creds,
     ) -> Result<Attrs, Refused> {
-        let new = self.update(key, real, |cur| rules::chown(cur, uid, gid, creds))?;
-        if !new.is_dir() {
-            if let Some(mut x) = self.xattrs.get_mut(&key) {
+        self.transact_view(key, real, |cur, x| {
+            let new = rules::chown(cur, uid, gid, creds)?;
+            let mut x = x.clone();
+            if !new.is_dir() {
                 x.remove(crate::xattr::CAPABILITY);
             }
-        }
-        self.emit(key);
-        Ok(new)
+            Ok((Next::Set(new, x), new))
+        })
     }
 
     /// `chmod(2)` on `key` by a caller with credentials `creds`; an access
@@ -464,47 +629,15 @@ impl InodeTable {
         perms: u32,
         creds: &Creds,
     ) -> Result<Attrs, Refused> {
-        let new = self.update(key, real, |cur| rules::chmod(cur, perms, creds))?;
-        if let Some(mut x) = self.xattrs.get_mut(&key) {
+        self.transact_view(key, real, |cur, x| {
+            let new = rules::chmod(cur, perms, creds)?;
+            let mut x = x.clone();
             if let Some(mut acl) = x.get(xattr::ACL_ACCESS).and_then(|v| Acl::parse(v).ok()) {
                 acl.chmod(new.perms());
                 x.insert(xattr::ACL_ACCESS.to_vec(), acl.to_xattr());
             }
-        }
-        self.emit(key);
-        Ok(new)
-    }
-
-    /// Applies `rule` to the current view of `key` and records the result,
-    /// all under the record's shard lock so that concurrent changes to one
-    /// file are serialised as the kernel serialises them on the inode lock.
-    /// A refused change records nothing.
-    fn update(
-        &self,
-        key: InodeKey,
-        real: Attrs,
-        rule: impl FnOnce(Attrs) -> Result<Attrs, Refused>,
-    ) -> Result<Attrs, Refused> {
-        match self.records.entry(key) {
-            Entry::Occupied(mut rec) => {
-                let stale = !applies(rec.get(), &real);
-                let cur = if stale { self.unrecorded(real) } else { *rec.get() };
-                let new = rule(cur)?;
-                if stale {
-                    // The xattrs of the file that had the number before.
-                    self.xattrs.remove(&key);
-                }
-                self.note(&new);
-                rec.insert(new);
-                Ok(new)
-            }
-            Entry::Vacant(slot) => {
-                let new = rule(self.unrecorded(real))?;
-                self.note(&new);
-                slot.insert(new);
-                Ok(new)
-            }
-        }
+            Ok((Next::Set(new, x), new))
+        })
     }
 
     /// The view of a file without a record: its real attributes, the
@@ -626,7 +759,7 @@ mod tests {
         let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let node =
             Attrs { mode: S_IFCHR | 0o620, uid: 0, gid: 5, rdev_major: 250, rdev_minor: 300_000 };
-        t.create(KEY, node);
+        t.create(KEY, node).unwrap();
         let placeholder = real(S_IFREG | 0o600, 1001, 1001);
         assert_eq!(t.view(KEY, placeholder), node);
         // chown keeps it a device, as real root's chown of a node would.
@@ -641,7 +774,7 @@ mod tests {
         let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let r = real(S_IFREG | 0o644, 1001, 1001);
         t.chown(KEY, r, Some(5), Some(6), &ROOT).unwrap();
-        t.create(KEY, real(S_IFREG | 0o600, 0, 0));
+        t.create(KEY, real(S_IFREG | 0o600, 0, 0)).unwrap();
         assert_eq!(t.view(KEY, r), real(S_IFREG | 0o600, 0, 0));
     }
 
@@ -652,7 +785,8 @@ mod tests {
         t.change_xattrs(KEY, r, |x| {
             x.insert(b"security.capability".to_vec(), vec![1, 2]);
             x.insert(b"trusted.t".to_vec(), vec![3]);
-        });
+        })
+        .unwrap();
         assert!(t.record(KEY, r).is_some(), "an xattr makes a record");
         assert_eq!(t.xattrs(KEY, r).len(), 2);
         t.chown(KEY, r, None, None, &ROOT).unwrap();
@@ -667,7 +801,7 @@ mod tests {
     fn a_change_over_a_stale_record_drops_the_old_files_xattrs() {
         let t = InodeTable::new(IdMap::new(USER.0, USER.1));
         let file = real(S_IFREG | 0o755, 1001, 1001);
-        t.change_xattrs(KEY, file, |x| x.insert(b"security.capability".to_vec(), vec![1]));
+        t.change_xattrs(KEY, file, |x| x.insert(b"security.capability".to_vec(), vec![1])).unwrap();
         // A directory outside fr's sight took the inode number.
         let dir = real(S_IFDIR | 0o755, 1001, 1001);
         t.chown(KEY, dir, Some(5), None, &ROOT).unwrap();
@@ -829,28 +963,118 @@ mod tests {
         assert_eq!(f.perms(), 0o760);
     }
 
+    /// A journal in memory that refuses with `ENOSPC` while `full`.
     #[derive(Debug, Default)]
-    struct Log(std::sync::Mutex<Vec<Change>>);
+    struct Log(std::sync::Mutex<Vec<Change>>, AtomicBool);
+
+    const ENOSPC: i32 = 28;
 
     impl Journal for std::sync::Arc<Log> {
-        fn record(&self, change: &dyn Fn() -> Change) {
-            let mut log = self.0.lock().unwrap();
-            log.push(change());
+        fn record(&self, change: &Change) -> Result<(), Unkept> {
+            if self.1.load(Ordering::Relaxed) {
+                return Err(Unkept(ENOSPC));
+            }
+            self.0.lock().unwrap().push(change.clone());
+            Ok(())
         }
+    }
+
+    fn journaled() -> (InodeTable, std::sync::Arc<Log>) {
+        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
+        let log = std::sync::Arc::new(Log::default());
+        t.set_journal(Box::new(log.clone()));
+        (t, log)
+    }
+
+    #[test]
+    fn a_change_the_journal_refuses_leaves_the_table_as_it_was() {
+        let (t, log) = journaled();
+        let file = real(S_IFREG | 0o644, 1001, 1001);
+        let dir = real(S_IFDIR | 0o755, 1001, 1001);
+        t.chown(KEY, file, Some(5), Some(6), &ROOT).unwrap();
+        t.setxattr(KEY, file, b"trusted.a", b"1", 0, &ROOT).unwrap();
+        let before = (t.entries(), log.0.lock().unwrap().len());
+        log.1.store(true, Ordering::Relaxed);
+        assert_eq!(t.chown(KEY, file, Some(7), None, &ROOT), Err(Refused::Unkept(ENOSPC)));
+        assert_eq!(t.chmod(KEY, file, 0o600, &ROOT), Err(Refused::Unkept(ENOSPC)));
+        assert_eq!(
+            t.setxattr(KEY, file, b"trusted.b", b"2", 0, &ROOT),
+            Err(XattrError::Unkept(ENOSPC))
+        );
+        assert_eq!(
+            t.setxattr(KEY, file, xattr::ACL_ACCESS, &sample_acl().to_xattr(), 0, &ROOT),
+            Err(XattrError::Unkept(ENOSPC))
+        );
+        assert_eq!(t.removexattr(KEY, file, b"trusted.a", &ROOT), Err(XattrError::Unkept(ENOSPC)));
+        assert_eq!(t.change_xattrs(KEY, file, |x| x.clear()), Err(Unkept(ENOSPC)));
+        let other = InodeKey { dev: 8, ino: 43 };
+        assert_eq!(t.create(other, real(S_IFREG | 0o600, 0, 0)), Err(Unkept(ENOSPC)));
+        assert_eq!(
+            t.setxattr(other, dir, xattr::ACL_DEFAULT, &sample_acl().to_xattr(), 0, &ROOT),
+            Err(XattrError::Unkept(ENOSPC))
+        );
+        assert!(!t.may_shape_new_files(), "a refused default ACL shapes nothing");
+        assert_eq!(t.refused(), (8, ENOSPC));
+        assert_eq!((t.entries(), log.0.lock().unwrap().len()), before);
+        // A refusal that comes first is the call's, not the journal's.
+        assert_eq!(t.removexattr(KEY, file, b"trusted.zz", &ROOT), Err(XattrError::NoData));
+        // A change that changes nothing writes nothing, full or not.
+        t.chown(KEY, file, Some(5), None, &ROOT).unwrap();
+        assert_eq!(t.refused().0, 8);
+    }
+
+    #[test]
+    fn an_access_acl_and_the_mode_it_implies_are_one_entry() {
+        let (t, log) = journaled();
+        let r = real(S_IFREG | 0o644, 1001, 1001);
+        t.setxattr(KEY, r, xattr::ACL_ACCESS, &sample_acl().to_xattr(), 0, &ROOT).unwrap();
+        let log = log.0.lock().unwrap();
+        assert_eq!(log.len(), 1);
+        assert!(matches!(&log[0], Change::Set { attrs, xattrs, .. }
+            if attrs.perms() == 0o750 && xattrs.contains_key(xattr::ACL_ACCESS)));
+    }
+
+    #[test]
+    fn a_forget_the_journal_refuses_is_queued_and_written_before_the_next_entry() {
+        let (t, log) = journaled();
+        let file = real(S_IFREG | 0o644, 1001, 1001);
+        t.chown(KEY, file, Some(5), None, &ROOT).unwrap();
+        log.1.store(true, Ordering::Relaxed);
+        // The file is gone: the table forgets it whatever the journal says.
+        t.forget(KEY);
+        assert!(t.is_empty());
+        assert_eq!((t.queued_forgets(), t.refused().0), (1, 0));
+        assert_eq!(t.flush_queued(), Err(Unkept(ENOSPC)));
+        log.1.store(false, Ordering::Relaxed);
+        // A new file takes the inode number: the forget goes first.
+        t.create(KEY, real(S_IFREG | 0o600, 0, 0)).unwrap();
+        assert_eq!(t.queued_forgets(), 0);
+        let log = log.0.lock().unwrap();
+        assert_eq!(log[1], Change::Forget { key: KEY });
+        assert!(matches!(log[2], Change::Set { key: KEY, .. }));
+    }
+
+    #[test]
+    fn a_stale_record_is_forgotten_once() {
+        let (t, log) = journaled();
+        t.chown(KEY, real(S_IFDIR | 0o755, 1001, 1001), Some(5), None, &ROOT).unwrap();
+        let file = real(S_IFREG | 0o644, 1001, 1001);
+        assert!(t.forget_stale(KEY, file));
+        assert!(!t.forget_stale(KEY, file));
+        t.forget(KEY);
+        assert_eq!(log.0.lock().unwrap().len(), 2, "forgetting nothing writes nothing");
     }
 
     #[test]
     fn every_change_reaches_the_journal_as_the_new_state() {
-        let t = InodeTable::new(IdMap::new(USER.0, USER.1));
-        let log = std::sync::Arc::new(Log::default());
-        t.set_journal(Box::new(log.clone()));
+        let (t, log) = journaled();
         let r = real(S_IFREG | 0o644, 1001, 1001);
         assert!(!t.changed());
         t.view(KEY, r);
         assert!(!t.changed(), "looking is not changing");
         t.chown(KEY, r, Some(5), None, &ROOT).unwrap();
         t.chmod(KEY, r, 0o600, &ROOT).unwrap();
-        t.change_xattrs(KEY, r, |x| x.insert(b"trusted.a".to_vec(), vec![1]));
+        t.change_xattrs(KEY, r, |x| x.insert(b"trusted.a".to_vec(), vec![1])).unwrap();
         t.forget(KEY);
         let log = log.0.lock().unwrap();
         assert_eq!(log.len(), 4);

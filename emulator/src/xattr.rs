@@ -52,11 +52,22 @@ pub enum XattrError {
     NoData,
     /// `EACCES`: a default ACL on a file that is not a directory.
     Access,
+    /// The journal could not keep the change: its errno (`ENOSPC`, ...).
+    Unkept(i32),
 }
 
 impl From<Refused> for XattrError {
-    fn from(_: Refused) -> Self {
-        XattrError::Perm
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Unkept(e) => XattrError::Unkept(e),
+            _ => XattrError::Perm,
+        }
+    }
+}
+
+impl From<crate::table::Unkept> for XattrError {
+    fn from(e: crate::table::Unkept) -> Self {
+        XattrError::Unkept(e.0)
     }
 }
 

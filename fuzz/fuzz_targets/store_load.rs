@@ -9,7 +9,7 @@
 //! with their lengths and CRC-32s. Run: `cargo fuzz run store_load`.
 #![no_main]
 
-use fr_emulator::store::{self, decode_journal, journal_header, Change, RootId, Snapshot};
+use fr_emulator::store::{self, decode_journal, journal_header, Change, Snapshot, SyncMarker};
 use fr_emulator::table::Xattrs;
 use fr_emulator::{Attrs, IdMap, InodeKey, InodeTable};
 use libfuzzer_sys::fuzz_target;
@@ -41,7 +41,11 @@ fn shaped(data: &[u8]) -> Vec<u8> {
             s
         }
         _ => {
-            let mut j = journal_header(RootId { dev: 1, ino: 2 });
+            // Version 1 framing: what older journals and state files hold.
+            let mut j = b"FRJRNL\0\0".to_vec();
+            j.extend_from_slice(&1u32.to_le_bytes());
+            j.extend_from_slice(&1u64.to_le_bytes());
+            j.extend_from_slice(&2u64.to_le_bytes());
             let mut rest = rest;
             // Each entry: a length byte, then that many payload bytes.
             while let Some((&n, tail)) = rest.split_first() {
@@ -62,14 +66,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = Snapshot::decode(&bytes) {
         assert_eq!(Snapshot::decode(&s.encode()).as_ref(), Ok(&s));
     }
-    if let Ok((root, changes, _torn)) = decode_journal(&bytes) {
-        let mut again = journal_header(root);
-        for c in &changes {
-            again.extend(c.encode());
+    if let Ok(scan) = decode_journal(&bytes) {
+        let sync = scan.sync.unwrap_or(SyncMarker(*b"fuzzsync"));
+        let mut again = journal_header(scan.root, sync);
+        for c in &scan.changes {
+            again.extend(c.encode(sync));
         }
-        let (root2, changes2, torn2) =
-            decode_journal(&again).expect("a re-encoded journal decodes");
-        assert_eq!((root2, &changes2, torn2), (root, &changes, false));
-        assert_eq!(replay(&changes), replay(&changes2));
+        let scan2 = decode_journal(&again).expect("a re-encoded journal decodes");
+        assert_eq!((scan2.root, &scan2.changes), (scan.root, &scan.changes));
+        assert!(scan2.is_clean());
+        assert_eq!(replay(&scan.changes), replay(&scan2.changes));
     }
 });

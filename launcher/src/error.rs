@@ -20,6 +20,10 @@ pub enum Error {
     Setup(String),
     #[error("metadata store {path}: {why}")]
     Store { path: String, why: String },
+    #[error("metadata store {path}: {why}")]
+    Damaged { path: String, why: String },
+    #[error("state file {path}: {why}")]
+    DamagedState { path: String, why: String },
     #[error("image {image} is in use by another fr session ({holder})")]
     InUse { image: String, holder: String },
     #[error("archive {path}: {why}")]
@@ -79,6 +83,15 @@ impl Error {
             Error::Store { .. } => Some(
                 "nothing was changed; move IMAGE/.fr away to start without the fake metadata, \
                  or restore it from a copy of the image",
+            ),
+            Error::Damaged { .. } => Some(
+                "nothing was changed or rewritten; fr fsck IMAGE shows the damage, and \
+                 fr fsck --repair IMAGE keeps every intact entry and sets the damaged file \
+                 aside",
+            ),
+            Error::DamagedState { .. } => Some(
+                "the state file was not changed; fr fsck FILE shows the damage, and fr fsck \
+                 --repair FILE keeps every intact entry and sets the damaged file aside",
             ),
             Error::InUse { .. } => {
                 Some("wait for the other session to end, or work on a copy of the image")

@@ -591,7 +591,9 @@ impl Unpacker<'_> {
     fn keep(&self, st: &fs::Statx, want: Attrs, xattrs: Xattrs) {
         let key = key_of(st);
         if want != self.real(st) || !xattrs.is_empty() {
-            self.table.create_with(key, want, xattrs);
+            // The import's table has no journal (the store is saved at the
+            // end): nothing can refuse the record.
+            let _ = self.table.create_with(key, want, xattrs);
         } else {
             self.table.forget(key);
         }

@@ -29,6 +29,8 @@ pub mod export;
 pub mod import;
 // `fr rm`: an image removed, its subordinate-owned files included.
 pub mod remove;
+// `fr fsck`: a metadata store checked for damage, and repaired.
+pub mod fsck;
 // `fr check`: what the host offers and the mode fr picks.
 pub mod check;
 // `fr config fakeroot`: subordinate id ranges for a user, as root.

@@ -162,6 +162,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
+    // A write past RLIMIT_FSIZE fails with EFBIG, which fr reports, rather
+    // than kill fr with SIGXFSZ.
+    sys::block_file_size_signal();
     let sup = supervisor(opts, ids, &mode)?;
     // The image's fake metadata: loaded before the command runs, every
     // change journaled while it runs, saved when it ends.
@@ -177,23 +180,14 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let state = host_state(opts, plan.image.is_some(), sup.as_ref())?;
     let finish = |pid: i32, ours: OwnedFd, sup: Option<Supervisor>| -> Result<i32, Error> {
         let code = finish(pid, ours, &sup, store.is_some())?;
-        if let (Some(store), Some(sup)) = (&store, &sup) {
-            if sup.inodes().changed() {
-                if let Err(e) = store.save(sup.inodes()) {
-                    log::error!("{e}: the journal keeps this session's changes; the next session will try again");
-                }
-            }
-        }
-        if let (Some(state), Some(sup)) = (&state, &sup) {
-            if sup.inodes().changed() {
-                if let Err(e) = state.save(sup.inodes()) {
-                    log::error!(
-                        "{e}: the changes are in the state file as written during the session"
-                    );
-                }
-            }
-        }
-        Ok(code)
+        let Some(sup) = &sup else { return Ok(code) };
+        let kept = match (&store, &state) {
+            (Some(store), _) => keep_image(store, sup.inodes()),
+            (None, Some(state)) => keep_state(state, sup.inodes()),
+            (None, None) => true,
+        };
+        // fr's own failure status when the command's would hide it.
+        Ok(if !kept && code == 0 { 125 } else { code })
     };
 
     if mode != Mode::None {
@@ -234,6 +228,76 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     };
     drop(theirs);
     finish(pid, ours, sup)
+}
+
+/// What the journal refused during the session: each such call failed
+/// with the journal's errno, so the workload saw it fail.
+fn refused_changes(table: &fr_emulator::InodeTable, journal: &Path) -> bool {
+    let (refused, errno) = table.refused();
+    if refused > 0 {
+        log::error!(
+            "{}: {refused} changes could not be written ({}), and the calls that asked for them \
+             failed with that error; every call that succeeded is kept",
+            journal.display(),
+            std::io::Error::from_raw_os_error(errno)
+        );
+    }
+    refused > 0
+}
+
+/// The end of a session on an image: the table saved as the snapshot,
+/// and what could not be kept said; whether all went well.
+fn keep_image(store: &ImageStore, table: &fr_emulator::InodeTable) -> bool {
+    let journal = store.journal_file();
+    let mut kept = !refused_changes(table, &journal);
+    if !table.changed() && table.queued_forgets() == 0 {
+        return kept;
+    }
+    if let Err(e) = store.save(table) {
+        kept = false;
+        // Space freed since may let the queued forgets in now.
+        let _ = table.flush_queued();
+        match table.queued_forgets() {
+            0 => log::error!(
+                "{e}; nothing this session answered is lost: the journal {} keeps it, and the \
+                 next session on the image replays it",
+                journal.display()
+            ),
+            n => log::error!(
+                "{e}; the journal {} keeps every change this session answered, but not that \
+                 {n} removed files lost their records: until a session saves the snapshot, \
+                 files made outside fr that reuse their inode numbers may show their owners \
+                 (free some space and run a session on the image)",
+                journal.display()
+            ),
+        }
+    }
+    kept
+}
+
+/// The end of a host-tree session with `-s FILE`: the state file
+/// compacted; whether all went well.
+fn keep_state(state: &StateFile, table: &fr_emulator::InodeTable) -> bool {
+    let mut kept = !refused_changes(table, state.path());
+    if !table.changed() && table.queued_forgets() == 0 {
+        return kept;
+    }
+    if let Err(e) = state.save(table) {
+        kept = false;
+        let _ = table.flush_queued();
+        match table.queued_forgets() {
+            0 => log::error!(
+                "{e}; nothing this session answered is lost: the state file keeps every change \
+                 as it was written during the session"
+            ),
+            n => log::error!(
+                "{e}; the state file keeps every change this session answered, but not that {n} \
+                 removed files lost their records: loading it may give their owners to files \
+                 that reuse their inode numbers"
+            ),
+        }
+    }
+    kept
 }
 
 /// Forks the container's outer process ([`outer`]) in new user and mount

@@ -21,8 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use fr_emulator::store::{decode_journal, journal_header, Change, RootId, Snapshot, Stored};
-use fr_emulator::table::Journal;
+use fr_emulator::store::{
+    decode_journal, journal_header, Change, JournalScan, RootId, Snapshot, Stored, SyncMarker,
+};
+use fr_emulator::table::{Journal, Unkept};
 use fr_emulator::{Attrs, InodeKey, InodeTable};
 use rustix::fs::{self, AtFlags, FlockOperation, Mode, OFlags, ResolveFlags, StatxFlags, CWD};
 
@@ -33,6 +35,44 @@ pub const DIR: &str = ".fr";
 
 fn store_error(path: &Path, why: impl std::fmt::Display) -> Error {
     Error::Store { path: path.display().to_string(), why: why.to_string() }
+}
+
+fn damaged(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::Damaged { path: path.display().to_string(), why: why.to_string() }
+}
+
+/// A new journal's sync marker: eight bytes no one can guess, so that
+/// nothing a workload writes into a record (an xattr value) can pass for
+/// the start of an entry when a reader looks for the next one after
+/// damage. The standard library's `RandomState` is seeded by the kernel's
+/// random bytes.
+pub fn new_sync() -> SyncMarker {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    SyncMarker(h.finish().to_le_bytes())
+}
+
+/// What a journal's damage means, for an error or `fr fsck`: where each
+/// damaged region starts and how many intact entries follow it.
+pub fn describe_damage(scan: &JournalScan) -> String {
+    let regions: Vec<String> = scan
+        .damage
+        .iter()
+        .map(|d| {
+            format!(
+                "{} bad bytes at byte {} (entry {}), {} intact entries after them",
+                d.len, d.offset, d.entry, d.intact_after
+            )
+        })
+        .collect();
+    regions.join("; ")
+}
+
+/// The errno of an I/O error, for the table: `EIO` when it has none (a
+/// refusal of fr's own, such as a journal that is not a regular file).
+fn errno_of(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(fr_emulator::table::EIO)
 }
 
 /// An image's metadata store, locked for this session.
@@ -94,6 +134,18 @@ fn read_in(dir: &OwnedFd, name: &str) -> std::io::Result<Option<Vec<u8>>> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Writes `bytes` to `tmp` in `dir`, syncs it and renames it over `name`;
+/// on failure `tmp` is removed, so that a full disk is not left fuller.
+fn replace_atomically(dir: &OwnedFd, tmp: &str, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let written = replace_in(dir, tmp, bytes)
+        .and_then(|f| f.sync_data())
+        .and_then(|()| Ok(fs::renameat(dir, tmp, dir, name)?));
+    if written.is_err() {
+        let _ = fs::unlinkat(dir, tmp, AtFlags::empty());
+    }
+    written
 }
 
 /// Creates `name` in `dir` anew (removing what was there) and writes `bytes`.
@@ -170,71 +222,107 @@ impl ImageStore {
         self.dir.join("journal")
     }
 
+    /// The snapshot's bytes, if there is one.
+    pub fn snapshot_bytes(&self) -> Result<Option<Vec<u8>>, Error> {
+        read_in(&self.dir_fd, "store").map_err(|e| store_error(&self.store_path(), e))
+    }
+
+    /// The journal's bytes, if there is one and it is not empty.
+    pub fn journal_bytes(&self) -> Result<Option<Vec<u8>>, Error> {
+        match read_in(&self.dir_fd, "journal") {
+            Ok(Some(bytes)) if bytes.is_empty() => Ok(None),
+            Ok(bytes) => Ok(bytes),
+            Err(e) => Err(store_error(&self.journal_path(), e)),
+        }
+    }
+
+    /// Puts the snapshot's records into `table`, each on the file its path
+    /// names now; returns how many were dropped, their path gone or naming
+    /// a file of another type.
+    pub fn restore(&self, table: &InodeTable, snapshot: Snapshot) -> Result<usize, Error> {
+        let mut dropped = 0usize;
+        let image = fs::openat(
+            CWD,
+            &self.image,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| store_error(&self.image, e))?;
+        for rec in snapshot.records {
+            let found = fs::openat2(
+                &image,
+                rec.path.as_slice(),
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
+            )
+            .and_then(|f| fs::statx(&f, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS));
+            match found {
+                Ok(st) if belongs(&rec.attrs, u32::from(st.stx_mode)) => {
+                    table.restore(key_of(&st), rec.attrs, rec.xattrs)
+                }
+                _ => dropped += 1,
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// The image root this store belongs to.
+    pub fn root(&self) -> RootId {
+        self.root
+    }
+
     /// Fills `table` from the snapshot and, if it belongs to this image
     /// root, the journal; writes the result back as a snapshot when the
-    /// journal had anything or a record was dropped.
+    /// journal had anything or a record was dropped. A damaged snapshot
+    /// or journal is refused, and nothing is written: `fr fsck` says what
+    /// is damaged, and its `--repair` what can be kept.
     pub fn load(&self, table: &InodeTable) -> Result<(), Error> {
         let store_path = self.store_path();
         let mut dropped = 0usize;
-        match read_in(&self.dir_fd, "store") {
-            Ok(Some(bytes)) => {
-                let snapshot = Snapshot::decode(&bytes).map_err(|e| store_error(&store_path, e))?;
-                let image = fs::openat(
-                    CWD,
-                    &self.image,
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| store_error(&self.image, e))?;
-                for rec in snapshot.records {
-                    let found = fs::openat2(
-                        &image,
-                        rec.path.as_slice(),
-                        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
-                    )
-                    .and_then(|f| fs::statx(&f, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS));
-                    match found {
-                        Ok(st) if belongs(&rec.attrs, u32::from(st.stx_mode)) => {
-                            table.restore(key_of(&st), rec.attrs, rec.xattrs)
-                        }
-                        _ => dropped += 1,
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(e) => return Err(store_error(&store_path, e)),
+        if let Some(bytes) = self.snapshot_bytes()? {
+            let snapshot = Snapshot::decode(&bytes).map_err(|e| match e {
+                fr_emulator::store::StoreError::Corrupt(_) => damaged(
+                    &store_path,
+                    format!("{e}; run fr fsck {} to see what can be kept", self.image.display()),
+                ),
+                e => store_error(&store_path, e),
+            })?;
+            dropped = self.restore(table, snapshot)?;
         }
         let journal_path = self.journal_path();
         let mut replayed = 0usize;
-        match read_in(&self.dir_fd, "journal") {
-            Ok(None) => {}
-            Ok(Some(bytes)) if bytes.is_empty() => {}
-            Ok(Some(bytes)) => {
-                let (root, changes, torn) =
-                    decode_journal(&bytes).map_err(|e| store_error(&journal_path, e))?;
-                if torn {
-                    log::debug!("{}: the last entry was torn by a killed session; its call was never answered", journal_path.display());
-                }
-                if root == self.root {
-                    replayed = changes.len();
-                    for change in changes {
-                        match change {
-                            Change::Set { key, attrs, xattrs } => table.restore(key, attrs, xattrs),
-                            Change::Forget { key } => table.forget_quietly(key),
-                        }
-                    }
-                } else if !changes.is_empty() {
-                    log::warn!(
-                        "{}: {} changes of an interrupted session were written for another copy of this image \
-                         and cannot be applied here (run fr once on the original to keep them)",
-                        journal_path.display(),
-                        changes.len()
-                    );
-                }
+        if let Some(bytes) = self.journal_bytes()? {
+            let scan = decode_journal(&bytes).map_err(|e| store_error(&journal_path, e))?;
+            if !scan.damage.is_empty() {
+                return Err(damaged(
+                    &journal_path,
+                    format!(
+                        "it is damaged: {}; {} entries before the damage are intact; fr fsck \
+                         --repair {} keeps every intact entry",
+                        describe_damage(&scan),
+                        scan.damage[0].entry - 1,
+                        self.image.display()
+                    ),
+                ));
             }
-            Err(e) => return Err(store_error(&journal_path, e)),
+            if let Some(at) = scan.torn {
+                log::debug!(
+                    "{}: the last entry (at byte {at}) was torn by a killed session; its call was never answered",
+                    journal_path.display()
+                );
+            }
+            if scan.root == self.root {
+                replayed = scan.changes.len();
+                replay(table, scan.changes);
+            } else if !scan.changes.is_empty() {
+                log::warn!(
+                    "{}: {} changes of an interrupted session were written for another copy of this image \
+                     and cannot be applied here (run fr once on the original to keep them)",
+                    journal_path.display(),
+                    scan.changes.len()
+                );
+            }
         }
         if dropped > 0 {
             log::info!(
@@ -257,6 +345,7 @@ impl ImageStore {
             name: "journal".into(),
             append: false,
             root: self.root,
+            sync: new_sync(),
             file: Mutex::new(Tail::Unopened),
             failed: AtomicBool::new(false),
         }))
@@ -274,19 +363,67 @@ impl ImageStore {
         self.walk(&self.image, &mut Vec::new(), &mut by_key, &mut records);
         let snapshot = Snapshot { root: self.root, records };
         let store_path = self.store_path();
-        let file = replace_in(&self.dir_fd, "store.tmp", &snapshot.encode())
-            .map_err(|e| store_error(&store_path, e))?;
-        file.sync_data().map_err(|e| store_error(&store_path, e))?;
-        fs::renameat(&*self.dir_fd, "store.tmp", &*self.dir_fd, "store")
+        replace_atomically(&self.dir_fd, "store.tmp", "store", &snapshot.encode())
             .map_err(|e| store_error(&store_path, e))?;
         if read_in(&self.dir_fd, "journal")
             .map_err(|e| store_error(&self.journal_path(), e))?
             .is_some()
         {
-            replace_in(&self.dir_fd, "journal", &journal_header(self.root))
-                .map_err(|e| store_error(&self.journal_path(), e))?;
+            self.empty_journal()?;
         }
         Ok(())
+    }
+
+    /// Starts an empty journal (its header alone).
+    pub fn empty_journal(&self) -> Result<(), Error> {
+        replace_in(&self.dir_fd, "journal", &journal_header(self.root, new_sync()))
+            .map(drop)
+            .map_err(|e| store_error(&self.journal_path(), e))
+    }
+
+    /// Moves `name` in `.fr` aside as `name.damaged` (or `.damaged.N` if
+    /// that is taken: a damaged file is never overwritten); returns the
+    /// new path.
+    pub fn set_aside(&self, name: &str) -> Result<PathBuf, Error> {
+        let path = self.dir.join(name);
+        for n in 0..1000 {
+            let aside =
+                if n == 0 { format!("{name}.damaged") } else { format!("{name}.damaged.{n}") };
+            match fs::renameat_with(
+                &*self.dir_fd,
+                name,
+                &*self.dir_fd,
+                aside.as_str(),
+                fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => return Ok(self.dir.join(aside)),
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(store_error(&path, e)),
+            }
+        }
+        Err(store_error(&path, "1000 damaged copies are already kept beside it"))
+    }
+
+    /// Whether a failed save left `store.tmp` (fr before 0.2 did), and
+    /// removes it if `remove`.
+    pub fn leftover_tmp(&self, remove: bool) -> bool {
+        let there =
+            fs::statx(&*self.dir_fd, "store.tmp", AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE)
+                .is_ok();
+        if there && remove {
+            let _ = fs::unlinkat(&*self.dir_fd, "store.tmp", AtFlags::empty());
+        }
+        there
+    }
+
+    /// The path of the snapshot, for messages.
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.store_path()
+    }
+
+    /// The path of the journal, for messages.
+    pub fn journal_file(&self) -> PathBuf {
+        self.journal_path()
     }
 
     /// Collects a record for every path under `dir` whose inode has one.
@@ -349,6 +486,8 @@ pub struct StateFile {
     dir_fd: Arc<OwnedFd>,
     name: String,
     root: RootId,
+    /// The marker of the entries this session writes.
+    sync: SyncMarker,
 }
 
 impl StateFile {
@@ -369,51 +508,106 @@ impl StateFile {
             dir_fd: Arc::new(dir_fd),
             name: name.to_string(),
             root: root_id(Path::new("/"))?,
+            sync: new_sync(),
         })
     }
 
-    /// Fills `table` from the state file, which must exist.
-    pub fn load(&self, table: &InodeTable) -> Result<(), Error> {
-        let bytes =
-            read_in(&self.dir_fd, &self.name).map_err(|e| store_error(&self.path, e))?.ok_or_else(
-                || store_error(&self.path, "no such file (fr exec -f -s FILE writes one)"),
-            )?;
-        let (root, changes, torn) =
-            decode_journal(&bytes).map_err(|e| store_error(&self.path, e))?;
-        if torn {
-            log::debug!("{}: the last entry was torn by a killed session", self.path.display());
+    /// The state file's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The state file's bytes.
+    pub fn bytes(&self) -> Result<Vec<u8>, Error> {
+        read_in(&self.dir_fd, &self.name)
+            .map_err(|e| store_error(&self.path, e))?
+            .ok_or_else(|| store_error(&self.path, "no such file (fr exec -f -s FILE writes one)"))
+    }
+
+    /// Whether the state file was written on this root file system.
+    pub fn root(&self) -> RootId {
+        self.root
+    }
+
+    /// Moves the state file aside as `FILE.damaged` (or `.damaged.N`);
+    /// returns the new path.
+    pub fn set_aside(&self) -> Result<PathBuf, Error> {
+        for n in 0..1000 {
+            let aside = if n == 0 {
+                format!("{}.damaged", self.name)
+            } else {
+                format!("{}.damaged.{n}", self.name)
+            };
+            match fs::renameat_with(
+                &*self.dir_fd,
+                self.name.as_str(),
+                &*self.dir_fd,
+                aside.as_str(),
+                fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => return Ok(self.path.with_file_name(aside)),
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(store_error(&self.path, e)),
+            }
         }
-        if root != self.root {
+        Err(store_error(&self.path, "1000 damaged copies are already kept beside it"))
+    }
+
+    /// Fills `table` from the state file, which must exist.
+    /// A damaged one is refused whole: loading what is intact would look
+    /// like success while records are missing.
+    pub fn load(&self, table: &InodeTable) -> Result<(), Error> {
+        let bytes = self.bytes()?;
+        let scan = decode_journal(&bytes).map_err(|e| match e {
+            fr_emulator::store::StoreError::NotAStore => store_error(
+                &self.path,
+                "it is not an fr state file (fr exec -f -s FILE writes one)",
+            ),
+            e => store_error(&self.path, e),
+        })?;
+        if !scan.damage.is_empty() {
+            return Err(Error::DamagedState {
+                path: self.path.display().to_string(),
+                why: format!(
+                    "it is damaged: {}; fr fsck --repair {} keeps every intact entry",
+                    describe_damage(&scan),
+                    self.path.display()
+                ),
+            });
+        }
+        if let Some(at) = scan.torn {
+            log::debug!(
+                "{}: the last entry (at byte {at}) was torn by a killed session",
+                self.path.display()
+            );
+        }
+        if scan.root != self.root {
             log::warn!(
                 "{} was written on another root file system; its {} records are not applied",
                 self.path.display(),
-                changes.len()
+                scan.changes.len()
             );
             return Ok(());
         }
-        for change in changes {
-            match change {
-                Change::Set { key, attrs, xattrs } => table.restore(key, attrs, xattrs),
-                Change::Forget { key } => table.forget_quietly(key),
-            }
-        }
+        replay(table, scan.changes);
         Ok(())
     }
 
     /// Writes the whole table to the state file, through a temporary file
     /// renamed over it.
     pub fn save(&self, table: &InodeTable) -> Result<(), Error> {
-        let mut bytes = journal_header(self.root);
+        self.write(table, self.root)
+    }
+
+    /// Writes `table` as a state file for the root file system `root`.
+    pub fn write(&self, table: &InodeTable, root: RootId) -> Result<(), Error> {
+        let mut bytes = journal_header(root, self.sync);
         for (key, attrs, xattrs) in table.entries() {
-            bytes.extend(Change::Set { key, attrs, xattrs }.encode());
+            bytes.extend(Change::Set { key, attrs, xattrs }.encode(self.sync));
         }
         let tmp = format!(".{}.fr-tmp", self.name);
-        let file =
-            replace_in(&self.dir_fd, &tmp, &bytes).map_err(|e| store_error(&self.path, e))?;
-        file.sync_data().map_err(|e| store_error(&self.path, e))?;
-        fs::renameat(&*self.dir_fd, tmp.as_str(), &*self.dir_fd, self.name.as_str())
-            .map_err(|e| store_error(&self.path, e))?;
-        Ok(())
+        replace_atomically(&self.dir_fd, &tmp, &self.name, &bytes)
+            .map_err(|e| store_error(&self.path, e))
     }
 
     /// Every change of the session, appended to the state file.
@@ -424,9 +618,20 @@ impl StateFile {
             name: self.name.clone(),
             append: true,
             root: self.root,
+            sync: self.sync,
             file: Mutex::new(Tail::Unopened),
             failed: AtomicBool::new(false),
         })
+    }
+}
+
+/// Puts journal entries into `table`, in order.
+pub fn replay(table: &InodeTable, changes: Vec<Change>) {
+    for change in changes {
+        match change {
+            Change::Set { key, attrs, xattrs } => table.restore(key, attrs, xattrs),
+            Change::Forget { key } => table.forget_quietly(key),
+        }
     }
 }
 
@@ -439,16 +644,18 @@ fn belongs(rec: &Attrs, real_mode: u32) -> bool {
 }
 
 /// The session's journal: one `write(2)` per change, under a lock that
-/// also orders the table's reads (see [`Journal`]).
+/// orders the entries; a change is kept once its entry is written whole.
 #[derive(Debug)]
 struct FileJournal {
     path: PathBuf,
     dir_fd: Arc<OwnedFd>,
     name: String,
     /// Whether entries go after what the file holds (a state file, which
-    /// starts as a full snapshot), rather than into a new journal.
+    /// starts as a full snapshot written with the same marker), rather
+    /// than into a new journal.
     append: bool,
     root: RootId,
+    sync: SyncMarker,
     file: Mutex<Tail>,
     failed: AtomicBool,
 }
@@ -460,12 +667,12 @@ enum Tail {
     Unopened,
     /// The file, and its length up to the end of its last whole entry:
     /// a failed or partial write is cut back to it, so that the next
-    /// entry never follows a torn one (the loader stops at a torn entry,
-    /// and would drop every entry after it).
+    /// entry never follows a torn one (which a reader would take for
+    /// damage).
     Open { file: File, good: u64 },
-    /// A torn entry could not be cut off: nothing more is written, and
-    /// the end of the session saves what the journal would have kept.
-    Stopped,
+    /// A torn entry could not be cut off: every later change is refused
+    /// with this errno, so that the torn entry stays the journal's tail.
+    Stopped(i32),
 }
 
 impl FileJournal {
@@ -478,49 +685,60 @@ impl FileJournal {
                 other => return other,
             }
         }
-        replace_in(&self.dir_fd, &self.name, &journal_header(self.root))
+        replace_in(&self.dir_fd, &self.name, &journal_header(self.root, self.sync))
+    }
+
+    fn failed(&self, e: &std::io::Error) {
+        if !self.failed.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "writing {}: {e}; the changes it cannot keep fail with that error (free some space)",
+                self.path.display()
+            );
+        }
     }
 }
 
 impl Journal for FileJournal {
-    fn record(&self, change: &dyn Fn() -> Change) {
+    fn record(&self, change: &Change) -> Result<(), Unkept> {
         let mut tail = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if matches!(*tail, Tail::Stopped) {
-            return;
+        if let Tail::Stopped(errno) = *tail {
+            return Err(Unkept(errno));
         }
-        let entry = change().encode();
+        let entry = change.encode(self.sync);
         if matches!(*tail, Tail::Unopened) {
             let opened = self.create().and_then(|f| Ok((f.metadata()?.len(), f)));
             match opened {
                 Ok((good, file)) => *tail = Tail::Open { file, good },
-                Err(e) => return self.failed(&e),
-            }
-        }
-        let Tail::Open { file, good } = &mut *tail else { return };
-        match file.write_all(&entry) {
-            Ok(()) => *good += entry.len() as u64,
-            Err(e) => {
-                self.failed(&e);
-                let cut = file.set_len(*good).and_then(|()| file.seek(SeekFrom::Start(*good)));
-                if let Err(e) = cut {
-                    log::error!(
-                        "cutting a torn entry off {}: {e}; no later change of this session is written to it",
-                        self.path.display()
-                    );
-                    *tail = Tail::Stopped;
+                Err(e) => {
+                    self.failed(&e);
+                    // A header written in part is no journal: it goes, and
+                    // the next change tries again.
+                    if !self.append {
+                        let _ = fs::unlinkat(&*self.dir_fd, self.name.as_str(), AtFlags::empty());
+                    }
+                    return Err(Unkept(errno_of(&e)));
                 }
             }
         }
-    }
-}
-
-impl FileJournal {
-    fn failed(&self, e: &std::io::Error) {
-        if !self.failed.swap(true, Ordering::Relaxed) {
-            log::error!(
-                "writing {}: {e}; later changes of this session may not be kept (free some space and run again)",
-                self.path.display()
-            );
+        let Tail::Open { file, good } = &mut *tail else { return Err(Unkept(libc::EIO)) };
+        match file.write_all(&entry) {
+            Ok(()) => {
+                *good += entry.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed(&e);
+                let errno = errno_of(&e);
+                let cut = file.set_len(*good).and_then(|()| file.seek(SeekFrom::Start(*good)));
+                if let Err(e) = cut {
+                    log::error!(
+                        "cutting a torn entry off {}: {e}; every later change of this session fails",
+                        self.path.display()
+                    );
+                    *tail = Tail::Stopped(errno);
+                }
+                Err(Unkept(errno))
+            }
         }
     }
 }

@@ -150,6 +150,19 @@ pub fn block_forwarded() -> Result<(), Errno> {
     }
 }
 
+/// Blocks `SIGXFSZ` in the calling thread (and the threads it creates
+/// later): a write of fr's past `RLIMIT_FSIZE` then fails with `EFBIG`
+/// and the signal stays pending instead of killing fr
+/// (`mm/filemap.c: generic_write_check_limits()` sends it to the writer,
+/// and a signal every thread blocks is never delivered). The workload
+/// unblocks every signal ([`unblock_all`]), and a fork starts with none
+/// pending, so it meets the limit as it would without fr.
+pub fn block_file_size_signal() {
+    let set = sigset(&[libc::SIGXFSZ]);
+    // SAFETY: `set` is an initialised signal set; the old mask is not wanted.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
 /// Restores `SIGPIPE` to its default: Rust's runtime ignores it in fr, and
 /// an ignored signal stays ignored across `execve` (`yes | head -1` would
 /// print "Broken pipe").

@@ -165,7 +165,7 @@ fn worker(pool: &Pool, progress: &Progress) {
             );
             Err(Errno::NOSYS)
         });
-        reply(listener, notif.id, outcome);
+        reply(&shared.ctx, listener, notif.id, outcome);
         progress.answered.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -200,15 +200,22 @@ fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) 
 }
 
 /// The one place a notification is answered.
-fn reply(listener: BorrowedFd<'_>, id: u64, outcome: Outcome) {
+fn reply(ctx: &Context, listener: BorrowedFd<'_>, id: u64, outcome: Outcome) {
     let (val, error, flags) = match outcome {
         Ok(Reply::Value(v)) => (v, 0, 0),
         Ok(Reply::Continue(_)) => (0, 0, sys::SECCOMP_USER_NOTIF_FLAG_CONTINUE),
-        Ok(Reply::Fd { file, cloexec }) => {
+        Ok(Reply::Fd { file, cloexec, made }) => {
             match sys::notif_addfd_send(listener, id, file.as_fd(), cloexec) {
                 Ok(_) | Err(Errno::NOENT) => return,
-                // No descriptor could be added (EMFILE, ...): the call fails so.
-                Err(e) => (0, -e.raw_os_error(), 0),
+                // No descriptor could be added (EMFILE, ...): the call fails
+                // so, and leaves no file, as real root's would.
+                Err(e) => {
+                    drop(file);
+                    if let Some(made) = made {
+                        made.undo(ctx);
+                    }
+                    (0, -e.raw_os_error(), 0)
+                }
             }
         }
         Err(e) => (0, -e.raw_os_error(), 0),

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use fr_emulator::creds::{Refused, SECBIT_KEEP_CAPS};
-use fr_emulator::store::{decode_journal, journal_header, Change, RootId};
-use fr_emulator::table::Journal;
+use fr_emulator::store::{decode_journal, journal_header, Change, RootId, SyncMarker};
+use fr_emulator::table::{Journal, Unkept};
 use fr_emulator::xattr::{self, XattrError};
 use fr_emulator::{rules, Attrs, Creds, IdMap, InodeKey, InodeTable};
 
@@ -44,10 +44,13 @@ struct Real {
 #[derive(Debug, Default, Clone)]
 struct Log(Arc<Mutex<Vec<u8>>>);
 
+/// The journal's marker.
+const SYNC: SyncMarker = SyncMarker(*b"model\x01\x02\x03");
+
 impl Journal for Log {
-    fn record(&self, change: &dyn Fn() -> Change) {
-        let mut log = self.0.lock().unwrap();
-        log.extend(change().encode());
+    fn record(&self, change: &Change) -> Result<(), Unkept> {
+        self.0.lock().unwrap().extend(change.encode(SYNC));
+        Ok(())
     }
 }
 
@@ -79,6 +82,7 @@ fn refused(r: Refused) -> E {
         Refused::Perm => E::Perm,
         Refused::Inval => E::Inval,
         Refused::Access => E::Access,
+        Refused::Unkept(e) => panic!("the model's journal never refuses (errno {e})"),
     }
 }
 
@@ -110,7 +114,7 @@ impl World {
     pub fn new() -> Self {
         let table = InodeTable::new(IdMap::new(USER, USER));
         let log = Log::default();
-        *log.0.lock().unwrap() = journal_header(RootId { dev: DEV, ino: ROOT_INO });
+        *log.0.lock().unwrap() = journal_header(RootId { dev: DEV, ino: ROOT_INO }, SYNC);
         table.set_journal(Box::new(log.clone()));
         let root = Attrs {
             mode: Kind::Dir.bits() | 0o755,
@@ -476,7 +480,7 @@ impl World {
         }
         self.host_add(id, real_kind, real_perms);
         let (k, _) = self.real(id);
-        self.table.create_with(k, attrs, xattrs);
+        self.table.create_with(k, attrs, xattrs).expect("the model's journal keeps every change");
         Ok(())
     }
 
@@ -574,10 +578,11 @@ impl World {
     /// restores it; the new table keeps journaling.
     fn reload(&mut self) {
         let bytes = self.log.0.lock().unwrap().clone();
-        let (root, changes, torn) = decode_journal(&bytes).expect("the journal decodes");
-        assert_eq!((root, torn), (RootId { dev: DEV, ino: ROOT_INO }, false));
+        let scan = decode_journal(&bytes).expect("the journal decodes");
+        assert_eq!(scan.root, RootId { dev: DEV, ino: ROOT_INO });
+        assert!(scan.is_clean(), "the journal is whole: {scan:?}");
         let table = InodeTable::new(IdMap::new(USER, USER));
-        for change in changes {
+        for change in scan.changes {
             match change {
                 Change::Set { key, attrs, xattrs } => table.restore(key, attrs, xattrs),
                 Change::Forget { key } => table.forget_quietly(key),

@@ -26,8 +26,8 @@ use rustix::fs::{self, AtFlags, Mode, OFlags, StatVfsMountFlags, StatxFlags};
 use rustix::io::Errno;
 
 use super::{
-    passes_dac, read_name, read_plain_path, real_stat, refused, umask, Context, Decoded, Outcome,
-    Reply, AT_EMPTY_PATH,
+    passes_dac, read_name, read_plain_path, real_stat, refused, umask, unkept, Context, Decoded,
+    Outcome, Reply, AT_EMPTY_PATH,
 };
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
@@ -116,18 +116,70 @@ impl Parent {
     }
 }
 
-/// Records `attrs` for the file `name` fr just made in `dir`.
+/// Records `attrs` for the file `name` fr just made in `dir`; returns its
+/// key. If the journal cannot keep the record, the file goes again and the
+/// call fails with the journal's errno (`ENOSPC`, `EDQUOT`, ...): real
+/// root's call on a file system without room makes no file.
 pub fn record(
     ctx: &Context,
     dir: &OwnedFd,
     name: &[u8],
     (attrs, xattrs): (Attrs, Xattrs),
-) -> Result<(), Errno> {
+) -> Result<InodeKey, Errno> {
     let file =
         fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
     let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    ctx.inodes.create_with(key, attrs, xattrs);
-    Ok(())
+    if let Err(e) = ctx.inodes.create_with(key, attrs, xattrs) {
+        unmake(dir, name, key, attrs.is_dir());
+        return Err(unkept(e));
+    }
+    Ok(key)
+}
+
+/// Removes the file `name` in `dir` that fr made, if the name still
+/// holds the file `key` (another thread of the target may have renamed
+/// it meanwhile); whether it did.
+fn unmake(dir: &OwnedFd, name: &[u8], key: InodeKey, is_dir: bool) -> bool {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let now = fs::openat(dir, name, flags, Mode::empty())
+        .and_then(|f| real_stat(f.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS));
+    if !now.is_ok_and(|(now, _)| now == key) {
+        return false;
+    }
+    let flags = if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+    match fs::unlinkat(dir, name, flags) {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("removing a file fr made for a call that failed: {e}; it stays");
+            false
+        }
+    }
+}
+
+/// A file fr made and recorded for an open, undone if the target cannot
+/// take the descriptor (`SECCOMP_IOCTL_NOTIF_ADDFD` fails with `EMFILE`
+/// when its descriptor table is full): real root's open takes the
+/// descriptor before it makes the file (`fs/open.c: do_sys_openat2()`
+/// calls `get_unused_fd_flags()` first), so its failed open leaves none.
+#[derive(Debug)]
+pub struct Made {
+    key: InodeKey,
+    /// The directory and name; `None` for an `O_TMPFILE` file, which goes
+    /// with its last descriptor.
+    at: Option<(OwnedFd, Vec<u8>)>,
+}
+
+impl Made {
+    /// Removes the file and forgets its record.
+    pub fn undo(self, ctx: &Context) {
+        let gone = match &self.at {
+            Some((dir, name)) => unmake(dir, name, self.key, false),
+            None => true,
+        };
+        if gone {
+            ctx.inodes.forget(self.key);
+        }
+    }
 }
 
 /// The real mode of a file fr makes: the fake one, kept usable by the user.
@@ -350,8 +402,9 @@ fn make_file(
             usable(&attrs),
         )?;
         let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-        ctx.inodes.create_with(key, attrs, xattrs);
-        return Ok(Reply::Fd { file, cloexec });
+        // Refused: the unnamed file goes with the descriptor.
+        ctx.inodes.create_with(key, attrs, xattrs).map_err(unkept)?;
+        return Ok(Reply::Fd { file, cloexec, made: Some(Made { key, at: None }) });
     }
     if path.ends_with(b"/") {
         return Ok(Reply::Continue("a trailing slash: the kernel's EISDIR or ENOENT"));
@@ -378,8 +431,12 @@ fn make_file(
         Err(e) => return Err(e),
     };
     let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
-    ctx.inodes.create_with(key, attrs, xattrs);
-    Ok(Reply::Fd { file, cloexec })
+    if let Err(e) = ctx.inodes.create_with(key, attrs, xattrs) {
+        drop(file);
+        unmake(&dir, &name, key, false);
+        return Err(unkept(e));
+    }
+    Ok(Reply::Fd { file, cloexec, made: Some(Made { key, at: Some((dir, name)) }) })
 }
 
 /// `link(old, new)`.

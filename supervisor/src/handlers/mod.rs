@@ -253,8 +253,9 @@ pub enum Reply {
     /// The kernel runs the system call itself, for the reason given.
     Continue(&'static str),
     /// The system call returns a new descriptor of the target's for the
-    /// file fr opened (`SECCOMP_IOCTL_NOTIF_ADDFD`).
-    Fd { file: OwnedFd, cloexec: bool },
+    /// file fr opened (`SECCOMP_IOCTL_NOTIF_ADDFD`); `made` is the file fr
+    /// made for it, undone if the descriptor cannot be added.
+    Fd { file: OwnedFd, cloexec: bool, made: Option<create::Made> },
 }
 
 /// A handler's answer: a reply, or the errno the system call fails with.
@@ -454,13 +455,21 @@ pub fn at_file(
 }
 
 /// What the workload's kernel call would be refused with for a
-/// [`fr_emulator::creds::Refused`].
+/// [`fr_emulator::creds::Refused`]: a change the journal could not keep
+/// fails with the journal's errno, as real root's call fails on a file
+/// system that cannot store it.
 pub fn refused(r: fr_emulator::creds::Refused) -> Errno {
     match r {
         fr_emulator::creds::Refused::Perm => Errno::PERM,
         fr_emulator::creds::Refused::Inval => Errno::INVAL,
         fr_emulator::creds::Refused::Access => Errno::ACCESS,
+        fr_emulator::creds::Refused::Unkept(e) => Errno::from_raw_os_error(e),
     }
+}
+
+/// The errno of a change the journal could not keep.
+pub fn unkept(e: fr_emulator::table::Unkept) -> Errno {
+    Errno::from_raw_os_error(e.0)
 }
 
 /// The refusals a change to an inode meets before any permission check, in

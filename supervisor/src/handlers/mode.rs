@@ -64,13 +64,22 @@ fn set_mode(ctx: &Context, req: &Request<'_>, file: OwnedFd, mode: u32) -> Outco
     // it (a real set-group-id directory hands it to the subdirectories
     // the kernel makes).
     let perms = fr_emulator::rules::chmod(view, mode, &creds).map_err(refused)?.perms();
+    let mut changed = false;
     if ctx.may_chmod_for_real(key, &real) {
         match chmod_real(file.as_fd(), usable_perms(kind, perms)) {
+            Ok(()) => changed = true,
             // Another user's file: real root could, fr records it.
-            Ok(()) | Err(Errno::PERM) => {}
+            Err(Errno::PERM) => {}
             Err(e) => return Err(e),
         }
     }
-    ctx.inodes.chmod(key, real.attrs(), perms, &creds).map_err(refused)?;
+    if let Err(e) = ctx.inodes.chmod(key, real.attrs(), perms, &creds) {
+        // The journal could not keep it: the file keeps its mode, as real
+        // root's failed call leaves it.
+        if changed {
+            let _ = chmod_real(file.as_fd(), real.mode & 0o7777);
+        }
+        return Err(refused(e));
+    }
     Ok(Reply::Value(0))
 }

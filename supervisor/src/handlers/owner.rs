@@ -92,13 +92,17 @@ fn set_owner(
     if ctx.namespace == crate::Namespace::Subuid && own {
         let view = ctx.inodes.view(key, real.attrs());
         fr_emulator::rules::chown(view, uid, gid, &creds).map_err(refused)?;
+        // A record (a mode, a device, xattrs) follows the new owner. It is
+        // changed first: a real chown cannot be taken back (it clears the
+        // set-id bits), and a change the journal refuses must leave the
+        // file as it was. If the kernel then refuses, the record holds the
+        // owner, as it would have anyway.
+        if ctx.inodes.record(key, real.attrs()).is_some() {
+            ctx.inodes.chown(key, real.attrs(), uid, gid, &creds).map_err(refused)?;
+            kernel_chown(ctx, file.as_fd(), &real, uid, gid);
+            return Ok(Reply::Value(0));
+        }
         if kernel_chown(ctx, file.as_fd(), &real, uid, gid) {
-            // A record (a mode, a device, xattrs) follows the new owner; a
-            // chown changes no file type, so the status from before the
-            // chown still tells whether the record is this file's.
-            if ctx.inodes.record(key, real.attrs()).is_some() {
-                ctx.inodes.chown(key, real.attrs(), uid, gid, &creds).map_err(refused)?;
-            }
             return Ok(Reply::Value(0));
         }
     }

@@ -36,6 +36,7 @@ fn errno(e: XattrError) -> Errno {
         XattrError::Exists => Errno::EXIST,
         XattrError::NoData => Errno::NODATA,
         XattrError::Access => Errno::ACCESS,
+        XattrError::Unkept(e) => Errno::from_raw_os_error(e),
     }
 }
 
