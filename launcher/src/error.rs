@@ -28,6 +28,8 @@ pub enum Error {
     Import { archive: String, why: String },
     #[error("removing {path}: {why}")]
     Remove { path: String, why: String },
+    #[error("refusing to remove {path}: {why}")]
+    RemoveRefused { path: String, why: String },
     #[error("the container's init died before the command started")]
     Vanished,
     #[error(transparent)]
@@ -73,6 +75,7 @@ impl Error {
                 "what was removed is gone and the rest is left as it was; files owned by \
                  ids outside your subordinate ranges (fr check lists them) need real root",
             ),
+            Error::RemoveRefused { .. } => Some("nothing was removed"),
             Error::IdMap { .. } => {
                 Some("the kernel refused the id map; is /proc mounted read-write?")
             }
