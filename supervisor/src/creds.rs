@@ -185,7 +185,7 @@ impl Watch {
         match self {
             Watch::Pidfd(fd) => {
                 let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
-                let zero = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };
+                let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
                 rustix::event::poll(&mut fds, Some(&zero)).is_ok_and(|n| n == 0)
             }
             Watch::Proc(dir) => {
@@ -257,7 +257,7 @@ impl CredsTable {
     fn drain(&self) {
         const BATCH: usize = 64;
         let Some(w) = self.watcher() else { return };
-        let zero = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };
+        let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
         // A reported pidfd stays ready until its record is dropped; one a
         // first sight has not recorded yet keeps being reported, behind the
         // others (`fs/eventpoll.c: ep_send_events()` puts a level-triggered
