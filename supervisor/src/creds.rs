@@ -44,7 +44,11 @@
 //!
 //! Hazards: a child that first shows itself after its parent changed ids
 //! inherits the parent's new ids, not those it forked with; a process
-//! whose parent died is inherited from its new parent.
+//! whose parent died is inherited from its new parent. An ancestor's
+//! record is taken only while its watch says the ancestor lives, but the
+//! ancestor is named by `/proc/<tid>/status` just before: had it died and
+//! its number gone round to a recorded task in between (pid_max tasks in
+//! those microseconds), the child would start from that task's ids.
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
