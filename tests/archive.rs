@@ -696,3 +696,38 @@ with archive("second.tar") as t:
     assert!(text.contains("s {'type': '0', 'mode': '0o644', 'owner': '0:0'"), "{text}");
     assert!(text.contains("t {'type': '0', 'mode': '0o644', 'owner': '6:6'"), "{text}");
 }
+
+/// An archive that ends in the middle of a member's data: the members
+/// before it are in IMAGE with their records, as the error's hint says,
+/// and the member cut short is not left there half written.
+#[test]
+fn an_archive_cut_in_a_member_leaves_no_half_written_member() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("cut-member");
+    make_tars(
+        h,
+        &dir,
+        r#"
+with archive("whole.tar") as t:
+    add(t, "first", data=b"x", uid=5, gid=6)
+    add(t, "big", data=b"y" * 300000, uid=7, gid=7)
+"#,
+    );
+    let whole = std::fs::read(dir.join("whole.tar")).unwrap();
+    // Past both headers, well inside big's data.
+    std::fs::write(dir.join("cut.tar"), &whole[..150_000]).unwrap();
+    let img = dir.join("img");
+    let run = h.fr_in(&dir, ["import", "cut.tar", img.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("ends in the middle"), "{}", run.stderr);
+    assert!(run.stderr.contains("the members before this one are in IMAGE"), "{}", run.stderr);
+    assert_eq!(std::fs::read(img.join("first")).unwrap(), b"x");
+    assert!(img.join("big").symlink_metadata().is_err(), "the member cut short was left");
+    // The store reads back, with the first member's owner.
+    let out = dir.join("out.tar");
+    let run = h.fr(["export".as_ref(), img.as_os_str(), out.as_os_str()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let text = members(&out);
+    assert!(text.contains("first {'type': '0', 'mode': '0o644', 'owner': '5:6'"), "{text}");
+    assert!(!text.contains("big"), "{text}");
+}

@@ -206,3 +206,24 @@ fn a_copy_made_in_subuid_mode_keeps_kernel_and_recorded_owners() {
     assert!(original.starts_with("1000:1001 700 directory"), "{original}");
     assert!(original.contains("70000:0 644 regular empty file 0:0 /g"), "{original}");
 }
+
+/// Too low a descriptor limit stops fr wherever it runs out (starting
+/// newuidmap, opening the store, making a pipe): the hint names the limit,
+/// not the step's usual suspects (newuidmap's setup, a damaged store).
+#[test]
+fn a_low_descriptor_limit_is_named_as_the_cause() {
+    let Some((h, rootfs)) = subuid_rootfs() else { return };
+    for limit in [10, 7, 8, 4] {
+        let mut c = h.command("prlimit");
+        c.arg(format!("--nofile={limit}")).arg(&h.fr).args(["exec", "-q", "--fakeroot"]);
+        let out = run(c.arg(&rootfs).args(["--", "true"]));
+        assert_eq!(out.code, Some(125), "limit {limit}: {}", out.stderr);
+        let hint = out.stderr.lines().find(|l| l.starts_with("fr: hint: ")).unwrap_or_default();
+        assert!(hint.contains("ulimit -n"), "limit {limit}: {}", out.stderr);
+        assert!(
+            !hint.contains("newuidmap") && !hint.contains(".fr"),
+            "limit {limit}: {}",
+            out.stderr
+        );
+    }
+}

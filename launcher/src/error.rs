@@ -32,6 +32,8 @@ pub enum Error {
     Import { archive: String, why: String },
     #[error("removing {path}: {why}")]
     Remove { path: String, why: String },
+    #[error("refusing to remove {path}: {why}")]
+    RemoveRefused { path: String, why: String },
     #[error("the container's init died before the command started")]
     Vanished,
     #[error(transparent)]
@@ -47,8 +49,34 @@ impl Error {
         move |source| Error::Sys { what, source }
     }
 
+    /// Whether the error is the process's descriptor limit (`EMFILE`, or
+    /// the system's, `ENFILE`): any step can meet it, and what that step's
+    /// own hint suggests (newuidmap's setup, a damaged store) is beside
+    /// the point then.
+    fn out_of_descriptors(&self) -> bool {
+        let errno = |n: Option<i32>| matches!(n, Some(libc::EMFILE | libc::ENFILE));
+        match self {
+            Error::Userns(e) | Error::Sys { source: e, .. } => errno(Some(e.raw_os_error())),
+            Error::IdMap { source, .. } | Error::Workers(source) => errno(source.raw_os_error()),
+            // The rest carry the cause as text, which for a system call's
+            // error ends in `(os error N)` (std's and rustix's Display).
+            _ => {
+                let text = self.to_string();
+                [libc::EMFILE, libc::ENFILE]
+                    .iter()
+                    .any(|n| text.contains(&format!("(os error {n})")))
+            }
+        }
+    }
+
     /// What the user can do about it.
     pub fn hint(&self) -> Option<&'static str> {
+        if self.out_of_descriptors() {
+            return Some(
+                "fr ran out of file descriptors: the limit on open files (ulimit -n) is too \
+                 low for it; raise it (ulimit -n 1024) and run again",
+            );
+        }
         match self {
             Error::Userns(_) => Some(
                 "unprivileged user namespaces are off on this host (see sysctl \
@@ -77,6 +105,7 @@ impl Error {
                 "what was removed is gone and the rest is left as it was; files owned by \
                  ids outside your subordinate ranges (fr check lists them) need real root",
             ),
+            Error::RemoveRefused { .. } => Some("nothing was removed"),
             Error::IdMap { .. } => {
                 Some("the kernel refused the id map; is /proc mounted read-write?")
             }

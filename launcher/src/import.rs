@@ -431,10 +431,21 @@ impl Unpacker<'_> {
                 )
                 .map_err(|e| self.refuse(&m.path, e))?;
                 let mut file = File::from(fd);
-                reader.data(&mut file).map_err(|e| archive_error(self.archive, e))?;
-                file.flush().map_err(|e| self.refuse(&m.path, e))?;
-                fs::fchmod(file.as_fd(), Mode::from_raw_mode(perms | 0o600))
-                    .map_err(|e| self.refuse(&m.path, e))?;
+                let written = reader
+                    .data(&mut file)
+                    .map_err(|e| archive_error(self.archive, e))
+                    .and_then(|()| file.flush().map_err(|e| self.refuse(&m.path, e)))
+                    .and_then(|()| {
+                        fs::fchmod(file.as_fd(), Mode::from_raw_mode(perms | 0o600))
+                            .map_err(|e| self.refuse(&m.path, e))
+                    });
+                if let Err(e) = written {
+                    // The error says the members before this one are in
+                    // IMAGE: this one, cut short, goes (it has no record
+                    // yet, so the store stays as it is).
+                    self.discard(&dir, last, &file);
+                    return Err(e);
+                }
             }
             Kind::Directory => {
                 if !dir_stays {
@@ -498,6 +509,18 @@ impl Unpacker<'_> {
             self.table.forget(key_of(st));
         }
         Ok(())
+    }
+
+    /// Removes `last` in `dir` if it still is `file`, a member fr was
+    /// writing when the import stopped.
+    fn discard(&self, dir: &OwnedFd, last: &[u8], file: &File) {
+        let ours = fs::fstat(file).ok();
+        let there = fs::statx(dir, last, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::INO).ok();
+        if ours.zip(there).is_some_and(|(o, t)| o.st_ino == t.stx_ino) {
+            if let Err(e) = fs::unlinkat(dir, last, AtFlags::empty()) {
+                log::warn!("removing the unfinished member `{}`: {e}", last.escape_ascii());
+            }
+        }
     }
 
     /// A hard link member: `last` in `dir` becomes another name of the

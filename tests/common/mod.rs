@@ -160,8 +160,12 @@ fn setup() -> Result<Harness, String> {
         for e in entries.flatten() {
             let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
             if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
-                // A subuid-mode session leaves files the user cannot delete.
-                let _ = user_command(&user, &fr).arg("-q").arg("rm").arg(e.path()).status();
+                // A subuid-mode session leaves files the user cannot delete;
+                // fr rm removes each image, not the directory holding them.
+                for image in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    let mut rm = user_command(&user, &fr);
+                    let _ = rm.arg("-q").arg("rm").arg(image.path()).stderr(Stdio::null()).status();
+                }
                 let _ = user_command(&user, "rm").arg("-rf").arg(e.path()).status();
                 let _ = std::fs::remove_dir_all(e.path());
             }

@@ -90,12 +90,12 @@ macro_rules! setter1 {
         #[doc = concat!("`", stringify!($name), "(id)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [id] = ids(req, W32);
-            done(ctx.creds.update(req.tid, |c| c.$method(id)))
+            done(ctx.creds.update(req, |c| c.$method(id))?)
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(id)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [id] = ids(req, W16);
-            done(ctx.creds.update(req.tid, |c| c.$method(id)))
+            done(ctx.creds.update(req, |c| c.$method(id))?)
         }
     };
 }
@@ -108,12 +108,12 @@ macro_rules! setter2 {
         #[doc = concat!("`", stringify!($name), "(real, effective)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [r, e] = ids(req, W32);
-            done(ctx.creds.update(req.tid, |c| c.$method(r, e)))
+            done(ctx.creds.update(req, |c| c.$method(r, e))?)
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(real, effective)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [r, e] = ids(req, W16);
-            done(ctx.creds.update(req.tid, |c| c.$method(r, e)))
+            done(ctx.creds.update(req, |c| c.$method(r, e))?)
         }
     };
 }
@@ -126,12 +126,12 @@ macro_rules! setter3 {
         #[doc = concat!("`", stringify!($name), "(real, effective, saved)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [r, e, s] = ids(req, W32);
-            done(ctx.creds.update(req.tid, |c| c.$method(r, e, s)))
+            done(ctx.creds.update(req, |c| c.$method(r, e, s))?)
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(real, effective, saved)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [r, e, s] = ids(req, W16);
-            done(ctx.creds.update(req.tid, |c| c.$method(r, e, s)))
+            done(ctx.creds.update(req, |c| c.$method(r, e, s))?)
         }
     };
 }
@@ -144,12 +144,12 @@ macro_rules! setter_fs {
         #[doc = concat!("`", stringify!($name), "(id)`: returns the previous one.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [id] = ids(req, W32);
-            Ok(Reply::Value(i64::from(ctx.creds.update(req.tid, |c| c.$method(id)))))
+            Ok(Reply::Value(i64::from(ctx.creds.update(req, |c| c.$method(id))?)))
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(id)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [id] = ids(req, W16);
-            Ok(Reply::Value(i64::from(ctx.creds.update(req.tid, |c| c.$method(id)))))
+            Ok(Reply::Value(i64::from(ctx.creds.update(req, |c| c.$method(id))?)))
         }
     };
 }
@@ -235,7 +235,7 @@ fn set_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
         return Err(Errno::PERM);
     }
     let groups = setgroups_list(req, width)?;
-    done(ctx.creds.update(req.tid, |c| c.setgroups(groups)))
+    done(ctx.creds.update(req, |c| c.setgroups(groups))?)
 }
 
 pub fn setgroups(ctx: &Context, req: &Request<'_>) -> Outcome {
@@ -357,7 +357,7 @@ pub fn capset(ctx: &Context, req: &Request<'_>) -> Outcome {
         return Err(Errno::PERM);
     }
     let [e, p, i] = capset_sets(req, structs)?;
-    done(ctx.creds.update(req.tid, |c| c.capset(e, p, i)))
+    done(ctx.creds.update(req, |c| c.capset(e, p, i))?)
 }
 
 /// A `prctl` option that reads or changes capability state, with its
@@ -410,13 +410,13 @@ pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
         Prctl::GetKeepcaps => Ok(Reply::Value(i64::from(
             creds(ctx, req).securebits & fr_emulator::creds::SECBIT_KEEP_CAPS != 0,
         ))),
-        Prctl::SetKeepcaps(on) => done(ctx.creds.update(req.tid, |c| c.set_keepcaps(on))),
+        Prctl::SetKeepcaps(on) => done(ctx.creds.update(req, |c| c.set_keepcaps(on))?),
         Prctl::CapbsetRead(cap) => {
             Ok(Reply::Value(i64::from(creds(ctx, req).bounding & (1 << cap) != 0)))
         }
-        Prctl::CapbsetDrop(cap) => done(ctx.creds.update(req.tid, |c| c.drop_bounding(cap))),
+        Prctl::CapbsetDrop(cap) => done(ctx.creds.update(req, |c| c.drop_bounding(cap))?),
         Prctl::GetSecurebits => Ok(Reply::Value(i64::from(creds(ctx, req).securebits))),
-        Prctl::SetSecurebits(bits) => done(ctx.creds.update(req.tid, |c| c.set_securebits(bits))),
+        Prctl::SetSecurebits(bits) => done(ctx.creds.update(req, |c| c.set_securebits(bits))?),
         Prctl::Other => Ok(Reply::Continue("a prctl option without capability state")),
     }
 }
@@ -434,7 +434,7 @@ fn exec_file(ctx: &Context, req: &Request<'_>, file: Option<std::os::fd::OwnedFd
     let setgid = view.filter(|v| v.mode & S_ISGID != 0 && v.mode & S_IXGRP != 0).map(|v| v.gid);
     let mut after = ctx.creds.get(req.tid);
     after.exec(setuid, setgid);
-    ctx.creds.exec_pending(req.tid, leader(req), after);
+    ctx.creds.exec_pending(req, leader(req), after)?;
     Ok(Reply::Continue("the kernel runs the exec; its credentials count once it has happened"))
 }
 

@@ -1,0 +1,37 @@
+//! Fake credentials belong to a task, not to its number: a task that is
+//! given a dead task's pid or tid starts with real root's credentials, not
+//! with what the dead one had set.
+//!
+//! The workload runs in a pid namespace of its own in an image, while the
+//! supervisor sees host pids: a workload cannot choose a host pid. So the
+//! test makes fr and the workload share one pid namespace, as root of the
+//! user namespace that owns it (`unshare -Urpf --mount-proc`, as the test
+//! user), runs the workload on the host tree without a further namespace
+//! (`--userns=none`), and lets the probe pick the next pid with
+//! `/proc/sys/kernel/ns_last_pid`.
+
+mod common;
+
+use common::{cannot_run, harness, run};
+
+#[test]
+fn a_reused_pid_or_tid_does_not_inherit_the_dead_tasks_credentials() {
+    let Some(h) = harness() else { return };
+    let Some(probe) = h.compile("tid_reuse.c", "tid-reuse", &["-pthread"]) else { return };
+    let ns = run(h.command("unshare").args(["-Urpf", "--mount-proc", "true"]));
+    if ns.code != Some(0) {
+        cannot_run::<()>(format!(
+            "the test user cannot make user and pid namespaces with unshare: {}",
+            ns.stderr
+        ));
+        return;
+    }
+    let out = run(h
+        .command("unshare")
+        .args(["-Urpf", "--mount-proc"])
+        .arg(&h.fr)
+        .args(["exec", "-q", "--fakeroot", "--userns=none", "--"])
+        .arg(&probe));
+    assert_eq!(out.stdout, "process: uid 0\nthread: uid 0\n", "{}", out.stderr);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
