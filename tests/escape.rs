@@ -313,3 +313,141 @@ fn the_store_cannot_be_uncovered_and_its_lock_holds() {
         assert!(img.join(".fr/lock").exists(), "{mode}: the lock was removed");
     }
 }
+
+#[test]
+fn a_signal_to_the_whole_process_group_reaches_the_workload_once_and_spares_fr() {
+    let Some(h) = harness() else { return };
+    // kill(0) reaches every process of the job, fr's own included: the
+    // workload must get it once (fr must not forward it again), and a
+    // signal fr has no use for must not end the session. Each session is
+    // a job of its own (setsid), as a shell would start it, so that its
+    // kill(0) reaches no other test's processes.
+    let script = "trap 'echo got TERM' TERM; trap '' ALRM; kill -TERM 0; kill -ALRM 0; \
+                  sleep 1; echo end";
+    let job = |opts: &[&str], image: Option<&Path>| {
+        let mut cmd = h.command("setsid");
+        cmd.arg("-w").arg(&h.fr).arg("exec").args(opts);
+        if let Some(img) = image {
+            cmd.arg(img);
+        }
+        common::run(cmd.args(["--", "sh", "-c", script]))
+    };
+    for mode in modes(h) {
+        let Some(img) = image(h) else { return };
+        assert_eq!(job(&["-f", mode], Some(&img)).ok(), "got TERM\nend\n", "{mode}");
+    }
+    assert_eq!(job(&["-f", "--userns=none"], None).ok(), "got TERM\nend\n", "--userns=none");
+}
+
+/// Runs `steps` (see `tests/tools/pty_session.py`) against an interactive
+/// bash on a pseudo-terminal, as the test user; returns the transcript.
+fn at_the_terminal(h: &Harness, steps: serde_steps::Steps) -> common::Run {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/pty_session.py");
+    common::run(h.command("python3").arg(tool).arg(steps.json()))
+}
+
+/// The steps of a terminal session, written as JSON by hand (no serde in
+/// the test dependencies).
+mod serde_steps {
+    #[derive(Default)]
+    pub struct Steps(Vec<String>);
+
+    fn quote(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    impl Steps {
+        pub fn send(mut self, text: &str) -> Self {
+            self.0.push(format!("[\"send\", {}]", quote(text)));
+            self
+        }
+        pub fn expect(mut self, regex: &str, seconds: u32) -> Self {
+            self.0.push(format!("[\"expect\", {}, {seconds}]", quote(regex)));
+            self
+        }
+        pub fn json(&self) -> String {
+            format!("[{}]", self.0.join(", "))
+        }
+    }
+}
+
+#[test]
+fn the_workload_has_the_terminal_and_job_control_still_works() {
+    let Some(h) = harness() else { return };
+    if std::process::Command::new("python3").arg("-c").arg("import pty").status().is_err() {
+        cannot_run::<()>("python3 drives the pseudo-terminal");
+        return;
+    }
+    let mut sessions = Vec::new();
+    for mode in modes(h) {
+        let Some(img) = image(h) else { return };
+        sessions.push((mode, format!("{} exec -q -f {mode} {}", h.fr.display(), img.display())));
+    }
+    sessions.push(("--userns=none", format!("{} exec -q -f --userns=none", h.fr.display())));
+    for (mode, fr) in sessions {
+        // Each command's output is computed ($((...))), so that the echo
+        // of the line typed is never taken for it; each waits for the
+        // prompt, as a user would.
+        let prompt = r"\n\$ $";
+        let steps = serde_steps::Steps::default()
+            .expect(r"\$ $", 10)
+            // The workload reads the terminal: it is in the foreground.
+            .send(&format!("{fr} -- sh -c 'read x; echo got-$((1+1)) $x'\n"))
+            .send("hello\n")
+            .expect("got-2 hello", 20)
+            .expect(prompt, 20)
+            // ^Z stops the job; fg continues it where it was. (The
+            // workload waits in read(2) when ^Z comes, not between a
+            // vfork and its execve: see job's module doc.)
+            .send(&format!("{fr} -- sh -c 'echo ready-$((1+2)); read x; echo after-$((1+3)) $x'\n"))
+            .expect("ready-3", 20)
+            .send("\u{1a}")
+            .expect("Stopped", 10)
+            .expect(prompt, 10)
+            .send("fg\n")
+            .send("more\n")
+            .expect("after-4 more", 20)
+            .expect(prompt, 20)
+            .send("echo status=$((0+$?))\n")
+            .expect("status=0", 10)
+            .expect(prompt, 10)
+            // ^C ends the command, and only it.
+            .send(&format!("{fr} -- sh -c 'echo ready-$((2+3)); sleep 30'\n"))
+            .expect("ready-5", 20)
+            .send("\u{3}")
+            // The terminal echoes ^C, and the prompt follows on its line.
+            .expect(r"\^C.*\$ $", 20)
+            .send("echo status=$((0+$?))\n")
+            .expect("status=130", 10)
+            .expect(prompt, 10)
+            // A stop signal the workload sends its own group stops the
+            // job as the terminal's would, and fr with it.
+            .send(&format!("{fr} -- sh -c 'kill -STOP 0; echo resumed-$((3+3))'\n"))
+            .expect("Stopped", 20)
+            .expect(prompt, 10)
+            .send("fg\n")
+            .expect("resumed-6", 20)
+            .expect(prompt, 20)
+            // An interactive fake root shell and its exit status.
+            .send(&format!("{fr} -- sh\n"))
+            .send("echo uid-$(id -u)-$((1+6))\n")
+            .expect("uid-0-7", 20)
+            .send("exit 3\n")
+            .expect(prompt, 20)
+            .send("echo status=$((0+$?))\n")
+            .expect("status=3", 10)
+            .send("exit\n");
+        let run = at_the_terminal(h, steps);
+        assert_eq!(run.code, Some(0), "{mode}:\n{}", run.stdout);
+    }
+}

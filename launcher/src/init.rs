@@ -75,10 +75,13 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
     sys::exit_now(supervise(workload))
 }
 
-/// Forwards signals sent by processes (the outer process, or `kill 1`
-/// inside) to the workload and reaps every child, the workload's orphans
-/// included, until the workload has ended. Signals the kernel sent (a
-/// tty's ^C) reached the workload's process group already.
+/// Forwards the signals the outer process sends to the workload and reaps
+/// every child, the workload's orphans included, until the workload has
+/// ended. Signals the kernel sent (a tty's ^C) reached the workload's
+/// process group already, and so did one a process inside sent to its
+/// whole process group (`kill(0)`), which reaches the init too: neither is
+/// forwarded. A signal from outside this pid namespace shows its sender
+/// as pid 0 (`kernel/signal.c: send_signal_locked()`).
 fn supervise(workload: i32) -> i32 {
     loop {
         match sys::wait_signal() {
@@ -92,17 +95,17 @@ fn supervise(workload: i32) -> i32 {
                     }
                 }
             }
-            Ok(c) if c.sent_by_process => forward(workload, c.signal),
+            Ok(c) if c.sent_by_process && c.sender == 0 => forward(workload, c.signal),
             Ok(_) => {}
             Err(_) => return 125,
         }
     }
 }
 
-/// Forwards signals that processes send this one to its child `pid` until
-/// that ends, and returns its status: fr to the outer process, the outer
-/// process to the init.
-pub fn relay(pid: i32) -> i32 {
+/// Forwards the signals processes send this one, those `from_outside`
+/// accepts, to its child `pid` until that ends, and returns its status:
+/// the outer process to the init.
+pub(crate) fn relay(pid: i32, from_outside: impl Fn(&sys::Caught) -> bool) -> i32 {
     let child = Pid::from_raw(pid);
     loop {
         match sys::wait_signal() {
@@ -112,7 +115,7 @@ pub fn relay(pid: i32) -> i32 {
                     return exit_code(status);
                 }
             }
-            Ok(c) if c.sent_by_process => forward(pid, c.signal),
+            Ok(c) if c.sent_by_process && from_outside(&c) => forward(pid, c.signal),
             Ok(_) => {}
             Err(_) => {
                 return rustix::process::waitpid(child, WaitOptions::empty())

@@ -10,6 +10,8 @@ pub mod error;
 pub mod mode;
 // Mode choice, forks, id maps, the supervisor, signals and exit status.
 pub mod run;
+// The container as a process group of its own, and the terminal.
+pub mod job;
 // The container's outer process: the mounts that hold, the inner
 // namespaces, signals relayed to the init.
 pub mod outer;

@@ -80,7 +80,10 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
     // Nothing of fr's is needed any more; the caller's descriptors are the
     // init's and the command's to keep.
     sys::close_from(3);
-    sys::exit_now(init::relay(pid))
+    // Only fr's signals are relayed: one a process of the container sent to
+    // its whole process group (this one's too) has reached it already.
+    let fr = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+    sys::exit_now(init::relay(pid, |c| c.sender == fr))
 }
 
 fn fail(chan: BorrowedFd<'_>, why: &str) -> ! {

@@ -24,7 +24,7 @@ use crate::mode::{self, Mode};
 use crate::options::{ExecOptions, Userns};
 use crate::store::{ImageStore, StateFile};
 use crate::sys::{self, Forked};
-use crate::{idmap, outer, workload};
+use crate::{idmap, job, outer, workload};
 
 /// The PATH a workload in an image starts with, as container runtimes set it.
 const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -161,10 +161,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let image = opts.image.as_deref().map(check_image).transpose()?;
     let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
-    sys::block_forwarded().map_err(Error::sys("blocking signals"))?;
-    // A write past RLIMIT_FSIZE fails with EFBIG, which fr reports, rather
-    // than kill fr with SIGXFSZ.
-    sys::block_file_size_signal();
+    sys::block_signals().map_err(Error::sys("blocking signals"))?;
     let sup = supervisor(opts, ids, &mode)?;
     // The image's fake metadata: loaded before the command runs, every
     // change journaled while it runs, saved when it ends.
@@ -178,8 +175,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         _ => None,
     };
     let state = host_state(opts, plan.image.is_some(), sup.as_ref())?;
+    // The container runs as a job of its own, in the foreground of fr's
+    // terminal if fr had it (see job).
+    let terminal = job::Terminal::foreground();
     let finish = |pid: i32, ours: OwnedFd, sup: Option<Supervisor>| -> Result<i32, Error> {
-        let code = finish(pid, ours, &sup, store.is_some())?;
+        let code = finish(pid, ours, &sup, store.is_some(), terminal)?;
         let Some(sup) = &sup else { return Ok(code) };
         let kept = match (&store, &state) {
             (Some(store), _) => keep_image(store, sup.inodes()),
@@ -191,7 +191,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     };
 
     if mode != Mode::None {
-        match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, &mode) {
+        match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, &mode, terminal) {
             Ok(pid) => {
                 if opts.fakeroot {
                     log::info!("{why}");
@@ -217,6 +217,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
         Forked::Child => {
             drop(ours);
+            job::lead(terminal);
             workload::run(
                 &plan.command,
                 theirs,
@@ -226,6 +227,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         }
         Forked::Parent(pid) => pid,
     };
+    job::started(pid, terminal);
     drop(theirs);
     finish(pid, ours, sup)
 }
@@ -310,6 +312,7 @@ fn start_container(
     sup: Option<&Supervisor>,
     fakeroot: bool,
     mode: &Mode,
+    terminal: Option<job::Terminal>,
 ) -> Result<i32, Error> {
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -318,6 +321,7 @@ fn start_container(
     let pid = match sys::fork_with(flags).map_err(Error::Userns)? {
         Forked::Child => {
             drop(go_write);
+            job::lead(terminal);
             // A panic must not unwind into fr's frames in this copy of the
             // process (they own descriptors init has closed): it ends here.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -328,6 +332,7 @@ fn start_container(
         }
         Forked::Parent(pid) => pid,
     };
+    job::started(pid, terminal);
     drop(go_read);
     let (inside_uid, inside_gid) = if fakeroot { (0, 0) } else { (uid, gid) };
     let mapped = match mode {
@@ -347,8 +352,15 @@ fn start_container(
 }
 
 /// Waits for the container's first word, starts the supervisor, then
-/// forwards signals until `pid` ends; returns its exit status.
-fn finish(pid: i32, ours: OwnedFd, sup: &Option<Supervisor>, image: bool) -> Result<i32, Error> {
+/// forwards signals until `pid` ends and follows its stops ([`job::wait`]);
+/// returns its exit status.
+fn finish(
+    pid: i32,
+    ours: OwnedFd,
+    sup: &Option<Supervisor>,
+    image: bool,
+    terminal: Option<job::Terminal>,
+) -> Result<i32, Error> {
     match channel::recv(&ours).map_err(Error::sys("reading from the container"))? {
         Message::Listener { fd, root_mount } => {
             match sup.as_ref().map(|sup| sup.serve(fd, if image { root_mount } else { None })) {
@@ -356,21 +368,21 @@ fn finish(pid: i32, ours: OwnedFd, sup: &Option<Supervisor>, image: bool) -> Res
                 Some(Err(e)) => {
                     // Nothing would answer the workload's calls: stop it.
                     init::forward(pid, libc::SIGKILL);
-                    init::relay(pid);
+                    job::wait(pid, terminal);
                     return Err(Error::Workers(e));
                 }
             }
         }
         Message::Ready => {}
         Message::Failed(why) => {
-            init::relay(pid);
+            job::wait(pid, terminal);
             return Err(Error::Setup(why));
         }
         Message::Closed => {
-            init::relay(pid);
+            job::wait(pid, terminal);
             return Err(Error::Vanished);
         }
     };
     drop(ours);
-    Ok(init::relay(pid))
+    Ok(job::wait(pid, terminal))
 }

@@ -139,28 +139,46 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
     }
 }
 
-/// Blocks [`FORWARDED`] in the calling thread (and in the threads and
-/// children it creates later), so that they queue for [`wait_signal`].
-pub fn block_forwarded() -> Result<(), Errno> {
-    let set = sigset(&FORWARDED);
+/// Signals fr's processes leave to the kernel's default action: job control
+/// (fr stops itself with its caller's job, and `fg` continues it; see
+/// `job`), and the faults a process raises on itself. `SIGTTOU` stays
+/// blocked: fr hands its terminal on from the background (`job`).
+const DEFAULT_ACTION: [libc::c_int; 9] = [
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGCONT,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+];
+
+/// Blocks every signal but [`DEFAULT_ACTION`] (and `SIGKILL` and `SIGSTOP`,
+/// which cannot be) in the calling thread, and in the threads and
+/// children it creates later: [`FORWARDED`] queue for [`wait_signal`], and
+/// the rest stay pending for ever. So a signal the workload sends its
+/// whole process group (`kill(0, SIGALRM)`), which reaches fr's processes
+/// too, cannot end them; and a write of fr's past `RLIMIT_FSIZE` fails
+/// with `EFBIG` instead of killing fr with `SIGXFSZ`
+/// (`mm/filemap.c: generic_write_check_limits()`). The workload unblocks
+/// every signal ([`unblock_all`]), and a fork starts with none pending.
+pub fn block_signals() -> Result<(), Errno> {
+    // SAFETY: sigfillset and sigdelset only change an initialised set.
+    let set = unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigfillset(&mut set);
+        for s in DEFAULT_ACTION {
+            libc::sigdelset(&mut set, s);
+        }
+        set
+    };
     // SAFETY: `set` is an initialised signal set; the old mask is not wanted.
     match unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } {
         0 => Ok(()),
         e => Err(Errno::from_raw_os_error(e)),
     }
-}
-
-/// Blocks `SIGXFSZ` in the calling thread (and the threads it creates
-/// later): a write of fr's past `RLIMIT_FSIZE` then fails with `EFBIG`
-/// and the signal stays pending instead of killing fr
-/// (`mm/filemap.c: generic_write_check_limits()` sends it to the writer,
-/// and a signal every thread blocks is never delivered). The workload
-/// unblocks every signal ([`unblock_all`]), and a fork starts with none
-/// pending, so it meets the limit as it would without fr.
-pub fn block_file_size_signal() {
-    let set = sigset(&[libc::SIGXFSZ]);
-    // SAFETY: `set` is an initialised signal set; the old mask is not wanted.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
 /// Restores `SIGPIPE` to its default: Rust's runtime ignores it in fr, and
@@ -178,12 +196,15 @@ pub fn unblock_all() {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
 }
 
-/// A signal taken from the queue, and whether a process sent it with
-/// `kill(2)` or `sigqueue(3)` (rather than the kernel, as for a tty's ^C).
+/// A signal taken from the queue, whether a process sent it with
+/// `kill(2)` or `sigqueue(3)` (rather than the kernel, as for a tty's ^C),
+/// and which: its pid in this process's pid namespace, 0 if it is not in
+/// it (or the kernel sent the signal).
 #[derive(Debug, Clone, Copy)]
 pub struct Caught {
     pub signal: libc::c_int,
     pub sent_by_process: bool,
+    pub sender: i32,
 }
 
 /// `sigwaitinfo` on [`FORWARDED`], which must be blocked.
@@ -198,13 +219,25 @@ pub fn wait_signal() -> Result<Caught, Errno> {
         };
         if ret > 0 {
             // SI_USER (0), SI_QUEUE (-1), SI_TKILL (-6): sent by a process.
-            return Ok(Caught { signal: ret, sent_by_process: info.si_code <= 0 });
+            let sent_by_process = info.si_code <= 0;
+            // SAFETY: for a signal a process sent, si_pid is the member the
+            // kernel filled in (kernel/signal.c: prepare_kill_siginfo()).
+            let sender = if sent_by_process { unsafe { info.si_pid() } } else { 0 };
+            return Ok(Caught { signal: ret, sent_by_process, sender });
         }
         let e = errno();
         if e != Errno::INTR {
             return Err(e);
         }
     }
+}
+
+/// The calling process's process group, `None` when its leader is outside
+/// this pid namespace (`getpgrp(2)` then says 0; rustix's wrapper assumes
+/// it never does).
+pub fn process_group() -> Option<rustix::process::Pid> {
+    // SAFETY: getpgrp has no arguments and cannot fail.
+    rustix::process::Pid::from_raw(unsafe { libc::getpgrp() })
 }
 
 /// `_exit(2)`: ends a forked child without running the parent's exit

@@ -1,0 +1,147 @@
+//! The container as a job of its own: a process group apart from fr's, as
+//! `sudo` runs its command, so that a signal the workload sends its whole
+//! process group (`kill(0, SIGKILL)`, `kill(0, SIGSTOP)`) reaches the
+//! container and never fr, and fr forwards every signal its caller sends
+//! it without the workload getting it twice.
+//!
+//! A job of its own needs the terminal: when fr's process group is the
+//! foreground one of fr's controlling terminal, the container's group
+//! becomes it (`tcsetpgrp(3)`), so that the workload reads the terminal
+//! and gets its ^C and ^Z. When the container stops (^Z, or a stop signal
+//! from inside), fr takes the terminal back and stops its own process
+//! group as the terminal would have, so that the caller's shell sees the
+//! job stopped; when fr is continued (`fg`, `bg`), it gives the terminal
+//! back if it is in the foreground again and continues the container.
+//!
+//! Hazards: `tcsetpgrp` from a background process group sends it `SIGTTOU`
+//! unless the caller blocks it (`termios(3)`); fr's processes block it
+//! (`sys::block_signals`), and the workload unblocks everything. Without a
+//! namespace (`--userns=none`) the workload itself leads the group: a ^Z
+//! that comes between a `vfork` and the child's `execve` stops the child
+//! while the parent, waiting for it, cannot stop (`vfork(2)`), so fr sees
+//! no stop and the caller's shell waits until the job is continued or
+//! killed. That happens natively too; fr's round trip on `execve` only
+//! makes the window wider. With an image the outer process leads the
+//! group and always stops.
+
+use std::os::fd::BorrowedFd;
+
+use rustix::process::{Pid, Signal, WaitOptions};
+
+use crate::init;
+use crate::sys;
+
+/// The terminal fr's caller has fr's process group in the foreground of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Terminal {
+    /// Which of fr's standard descriptors it is (0, 1 or 2).
+    stdio: u8,
+}
+
+impl Terminal {
+    /// The first of stdin, stdout and stderr that is a terminal on which
+    /// fr's process group is in the foreground; `None` for a background
+    /// job or without a terminal, where fr leaves the terminal alone.
+    pub fn foreground() -> Option<Terminal> {
+        let ours = sys::process_group()?;
+        (0..3u8).map(|stdio| Terminal { stdio }).find(|t| {
+            rustix::termios::isatty(t.fd()) && rustix::termios::tcgetpgrp(t.fd()) == Ok(ours)
+        })
+    }
+
+    fn fd(&self) -> BorrowedFd<'static> {
+        match self.stdio {
+            0 => rustix::stdio::stdin(),
+            1 => rustix::stdio::stdout(),
+            _ => rustix::stdio::stderr(),
+        }
+    }
+
+    /// Makes `group` the terminal's foreground process group.
+    fn give(&self, group: Pid) {
+        let _ = rustix::termios::tcsetpgrp(self.fd(), group);
+    }
+
+    /// Whether fr's own process group is the foreground one again.
+    fn ours(&self) -> bool {
+        sys::process_group().is_some_and(|ours| rustix::termios::tcgetpgrp(self.fd()) == Ok(ours))
+    }
+}
+
+/// In the container's first process, right after the fork: makes it the
+/// leader of a process group of its own, in the foreground of `terminal`
+/// if fr had it. fr does the same from its side ([`started`]), so that
+/// neither waits for the other.
+pub fn lead(terminal: Option<Terminal>) {
+    let _ = rustix::process::setpgid(None, None);
+    if let Some(t) = terminal {
+        t.give(rustix::process::getpid());
+    }
+}
+
+/// fr's side of [`lead`] for its child `pid`.
+pub fn started(pid: i32, terminal: Option<Terminal>) {
+    let Some(pid) = Pid::from_raw(pid) else { return };
+    // EACCES once the child has run execve: it made its group itself.
+    let _ = rustix::process::setpgid(Some(pid), Some(pid));
+    if let Some(t) = terminal {
+        t.give(pid);
+    }
+}
+
+/// Waits until the job led by fr's child `pid` ends and returns its exit
+/// status, forwarding the signals processes send fr to it and following
+/// its stops (see the module doc). The terminal is fr's group's again at
+/// the end.
+pub fn wait(pid: i32, terminal: Option<Terminal>) -> i32 {
+    let child = Pid::from_raw(pid);
+    // A terminal is only ever taken with fr's group in the foreground.
+    let ours = sys::process_group();
+    let end = |code: i32| {
+        if let (Some(t), Some(ours)) = (terminal, ours) {
+            t.give(ours);
+        }
+        code
+    };
+    let options = WaitOptions::NOHANG | WaitOptions::UNTRACED | WaitOptions::CONTINUED;
+    loop {
+        match sys::wait_signal() {
+            Ok(c) if c.signal == libc::SIGCHLD => {
+                while let Ok(Some((_, status))) = rustix::process::waitpid(child, options) {
+                    if status.stopped() {
+                        if let (Some(t), Some(leader), Some(ours)) = (terminal, child, ours) {
+                            stop_with(t, leader, ours);
+                        }
+                    } else if !status.continued() {
+                        return end(init::exit_code(status));
+                    }
+                }
+            }
+            // Only the caller's processes reach fr: the container's group
+            // signals stay in its own group, and a terminal's ^C reached
+            // the foreground group itself.
+            Ok(c) if c.sent_by_process => init::forward(pid, c.signal),
+            Ok(_) => {}
+            Err(_) => {
+                return end(rustix::process::waitpid(child, WaitOptions::empty())
+                    .ok()
+                    .flatten()
+                    .map_or(125, |(_, status)| init::exit_code(status)))
+            }
+        }
+    }
+}
+
+/// The container's job stopped: fr's group takes the terminal back and
+/// stops too (the caller's shell then reports the job stopped), and once
+/// continued hands the terminal on again if it has it, and continues the
+/// container. A group the kernel considers orphaned ignores `SIGTSTP`:
+/// then fr goes on at once.
+fn stop_with(terminal: Terminal, leader: Pid, ours: Pid) {
+    terminal.give(ours);
+    let _ = rustix::process::kill_current_process_group(Signal::TSTP);
+    if terminal.ours() {
+        terminal.give(leader);
+    }
+    let _ = rustix::process::kill_process_group(leader, Signal::CONT);
+}
