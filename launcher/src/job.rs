@@ -90,9 +90,18 @@ pub fn started(pid: i32, terminal: Option<Terminal>) {
 }
 
 /// Waits until the job led by fr's child `pid` ends and returns its exit
-/// status, forwarding the signals processes send fr to it and following
-/// its stops (see the module doc). The terminal is fr's group's again at
-/// the end.
+/// status, forwarding to it every signal fr is sent and following its
+/// stops (see the module doc). The terminal is fr's group's again at the
+/// end.
+///
+/// The container is never in fr's group, so a signal fr gets did not
+/// reach it: a process's, and a terminal's too (^C while fr's group is in
+/// the foreground). The caller's shell may give the terminal back to
+/// fr's group after fr gave it to the container (it sets the foreground
+/// group from its side of the fork as well, in no order with fr): a
+/// terminal's signal to fr, or the container stopped for reading or
+/// writing the terminal from the background (`SIGTTIN`, `SIGTTOU`) while
+/// fr's group has it, says so, and fr hands the terminal on again.
 pub fn wait(pid: i32, terminal: Option<Terminal>) -> i32 {
     let child = Pid::from_raw(pid);
     // A terminal is only ever taken with fr's group in the foreground.
@@ -103,25 +112,47 @@ pub fn wait(pid: i32, terminal: Option<Terminal>) -> i32 {
         }
         code
     };
+    let handed = terminal.zip(child).zip(ours);
+    let mut signals = sys::FORWARDED.to_vec();
+    signals.push(libc::SIGCONT);
     let options = WaitOptions::NOHANG | WaitOptions::UNTRACED | WaitOptions::CONTINUED;
     loop {
-        match sys::wait_signal() {
+        match sys::wait_signal_of(&signals) {
             Ok(c) if c.signal == libc::SIGCHLD => {
                 while let Ok(Some((_, status))) = rustix::process::waitpid(child, options) {
-                    if status.stopped() {
-                        if let (Some(t), Some(leader), Some(ours)) = (terminal, child, ours) {
-                            stop_with(t, leader, ours);
-                        }
-                    } else if !status.continued() {
+                    if status.continued() {
+                        continue;
+                    }
+                    let Some(stop) = status.stopping_signal() else {
                         return end(init::exit_code(status));
+                    };
+                    let Some(((t, leader), ours)) = handed else { continue };
+                    if matches!(stop, libc::SIGTTIN | libc::SIGTTOU) && t.ours() {
+                        // Stopped for the terminal fr's shell took back.
+                        t.give(leader);
+                        let _ = rustix::process::kill_process_group(leader, Signal::CONT);
+                    } else {
+                        stop_with(t, leader, ours);
                     }
                 }
             }
-            // Only the caller's processes reach fr: the container's group
-            // signals stay in its own group, and a terminal's ^C reached
-            // the foreground group itself.
-            Ok(c) if c.sent_by_process => init::forward(pid, c.signal),
-            Ok(_) => {}
+            Ok(c) if c.signal == libc::SIGCONT => {
+                // fr was continued (fg, bg): so is the container.
+                if let Some(((t, leader), _)) = handed {
+                    if t.ours() {
+                        t.give(leader);
+                    }
+                    let _ = rustix::process::kill_process_group(leader, Signal::CONT);
+                }
+            }
+            Ok(c) => {
+                if let Some(((t, leader), _)) = handed.filter(|_| !c.sent_by_process) {
+                    if t.ours() {
+                        t.give(leader);
+                    }
+                }
+                init::forward(pid, c.signal);
+            }
             Err(_) => {
                 return end(rustix::process::waitpid(child, WaitOptions::empty())
                     .ok()
@@ -133,15 +164,19 @@ pub fn wait(pid: i32, terminal: Option<Terminal>) -> i32 {
 }
 
 /// The container's job stopped: fr's group takes the terminal back and
-/// stops too (the caller's shell then reports the job stopped), and once
-/// continued hands the terminal on again if it has it, and continues the
-/// container. A group the kernel considers orphaned ignores `SIGTSTP`:
-/// then fr goes on at once.
+/// stops too (the caller's shell then reports the job stopped). When fr is
+/// continued, the `SIGCONT` it then finds pending ([`wait`]) hands the
+/// terminal on and continues the container. A group the kernel considers
+/// orphaned ignores `SIGTSTP` (`kernel/signal.c: do_signal_stop()` is never
+/// reached for it): fr then goes on at once and continues the container
+/// itself.
 fn stop_with(terminal: Terminal, leader: Pid, ours: Pid) {
     terminal.give(ours);
     let _ = rustix::process::kill_current_process_group(Signal::TSTP);
-    if terminal.ours() {
-        terminal.give(leader);
+    if !sys::continue_pending() {
+        if terminal.ours() {
+            terminal.give(leader);
+        }
+        let _ = rustix::process::kill_process_group(leader, Signal::CONT);
     }
-    let _ = rustix::process::kill_process_group(leader, Signal::CONT);
 }

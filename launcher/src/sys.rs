@@ -140,13 +140,16 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
 }
 
 /// Signals fr's processes leave to the kernel's default action: job control
-/// (fr stops itself with its caller's job, and `fg` continues it; see
-/// `job`), and the faults a process raises on itself. `SIGTTOU` stays
-/// blocked: fr hands its terminal on from the background (`job`).
-const DEFAULT_ACTION: [libc::c_int; 9] = [
+/// (fr stops itself with its caller's job; see `job`), and the faults a
+/// process raises on itself. `SIGTTOU` stays blocked, as fr hands its
+/// terminal on from the background, and so does `SIGCONT`, which
+/// continues a process all the same (`kernel/signal.c: prepare_signal()`
+/// acts on it as it is sent) and then waits for `job::wait`, which so
+/// learns fr was continued: in every thread, or a worker thread would take
+/// it first.
+const DEFAULT_ACTION: [libc::c_int; 8] = [
     libc::SIGTSTP,
     libc::SIGTTIN,
-    libc::SIGCONT,
     libc::SIGSEGV,
     libc::SIGBUS,
     libc::SIGFPE,
@@ -209,7 +212,21 @@ pub struct Caught {
 
 /// `sigwaitinfo` on [`FORWARDED`], which must be blocked.
 pub fn wait_signal() -> Result<Caught, Errno> {
-    let set = sigset(&FORWARDED);
+    wait_signal_of(&FORWARDED)
+}
+
+/// Whether a `SIGCONT` is pending (it is blocked, see [`block_signals`]).
+pub fn continue_pending() -> bool {
+    // SAFETY: sigpending fills the set it is given; sigismember reads it.
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigpending(&mut set) == 0 && libc::sigismember(&set, libc::SIGCONT) == 1
+    }
+}
+
+/// `sigwaitinfo` on `signals`, which must be blocked.
+pub fn wait_signal_of(signals: &[libc::c_int]) -> Result<Caught, Errno> {
+    let set = sigset(signals);
     loop {
         // SAFETY: `info` is a writable siginfo_t; `set` is initialised.
         let (ret, info) = unsafe {

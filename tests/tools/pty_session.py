@@ -6,7 +6,8 @@ usage: pty_session.py STEPS_JSON
 
 STEPS_JSON is a list of steps: ["send", TEXT] writes TEXT to the terminal
 (control characters included, "\\u001a" is ^Z); ["expect", REGEX, SECONDS]
-reads until the terminal's output since the last match matches REGEX. The
+reads until the terminal's output since the last match matches REGEX;
+["pause", SECONDS] waits, as a user does before pressing ^C. The
 shell is `bash --norc --noprofile -i`, so it has job control. Exits 0 when
 every step passed, 1 on the first that timed out, and prints everything
 the terminal showed either way.
@@ -34,6 +35,9 @@ def main():
     for step in steps:
         if step[0] == "send":
             os.write(master, step[1].encode())
+            continue
+        if step[0] == "pause":
+            time.sleep(step[1])
             continue
         pattern, limit = re.compile(step[1]), time.monotonic() + step[2]
         while not pattern.search(unread):
