@@ -469,3 +469,26 @@ fn only_fr_holds_the_image_lock() {
     child.wait().unwrap();
     assert_eq!(holders, vec![child.id() as i32], "processes holding {}", lock.display());
 }
+
+#[test]
+fn a_file_never_takes_the_record_of_a_freed_unnamed_file() {
+    // An O_TMPFILE fr made with another owner is freed when its last
+    // descriptor closes, unseen by fr; a file made later with the same
+    // inode number must not show that owner.
+    let Some(h) = harness() else { return };
+    let Some(prog) = h.compile("tmpfile.c", "tmpfile-static", &["-static"]) else { return };
+    for mode in ["--userns=root-mapped", "--userns=subuid"] {
+        if mode == "--userns=subuid" && !common::subuid_ready(h) {
+            common::cannot_run::<()>("subuid mode needs the test user's ranges");
+            continue;
+        }
+        let Some(rootfs) = h.rootfs() else { return };
+        common::install(h, &prog, &rootfs.join("bin"), "tmpfile");
+        let run = h.exec(
+            Some(&rootfs),
+            &["-f", mode],
+            &["sh", "-c", "mkdir -m 1777 /t && tmpfile /t 200"],
+        );
+        assert_eq!(run.ok(), "done\n", "{mode}");
+    }
+}

@@ -92,6 +92,7 @@ impl Supervisor {
             ),
             namespace: config.namespace,
             bounds: bounds::Bounds::new(config.passed_in.iter().copied()),
+            pinned: std::sync::Mutex::new(Vec::new()),
         };
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),

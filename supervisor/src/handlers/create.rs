@@ -156,6 +156,28 @@ fn unmake(dir: &OwnedFd, name: &[u8], key: InodeKey, is_dir: bool) -> bool {
     }
 }
 
+/// Holds an `O_PATH` descriptor of the unnamed file `file` for the rest of
+/// the session (see [`Context::pinned`]): a new open file description, so
+/// that no lock or offset of the workload's is shared. Once many are held,
+/// those since linked into a directory are let go: a named file's last
+/// unlink is one fr sees.
+fn pin(ctx: &Context, file: &OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let held = match fs::openat(fs::CWD, link, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(held) => held,
+        Err(e) => {
+            log::debug!("holding an O_TMPFILE file open: {e}; its inode number may be reused");
+            return;
+        }
+    };
+    let mut pinned = ctx.pinned.lock().unwrap_or_else(|e| e.into_inner());
+    if pinned.len() >= 1024 {
+        pinned.retain(|f| fs::fstat(f).is_ok_and(|st| st.st_nlink == 0));
+    }
+    pinned.push(held);
+}
+
 /// A file fr made and recorded for an open, undone if the target cannot
 /// take the descriptor (`SECCOMP_IOCTL_NOTIF_ADDFD` fails with `EMFILE`
 /// when its descriptor table is full): real root's open takes the
@@ -404,6 +426,7 @@ fn make_file(
         let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
         // Refused: the unnamed file goes with the descriptor.
         ctx.inodes.create_with(key, attrs, xattrs).map_err(unkept)?;
+        pin(ctx, &file);
         return Ok(Reply::Fd { file, cloexec, made: Some(Made { key, at: None }) });
     }
     if path.ends_with(b"/") {

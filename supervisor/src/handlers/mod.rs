@@ -45,6 +45,12 @@ pub struct Context {
     pub creds: crate::creds::CredsTable,
     pub namespace: crate::Namespace,
     pub bounds: crate::bounds::Bounds,
+    /// The `O_TMPFILE` files fr made and recorded, held open (`O_PATH`) for
+    /// the session: the kernel frees an unnamed file when its last
+    /// descriptor closes, which fr does not see, and a file made later
+    /// with the same inode number would show the record. Held, the number
+    /// is never reused; see [`create::pin`].
+    pub pinned: std::sync::Mutex<Vec<OwnedFd>>,
 }
 
 impl Context {
