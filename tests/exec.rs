@@ -650,3 +650,26 @@ fn an_acl_that_drops_set_group_id_drops_it_from_the_real_directory() {
     let out = h.exec_in(&dir, None, &["-f", "--userns=root-mapped"], &[bin.to_str().unwrap(), "d"]);
     assert_eq!(out.ok(), oracle);
 }
+
+#[test]
+fn a_single_file_can_be_bound() {
+    // -B FILE:DST failed with "opening /DST: Invalid argument" (openat2
+    // refuses a mode without O_CREAT).
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    let data = h.scratch("file-bind");
+    std::fs::write(data.join("motd"), "from the host\n").unwrap();
+    let rw = format!("{}:/etc/motd", data.join("motd").display());
+    let ro = format!("{}:/etc/new/ro-motd:ro", data.join("motd").display());
+    let out = h.exec(
+        Some(&rootfs),
+        &["-f", "-B", &rw, "-B", &ro],
+        &[
+            "sh",
+            "-c",
+            "cat /etc/motd /etc/new/ro-motd; echo more >> /etc/new/ro-motd || echo ro-ok",
+        ],
+    );
+    assert_eq!(out.ok(), "from the host\nfrom the host\nro-ok\n");
+    assert_eq!(std::fs::read_to_string(data.join("motd")).unwrap(), "from the host\n");
+}
