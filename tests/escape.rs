@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::pty::{at_the_terminal, Steps};
 use common::{cannot_run, harness, subuid_ready, Harness};
 
 /// The user namespace modes an image session can run in here.
@@ -339,52 +340,6 @@ fn a_signal_to_the_whole_process_group_reaches_the_workload_once_and_spares_fr()
     assert_eq!(job(&["-f", "--userns=none"], None).ok(), "got TERM\nend\n", "--userns=none");
 }
 
-/// Runs `steps` (see `tests/tools/pty_session.py`) against an interactive
-/// bash on a pseudo-terminal, as the test user; returns the transcript.
-fn at_the_terminal(h: &Harness, steps: serde_steps::Steps) -> common::Run {
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/pty_session.py");
-    common::run(h.command("python3").arg(tool).arg(steps.json()))
-}
-
-/// The steps of a terminal session, written as JSON by hand (no serde in
-/// the test dependencies).
-mod serde_steps {
-    #[derive(Default)]
-    pub struct Steps(Vec<String>);
-
-    fn quote(s: &str) -> String {
-        let mut out = String::from("\"");
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-        out
-    }
-
-    impl Steps {
-        pub fn send(mut self, text: &str) -> Self {
-            self.0.push(format!("[\"send\", {}]", quote(text)));
-            self
-        }
-        pub fn expect(mut self, regex: &str, seconds: u32) -> Self {
-            self.0.push(format!("[\"expect\", {}, {seconds}]", quote(regex)));
-            self
-        }
-        pub fn pause(mut self, seconds: f32) -> Self {
-            self.0.push(format!("[\"pause\", {seconds}]"));
-            self
-        }
-        pub fn json(&self) -> String {
-            format!("[{}]", self.0.join(", "))
-        }
-    }
-}
-
 #[test]
 fn the_workload_has_the_terminal_and_job_control_still_works() {
     let Some(h) = harness() else { return };
@@ -403,7 +358,7 @@ fn the_workload_has_the_terminal_and_job_control_still_works() {
         // of the line typed is never taken for it; each waits for the
         // prompt, as a user would.
         let prompt = r"\n\$ $";
-        let steps = serde_steps::Steps::default()
+        let steps = Steps::default()
             .expect(r"\$ $", 10)
             // The workload reads the terminal: it is in the foreground.
             .send(&format!("{fr} -- sh -c 'read x; echo got-$((1+1)) $x'\n"))
@@ -456,7 +411,7 @@ fn the_workload_has_the_terminal_and_job_control_still_works() {
             .send("echo status=$((0+$?))\n")
             .expect("status=3", 10)
             .send("exit\n");
-        let run = at_the_terminal(h, steps);
+        let run = at_the_terminal(h, &steps);
         assert_eq!(run.code, Some(0), "{mode}:\n{}", run.stdout);
     }
 }

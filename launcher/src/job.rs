@@ -180,3 +180,46 @@ fn stop_with(terminal: Terminal, leader: Pid, ours: Pid) {
         let _ = rustix::process::kill_process_group(leader, Signal::CONT);
     }
 }
+
+/// Makes fr the reaper of the processes its command leaves behind when
+/// their parents end (`PR_SET_CHILD_SUBREAPER`), so that [`end`] can find
+/// them. With a container, its pid namespace does that already: they go
+/// with its init.
+pub fn adopt_leftovers() {
+    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+        log::debug!("PR_SET_CHILD_SUBREAPER: {e}; a daemon may outlive the session");
+    }
+}
+
+/// The session ends with its command, as a container's does: every process
+/// the command left behind (a daemon that double-forked, now fr's child,
+/// see [`adopt_leftovers`]) is killed and reaped, their own orphans in
+/// turn, before fr saves the table, so that nothing changes it meanwhile
+/// and nothing is left to call a supervisor that is gone (its notified
+/// calls would fail with `ENOSYS`).
+pub fn end() {
+    let fr = std::process::id().to_string();
+    for _ in 0..64 {
+        let left: Vec<i32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                    s.lines().find_map(|l| l.strip_prefix("PPid:")).map(str::trim) == Some(&fr)
+                })
+            })
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        log::debug!("ending {} processes the command left behind", left.len());
+        for pid in &left {
+            init::forward(*pid, libc::SIGKILL);
+        }
+        for pid in left {
+            let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
+        }
+    }
+}

@@ -214,6 +214,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         return Err(Error::ImageWithoutUserns(image.display().to_string()));
     }
     sys::make_undumpable().map_err(Error::sys("making fr undumpable"))?;
+    job::adopt_leftovers();
     let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
         Forked::Child => {
             drop(ours);
@@ -384,5 +385,7 @@ fn finish(
         }
     };
     drop(ours);
-    Ok(job::wait(pid, terminal))
+    let code = job::wait(pid, terminal);
+    job::end();
+    Ok(code)
 }

@@ -144,7 +144,16 @@ fn worker(pool: &Pool, progress: &Progress) {
     loop {
         let notif = match sys::notif_recv(listener) {
             Ok(notif) => notif,
-            // The target died or was interrupted before we received it.
+            // The target died or was interrupted before we received it, or
+            // every task of the filter is gone: then the listener has hung
+            // up and RECV answers ENOENT at once for ever
+            // (`kernel/seccomp.c: recv_wait_event()` does not wait when the
+            // filter has no users), which must end the worker, not spin it.
+            Err(Errno::NOENT) if hung_up(listener) => {
+                log::debug!("worker stops: every task of the filter is gone");
+                pool.stopped.store(true, Ordering::Relaxed);
+                return;
+            }
             Err(Errno::NOENT) | Err(Errno::INTR) => continue,
             Err(e) => {
                 log::debug!("worker stops: SECCOMP_IOCTL_NOTIF_RECV: {e}");
@@ -168,6 +177,15 @@ fn worker(pool: &Pool, progress: &Progress) {
         reply(&shared.ctx, listener, notif.id, outcome);
         progress.answered.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Whether the listener reports `POLLHUP`: no task is left that the filter
+/// could notify of (`kernel/seccomp.c: seccomp_notify_poll()`).
+fn hung_up(listener: BorrowedFd<'_>) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&listener, PollFlags::IN)];
+    let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+    poll(&mut fds, Some(&now)).is_ok() && fds[0].revents().contains(PollFlags::HUP)
 }
 
 fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) -> Outcome {

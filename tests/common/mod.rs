@@ -13,6 +13,8 @@
 //! `FR_TEST_MUST_RUN` is set that is a failure instead.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use std::ffi::OsStr;
 use std::os::unix::fs::{chown, lchown, symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
