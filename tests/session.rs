@@ -68,7 +68,12 @@ fn a_daemon_outliving_its_command_ends_with_the_session() {
         // A double fork into a session of its own, as daemons do; the
         // marker tells its sleep from any other.
         let marker = format!("{}.{n}", 3600 + std::process::id() % 1000);
-        let script = format!("(setsid sh -c 'sleep {marker}' &); echo started");
+        // It runs its sleep before the command ends, so that it needs no
+        // notified call afterwards.
+        let script = format!(
+            "rm -f up.{n}; (setsid sh -c 'touch up.{n}; exec sleep {marker}' &); \
+             while [ ! -e up.{n} ]; do sleep 0.05; done; rm up.{n}; echo started"
+        );
         let run = fr_sh(h, &opts, &script);
         assert_eq!(run.code, Some(0), "{what}: {}", run.stderr);
         assert_eq!(run.stdout, "started\n", "{what}");
