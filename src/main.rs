@@ -32,12 +32,29 @@ enum Command {
     ///
     /// With IMAGE (a directory holding a root file system) the command runs
     /// in new user, mount, pid, ipc and uts namespaces with IMAGE as its root,
-    /// /proc, /sys, a minimal /dev and a /tmp. Without IMAGE the host tree
-    /// stays the root: a drop-in for `fakeroot CMD`. fr exits with the
-    /// command's status (128+N if signal N killed it, 125 if fr itself failed).
-    #[command(after_help = "Examples:\n  \
-        fr exec --fakeroot ./rootfs -- sh -c 'chown 123:456 /f; stat -c %u:%g /f'\n  \
-        fr exec -f -- tar --same-owner -xpf image.tar")]
+    /// /proc, /sys, a minimal /dev and a /tmp. Everything after IMAGE is the
+    /// command and its arguments, options too, as with `apptainer exec`; a
+    /// `--` right after IMAGE is optional. Without IMAGE the command follows
+    /// `--` and the host tree stays the root: a drop-in for `fakeroot CMD`.
+    ///
+    /// Without a command fr starts a shell: in IMAGE its /bin/bash --norc,
+    /// else its /bin/sh (as `apptainer shell`); on the host tree $SHELL,
+    /// else /bin/sh (as `fakeroot`). It reads commands from stdin when that
+    /// is not a terminal.
+    ///
+    /// Exit status: the command's (128+N if signal N killed it); 125 if fr
+    /// itself failed, 126 if the command cannot be run, 127 if it is not
+    /// found; 2 for a usage error.
+    #[command(
+        override_usage = "fr exec [OPTIONS] [IMAGE] [--] [CMD [ARG]...]\n       \
+                          fr exec [OPTIONS] -- CMD [ARG]...",
+        after_help = "Examples:\n  \
+        fr exec --fakeroot ./rootfs sh -c 'chown 123:456 /f; stat -c %u:%g /f'\n  \
+        fr exec -f ./rootfs              # a shell in the image, as fake root\n  \
+        echo 'id -u' | fr exec -f ./rootfs\n  \
+        fr exec -f -- tar --same-owner -xpf image.tar\n  \
+        fr exec -f                       # $SHELL on the host tree, as fakeroot"
+    )]
     Exec(ExecArgs),
 
     /// Write IMAGE as a tar archive with its fake owners, modes, devices and xattrs
@@ -217,18 +234,109 @@ struct ExecArgs {
     #[arg(short = 's', long = "save", value_name = "FILE")]
     save_state: Option<PathBuf>,
 
-    /// A directory holding a root file system; omit to keep the host tree
-    image: Option<PathBuf>,
+    /// IMAGE, a directory holding a root file system (omit it to keep the
+    /// host tree), then the command and its arguments; with no command, a
+    /// shell. Everything after IMAGE belongs to the command, options too
+    #[arg(allow_hyphen_values = true, num_args = 0.., value_name = "IMAGE [CMD [ARG]...]",
+          value_hint = clap::ValueHint::AnyPath)]
+    words: Vec<OsString>,
 
-    /// The command and its arguments, after `--`
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// The command after `--` with no IMAGE before it: on the host tree
+    #[arg(last = true, value_name = "CMD", hide = true)]
     command: Vec<OsString>,
 }
 
-fn exec(args: ExecArgs) -> ExitCode {
+impl ExecArgs {
+    /// IMAGE and the command: `IMAGE CMD...`, `IMAGE -- CMD...` or `-- CMD...`
+    /// (no IMAGE). A `--` after the command's name is the command's.
+    fn split(&mut self) -> (Option<PathBuf>, Vec<OsString>) {
+        let mut words = std::mem::take(&mut self.words).into_iter();
+        let Some(image) = words.next() else {
+            return (None, std::mem::take(&mut self.command));
+        };
+        let dash = |w: &OsString| w.as_encoded_bytes().starts_with(b"-");
+        if dash(&image) {
+            // Taken as a value because IMAGE accepts them: an option fr
+            // does not have (`./-x` names a directory so named).
+            usage_error(
+                clap::error::ErrorKind::UnknownArgument,
+                format!("unexpected argument '{}' found", image.to_string_lossy()),
+            );
+        }
+        let mut command: Vec<OsString> = words.collect();
+        if command.first().is_some_and(|w| w == "--") {
+            command.remove(0);
+        } else if let Some(option) = command.first().filter(|w| dash(w)) {
+            // `fr exec IMAGE -f CMD` or `fr exec ls -l`: a command is never
+            // named so; the option was meant for fr, or the command for
+            // the host tree.
+            let shown: Vec<_> =
+                std::iter::once(&image).chain(&command).map(|w| w.to_string_lossy()).collect();
+            let message = if std::path::Path::new(&image).is_dir() {
+                format!(
+                    "`{}` after IMAGE would be the command: fr exec's options go before IMAGE, \
+                     everything after it is the command and its arguments",
+                    option.to_string_lossy()
+                )
+            } else {
+                format!(
+                    "`{}` would be IMAGE, which is no directory, and `{}` the command; to run \
+                     a command on the host tree put it after --: fr exec [OPTIONS] -- {}",
+                    image.to_string_lossy(),
+                    option.to_string_lossy(),
+                    shown.join(" ")
+                )
+            };
+            usage_error(clap::error::ErrorKind::UnknownArgument, message);
+        }
+        command.append(&mut self.command);
+        (Some(PathBuf::from(image)), command)
+    }
+}
+
+/// Exits 2 with `message` in clap's form, as its own usage errors do.
+fn usage_error(kind: clap::error::ErrorKind, message: impl std::fmt::Display) -> ! {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    let exec = cli.find_subcommand_mut("exec").cloned().unwrap_or(cli);
+    exec.bin_name("fr exec").error(kind, message).exit()
+}
+
+fn exec(mut args: ExecArgs) -> ExitCode {
+    use clap::error::ErrorKind;
+    let (image, command) = args.split();
+    // What fr's library would refuse too, said here as usage errors.
+    if matches!(args.userns, UsernsArg::None) && image.is_some() {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--userns=none cannot make IMAGE the root: entering an image needs a user namespace \
+             (drop --userns=none, or IMAGE to work on the host tree)",
+        );
+    }
+    if matches!(args.userns, UsernsArg::Subuid) && !args.fakeroot {
+        usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "--userns=subuid maps subordinate ids for fake root: it needs --fakeroot",
+        );
+    }
+    if args.load_state.is_some() || args.save_state.is_some() {
+        if !args.fakeroot {
+            usage_error(
+                ErrorKind::MissingRequiredArgument,
+                "-i and -s keep fake metadata: they need --fakeroot",
+            );
+        }
+        if image.is_some() {
+            usage_error(
+                ErrorKind::ArgumentConflict,
+                "-i and -s are for the host tree: an image keeps its fake metadata in IMAGE/.fr",
+            );
+        }
+    }
     let opts = ExecOptions {
-        image: args.image,
-        command: args.command,
+        image,
+        command,
         fakeroot: args.fakeroot,
         userns: match args.userns {
             UsernsArg::Auto => Userns::Auto,
@@ -246,20 +354,22 @@ fn exec(args: ExecArgs) -> ExitCode {
     match fr_launcher::exec(&opts) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            log::error!("{e}");
-            if let Some(hint) = e.hint() {
-                eprintln!("fr: hint: {hint}");
-            }
+            report(&e);
             ExitCode::from(125)
         }
     }
 }
 
-fn fail(e: fr_launcher::Error) -> ExitCode {
+/// `fr: error: ...` and, if there is one, `fr: hint: ...`.
+fn report(e: &fr_launcher::Error) {
     log::error!("{e}");
     if let Some(hint) = e.hint() {
-        eprintln!("fr: hint: {hint}");
+        fr_launcher::log::hint(hint);
     }
+}
+
+fn fail(e: fr_launcher::Error) -> ExitCode {
+    report(&e);
     ExitCode::FAILURE
 }
 
@@ -357,13 +467,7 @@ fn main() -> ExitCode {
         },
         Command::Rm { image } => match fr_launcher::remove::remove(&image) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                log::error!("{e}");
-                if let Some(hint) = e.hint() {
-                    eprintln!("fr: hint: {hint}");
-                }
-                ExitCode::FAILURE
-            }
+            Err(e) => fail(e),
         },
     }
 }

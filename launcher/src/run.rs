@@ -40,13 +40,17 @@ pub(crate) fn check_image(image: &Path) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
+/// The command, or a shell when none was given ([`workload::shell`]).
 fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
+    let image = opts.image.is_some();
+    let (shell, fallback) = workload::shell(image);
     let argv = opts
         .command
         .iter()
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| Error::Setup("an argument of the command contains a NUL byte".into()))?;
+    let (argv, fallback) = if argv.is_empty() { (shell, fallback) } else { (argv, None) };
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
@@ -61,8 +65,11 @@ fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
             set("USER", "root");
             set("LOGNAME", "root");
         }
+        if fallback.is_some() {
+            set("SHELL", &argv[0].to_string_lossy());
+        }
     }
-    Ok(workload::Command { argv, env })
+    Ok(workload::Command { argv, env, fallback, image })
 }
 
 /// Whether `clone(CLONE_NEWUSER)` failed because the host does not allow it
