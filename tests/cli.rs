@@ -140,3 +140,113 @@ fn a_command_that_cannot_run_says_why_and_exits_126_or_127() {
     assert_eq!(out.code, Some(126), "{out:?}");
     assert!(out.stderr.contains("permission denied"), "{}", out.stderr);
 }
+
+#[test]
+fn a_tarball_or_a_missing_directory_given_as_image_says_what_to_do() {
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    let dir = h.scratch("tarball");
+    let tarball = dir.join("rootfs.tar.gz");
+    run(h.command("tar").arg("-C").arg(&rootfs).arg("-czf").arg(&tarball).arg(".")).ok();
+    let out = h.fr(["exec", "-f", path(&tarball), "--", "true"]);
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert!(out.stderr.contains("it is a gzip-compressed file, not a directory"), "{}", out.stderr);
+    let way_out = format!("fr: hint: {}", "fr runs a directory holding a root file system");
+    assert!(out.stderr.contains(&way_out), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("fr import {} IMAGE", path(&tarball))), "{}", out.stderr);
+    // No such directory: perhaps a host command meant without `--`.
+    let out = h.fr(["exec", "-f", "no-such-image", "true"]);
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert!(out.stderr.contains("image no-such-image: no such directory"), "{}", out.stderr);
+    assert!(out.stderr.contains("put it after --: fr exec -f -- CMD"), "{}", out.stderr);
+}
+
+/// `dir` as a tar archive made by the test user, at `out`.
+fn tar(h: &Harness, dir: &Path, out: &Path) {
+    run(h.command("tar").arg("-C").arg(dir).arg("-cf").arg(out).arg(".")).ok();
+}
+
+#[test]
+fn a_container_image_archive_is_recognised_by_fr_import() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("container");
+    let digest = "0123456789abcdef".repeat(4);
+    // docker save / podman save: manifest.json and a layer per digest.
+    let save = dir.join("save");
+    std::fs::create_dir_all(save.join(&digest)).unwrap();
+    let layer_dir = h.scratch("layer");
+    std::fs::create_dir(layer_dir.join("etc")).unwrap();
+    std::fs::write(layer_dir.join("etc/hostname"), "x\n").unwrap();
+    run(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&layer_dir)
+        .arg("-cf")
+        .arg(save.join(&digest).join("layer.tar"))
+        .arg("."))
+    .ok();
+    std::fs::write(save.join(format!("{digest}.json")), "{}").unwrap();
+    std::fs::write(
+        save.join("manifest.json"),
+        format!("[{{\"Config\":\"{digest}.json\",\"Layers\":[\"{digest}/layer.tar\"]}}]"),
+    )
+    .unwrap();
+    // An OCI layout, as a directory and as an archive.
+    let oci = dir.join("oci");
+    std::fs::create_dir_all(oci.join("blobs/sha256")).unwrap();
+    std::fs::write(oci.join("oci-layout"), "{\"imageLayoutVersion\": \"1.0.0\"}").unwrap();
+    std::fs::write(oci.join("index.json"), "{}").unwrap();
+    if let Some(u) = &h.user {
+        run(std::process::Command::new("chown")
+            .args(["-R", &format!("{}:{}", u.uid, u.gid)])
+            .arg(&dir))
+        .ok();
+    }
+    tar(h, &save, &dir.join("save.tar"));
+    tar(h, &oci, &dir.join("oci.tar"));
+    for (archive, what) in [
+        ("save.tar", "it is a container image archive"),
+        ("oci.tar", "it is a container image archive"),
+        ("oci", "it is an OCI image layout"),
+    ] {
+        let image = dir.join(format!("image-{archive}"));
+        let out = h.fr(["import", path(&dir.join(archive)), path(&image)]);
+        assert_eq!(out.code, Some(1), "{archive}: {out:?}");
+        assert!(out.stderr.contains(what), "{archive}: {}", out.stderr);
+        assert!(out.stderr.contains("fr does not read container images yet"), "{}", out.stderr);
+        assert!(out.stderr.contains("podman export"), "{archive}: {}", out.stderr);
+        assert!(!image.exists(), "{archive}: {} was left behind", image.display());
+    }
+}
+
+#[test]
+fn a_failed_import_leaves_no_image_behind() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("failed");
+    std::fs::write(dir.join("notes.txt"), "not an archive\n").unwrap();
+    let xz = dir.join("rootfs.tar.xz");
+    std::fs::write(&xz, b"\xfd7zXZ\0\0\x04\xe6\xd6\xb4\x46").unwrap();
+    if let Some(u) = &h.user {
+        for f in [dir.join("notes.txt"), xz.clone()] {
+            std::os::unix::fs::chown(f, Some(u.uid), Some(u.gid)).unwrap();
+        }
+    }
+    let made = dir.join("made");
+    let out = h.fr(["import", path(&dir.join("notes.txt")), path(&made)]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("it is not a tar archive"), "{}", out.stderr);
+    assert!(!made.exists(), "the image fr made was left behind");
+    let out = h.fr(["import", path(&dir.join("no-such.tar")), path(&made)]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(!made.exists(), "the image fr made was left behind");
+    // Compressions fr does not read: the way round.
+    let out = h.fr(["import", path(&xz), path(&made)]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains(&format!("xz -dc {} | fr import - IMAGE", path(&xz))), "{out:?}");
+    assert!(!made.exists(), "the image fr made was left behind");
+    // A directory of the user's stays, as it was.
+    let mine = h.scratch("mine");
+    let out = h.fr(["import", path(&dir.join("notes.txt")), path(&mine)]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let left: Vec<_> = std::fs::read_dir(&mine).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -31,11 +31,12 @@ const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 pub(crate) fn check_image(image: &Path) -> Result<PathBuf, Error> {
     let shown = image.display().to_string();
-    let path = image
-        .canonicalize()
-        .map_err(|e| Error::Image { path: shown.clone(), why: e.to_string() })?;
+    let path = image.canonicalize().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => crate::error::no_image(image),
+        _ => Error::Image { path: shown.clone(), why: e.to_string() },
+    })?;
     if !path.is_dir() {
-        return Err(Error::Image { path: shown, why: "not a directory".into() });
+        return Err(crate::error::not_a_directory(image));
     }
     Ok(path)
 }
