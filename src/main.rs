@@ -424,6 +424,17 @@ fn syscalls() -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     fr_launcher::log::init(cli.quiet, cli.verbose);
+    // What fr prints on stdout is the command's output: a reader that
+    // went away (`fr syscalls | head -1`) ends fr by SIGPIPE, as it ends
+    // coreutils and tar (status 141 in a shell), not with an error blaming
+    // the disk or a panic. Not for exec, whose supervisor must outlive a
+    // closed stderr, and whose workload gets the default again anyway.
+    if matches!(
+        cli.command,
+        Command::Export(_) | Command::Syscalls | Command::Check { .. } | Command::Fsck { .. }
+    ) {
+        fr_launcher::default_sigpipe();
+    }
     match cli.command {
         Command::Exec(args) => exec(args),
         Command::Export(args) => export(args, cli.quiet),

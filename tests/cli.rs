@@ -250,3 +250,33 @@ fn a_failed_import_leaves_no_image_behind() {
     let left: Vec<_> = std::fs::read_dir(&mine).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `fr ARGS` with its stdout a pipe nobody reads any more.
+fn fr_into_closed_pipe(h: &Harness, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
+    drop(reader);
+    let mut cmd = h.fr_command(args);
+    cmd.stdout(Stdio::from(writer)).stderr(Stdio::piped());
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_fr_quietly_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    for args in [&["syscalls"][..], &["export", path(&rootfs), "-"], &["check"]] {
+        let out = fr_into_closed_pipe(h, args);
+        // As `yes | head -1` ends yes: killed by SIGPIPE, 141 in a shell.
+        assert_eq!(
+            out.status.signal(),
+            Some(rustix::process::Signal::PIPE.as_raw()),
+            "{args:?}: {out:?}"
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+    // In a shell pipeline, with head.
+    let script = format!("{} export {} - | head -c 100 | wc -c", h.fr.display(), path(&rootfs));
+    let out = run(h.command("sh").args(["-c", &script]));
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("100\n", ""), "{out:?}");
+}

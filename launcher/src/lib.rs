@@ -52,3 +52,7 @@ mod sys;
 pub use error::Error;
 pub use options::{Bind, ExecOptions, Userns};
 pub use run::exec;
+/// For the commands whose output is their result (`fr export IMAGE -`,
+/// `fr syscalls`): a reader that closed the pipe ends them as it ends
+/// `cat` and `tar`, by `SIGPIPE`, quietly.
+pub use sys::default_sigpipe;
