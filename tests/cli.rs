@@ -280,3 +280,66 @@ fn a_closed_pipe_ends_fr_quietly_by_sigpipe() {
     let out = run(h.command("sh").args(["-c", &script]));
     assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("100\n", ""), "{out:?}");
 }
+
+#[test]
+fn the_mode_is_said_on_a_terminal_or_with_v_and_not_in_a_log() {
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    let image = path(&rootfs);
+    // stderr a pipe, as in a build log: auto's usual choice goes unsaid.
+    for args in [&["exec", "-f", image, "true"][..], &["exec", "-f", "--", "true"]] {
+        let out = h.fr(args);
+        assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{args:?}");
+    }
+    // -v says it, with the image and its store.
+    let out = h.fr(["-v", "exec", "-f", "-B", "/etc/hostname:/mnt/h:ro", image, "true"]);
+    let mode = if common::subuid_ready(h) { "subuid mode" } else { "root-mapped mode" };
+    for said in [
+        format!("fr: info: {mode}"),
+        format!("fr: debug: image {}", rootfs.canonicalize().unwrap().display()),
+        "fr: debug: bind /etc/hostname on /mnt/h, read-only".into(),
+        format!(
+            "fr: debug: metadata store {}/.fr: 0 records",
+            rootfs.canonicalize().unwrap().display()
+        ),
+    ] {
+        assert!(out.stderr.contains(&said), "{said}: {}", out.stderr);
+    }
+    let out = h.fr(["-v", "exec", "-f", "--", "true"]);
+    assert!(out.stderr.contains("fr: info: root-mapped mode: without IMAGE"), "{}", out.stderr);
+    // On a terminal, without -v.
+    let inner = format!("{} exec -f {image} true", h.fr.display());
+    let out = run(h.command("script").args(["-q", "-e", "-c", &inner, "/dev/null"]));
+    assert!(out.stdout.contains(&format!("fr: info: {mode}")), "{out:?}");
+}
+
+#[test]
+fn vv_shows_each_call_with_its_paths_decoded() {
+    let Some(h) = harness() else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    let out = h.fr(["-vv", "exec", "-f", path(&rootfs), "--", "chown", "5:6", "/etc/passwd"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    // busybox's chown is chown(2) or fchownat(2), as its build chose.
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("chown(") || l.contains("chownat("))
+        .unwrap_or_else(|| panic!("no chown in {}", out.stderr));
+    assert!(line.starts_with("fr: trace: "), "{line}");
+    assert!(line.contains("\"/etc/passwd\", 5, 6") && line.ends_with(" = 0"), "{line}");
+}
+
+#[test]
+fn check_says_the_mode_with_and_without_an_image() {
+    let Some(h) = harness() else { return };
+    let text = h.fr(["check"]).ok();
+    let mode = if common::subuid_ready(h) { "subuid" } else { "root-mapped" };
+    let line = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {key} in\n{text}"))
+    };
+    assert!(line("mode with IMAGE").starts_with(&format!("{mode}: ")), "{text}");
+    assert!(line("mode without IMAGE (host tree)").starts_with("root-mapped: "), "{text}");
+}
