@@ -129,6 +129,23 @@ enum Command {
 
     /// List every intercepted system call, per ABI, and how fr handles it
     Syscalls,
+
+    /// Print a completion script for SHELL, generated from fr's options
+    #[command(after_help = "Install, for your user:\n  \
+        fr completions bash > ~/.local/share/bash-completion/completions/fr\n  \
+        fr completions zsh > ~/.zfunc/_fr     # with fpath+=(~/.zfunc) before compinit\n  \
+        fr completions fish > ~/.config/fish/completions/fr.fish")]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print fr's manual page (roff), every command in one page
+    #[command(after_help = "Install, for your user:\n  \
+        mkdir -p ~/.local/share/man/man1 && fr man > ~/.local/share/man/man1/fr.1\n  \
+        fr man | man -l -     # to read it without installing")]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -421,6 +438,108 @@ fn syscalls() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `fr completions SHELL`: the script clap_complete writes for fr's
+/// definitions.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "fr", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// `fr man`: fr(1) from the definitions, by clap_mangen, with each command
+/// as a section of the one page (as git's `fr-exec(1)` pages would be
+/// separate files to install), and the exit statuses.
+fn man() -> ExitCode {
+    use clap::CommandFactory;
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let page = clap_mangen::Man::new(cli.clone());
+    let mut out: Vec<u8> = Vec::new();
+    let rendered = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        page.render_title(&mut out)?;
+        page.render_name_section(&mut out)?;
+        page.render_synopsis_section(&mut out)?;
+        page.render_description_section(&mut out)?;
+        page.render_options_section(&mut out)?;
+        out.write_all(b".SH COMMANDS\n")?;
+        let mut commands: Vec<clap::Command> = Vec::new();
+        for c in cli.get_subcommands() {
+            match c.has_subcommands() {
+                false => commands.push(c.clone()),
+                true => commands.extend(c.get_subcommands().cloned()),
+            }
+        }
+        for mut c in commands.into_iter().filter(|c| !c.is_hide_set()) {
+            let name = c.get_bin_name().unwrap_or(c.get_name()).to_string();
+            // The global options are said once, at the top.
+            for id in ["quiet", "verbose", "help"] {
+                if c.get_arguments().any(|a| a.get_id() == id) {
+                    c = c.mut_arg(id, |a| a.hide(true));
+                }
+            }
+            writeln!(out, ".SS \"{name}\"")?;
+            let sub = clap_mangen::Man::new(c.clone());
+            let mut part = Vec::new();
+            sub.render_synopsis_section(&mut part)?;
+            part.extend_from_slice(b".PP\n");
+            sub.render_description_section(&mut part)?;
+            if c.get_arguments().any(|a| !a.is_hide_set()) {
+                sub.render_options_section(&mut part)?;
+            }
+            if c.get_after_help().is_some() {
+                part.extend_from_slice(b".PP\n");
+                sub.render_extra_section(&mut part)?;
+            }
+            // The sections of a command's own page become paragraphs of
+            // its section here.
+            for line in part.split_inclusive(|&b| b == b'\n') {
+                if !line.starts_with(b".SH ") {
+                    out.write_all(line)?;
+                }
+            }
+        }
+        out.write_all(EXIT_STATUS.as_bytes())?;
+        page.render_version_section(&mut out)
+    })();
+    match rendered {
+        Ok(()) => {
+            use std::io::Write;
+            // Each piece begins with the same two lines defining \*(Aq:
+            // once is enough.
+            let mut seen = std::collections::HashSet::new();
+            let page: Vec<&[u8]> = out
+                .split_inclusive(|&b| b == b'\n')
+                .filter(|l| {
+                    !(l.starts_with(b".ie \\n(.g .ds Aq") || l.starts_with(b".el .ds Aq"))
+                        || seen.insert(l.to_vec())
+                })
+                .collect();
+            let _ = std::io::stdout().write_all(&page.concat());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("rendering the manual page: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The manual's EXIT STATUS section (the README says the same).
+const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
+.TP
+\fBfr exec\fR
+The command's status; 128+N if signal N killed it; 125 if fr itself failed (or the command exited 0 but a change could not be kept); 126 if the command cannot be run (a directory, not executable); 127 if it is not found; 2 for a usage error.
+.TP
+\fBfr fsck\fR
+0 clean, 1 damage repaired, 4 damage left, 8 fsck failed.
+.TP
+other commands
+0 on success, 1 on failure, 2 for a usage error.
+.PP
+A command whose output is its result (\fBfr export IMAGE -\fR, \fBfr syscalls\fR, \fBfr check\fR, \fBfr man\fR) ends by SIGPIPE, quietly, when the reader of its output goes away, as \fBcat\fR does (141 in a shell).
+"#;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     fr_launcher::log::init(cli.quiet, cli.verbose);
@@ -431,7 +550,12 @@ fn main() -> ExitCode {
     // closed stderr, and whose workload gets the default again anyway.
     if matches!(
         cli.command,
-        Command::Export(_) | Command::Syscalls | Command::Check { .. } | Command::Fsck { .. }
+        Command::Export(_)
+            | Command::Syscalls
+            | Command::Check { .. }
+            | Command::Fsck { .. }
+            | Command::Completions { .. }
+            | Command::Man
     ) {
         fr_launcher::default_sigpipe();
     }
@@ -469,6 +593,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Syscalls => syscalls(),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
         Command::Fsck { repair, path } => match fr_launcher::fsck::fsck(&path, repair) {
             Ok(outcome) => ExitCode::from(outcome.code()),
             Err(e) => {

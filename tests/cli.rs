@@ -343,3 +343,67 @@ fn check_says_the_mode_with_and_without_an_image() {
     assert!(line("mode with IMAGE").starts_with(&format!("{mode}: ")), "{text}");
     assert!(line("mode without IMAGE (host tree)").starts_with("root-mapped: "), "{text}");
 }
+
+#[test]
+fn completions_are_scripts_the_shells_accept() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("completions");
+    for (shell, check) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        let script = h.fr(["completions", shell]).ok();
+        assert!(script.contains("exec") && script.contains("fakeroot"), "{shell}: {script}");
+        let file = dir.join(format!("fr.{shell}"));
+        std::fs::write(&file, &script).unwrap();
+        // Parsed, not run, by the shell when it is installed (bash always is).
+        let parse = match check {
+            "fish" => vec!["--no-execute"],
+            _ => vec!["-n"],
+        };
+        match h.command(check).args(&parse).arg(&file).output() {
+            Ok(out) => assert!(
+                out.status.success(),
+                "{shell} -n: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(_) if shell != "bash" => {}
+            Err(e) => panic!("running bash: {e}"),
+        }
+    }
+    // Sourced into bash, it completes fr's commands.
+    let file = dir.join("fr.bash");
+    let complete = format!(
+        ". {}; COMP_WORDS=(fr ex); COMP_CWORD=1; COMP_LINE='fr ex'; COMP_POINT=5; _fr fr ex fr; \
+         echo \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = run(h.command("bash").args(["-c", &complete]));
+    assert!(out.stdout.split_whitespace().any(|w| w == "exec"), "{out:?}");
+    assert!(out.stdout.split_whitespace().any(|w| w == "export"), "{out:?}");
+}
+
+#[test]
+fn the_manual_page_renders() {
+    let Some(h) = harness() else { return };
+    let page = h.fr(["man"]).ok();
+    assert!(page.contains(".TH fr 1"), "{page}");
+    for section in
+        [".SH NAME", ".SH SYNOPSIS", ".SH COMMANDS", ".SS \"fr exec\"", ".SH \"EXIT STATUS\""]
+    {
+        assert!(page.contains(section), "{section}: {page}");
+    }
+    let dir = h.scratch("man");
+    let file = dir.join("fr.1");
+    std::fs::write(&file, &page).unwrap();
+    // groff warns of what it cannot typeset (-ww: every warning).
+    match h.command("groff").args(["-man", "-Tutf8", "-ww", "-z"]).arg(&file).output() {
+        Ok(out) => {
+            assert!(out.status.success(), "{out:?}");
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "", "groff's warnings");
+        }
+        Err(_) => eprintln!("no groff: the page is checked by its roff header only"),
+    }
+    if let Ok(out) = h.command("man").arg("-l").arg(&file).env("MANWIDTH", "80").output() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(text.contains("fr exec") && text.contains("EXIT STATUS"), "{text}");
+    }
+}
