@@ -32,12 +32,29 @@ enum Command {
     ///
     /// With IMAGE (a directory holding a root file system) the command runs
     /// in new user, mount, pid, ipc and uts namespaces with IMAGE as its root,
-    /// /proc, /sys, a minimal /dev and a /tmp. Without IMAGE the host tree
-    /// stays the root: a drop-in for `fakeroot CMD`. fr exits with the
-    /// command's status (128+N if signal N killed it, 125 if fr itself failed).
-    #[command(after_help = "Examples:\n  \
-        fr exec --fakeroot ./rootfs -- sh -c 'chown 123:456 /f; stat -c %u:%g /f'\n  \
-        fr exec -f -- tar --same-owner -xpf image.tar")]
+    /// /proc, /sys, a minimal /dev and a /tmp. Everything after IMAGE is the
+    /// command and its arguments, options too, as with `apptainer exec`; a
+    /// `--` right after IMAGE is optional. Without IMAGE the command follows
+    /// `--` and the host tree stays the root: a drop-in for `fakeroot CMD`.
+    ///
+    /// Without a command fr starts a shell: in IMAGE its /bin/bash --norc,
+    /// else its /bin/sh (as `apptainer shell`); on the host tree $SHELL,
+    /// else /bin/sh (as `fakeroot`). It reads commands from stdin when that
+    /// is not a terminal.
+    ///
+    /// Exit status: the command's (128+N if signal N killed it); 125 if fr
+    /// itself failed, 126 if the command cannot be run, 127 if it is not
+    /// found; 2 for a usage error.
+    #[command(
+        override_usage = "fr exec [OPTIONS] [IMAGE] [--] [CMD [ARG]...]\n       \
+                          fr exec [OPTIONS] -- CMD [ARG]...",
+        after_help = "Examples:\n  \
+        fr exec --fakeroot ./rootfs sh -c 'chown 123:456 /f; stat -c %u:%g /f'\n  \
+        fr exec -f ./rootfs              # a shell in the image, as fake root\n  \
+        echo 'id -u' | fr exec -f ./rootfs\n  \
+        fr exec -f -- tar --same-owner -xpf image.tar\n  \
+        fr exec -f                       # $SHELL on the host tree, as fakeroot"
+    )]
     Exec(ExecArgs),
 
     /// Write IMAGE as a tar archive with its fake owners, modes, devices and xattrs
@@ -112,6 +129,23 @@ enum Command {
 
     /// List every intercepted system call, per ABI, and how fr handles it
     Syscalls,
+
+    /// Print a completion script for SHELL, generated from fr's options
+    #[command(after_help = "Install, for your user:\n  \
+        fr completions bash > ~/.local/share/bash-completion/completions/fr\n  \
+        fr completions zsh > ~/.zfunc/_fr     # with fpath+=(~/.zfunc) before compinit\n  \
+        fr completions fish > ~/.config/fish/completions/fr.fish")]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print fr's manual page (roff), every command in one page
+    #[command(after_help = "Install, for your user:\n  \
+        mkdir -p ~/.local/share/man/man1 && fr man > ~/.local/share/man/man1/fr.1\n  \
+        fr man | man -l -     # to read it without installing")]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,18 +251,109 @@ struct ExecArgs {
     #[arg(short = 's', long = "save", value_name = "FILE")]
     save_state: Option<PathBuf>,
 
-    /// A directory holding a root file system; omit to keep the host tree
-    image: Option<PathBuf>,
+    /// IMAGE, a directory holding a root file system (omit it to keep the
+    /// host tree), then the command and its arguments; with no command, a
+    /// shell. Everything after IMAGE belongs to the command, options too
+    #[arg(allow_hyphen_values = true, num_args = 0.., value_name = "IMAGE [CMD [ARG]...]",
+          value_hint = clap::ValueHint::AnyPath)]
+    words: Vec<OsString>,
 
-    /// The command and its arguments, after `--`
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// The command after `--` with no IMAGE before it: on the host tree
+    #[arg(last = true, value_name = "CMD", hide = true)]
     command: Vec<OsString>,
 }
 
-fn exec(args: ExecArgs) -> ExitCode {
+impl ExecArgs {
+    /// IMAGE and the command: `IMAGE CMD...`, `IMAGE -- CMD...` or `-- CMD...`
+    /// (no IMAGE). A `--` after the command's name is the command's.
+    fn split(&mut self) -> (Option<PathBuf>, Vec<OsString>) {
+        let mut words = std::mem::take(&mut self.words).into_iter();
+        let Some(image) = words.next() else {
+            return (None, std::mem::take(&mut self.command));
+        };
+        let dash = |w: &OsString| w.as_encoded_bytes().starts_with(b"-");
+        if dash(&image) {
+            // Taken as a value because IMAGE accepts them: an option fr
+            // does not have (`./-x` names a directory so named).
+            usage_error(
+                clap::error::ErrorKind::UnknownArgument,
+                format!("unexpected argument '{}' found", image.to_string_lossy()),
+            );
+        }
+        let mut command: Vec<OsString> = words.collect();
+        if command.first().is_some_and(|w| w == "--") {
+            command.remove(0);
+        } else if let Some(option) = command.first().filter(|w| dash(w)) {
+            // `fr exec IMAGE -f CMD` or `fr exec ls -l`: a command is never
+            // named so; the option was meant for fr, or the command for
+            // the host tree.
+            let shown: Vec<_> =
+                std::iter::once(&image).chain(&command).map(|w| w.to_string_lossy()).collect();
+            let message = if std::path::Path::new(&image).is_dir() {
+                format!(
+                    "`{}` after IMAGE would be the command: fr exec's options go before IMAGE, \
+                     everything after it is the command and its arguments",
+                    option.to_string_lossy()
+                )
+            } else {
+                format!(
+                    "`{}` would be IMAGE, which is no directory, and `{}` the command; to run \
+                     a command on the host tree put it after --: fr exec [OPTIONS] -- {}",
+                    image.to_string_lossy(),
+                    option.to_string_lossy(),
+                    shown.join(" ")
+                )
+            };
+            usage_error(clap::error::ErrorKind::UnknownArgument, message);
+        }
+        command.append(&mut self.command);
+        (Some(PathBuf::from(image)), command)
+    }
+}
+
+/// Exits 2 with `message` in clap's form, as its own usage errors do.
+fn usage_error(kind: clap::error::ErrorKind, message: impl std::fmt::Display) -> ! {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    let exec = cli.find_subcommand_mut("exec").cloned().unwrap_or(cli);
+    exec.bin_name("fr exec").error(kind, message).exit()
+}
+
+fn exec(mut args: ExecArgs) -> ExitCode {
+    use clap::error::ErrorKind;
+    let (image, command) = args.split();
+    // What fr's library would refuse too, said here as usage errors.
+    if matches!(args.userns, UsernsArg::None) && image.is_some() {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--userns=none cannot make IMAGE the root: entering an image needs a user namespace \
+             (drop --userns=none, or IMAGE to work on the host tree)",
+        );
+    }
+    if matches!(args.userns, UsernsArg::Subuid) && !args.fakeroot {
+        usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "--userns=subuid maps subordinate ids for fake root: it needs --fakeroot",
+        );
+    }
+    if args.load_state.is_some() || args.save_state.is_some() {
+        if !args.fakeroot {
+            usage_error(
+                ErrorKind::MissingRequiredArgument,
+                "-i and -s keep fake metadata: they need --fakeroot",
+            );
+        }
+        if image.is_some() {
+            usage_error(
+                ErrorKind::ArgumentConflict,
+                "-i and -s are for the host tree: an image keeps its fake metadata in IMAGE/.fr",
+            );
+        }
+    }
     let opts = ExecOptions {
-        image: args.image,
-        command: args.command,
+        image,
+        command,
         fakeroot: args.fakeroot,
         userns: match args.userns {
             UsernsArg::Auto => Userns::Auto,
@@ -246,20 +371,22 @@ fn exec(args: ExecArgs) -> ExitCode {
     match fr_launcher::exec(&opts) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            log::error!("{e}");
-            if let Some(hint) = e.hint() {
-                eprintln!("fr: hint: {hint}");
-            }
+            report(&e);
             ExitCode::from(125)
         }
     }
 }
 
-fn fail(e: fr_launcher::Error) -> ExitCode {
+/// `fr: error: ...` and, if there is one, `fr: hint: ...`.
+fn report(e: &fr_launcher::Error) {
     log::error!("{e}");
     if let Some(hint) = e.hint() {
-        eprintln!("fr: hint: {hint}");
+        fr_launcher::log::hint(hint);
     }
+}
+
+fn fail(e: fr_launcher::Error) -> ExitCode {
+    report(&e);
     ExitCode::FAILURE
 }
 
@@ -311,9 +438,127 @@ fn syscalls() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `fr completions SHELL`: the script clap_complete writes for fr's
+/// definitions.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "fr", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// `fr man`: fr(1) from the definitions, by clap_mangen, with each command
+/// as a section of the one page (as git's `fr-exec(1)` pages would be
+/// separate files to install), and the exit statuses.
+fn man() -> ExitCode {
+    use clap::CommandFactory;
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let page = clap_mangen::Man::new(cli.clone());
+    let mut out: Vec<u8> = Vec::new();
+    let rendered = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        page.render_title(&mut out)?;
+        page.render_name_section(&mut out)?;
+        page.render_synopsis_section(&mut out)?;
+        page.render_description_section(&mut out)?;
+        page.render_options_section(&mut out)?;
+        out.write_all(b".SH COMMANDS\n")?;
+        let mut commands: Vec<clap::Command> = Vec::new();
+        for c in cli.get_subcommands() {
+            match c.has_subcommands() {
+                false => commands.push(c.clone()),
+                true => commands.extend(c.get_subcommands().cloned()),
+            }
+        }
+        for mut c in commands.into_iter().filter(|c| !c.is_hide_set()) {
+            let name = c.get_bin_name().unwrap_or(c.get_name()).to_string();
+            // The global options are said once, at the top.
+            for id in ["quiet", "verbose", "help"] {
+                if c.get_arguments().any(|a| a.get_id() == id) {
+                    c = c.mut_arg(id, |a| a.hide(true));
+                }
+            }
+            writeln!(out, ".SS \"{name}\"")?;
+            let sub = clap_mangen::Man::new(c.clone());
+            let mut part = Vec::new();
+            sub.render_synopsis_section(&mut part)?;
+            part.extend_from_slice(b".PP\n");
+            sub.render_description_section(&mut part)?;
+            if c.get_arguments().any(|a| !a.is_hide_set()) {
+                sub.render_options_section(&mut part)?;
+            }
+            if c.get_after_help().is_some() {
+                part.extend_from_slice(b".PP\n");
+                sub.render_extra_section(&mut part)?;
+            }
+            // The sections of a command's own page become paragraphs of
+            // its section here.
+            for line in part.split_inclusive(|&b| b == b'\n') {
+                if !line.starts_with(b".SH ") {
+                    out.write_all(line)?;
+                }
+            }
+        }
+        out.write_all(EXIT_STATUS.as_bytes())?;
+        page.render_version_section(&mut out)
+    })();
+    match rendered {
+        Ok(()) => {
+            use std::io::Write;
+            // Each piece begins with the same two lines defining \*(Aq:
+            // once is enough.
+            let mut seen = std::collections::HashSet::new();
+            let page: Vec<&[u8]> = out
+                .split_inclusive(|&b| b == b'\n')
+                .filter(|l| {
+                    !(l.starts_with(b".ie \\n(.g .ds Aq") || l.starts_with(b".el .ds Aq"))
+                        || seen.insert(l.to_vec())
+                })
+                .collect();
+            let _ = std::io::stdout().write_all(&page.concat());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("rendering the manual page: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The manual's EXIT STATUS section (the README says the same).
+const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
+.TP
+\fBfr exec\fR
+The command's status; 128+N if signal N killed it; 125 if fr itself failed (or the command exited 0 but a change could not be kept); 126 if the command cannot be run (a directory, not executable); 127 if it is not found; 2 for a usage error.
+.TP
+\fBfr fsck\fR
+0 clean, 1 damage repaired, 4 damage left, 8 fsck failed.
+.TP
+other commands
+0 on success, 1 on failure, 2 for a usage error.
+.PP
+A command whose output is its result (\fBfr export IMAGE -\fR, \fBfr syscalls\fR, \fBfr check\fR, \fBfr man\fR) ends by SIGPIPE, quietly, when the reader of its output goes away, as \fBcat\fR does (141 in a shell).
+"#;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     fr_launcher::log::init(cli.quiet, cli.verbose);
+    // What fr prints on stdout is the command's output: a reader that
+    // went away (`fr syscalls | head -1`) ends fr by SIGPIPE, as it ends
+    // coreutils and tar (status 141 in a shell), not with an error blaming
+    // the disk or a panic. Not for exec, whose supervisor must outlive a
+    // closed stderr, and whose workload gets the default again anyway.
+    if matches!(
+        cli.command,
+        Command::Export(_)
+            | Command::Syscalls
+            | Command::Check { .. }
+            | Command::Fsck { .. }
+            | Command::Completions { .. }
+            | Command::Man
+    ) {
+        fr_launcher::default_sigpipe();
+    }
     match cli.command {
         Command::Exec(args) => exec(args),
         Command::Export(args) => export(args, cli.quiet),
@@ -348,6 +593,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Syscalls => syscalls(),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
         Command::Fsck { repair, path } => match fr_launcher::fsck::fsck(&path, repair) {
             Ok(outcome) => ExitCode::from(outcome.code()),
             Err(e) => {
@@ -357,13 +604,7 @@ fn main() -> ExitCode {
         },
         Command::Rm { image } => match fr_launcher::remove::remove(&image) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                log::error!("{e}");
-                if let Some(hint) = e.hint() {
-                    eprintln!("fr: hint: {hint}");
-                }
-                ExitCode::FAILURE
-            }
+            Err(e) => fail(e),
         },
     }
 }

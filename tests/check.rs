@@ -28,7 +28,10 @@ fn check_reports_this_host() {
     }
     // .ci/run gives the test user ranges and installs uidmap: subuid mode.
     let mode = if common::subuid_ready(h) { "subuid" } else { "root-mapped" };
-    assert!(value("mode fr picks").starts_with(&format!("{mode}: user namespaces work")), "{text}");
+    assert!(
+        value("mode with IMAGE").starts_with(&format!("{mode}: user namespaces work")),
+        "{text}"
+    );
     // The ranges /etc/subuid gives the test user, as the file says them.
     if let Some(user) = &h.user {
         let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();

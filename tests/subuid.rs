@@ -37,7 +37,7 @@ fn subuid_mode_keeps_owners_in_the_kernel_and_lays_the_rest_over() {
     let Some(h) = harness() else { return };
     let Some((start, _)) = ready(h) else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    let out = h.exec(Some(&rootfs), &["--fakeroot"], &["sh", "-c", SCRIPT]);
+    let out = h.exec(Some(&rootfs), &["-v", "--fakeroot"], &["sh", "-c", SCRIPT]);
     assert!(out.stderr.contains("fr: info: subuid mode: "), "{}", out.stderr);
     assert_eq!(out.ok(), ANSWERS);
     // On the host, the owner is the subordinate id that 1000 maps to (0 is
@@ -166,7 +166,7 @@ fn a_user_without_ranges_gets_root_mapped_mode_and_the_same_answers() {
     assert!(!Path::new(&rootfs).exists());
 }
 
-/// Each forced mode is the one that runs, and says so.
+/// Each forced mode is the one that runs, and says so with -v.
 #[test]
 fn forced_modes_are_named() {
     let Some(h) = harness() else { return };
@@ -179,12 +179,13 @@ fn forced_modes_are_named() {
         ("root-mapped", "fr: info: root-mapped user namespace (--userns=root-mapped)"),
     ] {
         let flag = format!("--userns={mode}");
-        let out = h.exec(Some(&rootfs), &["--fakeroot", &flag], &["cat", "/proc/self/uid_map"]);
+        let out =
+            h.exec(Some(&rootfs), &["-v", "--fakeroot", &flag], &["cat", "/proc/self/uid_map"]);
         assert!(out.stderr.contains(line), "{mode}: {}", out.stderr);
         let lines = out.ok().lines().count();
         assert_eq!(lines, if mode == "subuid" { 2 } else { 1 }, "{mode}");
     }
-    let none = h.exec(None, &["--fakeroot", "--userns=none"], &["true"]);
+    let none = h.exec(None, &["-v", "--fakeroot", "--userns=none"], &["true"]);
     assert!(none.stderr.contains("fr: info: emulation alone"), "{}", none.stderr);
 }
 

@@ -152,8 +152,12 @@ pub struct Report {
     pub newuidmap: Option<Helper>,
     pub newgidmap: Option<Helper>,
     pub seccomp: fr_supervisor::probe::Features,
+    /// The mode `fr exec -f IMAGE` runs in, and why.
     pub mode: &'static str,
     pub why: String,
+    /// The mode `fr exec -f -- CMD` (the host tree) runs in, and why.
+    pub host_mode: &'static str,
+    pub host_why: String,
 }
 
 /// Whether this user can create a user namespace: a child tries.
@@ -184,10 +188,47 @@ pub fn check(root: &Path) -> Report {
     let (newuidmap, newgidmap) = (helper(root, "newuidmap"), helper(root, "newgidmap"));
     let subuid_mode = crate::mode::subordinates(root);
     let (mode, why) = pick(&userns, &seccomp, &subuid_mode);
-    Report { kernel, userns, sysctls, subuid, subgid, newuidmap, newgidmap, seccomp, mode, why }
+    let (host_mode, host_why) = pick_host(&userns, &seccomp);
+    Report {
+        kernel,
+        userns,
+        sysctls,
+        subuid,
+        subgid,
+        newuidmap,
+        newgidmap,
+        seccomp,
+        mode,
+        why,
+        host_mode,
+        host_why,
+    }
 }
 
-/// The mode `fr exec --fakeroot --userns=auto` uses, and why.
+/// The mode `fr exec --fakeroot --userns=auto` uses without an image, and
+/// why (`mode::choose`, and the fallback when the namespace is refused).
+fn pick_host(
+    userns: &Result<(), String>,
+    seccomp: &fr_supervisor::probe::Features,
+) -> (&'static str, String) {
+    if let Err(e) = seccomp.user_notif {
+        return (
+            "none available",
+            format!("seccomp user notification is missing ({e}): fr cannot run"),
+        );
+    }
+    match userns {
+        Ok(()) => (
+            "root-mapped",
+            "the host tree's files stay yours, as with fakeroot (--userns=subuid would give \
+             chowned files to subordinate ids)"
+                .into(),
+        ),
+        Err(e) => ("none", format!("user namespaces are refused ({e}): emulation alone")),
+    }
+}
+
+/// The mode `fr exec --fakeroot --userns=auto IMAGE` uses, and why.
 fn pick(
     userns: &Result<(), String>,
     seccomp: &fr_supervisor::probe::Features,
@@ -304,7 +345,8 @@ impl Report {
         line("  ADDFD_FLAG_SEND (5.14)", yes(f.addfd_send).into());
         line("  WAIT_KILLABLE_RECV (5.19)", yes(f.wait_killable_recv).into());
         line("  SYNC_WAKE_UP (6.6)", yes(f.sync_wake_up).into());
-        line("mode fr picks", format!("{}: {}", self.mode, self.why));
+        line("mode with IMAGE", format!("{}: {}", self.mode, self.why));
+        line("mode without IMAGE (host tree)", format!("{}: {}", self.host_mode, self.host_why));
         out
     }
 
@@ -345,6 +387,8 @@ impl Report {
             },
             "mode": self.mode,
             "why": self.why,
+            "host_mode": self.host_mode,
+            "host_why": self.host_why,
         });
         format!("{v:#}\n")
     }
@@ -431,5 +475,8 @@ pub(crate) mod tests {
         let (mode, why) = pick(&Err("EPERM".into()), &features, &missing);
         assert_eq!(mode, "none");
         assert!(why.contains("EPERM"), "{why}");
+        // Without an image: root-mapped, or emulation alone.
+        assert_eq!(pick_host(&Ok(()), &features).0, "root-mapped");
+        assert_eq!(pick_host(&Err("EPERM".into()), &features).0, "none");
     }
 }

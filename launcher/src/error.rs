@@ -1,5 +1,7 @@
 //! What can stop `fr exec` before the command runs, each with the way out.
 
+use std::borrow::Cow;
+
 use rustix::io::Errno;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +16,9 @@ pub enum Error {
     ImageWithoutUserns(String),
     #[error("image {path}: {why}")]
     Image { path: String, why: String },
+    /// IMAGE is missing, or a file: what it is, and what to do with it.
+    #[error("image {path}: {why}")]
+    NotAnImage { path: String, why: String, hint: String },
     #[error("writing {path}: {source}")]
     IdMap { path: String, source: std::io::Error },
     #[error("setting up the container: {0}")]
@@ -30,6 +35,10 @@ pub enum Error {
     Archive { path: String, why: String },
     #[error("importing {archive}: {why}")]
     Import { archive: String, why: String },
+    /// What `fr import` was given is no tar archive it can read, and
+    /// nothing was unpacked: what it is, and what to do with it.
+    #[error("importing {archive}: {why}")]
+    NotAnArchive { archive: String, why: String, hint: String },
     #[error("removing {path}: {why}")]
     Remove { path: String, why: String },
     #[error("refusing to remove {path}: {why}")]
@@ -70,14 +79,20 @@ impl Error {
     }
 
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<Cow<'static, str>> {
         if self.out_of_descriptors() {
-            return Some(
+            return Some(Cow::Borrowed(
                 "fr ran out of file descriptors: the limit on open files (ulimit -n) is too \
                  low for it; raise it (ulimit -n 1024) and run again",
-            );
+            ));
         }
         match self {
+            Error::NotAnImage { hint, .. } | Error::NotAnArchive { hint, .. } => {
+                return Some(Cow::Owned(hint.clone()))
+            }
+            _ => {}
+        }
+        let hint = match self {
             Error::Userns(_) => Some(
                 "unprivileged user namespaces are off on this host (see sysctl \
                  user.max_user_namespaces, kernel.unprivileged_userns_clone, \
@@ -134,6 +149,43 @@ impl Error {
                  with their metadata: remove IMAGE to start over, or import a repaired archive",
             ),
             _ => None,
-        }
+        };
+        hint.map(Cow::Borrowed)
+    }
+}
+
+/// IMAGE does not exist.
+pub(crate) fn no_image(image: &std::path::Path) -> Error {
+    Error::NotAnImage {
+        path: image.display().to_string(),
+        why: "no such directory".into(),
+        hint: "IMAGE is a directory holding a root file system (fr import ARCHIVE IMAGE makes \
+               one from a tar archive); to run a command on the host tree, put it after --: \
+               fr exec -f -- CMD"
+            .into(),
+    }
+}
+
+/// IMAGE is a file: a tarball to import first, a SIF image to unpack
+/// with Apptainer, or something else.
+pub(crate) fn not_a_directory(image: &std::path::Path) -> Error {
+    use crate::sniff::Kind;
+    let kind = Kind::of_file(image);
+    let shown = image.display();
+    let hint = match kind {
+        Kind::Sif => format!(
+            "fr runs a directory holding a root file system; apptainer build --sandbox DIR \
+             {shown} unpacks the SIF image into one"
+        ),
+        k if k.is_archive() => format!(
+            "fr runs a directory holding a root file system; unpack the archive into one \
+             first: fr import {shown} IMAGE, then fr exec -f IMAGE"
+        ),
+        _ => "IMAGE must be a directory holding a root file system".into(),
+    };
+    Error::NotAnImage {
+        path: shown.to_string(),
+        why: format!("it is {}, not a directory", kind.describe()),
+        hint,
     }
 }

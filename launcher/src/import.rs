@@ -33,6 +33,7 @@ use rustix::io::Errno;
 use crate::error::Error;
 use crate::export::{Progress, Summary};
 use crate::run::check_image;
+use crate::sniff;
 use crate::store::{key_of, ImageStore, DIR};
 
 #[derive(Debug)]
@@ -48,14 +49,78 @@ fn archive_error(archive: &Path, why: impl std::fmt::Display) -> Error {
     Error::Import { archive: archive.display().to_string(), why: why.to_string() }
 }
 
-/// Unpacks `opts.archive` into `opts.image`.
+/// Unpacks `opts.archive` into `opts.image`. An IMAGE fr made is removed
+/// again if the import fails before any member is in it.
 pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
-    match std::fs::create_dir(&opts.image) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+    let made = match std::fs::create_dir(&opts.image) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
         Err(e) => {
             return Err(Error::Image { path: opts.image.display().to_string(), why: e.to_string() })
         }
+    };
+    let had_store = opts.image.join(DIR).exists();
+    let mut landed = false;
+    let result = unpack(opts, &mut landed);
+    if result.is_err() && !landed {
+        if made {
+            remove_if_unused(&opts.image);
+        } else if !had_store {
+            // The store this import began in a directory of the user's.
+            let _ = std::fs::remove_dir_all(opts.image.join(DIR));
+        }
+    }
+    result
+}
+
+/// Removes `image`, which this import made, if nothing but fr's store is
+/// in it.
+fn remove_if_unused(image: &Path) {
+    let Ok(entries) = std::fs::read_dir(image) else { return };
+    let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    if names.iter().all(|n| n == DIR) {
+        let _ = std::fs::remove_dir_all(image.join(DIR));
+        let _ = std::fs::remove_dir(image);
+    }
+}
+
+/// What `archive` is when it is no tar archive fr can read, and what to
+/// do with it; an error before anything is unpacked.
+fn unimportable(archive: &Path, why: impl std::fmt::Display, hint: impl Into<String>) -> Error {
+    Error::NotAnArchive {
+        archive: archive.display().to_string(),
+        why: why.to_string(),
+        hint: hint.into(),
+    }
+}
+
+/// The hint for an archive of a container image, which fr cannot import.
+const CONTAINER_IMAGE: &str = "fr does not read container images yet; export a container's \
+    root file system as a tar archive and import that: podman create --name tmp IMAGE && \
+    podman export tmp > rootfs.tar && podman rm tmp (docker create and docker export alike), \
+    then fr import rootfs.tar DIR";
+
+/// Unpacks as [`import`] says; `landed` tells whether a member other
+/// than the image root got into IMAGE.
+fn unpack(opts: &ImportOptions, landed: &mut bool) -> Result<Summary, Error> {
+    if opts.archive.is_dir() {
+        return Err(if sniff::oci_layout(&opts.archive) {
+            unimportable(
+                &opts.archive,
+                "it is an OCI image layout, not a tar archive",
+                CONTAINER_IMAGE,
+            )
+        } else {
+            unimportable(
+                &opts.archive,
+                "it is a directory, not a tar archive",
+                format!(
+                    "a directory holding a root file system is an image as it is: fr exec -f {} \
+                     (cp -a copies it)",
+                    opts.archive.display()
+                ),
+            )
+        });
     }
     let image = check_image(&opts.image)?;
     let store = ImageStore::open(&image)?;
@@ -69,13 +134,36 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
     let (input, total): (Box<dyn Read>, u64) = if opts.archive.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), 0)
     } else {
-        let file = File::open(&opts.archive).map_err(|e| archive_error(&opts.archive, e))?;
+        let file = File::open(&opts.archive).map_err(|e| {
+            unimportable(&opts.archive, e, "nothing was unpacked; check the archive's path")
+        })?;
         let size = file.metadata().map_or(0, |m| m.len());
         (Box::new(file), size)
     };
     let input = Counting { inner: input, read: read.clone() };
     let mut input = BufReader::with_capacity(1 << 20, input);
     let magic = input.fill_buf().map_err(|e| archive_error(&opts.archive, e))?.to_vec();
+    match sniff::Kind::of(&magic) {
+        kind @ (sniff::Kind::Xz | sniff::Kind::Bzip2) => {
+            let tool = if kind == sniff::Kind::Xz { "xz" } else { "bzip2" };
+            return Err(unimportable(
+                &opts.archive,
+                format!("it is {}; fr reads plain, gzip and zstd tar archives", kind.describe()),
+                format!("{tool} -dc {} | fr import - IMAGE", opts.archive.display()),
+            ));
+        }
+        sniff::Kind::Sif => {
+            return Err(unimportable(
+                &opts.archive,
+                "it is an Apptainer SIF image, not a tar archive",
+                format!(
+                    "apptainer build --sandbox DIR {} unpacks it into a directory fr runs as IMAGE",
+                    opts.archive.display()
+                ),
+            ))
+        }
+        _ => {}
+    }
     let input: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(input))
     } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -98,14 +186,40 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
         read,
     };
     let mut reader = Reader::new(input);
+    // Until a member other than the image root: whether the archive is a
+    // container image's rather than a root file system's.
+    let mut first = true;
     let result = loop {
         match reader.next_entry() {
             Ok(Some(entry)) => {
+                let name = &entry.member.path;
+                if first && sniff::container_member(name) {
+                    break Err(unimportable(
+                        &opts.archive,
+                        format!(
+                            "it is a container image archive (docker save, podman save or an OCI \
+                             layout: member `{}`), not a root file system",
+                            name.escape_ascii()
+                        ),
+                        CONTAINER_IMAGE,
+                    ));
+                }
+                let root = components(name).is_ok_and(|p| p.is_empty());
+                first &= root;
                 if let Err(e) = unpacker.entry(&mut reader, entry) {
                     break Err(e);
                 }
+                *landed |= !root;
             }
             Ok(None) => break Ok(()),
+            Err(e) if unpacker.summary.members == 0 => {
+                break Err(unimportable(
+                    &opts.archive,
+                    format!("it is not a tar archive ({e})"),
+                    "fr import reads tar archives, plain or compressed with gzip or zstd; \
+                     nothing was unpacked",
+                ))
+            }
             Err(e) => break Err(archive_error(&opts.archive, e)),
         }
     };

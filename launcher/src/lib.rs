@@ -24,6 +24,9 @@ pub mod idmap;
 pub mod mounts;
 // The image's fake metadata on disk: lock, snapshot, journal.
 pub mod store;
+// What a file given where an image or a tar archive belongs is, for the
+// message that says what to do with it.
+pub mod sniff;
 // `fr export`: the image and its fake metadata as a tar archive.
 pub mod export;
 // `fr import`: a tar archive unpacked into an image, what the user cannot
@@ -49,3 +52,7 @@ mod sys;
 pub use error::Error;
 pub use options::{Bind, ExecOptions, Userns};
 pub use run::exec;
+/// For the commands whose output is their result (`fr export IMAGE -`,
+/// `fr syscalls`): a reader that closed the pipe ends them as it ends
+/// `cat` and `tar`, by `SIGPIPE`, quietly.
+pub use sys::default_sigpipe;

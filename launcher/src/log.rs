@@ -44,3 +44,10 @@ pub fn init(quiet: bool, verbose: u8) {
         log::set_max_level(level);
     }
 }
+
+/// `fr: hint: ...`, the way out that follows an error: printed with the
+/// error, `-q` or not, and dropped if stderr is closed.
+pub fn hint(hint: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "fr: hint: {hint}");
+}

@@ -31,22 +31,27 @@ const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 pub(crate) fn check_image(image: &Path) -> Result<PathBuf, Error> {
     let shown = image.display().to_string();
-    let path = image
-        .canonicalize()
-        .map_err(|e| Error::Image { path: shown.clone(), why: e.to_string() })?;
+    let path = image.canonicalize().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => crate::error::no_image(image),
+        _ => Error::Image { path: shown.clone(), why: e.to_string() },
+    })?;
     if !path.is_dir() {
-        return Err(Error::Image { path: shown, why: "not a directory".into() });
+        return Err(crate::error::not_a_directory(image));
     }
     Ok(path)
 }
 
+/// The command, or a shell when none was given ([`workload::shell`]).
 fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
+    let image = opts.image.is_some();
+    let (shell, fallback) = workload::shell(image);
     let argv = opts
         .command
         .iter()
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| Error::Setup("an argument of the command contains a NUL byte".into()))?;
+    let (argv, fallback) = if argv.is_empty() { (shell, fallback) } else { (argv, None) };
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
@@ -61,8 +66,11 @@ fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
             set("USER", "root");
             set("LOGNAME", "root");
         }
+        if fallback.is_some() {
+            set("SHELL", &argv[0].to_string_lossy());
+        }
     }
-    Ok(workload::Command { argv, env })
+    Ok(workload::Command { argv, env, fallback, image })
 }
 
 /// Whether `clone(CLONE_NEWUSER)` failed because the host does not allow it
@@ -142,12 +150,37 @@ fn host_state(
     }
     if let Some(path) = &opts.load_state {
         StateFile::new(path)?.load(sup.inodes())?;
+        log::debug!("state file {}: {} records loaded", path.display(), sup.inodes().len());
     }
     let Some(path) = &opts.save_state else { return Ok(None) };
     let state = StateFile::new(path)?;
     state.save(sup.inodes())?;
     sup.inodes().set_journal(state.journal());
     Ok(Some(state))
+}
+
+/// Says which mode runs, and why, when that informs: on a terminal, or when
+/// auto fell back from the mode it prefers with an image (subuid); else
+/// only with `-v`, so that a build log does not repeat it at every step.
+fn say_mode(opts: &ExecOptions, mode: &Mode, why: &str) {
+    use std::io::IsTerminal;
+    let fell_back =
+        opts.userns == Userns::Auto && opts.image.is_some() && *mode == Mode::RootMapped;
+    if !fell_back && !std::io::stderr().is_terminal() && !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    log::info!("{why}");
+}
+
+/// How many changes the image's journal holds for the load to replay
+/// (for `-v`; read once more only then).
+fn journal_entries(store: &ImageStore) -> usize {
+    store
+        .journal_bytes()
+        .ok()
+        .flatten()
+        .and_then(|bytes| fr_emulator::store::decode_journal(&bytes).ok())
+        .map_or(0, |scan| scan.changes.len())
 }
 
 /// Runs the command as `opts` says and returns its exit status.
@@ -159,6 +192,14 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         _ => mode::id_map(host),
     };
     let image = opts.image.as_deref().map(check_image).transpose()?;
+    match &image {
+        Some(image) => log::debug!("image {}", image.display()),
+        None => log::debug!("no image: the host tree is the root"),
+    }
+    for b in &opts.binds {
+        let ro = if b.read_only { ", read-only" } else { "" };
+        log::debug!("bind {} on {}{ro}", b.src.display(), b.dst.display());
+    }
     let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_signals().map_err(Error::sys("blocking signals"))?;
@@ -168,7 +209,16 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let store = match (&plan.image, &sup) {
         (Some(image), Some(sup)) => {
             let store = ImageStore::open(image)?;
+            let pending = log::log_enabled!(log::Level::Debug).then(|| journal_entries(&store));
             store.load(sup.inodes())?;
+            if let Some(pending) = pending {
+                log::debug!(
+                    "metadata store {}: {} records, {pending} changes of an earlier session in \
+                     its journal",
+                    image.join(crate::store::DIR).display(),
+                    sup.inodes().len()
+                );
+            }
             sup.inodes().set_journal(store.journal()?);
             Some(store)
         }
@@ -194,7 +244,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, &mode, terminal) {
             Ok(pid) => {
                 if opts.fakeroot {
-                    log::info!("{why}");
+                    say_mode(opts, &mode, &why);
                 }
                 return finish(pid, ours, sup);
             }
@@ -207,7 +257,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
             Err(e) => return Err(e),
         }
     } else if opts.fakeroot {
-        log::info!("{why}");
+        say_mode(opts, &mode, &why);
     }
     debug_assert_eq!(mode, Mode::None);
     if let Some(image) = &plan.image {

@@ -10,6 +10,8 @@ pub mod table;
 pub mod filter;
 // The worker pool: receive, dispatch, reply.
 pub mod notify;
+// The -vv line of each call, decoded as strace does.
+pub mod trace;
 // Each workload thread's fake credentials.
 pub mod creds;
 // Which files fr changes for real, and which only in its table.

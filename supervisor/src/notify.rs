@@ -200,7 +200,14 @@ fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) 
     };
     let req = Request::new(listener, notif, arch, nr);
     let outcome = (syscall.handler)(&shared.ctx, &req);
-    log::trace!("{}[{}] {}({:x?}) = {:?}", req.tid, arch.name(), syscall.name, req.args, outcome);
+    if log::log_enabled!(log::Level::Trace) {
+        log::trace!(
+            "{}[{}] {}",
+            req.tid,
+            arch.name(),
+            crate::trace::line(syscall.name, &req, &outcome)
+        );
+    }
     if matches!(outcome, Err(e) if e == crate::request::UNREACHABLE) {
         static SAID: std::sync::Once = std::sync::Once::new();
         SAID.call_once(|| {
