@@ -11,6 +11,10 @@
 //!
 //! A test that cannot run here says why and returns; when `CI` or
 //! `FR_TEST_MUST_RUN` is set that is a failure instead.
+//!
+//! Stale scratch directories of dead runs are removed at setup, quietly,
+//! with the tool each entry needs; what cannot be removed is one warning
+//! line.
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
@@ -156,25 +160,86 @@ fn setup() -> Result<Harness, String> {
     let scratch_root = cache.join("scratch");
     std::fs::create_dir_all(&scratch_root).map_err(|e| e.to_string())?;
     chown_to(&user, &scratch_root);
-    if let Ok(entries) = std::fs::read_dir(&scratch_root) {
-        for e in entries.flatten() {
-            let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
-            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
-                // A subuid-mode session leaves files the user cannot delete;
-                // fr rm removes each image, not the directory holding them.
-                for image in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-                    let mut rm = user_command(&user, &fr);
-                    let _ = rm.arg("-q").arg("rm").arg(image.path()).stderr(Stdio::null()).status();
-                }
-                let _ = user_command(&user, "rm").arg("-rf").arg(e.path()).status();
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    remove_stale_scratch(&user, &fr, &scratch_root);
     let scratch = scratch_root.join(std::process::id().to_string());
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     chown_to(&user, &scratch);
     Ok(Harness { user, uid, gid, cache, fr, scratch })
+}
+
+/// Removes the scratch directories of runs that are gone (no process has
+/// their pid). What cannot be removed is said on the real standard error
+/// (not the test's captured output), one line per directory: a leftover
+/// is a real failure, and must stand out.
+fn remove_stale_scratch(user: &Option<User>, fr: &Path, scratch_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch_root) else { return };
+    for e in entries.flatten() {
+        let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
+        if pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists()) {
+            continue;
+        }
+        let removed = if is_root() {
+            // Root removes anything a run leaves: the images of subuid
+            // sessions (files of subordinate ids), real root's oracle
+            // copies, the second user's homes.
+            std::fs::remove_dir_all(e.path()).map_err(|err| err.to_string())
+        } else {
+            remove_as_user(user, fr, &e.path())
+        };
+        if let Err(why) = removed {
+            loud(&format!(
+                "warning: the stale scratch directory {} is not all gone: {why}",
+                e.path().display()
+            ));
+        }
+    }
+}
+
+/// Removes `path` as the unprivileged user the tests run as, with the tool
+/// each entry needs: `fr rm` for an image (a subuid-mode session leaves
+/// files of subordinate ids in it, which the user cannot delete) and for a
+/// tree that belongs to a subordinate id; plain removal for the user's own
+/// files, directories made writable first (a session may have left them
+/// read-only).
+fn remove_as_user(user: &Option<User>, fr: &Path, path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = path.symlink_metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_dir() {
+        return std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let me = rustix::process::getuid().as_raw();
+    if path.join(".fr").symlink_metadata().is_ok_and(|m| m.is_dir()) || meta.uid() != me {
+        let out = user_command(user, fr)
+            .arg("-q")
+            .arg("rm")
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running fr rm: {e}"))?;
+        return if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        };
+    }
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    let mut first_error = Ok(());
+    let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for e in entries.flatten() {
+        let removed = remove_as_user(user, fr, &e.path());
+        if first_error.is_ok() {
+            first_error = removed;
+        }
+    }
+    first_error?;
+    std::fs::remove_dir(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes `line` to the real standard error, which libtest does not
+/// capture (`eprintln!` in a test is shown only if the test fails).
+pub fn loud(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// The harness, or `None` (after printing why) when the end-to-end tests
