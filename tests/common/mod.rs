@@ -9,8 +9,15 @@
 //! Fixtures (a busybox-static rootfs, the compiled probes, Debian's i386
 //! busybox) are built once into a cache outside git and copied per test.
 //!
-//! A test that cannot run here says why and returns; when `CI` or
-//! `FR_TEST_MUST_RUN` is set that is a failure instead.
+//! A test that cannot run here (no test user, no subuid range, no
+//! network, a missing package) fails, saying why and what to install or
+//! set. With `FR_TEST_SKIP=1` it skips instead: it passes and prints
+//! `SKIPPED` and the reason on the real standard error, which the run's
+//! output shows (a test's own `eprintln!` is captured and hidden when it
+//! passes). Under `CI` or `FR_TEST_MUST_RUN`, `FR_TEST_SKIP` is ignored.
+//! The one exception is a test of something the running kernel truly
+//! lacks, shown by the test itself (the x32 ABI): it passes as `NOT
+//! APPLICABLE` with the evidence, even under CI.
 //!
 //! Stale scratch directories of dead runs are removed at setup, quietly,
 //! with the tool each entry needs; what cannot be removed is one warning
@@ -48,21 +55,51 @@ pub struct Harness {
     scratch: PathBuf,
 }
 
-/// Whether a test that cannot run must fail rather than skip.
-pub fn must_run() -> bool {
-    ["CI", "FR_TEST_MUST_RUN"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0" && s != "false"))
+/// Whether the environment variable `name` is set to something other than
+/// empty, `0` or `false`.
+fn flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|s| !s.is_empty() && s != "0" && s != "false")
 }
 
-/// Skips (returns `None`) or, under CI, fails with `why`.
+/// Whether a test that cannot run here may skip (pass, saying so on the
+/// real standard error) instead of failing: only when `FR_TEST_SKIP` asks
+/// for it, and never under `CI` or `FR_TEST_MUST_RUN`.
+pub fn skips_allowed() -> bool {
+    flag("FR_TEST_SKIP") && !flag("CI") && !flag("FR_TEST_MUST_RUN")
+}
+
+/// The name of the running test (libtest names each test's thread).
+fn test_name() -> String {
+    std::thread::current().name().unwrap_or("this test").to_string()
+}
+
+/// A test that cannot run here: it fails with `why`, unless skips are
+/// allowed ([`skips_allowed`]), when it prints `SKIPPED` and `why` where
+/// the run's output shows it and returns `None`. libtest cannot mark a
+/// test ignored once it runs, and a skip that passes quietly makes a run
+/// that tested nothing look green.
+#[track_caller]
 pub fn cannot_run<T>(why: impl AsRef<str>) -> Option<T> {
     let why = why.as_ref();
-    if must_run() {
-        panic!("this test must run here (CI is set) but cannot: {why}");
+    let test = test_name();
+    if !skips_allowed() {
+        let rule = if flag("CI") || flag("FR_TEST_MUST_RUN") {
+            "under CI (or FR_TEST_MUST_RUN) every test must run"
+        } else {
+            "set FR_TEST_SKIP=1 to let the tests that cannot run here skip instead"
+        };
+        panic!("{test} cannot run here: {why}\n({rule})");
     }
-    eprintln!("SKIPPED: {why}");
+    loud(&format!("SKIPPED {test} (FR_TEST_SKIP is set): {why}"));
     None
+}
+
+/// A test whose subject this host does not have at all (the kernel
+/// truly lacks what it tests, as the caller has shown): it passes, even
+/// under CI, and says so where the run's output shows it. Not for what a
+/// package or a setting would give: that is [`cannot_run`].
+pub fn not_applicable(why: impl AsRef<str>) {
+    loud(&format!("NOT APPLICABLE {}: {}", test_name(), why.as_ref()));
 }
 
 pub fn is_root() -> bool {
@@ -244,6 +281,7 @@ pub fn loud(line: &str) {
 
 /// The harness, or `None` (after printing why) when the end-to-end tests
 /// cannot run here.
+#[track_caller]
 pub fn harness() -> Option<&'static Harness> {
     static H: OnceLock<Result<Harness, String>> = OnceLock::new();
     match H.get_or_init(setup) {
