@@ -50,8 +50,17 @@ fn a_second_session_sees_what_the_first_left() {
     let Some(img) = image(h) else { return };
     sh(h, &img, MAKE);
     assert_eq!(sh(h, &img, SHOW), expected());
-    // The store is fr's: the workload cannot see it.
-    assert_eq!(sh(h, &img, "ls -a /.fr 2>/dev/null | wc -l; echo done"), "0\ndone\n");
+    // The store is fr's: the workload sees an empty directory in its place,
+    // and none of the files the store holds.
+    let store: Vec<String> = std::fs::read_dir(img.join(".fr"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!store.is_empty(), "the session left no store");
+    assert_eq!(sh(h, &img, "ls -A /.fr; echo status $?"), "status 0\n");
+    let seen =
+        format!("for f in {}; do test -e /.fr/$f && echo $f; done; echo done", store.join(" "));
+    assert_eq!(sh(h, &img, &seen), "done\n");
 }
 
 #[test]
