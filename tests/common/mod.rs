@@ -708,3 +708,51 @@ pub fn debian(h: &Harness) -> Option<PathBuf> {
         Err(e) => cannot_run(format!("running {}: {e}", script.display())),
     }
 }
+
+/// A fresh ext4 file system mounted (by root, from a loop file) on a
+/// scratch directory owned by the test user; unmounted when dropped. On
+/// it the inode number a new file gets depends on this test's own calls
+/// alone: ext4 gives a new file the lowest free number of its parent's
+/// (flex) group (`fs/ext4/ialloc.c: find_group_other()`,
+/// `find_inode_bit()`), and on the shared disk any other process's new
+/// file in that group takes a freed number first. Kept with its journal:
+/// without one ext4 passes over a number freed in the last seconds
+/// (`recently_deleted()`).
+#[derive(Debug)]
+pub struct Ext4 {
+    pub dir: PathBuf,
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        // Lazily: a workload that outlived a failed test may still be in it.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+impl Harness {
+    /// An [`Ext4`] of 32 MiB for the test user, or why not.
+    pub fn private_ext4(&self, name: &str) -> Option<Ext4> {
+        if !is_root() {
+            return cannot_run(
+                "mounting a file system of the test's own needs root: run the suite as root",
+            );
+        }
+        let base = self.scratch(name);
+        let file = base.join("fs.img");
+        std::fs::File::create(&file).and_then(|f| f.set_len(32 << 20)).unwrap();
+        let mkfs = run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&file));
+        if mkfs.code != Some(0) {
+            return cannot_run(format!("mkfs.ext4 (e2fsprogs; .ci/run installs it): {mkfs:?}"));
+        }
+        let dir = base.join("mnt");
+        std::fs::create_dir(&dir).unwrap();
+        let mount = run(Command::new("mount").args(["-o", "loop"]).arg(&file).arg(&dir));
+        if mount.code != Some(0) {
+            return cannot_run(format!("mount -o loop (a loop device): {}", mount.stderr));
+        }
+        let fs = Ext4 { dir };
+        chown_to(&self.user, &fs.dir);
+        Some(fs)
+    }
+}
