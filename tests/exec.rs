@@ -146,25 +146,44 @@ fn the_controlling_terminal_is_the_callers() {
     assert!(text.contains("/dev/pts/") && text.contains("tty-ok"), "{text}");
 }
 
+/// Each signal fr forwards (README: INT, TERM, HUP, QUIT, USR1, USR2)
+/// reaches the command. The command traps the signal and says so, and
+/// TERM ends it: a signal fr kept would leave only "got TERM" (the
+/// command's shell runs its traps in signal order, and every signal
+/// tried is below TERM's 15, so one that came first is said first).
 #[test]
 fn terminating_signals_sent_to_fr_reach_the_command() {
+    use rustix::process::{kill_process, Pid, Signal};
     let Some(h) = harness() else { return };
     let Some(rootfs) = h.rootfs() else { return };
-    for (signal, name) in [(15, "TERM"), (1, "HUP"), (2, "INT")] {
+    let signals = [
+        (Signal::TERM, "TERM"),
+        (Signal::HUP, "HUP"),
+        (Signal::INT, "INT"),
+        (Signal::QUIT, "QUIT"),
+        (Signal::USR1, "USR1"),
+        (Signal::USR2, "USR2"),
+    ];
+    for (signal, name) in signals {
         let script = format!(
-            "trap 'echo got {name}; exit 3' {name}; echo ready; while :; do sleep 0.1; done"
+            "trap 'echo got {name}' {name}; trap 'echo got TERM; exit 3' TERM; echo ready; \
+             while :; do sleep 0.1; done"
         );
         let mut cmd = h.exec_command(Some(&rootfs), F, &["sh", "-c", &script]);
         let (mut child, mut out) = start_ready(&mut cmd);
-        let pid = rustix::process::Pid::from_child(&child);
-        rustix::process::kill_process(
-            pid,
-            rustix::process::Signal::from_named_raw(signal).unwrap(),
-        )
-        .unwrap();
+        let pid = Pid::from_child(&child);
+        kill_process(pid, signal).unwrap();
+        if signal != Signal::TERM {
+            kill_process(pid, Signal::TERM).unwrap();
+        }
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-        assert_eq!(rest, format!("got {name}\n"));
+        let want = if signal == Signal::TERM {
+            "got TERM\n".to_string()
+        } else {
+            format!("got {name}\ngot TERM\n")
+        };
+        assert_eq!(rest, want, "SIG{name} sent to fr");
         assert_eq!(child.wait().unwrap().code(), Some(3));
     }
 }
