@@ -6,8 +6,9 @@
 //! which `.ci/run` creates). Root is used only as the oracle of the
 //! differential tests.
 //!
-//! Fixtures (a busybox-static rootfs, the compiled probes, Debian's i386
-//! busybox) are built once into a cache outside git and copied per test.
+//! Fixtures (a busybox-static rootfs, the probes of `tests/probe` built
+//! with `cc`, `musl-gcc` or Go, Debian's i386 busybox) are built once
+//! into a cache outside git (`target/tmp`) and copied per test.
 //!
 //! A test that cannot run here (no test user, no subuid range, no
 //! network, a missing package) fails, saying why and what to install or
@@ -468,28 +469,97 @@ impl Harness {
 
     /// `tests/probe/SOURCE` compiled with `cc FLAGS` into the cache as `name`.
     pub fn compile(&self, source: &str, name: &str, flags: &[&str]) -> Option<PathBuf> {
-        static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
+        self.compile_with("cc", source, name, flags)
+    }
+
+    /// `tests/probe/SOURCE` compiled with `compiler FLAGS` (`cc`,
+    /// `musl-gcc`) into the cache as `name`, once for each version of the
+    /// source, compiler and flags.
+    pub fn compile_with(
+        &self,
+        compiler: &str,
+        source: &str,
+        name: &str,
+        flags: &[&str],
+    ) -> Option<PathBuf> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe").join(source);
+        let mut cmd = Command::new(compiler);
+        cmd.args(flags).arg("-O1").arg("-o");
+        self.build_once(name, &src, &[compiler], &mut cmd, |c, out| {
+            c.arg(out).arg(&src);
+        })
+        .map_err(|why| {
+            let hint = match compiler {
+                "musl-gcc" => "apt-get install musl-tools",
+                _ if flags.contains(&"-m32") => "apt-get install gcc-multilib libc6-dev-i386",
+                _ if flags.contains(&"-mx32") => "apt-get install gcc-multilib libc6-dev-x32",
+                _ => "apt-get install gcc libc6-dev",
+            };
+            format!(
+                "{compiler} {} could not build {source} ({hint}; .ci/run does): {why}",
+                flags.join(" ")
+            )
+        })
+        .map_or_else(cannot_run, Some)
+    }
+
+    /// `tests/probe/SOURCE`, a Go program, built by Debian's Go with
+    /// `CGO_ENABLED=0` (a static binary, no libc) into the cache as `name`,
+    /// once for each version of the source.
+    pub fn go_build(&self, source: &str, name: &str) -> Option<PathBuf> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe").join(source);
+        let go_cache = self.cache.join("go");
+        let mut cmd = Command::new("go");
+        cmd.env("CGO_ENABLED", "0")
+            .env("GO111MODULE", "off")
+            .env("GOCACHE", go_cache.join("build"))
+            .env("GOPATH", go_cache.join("path"))
+            .env("HOME", &go_cache)
+            .args(["build", "-o"]);
+        self.build_once(name, &src, &["go", "CGO_ENABLED=0"], &mut cmd, |c, out| {
+            c.arg(out).arg(&src);
+        })
+        .map_err(|why| {
+            format!("go could not build {source} (apt-get install golang-go; .ci/run does): {why}")
+        })
+        .map_or_else(cannot_run, Some)
+    }
+
+    /// Runs `cmd` (completed by `finish` with the output path and the
+    /// source) into `probe/NAME` in the cache, unless the one there was
+    /// built from the same source with the same command.
+    fn build_once(
+        &self,
+        name: &str,
+        src: &Path,
+        how: &[&str],
+        cmd: &mut Command,
+        finish: impl FnOnce(&mut Command, &Path),
+    ) -> Result<PathBuf, String> {
+        use std::hash::{Hash, Hasher};
+        static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
         let dir = self.cache.join("probe");
         std::fs::create_dir_all(&dir).unwrap();
         let out_path = dir.join(name);
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe").join(source);
+        let key_path = dir.join(format!("{name}.key"));
+        let text = std::fs::read(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        (text, how, format!("{:?}", cmd.get_args().collect::<Vec<_>>())).hash(&mut hasher);
+        let key = format!("{:016x}\n", hasher.finish());
+        if out_path.exists() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
+            return Ok(out_path);
+        }
         let tmp = dir.join(format!("{name}.{}", std::process::id()));
-        let out = Command::new("cc").args(flags).arg("-O1").arg("-o").arg(&tmp).arg(&src).output();
-        match out {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                return cannot_run(format!(
-                    "cc {} could not build the probe (for -m32: apt-get install gcc-multilib libc6-dev-i386): {}",
-                    flags.join(" "),
-                    String::from_utf8_lossy(&o.stderr)
-                ))
-            }
-            Err(e) => return cannot_run(format!("no C compiler to build the probe: {e}")),
+        finish(cmd, &tmp);
+        let out = cmd.output().map_err(|e| format!("running {cmd:?}: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::rename(&tmp, &out_path).unwrap();
-        Some(out_path)
+        std::fs::write(&key_path, key).unwrap();
+        Ok(out_path)
     }
 
     /// Debian's i386 busybox-static, unpacked from its .deb into the cache.
