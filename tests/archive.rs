@@ -202,6 +202,7 @@ fn root_tools_missing() -> Option<&'static str> {
         !Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {tool}"))
+            .stdout(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     })

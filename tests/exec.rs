@@ -169,7 +169,7 @@ fn terminating_signals_sent_to_fr_reach_the_command() {
             "trap 'echo got {name}' {name}; trap 'echo got TERM; exit 3' TERM; echo ready; \
              while :; do sleep 0.1; done"
         );
-        let mut cmd = h.exec_command(Some(&rootfs), F, &["sh", "-c", &script]);
+        let mut cmd = h.exec_command(Some(&rootfs), &["-q", "--fakeroot"], &["sh", "-c", &script]);
         let (mut child, mut out) = start_ready(&mut cmd);
         let pid = Pid::from_child(&child);
         kill_process(pid, signal).unwrap();

@@ -16,6 +16,8 @@ use common::{harness, install, Harness};
 /// owner. (In subuid mode the kernel holds the owners the namespace maps;
 /// tests/subuid.rs covers that mode.)
 const F: &[&str] = &["--fakeroot", "--userns=root-mapped"];
+/// [`F`] for a session whose standard error the test does not read.
+const QUIET: &[&str] = &["-q", "--fakeroot", "--userns=root-mapped"];
 /// VFS_CAP_REVISION_2 | effective, cap_net_raw: `setcap cap_net_raw+ep`.
 const CAP: &str = "0100000200200000000000000000000000000000";
 
@@ -204,7 +206,7 @@ fn a_second_session_on_the_same_image_is_refused_with_the_holder_named() {
     let Some(h) = harness() else { return };
     let Some(img) = image(h) else { return };
     let mut first = h
-        .exec_command(Some(&img), F, &["sh", "-c", "echo ready; sleep 30"])
+        .exec_command(Some(&img), QUIET, &["sh", "-c", "echo ready; sleep 30"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -442,7 +444,7 @@ fn only_fr_holds_the_image_lock() {
         return;
     }
     let mut child = h
-        .exec_command(Some(&img), F, &["sh", "-c", "echo ready; exec sleep 60"])
+        .exec_command(Some(&img), QUIET, &["sh", "-c", "echo ready; exec sleep 60"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
