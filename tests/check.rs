@@ -1,14 +1,35 @@
 //! `fr check` on this host, as the test user: what it says is what the
-//! host has (the suite needs user namespaces and every seccomp feature,
-//! `.ci/run` gives the user a subuid range).
+//! host has. The kernel's features are found independently, by a probe
+//! that uses each one (`tests/probe/seccomp_features.c`), and the subuid
+//! ranges from the files themselves.
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::harness;
+
+/// The features the probe found, by name: `true` for "yes".
+fn probed(h: &common::Harness) -> Option<BTreeMap<String, bool>> {
+    let probe = h.compile("seccomp_features.c", "seccomp-features", &["-static", "-pthread"])?;
+    let out = common::run(&mut h.command(&probe));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let found: BTreeMap<String, bool> = out
+        .stdout
+        .lines()
+        .map(|l| {
+            let (name, answer) = l.split_once(' ').unwrap();
+            (name.to_string(), answer == "yes")
+        })
+        .collect();
+    assert_eq!(found.len(), 7, "{}", out.stdout);
+    Some(found)
+}
 
 #[test]
 fn check_reports_this_host() {
     let Some(h) = harness() else { return };
+    let Some(has) = probed(h) else { return };
     let run = h.fr(["check"]);
     assert_eq!(run.code, Some(0), "{run:?}");
     let text = run.stdout;
@@ -20,18 +41,26 @@ fn check_reports_this_host() {
             .unwrap_or_else(|| panic!("no {key} in\n{text}"))
     };
     assert_eq!(value("kernel"), release.trim());
-    assert_eq!(value("unprivileged user namespaces"), "work");
-    for feature in
-        ["seccomp user notification (5.0)", "  CONTINUE", "  ADDFD (5.9)", "  SYNC_WAKE_UP"]
-    {
-        assert!(value(feature).ends_with("yes"), "{feature}: {text}");
+    let userns = value("unprivileged user namespaces");
+    assert_eq!(userns == "work", has["userns"], "{text}");
+    for (line, feature) in [
+        ("seccomp user notification (5.0)", "user_notif"),
+        ("  CONTINUE (5.5)", "continue"),
+        ("  ADDFD (5.9)", "addfd"),
+        ("  ADDFD_FLAG_SEND (5.14)", "addfd_send"),
+        ("  WAIT_KILLABLE_RECV (5.19)", "wait_killable_recv"),
+        ("  SYNC_WAKE_UP (6.6)", "sync_wake_up"),
+    ] {
+        let said = value(line);
+        assert_eq!(said == "yes", has[feature], "{feature}: fr check says {said:?}\n{text}");
     }
-    // .ci/run gives the test user ranges and installs uidmap: subuid mode.
-    let mode = if common::subuid_ready(h) { "subuid" } else { "root-mapped" };
-    assert!(
-        value("mode with IMAGE").starts_with(&format!("{mode}: user namespaces work")),
-        "{text}"
-    );
+    // The ranges and setuid helpers the harness sees give subuid mode.
+    let mode = match (has["userns"], common::subuid_ready(h)) {
+        (true, true) => "subuid",
+        (true, false) => "root-mapped",
+        (false, _) => "none",
+    };
+    assert!(value("mode with IMAGE").starts_with(&format!("{mode}: ")), "{text}");
     // The ranges /etc/subuid gives the test user, as the file says them.
     if let Some(user) = &h.user {
         let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
@@ -43,9 +72,11 @@ fn check_reports_this_host() {
     }
     let json = h.fr(["check", "--json"]);
     assert_eq!(json.code, Some(0));
+    let fields = "d['mode'], d['userns']['works'], *(d['seccomp'][k] for k in \
+        ('user_notif', 'continue', 'addfd', 'addfd_send', 'wait_killable_recv', 'sync_wake_up'))";
     let parsed = h
         .command("python3")
-        .args(["-c", "import json,sys; d=json.load(sys.stdin); print(d['mode'], d['seccomp']['addfd_send'], d['userns']['works'])"])
+        .args(["-c", &format!("import json,sys; d=json.load(sys.stdin); print(*({fields}))")])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -55,7 +86,18 @@ fn check_reports_this_host() {
             c.wait_with_output()
         })
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&parsed.stdout), format!("{mode} True True\n"));
+    let py = |b: bool| if b { "True" } else { "False" };
+    let keys = [
+        "userns",
+        "user_notif",
+        "continue",
+        "addfd",
+        "addfd_send",
+        "wait_killable_recv",
+        "sync_wake_up",
+    ];
+    let want: Vec<&str> = std::iter::once(mode).chain(keys.iter().map(|k| py(has[*k]))).collect();
+    assert_eq!(String::from_utf8_lossy(&parsed.stdout), format!("{}\n", want.join(" ")));
 }
 
 /// `fr config fakeroot` as root on copies of the id files: a new range that

@@ -96,35 +96,6 @@ fn static_i386_probe_sees_what_real_root_sees() {
     differential("probe-i386-static", &["-m32", "-static"]);
 }
 
-/// Debian's i386 busybox-static, a real 32-bit static program, gives the
-/// same answers as the native one.
-#[test]
-fn i386_busybox_chowns_and_stats_like_the_native_one() {
-    let Some(h) = harness() else { return };
-    let Some(bb32) = h.busybox_i386() else { return };
-    let Some(rootfs) = h.rootfs() else { return };
-    install(h, &bb32, &rootfs.join("bin"), "busybox32");
-    let script = |bb: &str| {
-        format!(
-            "mkdir /w && cd /w && {bb} touch f && {bb} mkdir d && {bb} ln -s f l && {bb} chown 123:456 f && \
-             {bb} chgrp 70000 d && {bb} chown -h 7:8 l && {bb} chmod 4755 f && {bb} chown 9 f && \
-             {bb} stat -c '%u:%g %a %F %n' f d l && {bb} ls -ln f d l && {bb} find . -user 9 && cd / && rm -r /w"
-        )
-    };
-    let native = h.exec(Some(&rootfs), &["--fakeroot"], &["sh", "-c", &script("busybox")]).ok();
-    let i386 =
-        h.exec(Some(&rootfs), &["--fakeroot"], &["sh", "-c", &script("/bin/busybox32")]).ok();
-    assert!(native.contains("9:456 755 regular empty file f"), "{native}");
-    assert!(native.contains("0:70000 755 directory d"), "{native}");
-    assert_eq!(i386, native);
-    // The 32-bit binary really is one.
-    let file = Command::new("file").arg(&bb32).output();
-    if let Ok(file) = file {
-        let text = String::from_utf8_lossy(&file.stdout);
-        assert!(text.contains("32-bit") || text.is_empty(), "{text}");
-    }
-}
-
 /// A tree real root makes (devices, a fifo, hard links, symlinks with their
 /// own owners, set-id, sticky and 000 modes, `user.*` and
 /// `security.capability`), archived by real root, extracted under fr with

@@ -16,6 +16,8 @@ use common::{harness, install, Harness};
 /// owner. (In subuid mode the kernel holds the owners the namespace maps;
 /// tests/subuid.rs covers that mode.)
 const F: &[&str] = &["--fakeroot", "--userns=root-mapped"];
+/// [`F`] for a session whose standard error the test does not read.
+const QUIET: &[&str] = &["-q", "--fakeroot", "--userns=root-mapped"];
 /// VFS_CAP_REVISION_2 | effective, cap_net_raw: `setcap cap_net_raw+ep`.
 const CAP: &str = "0100000200200000000000000000000000000000";
 
@@ -50,8 +52,17 @@ fn a_second_session_sees_what_the_first_left() {
     let Some(img) = image(h) else { return };
     sh(h, &img, MAKE);
     assert_eq!(sh(h, &img, SHOW), expected());
-    // The store is fr's: the workload cannot see it.
-    assert_eq!(sh(h, &img, "ls -a /.fr 2>/dev/null | wc -l; echo done"), "0\ndone\n");
+    // The store is fr's: the workload sees an empty directory in its place,
+    // and none of the files the store holds.
+    let store: Vec<String> = std::fs::read_dir(img.join(".fr"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!store.is_empty(), "the session left no store");
+    assert_eq!(sh(h, &img, "ls -A /.fr; echo status $?"), "status 0\n");
+    let seen =
+        format!("for f in {}; do test -e /.fr/$f && echo $f; done; echo done", store.join(" "));
+    assert_eq!(sh(h, &img, &seen), "done\n");
 }
 
 #[test]
@@ -195,7 +206,7 @@ fn a_second_session_on_the_same_image_is_refused_with_the_holder_named() {
     let Some(h) = harness() else { return };
     let Some(img) = image(h) else { return };
     let mut first = h
-        .exec_command(Some(&img), F, &["sh", "-c", "echo ready; sleep 30"])
+        .exec_command(Some(&img), QUIET, &["sh", "-c", "echo ready; sleep 30"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -434,7 +445,7 @@ fn only_fr_holds_the_image_lock() {
         return;
     }
     let mut child = h
-        .exec_command(Some(&img), F, &["sh", "-c", "echo ready; exec sleep 60"])
+        .exec_command(Some(&img), QUIET, &["sh", "-c", "echo ready; exec sleep 60"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

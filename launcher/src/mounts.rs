@@ -242,7 +242,7 @@ pub fn outer_image(image: &Path, binds: &[Bind]) -> Result<()> {
     if let Ok(store) = reopen(root, crate::store::DIR) {
         let flags =
             MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-        mount_fs("tmpfs", store.as_fd(), flags, "mode=0,size=4k", "/.fr")?;
+        mount_fs("tmpfs", store.as_fd(), flags, "mode=0700,size=4k", "/.fr")?;
     }
     apply_binds(root, binds)
 }

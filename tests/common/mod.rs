@@ -6,11 +6,23 @@
 //! which `.ci/run` creates). Root is used only as the oracle of the
 //! differential tests.
 //!
-//! Fixtures (a busybox-static rootfs, the compiled probes, Debian's i386
-//! busybox) are built once into a cache outside git and copied per test.
+//! Fixtures (a busybox-static rootfs, the probes of `tests/probe` built
+//! with `cc`, `musl-gcc` or Go, Debian's i386 busybox) are built once
+//! into a cache outside git (`target/tmp`) and copied per test.
 //!
-//! A test that cannot run here says why and returns; when `CI` or
-//! `FR_TEST_MUST_RUN` is set that is a failure instead.
+//! A test that cannot run here (no test user, no subuid range, no
+//! network, a missing package) fails, saying why and what to install or
+//! set. With `FR_TEST_SKIP=1` it skips instead: it passes and prints
+//! `SKIPPED` and the reason on the real standard error, which the run's
+//! output shows (a test's own `eprintln!` is captured and hidden when it
+//! passes). Under `CI` or `FR_TEST_MUST_RUN`, `FR_TEST_SKIP` is ignored.
+//! The one exception is a test of something the running kernel truly
+//! lacks, shown by the test itself (the x32 ABI): it passes as `NOT
+//! APPLICABLE` with the evidence, even under CI.
+//!
+//! Stale scratch directories of dead runs are removed at setup, quietly,
+//! with the tool each entry needs; what cannot be removed is one warning
+//! line.
 #![allow(dead_code)]
 
 pub mod pty;
@@ -46,21 +58,51 @@ pub struct Harness {
     scratch: PathBuf,
 }
 
-/// Whether a test that cannot run must fail rather than skip.
-pub fn must_run() -> bool {
-    ["CI", "FR_TEST_MUST_RUN"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0" && s != "false"))
+/// Whether the environment variable `name` is set to something other than
+/// empty, `0` or `false`.
+fn flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|s| !s.is_empty() && s != "0" && s != "false")
 }
 
-/// Skips (returns `None`) or, under CI, fails with `why`.
+/// Whether a test that cannot run here may skip (pass, saying so on the
+/// real standard error) instead of failing: only when `FR_TEST_SKIP` asks
+/// for it, and never under `CI` or `FR_TEST_MUST_RUN`.
+pub fn skips_allowed() -> bool {
+    flag("FR_TEST_SKIP") && !flag("CI") && !flag("FR_TEST_MUST_RUN")
+}
+
+/// The name of the running test (libtest names each test's thread).
+fn test_name() -> String {
+    std::thread::current().name().unwrap_or("this test").to_string()
+}
+
+/// A test that cannot run here: it fails with `why`, unless skips are
+/// allowed ([`skips_allowed`]), when it prints `SKIPPED` and `why` where
+/// the run's output shows it and returns `None`. libtest cannot mark a
+/// test ignored once it runs, and a skip that passes quietly makes a run
+/// that tested nothing look green.
+#[track_caller]
 pub fn cannot_run<T>(why: impl AsRef<str>) -> Option<T> {
     let why = why.as_ref();
-    if must_run() {
-        panic!("this test must run here (CI is set) but cannot: {why}");
+    let test = test_name();
+    if !skips_allowed() {
+        let rule = if flag("CI") || flag("FR_TEST_MUST_RUN") {
+            "under CI (or FR_TEST_MUST_RUN) every test must run"
+        } else {
+            "set FR_TEST_SKIP=1 to let the tests that cannot run here skip instead"
+        };
+        panic!("{test} cannot run here: {why}\n({rule})");
     }
-    eprintln!("SKIPPED: {why}");
+    loud(&format!("SKIPPED {test} (FR_TEST_SKIP is set): {why}"));
     None
+}
+
+/// A test whose subject this host does not have at all (the kernel
+/// truly lacks what it tests, as the caller has shown): it passes, even
+/// under CI, and says so where the run's output shows it. Not for what a
+/// package or a setting would give: that is [`cannot_run`].
+pub fn not_applicable(why: impl AsRef<str>) {
+    loud(&format!("NOT APPLICABLE {}: {}", test_name(), why.as_ref()));
 }
 
 pub fn is_root() -> bool {
@@ -158,29 +200,91 @@ fn setup() -> Result<Harness, String> {
     let scratch_root = cache.join("scratch");
     std::fs::create_dir_all(&scratch_root).map_err(|e| e.to_string())?;
     chown_to(&user, &scratch_root);
-    if let Ok(entries) = std::fs::read_dir(&scratch_root) {
-        for e in entries.flatten() {
-            let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
-            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
-                // A subuid-mode session leaves files the user cannot delete;
-                // fr rm removes each image, not the directory holding them.
-                for image in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-                    let mut rm = user_command(&user, &fr);
-                    let _ = rm.arg("-q").arg("rm").arg(image.path()).stderr(Stdio::null()).status();
-                }
-                let _ = user_command(&user, "rm").arg("-rf").arg(e.path()).status();
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    remove_stale_scratch(&user, &fr, &scratch_root);
     let scratch = scratch_root.join(std::process::id().to_string());
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     chown_to(&user, &scratch);
     Ok(Harness { user, uid, gid, cache, fr, scratch })
 }
 
+/// Removes the scratch directories of runs that are gone (no process has
+/// their pid). What cannot be removed is said on the real standard error
+/// (not the test's captured output), one line per directory: a leftover
+/// is a real failure, and must stand out.
+fn remove_stale_scratch(user: &Option<User>, fr: &Path, scratch_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch_root) else { return };
+    for e in entries.flatten() {
+        let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
+        if pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists()) {
+            continue;
+        }
+        let removed = if is_root() {
+            // Root removes anything a run leaves: the images of subuid
+            // sessions (files of subordinate ids), real root's oracle
+            // copies, the second user's homes.
+            std::fs::remove_dir_all(e.path()).map_err(|err| err.to_string())
+        } else {
+            remove_as_user(user, fr, &e.path())
+        };
+        if let Err(why) = removed {
+            loud(&format!(
+                "warning: the stale scratch directory {} is not all gone: {why}",
+                e.path().display()
+            ));
+        }
+    }
+}
+
+/// Removes `path` as the unprivileged user the tests run as, with the tool
+/// each entry needs: `fr rm` for an image (a subuid-mode session leaves
+/// files of subordinate ids in it, which the user cannot delete) and for a
+/// tree that belongs to a subordinate id; plain removal for the user's own
+/// files, directories made writable first (a session may have left them
+/// read-only).
+fn remove_as_user(user: &Option<User>, fr: &Path, path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = path.symlink_metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_dir() {
+        return std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let me = rustix::process::getuid().as_raw();
+    if path.join(".fr").symlink_metadata().is_ok_and(|m| m.is_dir()) || meta.uid() != me {
+        let out = user_command(user, fr)
+            .arg("-q")
+            .arg("rm")
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running fr rm: {e}"))?;
+        return if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        };
+    }
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    let mut first_error = Ok(());
+    let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for e in entries.flatten() {
+        let removed = remove_as_user(user, fr, &e.path());
+        if first_error.is_ok() {
+            first_error = removed;
+        }
+    }
+    first_error?;
+    std::fs::remove_dir(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes `line` to the real standard error, which libtest does not
+/// capture (`eprintln!` in a test is shown only if the test fails).
+pub fn loud(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// The harness, or `None` (after printing why) when the end-to-end tests
 /// cannot run here.
+#[track_caller]
 pub fn harness() -> Option<&'static Harness> {
     static H: OnceLock<Result<Harness, String>> = OnceLock::new();
     match H.get_or_init(setup) {
@@ -367,28 +471,97 @@ impl Harness {
 
     /// `tests/probe/SOURCE` compiled with `cc FLAGS` into the cache as `name`.
     pub fn compile(&self, source: &str, name: &str, flags: &[&str]) -> Option<PathBuf> {
-        static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
+        self.compile_with("cc", source, name, flags)
+    }
+
+    /// `tests/probe/SOURCE` compiled with `compiler FLAGS` (`cc`,
+    /// `musl-gcc`) into the cache as `name`, once for each version of the
+    /// source, compiler and flags.
+    pub fn compile_with(
+        &self,
+        compiler: &str,
+        source: &str,
+        name: &str,
+        flags: &[&str],
+    ) -> Option<PathBuf> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe").join(source);
+        let mut cmd = Command::new(compiler);
+        cmd.args(flags).arg("-O1").arg("-o");
+        self.build_once(name, &src, &[compiler], &mut cmd, |c, out| {
+            c.arg(out).arg(&src);
+        })
+        .map_err(|why| {
+            let hint = match compiler {
+                "musl-gcc" => "apt-get install musl-tools",
+                _ if flags.contains(&"-m32") => "apt-get install gcc-multilib libc6-dev-i386",
+                _ if flags.contains(&"-mx32") => "apt-get install gcc-multilib libc6-dev-x32",
+                _ => "apt-get install gcc libc6-dev",
+            };
+            format!(
+                "{compiler} {} could not build {source} ({hint}; .ci/run does): {why}",
+                flags.join(" ")
+            )
+        })
+        .map_or_else(cannot_run, Some)
+    }
+
+    /// `tests/probe/SOURCE`, a Go program, built by Debian's Go with
+    /// `CGO_ENABLED=0` (a static binary, no libc) into the cache as `name`,
+    /// once for each version of the source.
+    pub fn go_build(&self, source: &str, name: &str) -> Option<PathBuf> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe").join(source);
+        let go_cache = self.cache.join("go");
+        let mut cmd = Command::new("go");
+        cmd.env("CGO_ENABLED", "0")
+            .env("GO111MODULE", "off")
+            .env("GOCACHE", go_cache.join("build"))
+            .env("GOPATH", go_cache.join("path"))
+            .env("HOME", &go_cache)
+            .args(["build", "-o"]);
+        self.build_once(name, &src, &["go", "CGO_ENABLED=0"], &mut cmd, |c, out| {
+            c.arg(out).arg(&src);
+        })
+        .map_err(|why| {
+            format!("go could not build {source} (apt-get install golang-go; .ci/run does): {why}")
+        })
+        .map_or_else(cannot_run, Some)
+    }
+
+    /// Runs `cmd` (completed by `finish` with the output path and the
+    /// source) into `probe/NAME` in the cache, unless the one there was
+    /// built from the same source with the same command.
+    fn build_once(
+        &self,
+        name: &str,
+        src: &Path,
+        how: &[&str],
+        cmd: &mut Command,
+        finish: impl FnOnce(&mut Command, &Path),
+    ) -> Result<PathBuf, String> {
+        use std::hash::{Hash, Hasher};
+        static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
         let dir = self.cache.join("probe");
         std::fs::create_dir_all(&dir).unwrap();
         let out_path = dir.join(name);
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe").join(source);
+        let key_path = dir.join(format!("{name}.key"));
+        let text = std::fs::read(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        (text, how, format!("{:?}", cmd.get_args().collect::<Vec<_>>())).hash(&mut hasher);
+        let key = format!("{:016x}\n", hasher.finish());
+        if out_path.exists() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
+            return Ok(out_path);
+        }
         let tmp = dir.join(format!("{name}.{}", std::process::id()));
-        let out = Command::new("cc").args(flags).arg("-O1").arg("-o").arg(&tmp).arg(&src).output();
-        match out {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                return cannot_run(format!(
-                    "cc {} could not build the probe (for -m32: apt-get install gcc-multilib libc6-dev-i386): {}",
-                    flags.join(" "),
-                    String::from_utf8_lossy(&o.stderr)
-                ))
-            }
-            Err(e) => return cannot_run(format!("no C compiler to build the probe: {e}")),
+        finish(cmd, &tmp);
+        let out = cmd.output().map_err(|e| format!("running {cmd:?}: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::rename(&tmp, &out_path).unwrap();
-        Some(out_path)
+        std::fs::write(&key_path, key).unwrap();
+        Ok(out_path)
     }
 
     /// Debian's i386 busybox-static, unpacked from its .deb into the cache.
@@ -605,5 +778,53 @@ pub fn debian(h: &Harness) -> Option<PathBuf> {
             String::from_utf8_lossy(&o.stderr)
         )),
         Err(e) => cannot_run(format!("running {}: {e}", script.display())),
+    }
+}
+
+/// A fresh ext4 file system mounted (by root, from a loop file) on a
+/// scratch directory owned by the test user; unmounted when dropped. On
+/// it the inode number a new file gets depends on this test's own calls
+/// alone: ext4 gives a new file the lowest free number of its parent's
+/// (flex) group (`fs/ext4/ialloc.c: find_group_other()`,
+/// `find_inode_bit()`), and on the shared disk any other process's new
+/// file in that group takes a freed number first. Kept with its journal:
+/// without one ext4 passes over a number freed in the last seconds
+/// (`recently_deleted()`).
+#[derive(Debug)]
+pub struct Ext4 {
+    pub dir: PathBuf,
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        // Lazily: a workload that outlived a failed test may still be in it.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+impl Harness {
+    /// An [`Ext4`] of 32 MiB for the test user, or why not.
+    pub fn private_ext4(&self, name: &str) -> Option<Ext4> {
+        if !is_root() {
+            return cannot_run(
+                "mounting a file system of the test's own needs root: run the suite as root",
+            );
+        }
+        let base = self.scratch(name);
+        let file = base.join("fs.img");
+        std::fs::File::create(&file).and_then(|f| f.set_len(32 << 20)).unwrap();
+        let mkfs = run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&file));
+        if mkfs.code != Some(0) {
+            return cannot_run(format!("mkfs.ext4 (e2fsprogs; .ci/run installs it): {mkfs:?}"));
+        }
+        let dir = base.join("mnt");
+        std::fs::create_dir(&dir).unwrap();
+        let mount = run(Command::new("mount").args(["-o", "loop"]).arg(&file).arg(&dir));
+        if mount.code != Some(0) {
+            return cannot_run(format!("mount -o loop (a loop device): {}", mount.stderr));
+        }
+        let fs = Ext4 { dir };
+        chown_to(&self.user, &fs.dir);
+        Some(fs)
     }
 }
