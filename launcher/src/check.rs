@@ -74,27 +74,21 @@ pub fn subids(root: &Path, rel: &str, user: Option<&str>, uid: u32) -> SubIds {
     };
     let mut all: Vec<(String, Range)> = Vec::new();
     let mut out = SubIds { file, exists: true, ..SubIds::default() };
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(':').collect();
-        let parsed = match fields.as_slice() {
-            [owner, start, count] => {
-                start.parse().ok().zip(count.parse().ok()).map(|(s, c)| (*owner, s, c))
+    for (n, text) in text.lines().enumerate() {
+        let entry = match crate::subid::line(text) {
+            crate::subid::Line::Blank => continue,
+            crate::subid::Line::Entry(e) => e,
+            crate::subid::Line::Bad => {
+                out.bad_lines.push(n + 1);
+                continue;
             }
-            _ => None,
         };
-        let Some((owner, start, count)) = parsed else {
-            out.bad_lines.push(n + 1);
-            continue;
-        };
-        let range = Range { start, count };
-        if Some(owner) == user || owner == uid.to_string() {
+        let range = Range { start: entry.start, count: entry.count };
+        if entry.gives(user, uid) {
             out.ranges.push(range);
         }
-        all.push((owner.to_string(), range));
+        let shown = if entry.disabled { format!("!{}", entry.owner) } else { entry.owner.into() };
+        all.push((shown, range));
     }
     for (i, (a, ra)) in all.iter().enumerate() {
         for (b, rb) in &all[i + 1..] {
@@ -251,7 +245,13 @@ fn pick(
     }
 }
 
+/// The name of user `uid`: the host's through NSS (`getpwuid_r(3)`, as
+/// `newuidmap` resolves it: LDAP and systemd users included), or, for
+/// another root (a test's), its `etc/passwd`.
 pub(crate) fn user_name(root: &Path, uid: u32) -> Option<String> {
+    if root == Path::new("/") {
+        return crate::sys::user_name(uid);
+    }
     let text = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();

@@ -46,16 +46,10 @@ pub enum ConfigError {
 
 /// The owner and range of an entry line, `!` (disabled) or not.
 fn entry(line: &str) -> Option<(bool, &str, u64, u64)> {
-    let (disabled, body) = match line.strip_prefix('!') {
-        Some(rest) => (true, rest),
-        None => (false, line),
-    };
-    if body.trim_start().starts_with('#') {
-        return None;
+    match crate::subid::line(line) {
+        crate::subid::Line::Entry(e) => Some((e.disabled, e.owner, e.start, e.count)),
+        _ => None,
     }
-    let mut f = body.trim_end_matches(['\n', '\r']).split(':');
-    let (owner, start, count) = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
-    f.next().is_none().then_some((disabled, owner, start, count))
 }
 
 /// `text` (a whole subuid or subgid file) with `action` done for `user`
@@ -199,12 +193,10 @@ pub fn fakeroot(
     apply(subgid, action, user, uid)
 }
 
+/// The host user `user`'s uid, through NSS (`getpwnam_r(3)`), as
+/// `newuidmap` resolves it.
 fn passwd_uid(user: &str) -> Option<u32> {
-    let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 2 && f[0] == user).then(|| f[2].parse().ok()).flatten()
-    })
+    crate::sys::uid_of(user)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 pub mod options;
 // What can stop it, and the way out.
 pub mod error;
+// The subordinate id files: one parser for every reader and writer.
+pub mod subid;
 // Which user namespace: subuid, root-mapped or none, and why.
 pub mod mode;
 // Mode choice, forks, id maps, the supervisor, signals and exit status.

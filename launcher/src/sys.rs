@@ -257,6 +257,51 @@ pub fn process_group() -> Option<rustix::process::Pid> {
     rustix::process::Pid::from_raw(unsafe { libc::getpgrp() })
 }
 
+/// The host's name for user `uid`, through NSS (`getpwuid_r(3)`).
+pub fn user_name(uid: u32) -> Option<String> {
+    passwd(|pwd, buf, result| {
+        // SAFETY: every pointer is to a live, writable object of the right
+        // type and `buf` holds `buf.len()` bytes (getpwuid_r(3)).
+        unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
+    })
+    .map(|(name, _)| name)
+}
+
+/// The host uid of user `name`, through NSS (`getpwnam_r(3)`).
+pub fn uid_of(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    passwd(|pwd, buf, result| {
+        // SAFETY: as in `user_name`; `name` is a NUL-terminated string that
+        // outlives the call.
+        unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), result) }
+    })
+    .map(|(_, uid)| uid)
+}
+
+/// Runs a `getpw*_r` call with a buffer grown until it fits; the entry's
+/// name and uid, or `None` if there is none.
+fn passwd(
+    call: impl Fn(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int,
+) -> Option<(String, u32)> {
+    let mut size = 1024;
+    loop {
+        // SAFETY: an all-zero passwd is a valid value of the plain C struct.
+        let mut pwd = unsafe { std::mem::zeroed::<libc::passwd>() };
+        let mut buf = vec![0 as libc::c_char; size];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        match call(&mut pwd, &mut buf, &mut result) {
+            libc::ERANGE if size < 1 << 20 => size *= 4,
+            0 if !result.is_null() => {
+                // SAFETY: on success pw_name points to a NUL-terminated
+                // string inside `buf`, which is still alive.
+                let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+                return Some((name.to_string_lossy().into_owned(), pwd.pw_uid));
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// `_exit(2)`: ends a forked child without running the parent's exit
 /// handlers or flushing buffers it copied.
 pub fn exit_now(code: i32) -> ! {
