@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fr_emulator::attrs::S_IFMT;
 use fr_emulator::tar::{self, Kind, Member};
-use fr_emulator::{Attrs, FileType, IdMap, InodeKey, InodeTable};
+use fr_emulator::{Attrs, FileType, InodeKey, InodeTable};
 use rustix::fs::{self, AtFlags, StatxFlags, CWD};
 
 use crate::error::Error;
@@ -65,26 +65,11 @@ fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
     Error::Archive { path: path.display().to_string(), why: why.to_string() }
 }
 
-/// How export sees the image's ids. With subordinate ranges, fr reads the
-/// image from a namespace that maps them, as a subuid-mode session left
-/// it: files given to subordinate ids may be readable by those ids alone,
-/// and the kernel then reports the ids the session saw.
-fn reader_ids() -> Result<IdMap, Error> {
-    let host = Path::new("/");
-    match crate::mode::subordinates(host) {
-        Ok(subs) => {
-            crate::idmap::enter(&subs)?;
-            Ok(crate::mode::namespace_view(&subs))
-        }
-        Err(_) => Ok(crate::mode::id_map(host)),
-    }
-}
-
 /// Writes the archive of `opts.image` to `opts.out`.
 pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
     let image = check_image(&opts.image)?;
     let store = ImageStore::open(&image)?;
-    let table = InodeTable::new(reader_ids()?);
+    let table = InodeTable::new(crate::idmap::enter_for_image()?);
     store.load(&table)?;
     let names = Names::of(&image);
 
@@ -223,7 +208,11 @@ impl Writer<'_> {
             }
             _ => {}
         }
-        if kind != Kind::Directory && st.stx_nlink > 1 {
+        // GNU tar archives a second name of a regular file or a symbolic
+        // link as a hard link, and every name of a fifo or a device as a
+        // member of its own (`src/create.c: dump_file0()` asks
+        // `dump_hard_link()` for those two kinds alone).
+        if matches!(kind, Kind::Regular | Kind::Symlink) && st.stx_nlink > 1 {
             if let Some(first) = self.links.get(&key) {
                 member.kind = Some(Kind::HardLink);
                 member.link = first.clone();

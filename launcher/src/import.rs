@@ -59,7 +59,10 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
     }
     let image = check_image(&opts.image)?;
     let store = ImageStore::open(&image)?;
-    let table = InodeTable::new(crate::mode::id_map(Path::new("/")));
+    // An image a subuid-mode session left is read and written as that
+    // session would: files the import makes belong to the user all the same
+    // (root in the namespace).
+    let table = InodeTable::new(crate::idmap::enter_for_image()?);
     store.load(&table)?;
     let root =
         fs::open(&image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())

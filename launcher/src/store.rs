@@ -90,6 +90,11 @@ pub struct ImageStore {
     dir_fd: Arc<OwnedFd>,
     root: RootId,
     lock: File,
+    /// Snapshot records whose path this process may not resolve (a
+    /// directory on the way that a subordinate id alone may search, seen
+    /// from outside the namespace of a subuid-mode session): the file is
+    /// not known to be gone, so the record is written back as it was.
+    unreachable: Mutex<Vec<Stored>>,
 }
 
 fn root_id(image: &Path) -> Result<RootId, Error> {
@@ -203,6 +208,7 @@ impl ImageStore {
             dir_fd: Arc::new(dir_fd),
             root: root_id(image)?,
             lock,
+            unreachable: Mutex::new(Vec::new()),
         })
     }
 
@@ -238,9 +244,11 @@ impl ImageStore {
 
     /// Puts the snapshot's records into `table`, each on the file its path
     /// names now; returns how many were dropped, their path gone or naming
-    /// a file of another type.
+    /// a file of another type. A record whose path fr may not search is
+    /// neither: it is kept aside and saved again as it was.
     pub fn restore(&self, table: &InodeTable, snapshot: Snapshot) -> Result<usize, Error> {
         let mut dropped = 0usize;
+        let mut unreachable = Vec::new();
         let image = fs::openat(
             CWD,
             &self.image,
@@ -261,9 +269,20 @@ impl ImageStore {
                 Ok(st) if belongs(&rec.attrs, u32::from(st.stx_mode)) => {
                     table.restore(key_of(&st), rec.attrs, rec.xattrs)
                 }
+                Err(rustix::io::Errno::ACCESS) => unreachable.push(rec),
                 _ => dropped += 1,
             }
         }
+        if !unreachable.is_empty() {
+            log::warn!(
+                "{} records of {} name files behind directories fr may not search here (a \
+                 subuid-mode session's, whose owners only that mode maps): kept as they are, \
+                 not shown in this session",
+                unreachable.len(),
+                self.store_path().display()
+            );
+        }
+        *self.unreachable.lock().unwrap_or_else(|e| e.into_inner()) = unreachable;
         Ok(dropped)
     }
 
@@ -361,6 +380,13 @@ impl ImageStore {
             entries.into_iter().map(|(k, a, x)| (k, (a, x))).collect();
         let mut records = Vec::new();
         self.walk(&self.image, &mut Vec::new(), &mut by_key, &mut records);
+        let unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+        if !unreachable.is_empty() {
+            let seen: std::collections::HashSet<Vec<u8>> =
+                records.iter().map(|r| r.path.clone()).collect();
+            records.extend(unreachable.iter().filter(|r| !seen.contains(&r.path)).cloned());
+        }
+        drop(unreachable);
         let snapshot = Snapshot { root: self.root, records };
         let store_path = self.store_path();
         replace_atomically(&self.dir_fd, "store.tmp", "store", &snapshot.encode())
