@@ -33,7 +33,7 @@ use rustix::io::Errno;
 use crate::error::Error;
 use crate::export::{Progress, Summary};
 use crate::run::check_image;
-use crate::store::{key_of, ImageStore, DIR};
+use crate::store::{key_of, replay, ImageStore, StateFile, DIR};
 
 #[derive(Debug)]
 pub struct ImportOptions {
@@ -123,6 +123,52 @@ pub fn import(opts: &ImportOptions) -> Result<Summary, Error> {
         p.done(&unpacker.summary);
     }
     Ok(std::mem::take(&mut unpacker.summary))
+}
+
+/// What `fr import --state` kept.
+#[derive(Debug, Default)]
+pub struct StateSummary {
+    /// The state file's records.
+    pub records: usize,
+    /// Those whose file is in the tree.
+    pub kept: usize,
+    /// The paths that name them (a file with hard links has several).
+    pub paths: usize,
+}
+
+/// `fr import --state FILE DIR`: makes the tree `dir` an fr image in
+/// place. `fr exec -f -s FILE` on the host tree keeps its records by
+/// inode (the host tree is too big to walk for paths); an image keeps
+/// them by path. So the tree is walked, and every file whose inode the
+/// state file has a record for gets it in `DIR/.fr`, at each of its paths:
+/// owners, modes, devices on their placeholders, emulated xattrs. Records
+/// of files outside the tree are left out. A state file that is damaged
+/// or was written on another root file system is refused by name before
+/// anything is written. A tree that already is an image keeps its
+/// records, and the state file's go over them.
+pub fn import_state(state: &Path, dir: &Path) -> Result<StateSummary, Error> {
+    let image = check_image(dir)?;
+    let state = StateFile::new(state)?;
+    let changes = state.changes_here()?;
+    let store = ImageStore::open(&image)?;
+    let ids = crate::idmap::enter_for_image()?;
+    let table = InodeTable::new(ids.clone());
+    store.load(&table)?;
+    let from_state = InodeTable::new(ids);
+    replay(&from_state, changes);
+    let records = from_state.entries();
+    let keys: HashSet<InodeKey> = records.iter().map(|(k, _, _)| *k).collect();
+    for (key, attrs, xattrs) in records {
+        table.restore(key, attrs, xattrs);
+    }
+    let (snapshot, found) = store.snapshot(&table);
+    store.save_snapshot(&snapshot)?;
+    let mut summary = StateSummary { records: keys.len(), ..StateSummary::default() };
+    for paths in keys.iter().filter_map(|k| found.get(k)) {
+        summary.kept += 1;
+        summary.paths += paths;
+    }
+    Ok(summary)
 }
 
 /// The process's umask, read by setting it and back.

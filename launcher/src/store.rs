@@ -11,7 +11,7 @@
 //! that was killed is replayed when it was written for this very image root,
 //! and the result written back as a snapshot at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -375,19 +375,31 @@ impl ImageStore {
     /// journal. A kill at any point leaves the old or the new snapshot,
     /// and a journal whose replay onto either gives the same table.
     pub fn save(&self, table: &InodeTable) -> Result<(), Error> {
+        self.save_snapshot(&self.snapshot(table).0)
+    }
+
+    /// The table as a snapshot: a record for every path of the image
+    /// whose file has one (found by walking the image), and the records
+    /// kept aside as out of reach; with the keys found, and how many
+    /// paths each has.
+    pub fn snapshot(&self, table: &InodeTable) -> (Snapshot, HashMap<InodeKey, usize>) {
         let entries = table.entries();
         let mut by_key: HashMap<InodeKey, (Attrs, fr_emulator::table::Xattrs)> =
             entries.into_iter().map(|(k, a, x)| (k, (a, x))).collect();
         let mut records = Vec::new();
-        self.walk(&self.image, &mut Vec::new(), &mut by_key, &mut records);
+        let mut found = HashMap::new();
+        self.walk(&self.image, &mut Vec::new(), &mut by_key, &mut records, &mut found);
         let unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
         if !unreachable.is_empty() {
-            let seen: std::collections::HashSet<Vec<u8>> =
-                records.iter().map(|r| r.path.clone()).collect();
+            let seen: HashSet<Vec<u8>> = records.iter().map(|r| r.path.clone()).collect();
             records.extend(unreachable.iter().filter(|r| !seen.contains(&r.path)).cloned());
         }
         drop(unreachable);
-        let snapshot = Snapshot { root: self.root, records };
+        (Snapshot { root: self.root, records }, found)
+    }
+
+    /// Writes `snapshot` as the store (see [`Self::save`]).
+    pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), Error> {
         let store_path = self.store_path();
         replace_atomically(&self.dir_fd, "store.tmp", "store", &snapshot.encode())
             .map_err(|e| store_error(&store_path, e))?;
@@ -452,13 +464,17 @@ impl ImageStore {
         self.journal_path()
     }
 
-    /// Collects a record for every path under `dir` whose inode has one.
+    /// Collects a record for every path under `dir` whose inode has one
+    /// that fits its file (a record of another type belongs to a file
+    /// that was there before: no view uses it, and the next load would
+    /// drop it), and counts the paths of each key found.
     fn walk(
         &self,
         dir: &Path,
         rel: &mut Vec<u8>,
         by_key: &mut HashMap<InodeKey, (Attrs, fr_emulator::table::Xattrs)>,
         out: &mut Vec<Stored>,
+        found: &mut HashMap<InodeKey, usize>,
     ) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             log::debug!("cannot read {} to save its records", dir.display());
@@ -479,11 +495,15 @@ impl ImageStore {
                 rel.push(b'/');
             }
             rel.extend_from_slice(name.as_bytes());
-            if let Some((attrs, xattrs)) = by_key.get(&key_of(&st)) {
-                out.push(Stored { path: rel.clone(), attrs: *attrs, xattrs: xattrs.clone() });
+            let key = key_of(&st);
+            if let Some((attrs, xattrs)) = by_key.get(&key) {
+                if belongs(attrs, u32::from(st.stx_mode)) {
+                    out.push(Stored { path: rel.clone(), attrs: *attrs, xattrs: xattrs.clone() });
+                    *found.entry(key).or_default() += 1;
+                }
             }
             if u32::from(st.stx_mode) & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFDIR {
-                self.walk(&path, rel, by_key, out);
+                self.walk(&path, rel, by_key, out, found);
             }
             rel.truncate(len);
         }
@@ -491,8 +511,13 @@ impl ImageStore {
             // The image root itself.
             if let Ok(st) = fs::statx(CWD, dir, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
             {
-                if let Some((attrs, xattrs)) = by_key.remove(&key_of(&st)) {
-                    out.push(Stored { path: b".".to_vec(), attrs, xattrs });
+                let key = key_of(&st);
+                match by_key.remove(&key) {
+                    Some((attrs, xattrs)) if belongs(&attrs, u32::from(st.stx_mode)) => {
+                        out.push(Stored { path: b".".to_vec(), attrs, xattrs });
+                        *found.entry(key).or_default() += 1;
+                    }
+                    _ => {}
                 }
             }
         }
@@ -581,8 +606,45 @@ impl StateFile {
 
     /// Fills `table` from the state file, which must exist.
     /// A damaged one is refused whole: loading what is intact would look
-    /// like success while records are missing.
+    /// like success while records are missing. One written on another
+    /// root file system is not applied (its inode numbers name other files
+    /// here), with a warning.
     pub fn load(&self, table: &InodeTable) -> Result<(), Error> {
+        let (root, changes) = self.changes()?;
+        if root != self.root {
+            log::warn!(
+                "{} was written on another root file system; its {} records are not applied",
+                self.path.display(),
+                changes.len()
+            );
+            return Ok(());
+        }
+        replay(table, changes);
+        Ok(())
+    }
+
+    /// The state file's records, in order, for this root file system: one
+    /// written on another is refused by name (`fr import --state`, where
+    /// applying nothing would leave an image without its owners and say
+    /// nothing).
+    pub fn changes_here(&self) -> Result<Vec<Change>, Error> {
+        let (root, changes) = self.changes()?;
+        if root != self.root {
+            return Err(Error::ForeignState {
+                path: self.path.display().to_string(),
+                why: format!(
+                    "it was written on another root file system (device {}, inode {}; this one \
+                     is device {}, inode {}): its inode numbers name other files here",
+                    root.dev, root.ino, self.root.dev, self.root.ino
+                ),
+            });
+        }
+        Ok(changes)
+    }
+
+    /// The root file system the state file was written on, and its
+    /// entries; a damaged one is refused.
+    fn changes(&self) -> Result<(RootId, Vec<Change>), Error> {
         let bytes = self.bytes()?;
         let scan = decode_journal(&bytes).map_err(|e| match e {
             fr_emulator::store::StoreError::NotAStore => store_error(
@@ -607,16 +669,7 @@ impl StateFile {
                 self.path.display()
             );
         }
-        if scan.root != self.root {
-            log::warn!(
-                "{} was written on another root file system; its {} records are not applied",
-                self.path.display(),
-                scan.changes.len()
-            );
-            return Ok(());
-        }
-        replay(table, scan.changes);
-        Ok(())
+        Ok((scan.root, scan.changes))
     }
 
     /// Writes the whole table to the state file, through a temporary file
