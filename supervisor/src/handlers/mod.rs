@@ -25,6 +25,7 @@ use crate::resolve::{self, LookupFlags};
 pub mod create;
 pub mod ident;
 pub mod mode;
+pub mod mount;
 pub mod nested;
 pub mod node;
 pub mod owner;
