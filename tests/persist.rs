@@ -587,3 +587,39 @@ fn a_tree_and_its_state_file_become_an_image_in_place() {
         h.fr(["rm".as_ref(), deb.as_os_str()]).ok();
     }
 }
+
+/// A session killed after it removed a recorded file and made new ones,
+/// one of which took the dead file's inode number: the journal's forget
+/// is replayed in order, and the new file shows no trace of the dead
+/// one's owner, mode or device (without the forget, it showed them all).
+#[test]
+fn a_killed_sessions_forgets_are_replayed_and_a_reused_inode_shows_nothing_of_the_dead_file() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    let script = "mkdir /r && mknod /r/dead c 4 5 && chown 5:6 /r/dead && chmod 4700 /r/dead && \
+        ino=$(stat -c %i /r/dead) && rm /r/dead && i=0 && \
+        while [ $i -lt 500 ]; do i=$((i+1)); touch /r/n$i; \
+          if [ \"$(stat -c %i /r/n$i)\" = \"$ino\" ]; then echo n$i; break; fi; done; \
+        echo done; sleep 600";
+    let mut child = h
+        .exec_command(Some(&img), F, &["sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    while !out.ends_with("done\n") && reader.read_line(&mut out).unwrap() > 0 {}
+    let _ = rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+    child.wait().unwrap();
+    let reused = out.lines().next().filter(|l| l.starts_with('n')).unwrap_or_else(|| {
+        panic!("no new file took the removed file's inode number in 500 tries: {out}")
+    });
+    assert!(img.join(".fr/journal").exists(), "the killed session left its journal");
+    let seen = sh(h, &img, &format!("stat -c '%u:%g %a %F' /r/{reused}"));
+    assert_eq!(seen, "0:0 644 regular empty file\n");
+}
