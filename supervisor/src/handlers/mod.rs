@@ -528,7 +528,8 @@ pub enum Touched {
 /// makes `chown(file, -1, -1)` (one call on its descriptor, `symlink` or
 /// not; it clears the set-user-id bit of the real file, as real root's
 /// chown clears it, `chown_common()`). For an xattr, which must clear
-/// nothing, a chmod to the mode the file has (`real`'s, read just
+/// nothing, and on a bind's file, which fr changes only as little as the
+/// user would, a chmod to the mode the file has (`real`'s, read just
 /// before), or for a symbolic link (whose mode cannot be set, and which
 /// has no set-id bits) the chown. Only where fr may change the file for
 /// real ([`Context::may_chmod_for_real`]): never a file fr's caller passed
@@ -538,7 +539,8 @@ pub fn touch_ctime(ctx: &Context, file: BorrowedFd<'_>, key: InodeKey, real: &Ks
         return;
     }
     let link = real.mode & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFLNK;
-    let done = if how == Touched::Owner || link {
+    let own = ctx.bounds.reach(key, real) == Reach::Own;
+    let done = if (how == Touched::Owner && own) || link {
         fs::chownat(file, "", None, None, AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW)
     } else {
         chmod_real(file, real.mode & 0o7777)
