@@ -77,9 +77,15 @@ enum Command {
     /// IMAGE's metadata store, as `tar --same-owner -xpf` would leave it as
     /// real root. IMAGE is made if missing. A member that would land outside
     /// IMAGE (absolute, `..`, through a symbolic link) stops the import.
+    ///
+    /// With --state FILE and no ARCHIVE, IMAGE is a tree already on disk (one
+    /// `fr exec -f -s FILE -- debootstrap ... IMAGE` made) and becomes an fr
+    /// image in place: every file of IMAGE that FILE has a record for (by
+    /// inode) keeps it in IMAGE/.fr.
     #[command(after_help = "Examples:\n  \
         fr import rootfs.tar.zst ./rootfs\n  \
-        fr import rootfs.tar ./rootfs && fr exec -f ./rootfs -- ls -l /dev")]
+        fr import rootfs.tar ./rootfs && fr exec -f ./rootfs -- ls -l /dev\n  \
+        fr exec -f -s deb.state -- debootstrap bookworm deb && fr import --state deb.state deb")]
     Import(ImportArgs),
 
     /// Remove IMAGE, with the files a subuid-mode session gave to subordinate ids
@@ -177,11 +183,13 @@ enum ConfigCommand {
 
 #[derive(Debug, clap::Args)]
 struct ImportArgs {
-    /// The archive; - for standard input
-    archive: PathBuf,
+    /// Make IMAGE an image in place from FILE, a state file of fr exec -f -s FILE (no ARCHIVE)
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
 
-    /// The image directory to unpack into
-    image: PathBuf,
+    /// The archive (- for standard input), then the image directory to unpack into
+    #[arg(value_name = "[ARCHIVE] IMAGE", num_args = 1..=2, required = true)]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -415,11 +423,38 @@ fn export(args: ExportArgs, quiet: bool) -> ExitCode {
 fn import(args: ImportArgs, quiet: bool) -> ExitCode {
     use fr_launcher::import::ImportOptions;
     use std::io::IsTerminal;
-    let opts = ImportOptions {
-        progress: !quiet && std::io::stderr().is_terminal(),
-        archive: args.archive,
-        image: args.image,
+    let mut paths = args.paths;
+    let usage = |why: &str| -> ExitCode {
+        use clap::CommandFactory;
+        Cli::command().error(clap::error::ErrorKind::WrongNumberOfValues, why).exit()
     };
+    if let Some(state) = args.state {
+        let [image] = paths.as_slice() else {
+            return usage("fr import --state FILE takes the image directory alone, no archive");
+        };
+        return match fr_launcher::import::import_state(&state, image) {
+            Ok(s) => {
+                log::info!(
+                    "{}: {} of the {} records of {} name its files ({} paths), kept in {}/.fr",
+                    image.display(),
+                    s.kept,
+                    s.records,
+                    state.display(),
+                    s.paths,
+                    image.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    if paths.len() != 2 {
+        return usage("fr import takes an archive and an image directory (or --state FILE IMAGE)");
+    }
+    let image = paths.pop().unwrap_or_default();
+    let archive = paths.pop().unwrap_or_default();
+    let opts =
+        ImportOptions { progress: !quiet && std::io::stderr().is_terminal(), archive, image };
     match fr_launcher::import::import(&opts) {
         Ok(summary) => {
             log::debug!("{} members, {} bytes of file data", summary.members, summary.bytes);

@@ -128,6 +128,12 @@ fn exported_archives_list_in_tar_and_bsdtar_with_any_compression() {
     let named = h.command("tar").arg("-tvf").arg(dir.join("a.tar")).output().unwrap();
     let named = String::from_utf8_lossy(&named.stdout);
     assert!(named.lines().any(|l| l.contains(" root/root ") && l.ends_with(" ./etc/")), "{named}");
+    // The group of 65534 is the image's /etc/group's nogroup, not the
+    // user of that id in /etc/passwd (nobody).
+    assert!(
+        named.lines().any(|l| l.contains(" nobody/nogroup ") && l.ends_with(" ./p/sticky/")),
+        "{named}"
+    );
 
     match Command::new("bsdtar").arg("--version").output() {
         Ok(_) => {

@@ -46,10 +46,16 @@ fn differential_with(name: &str, cc_flags: &[&str], dynamic: bool, mode: &str) {
 
     let fr = h.exec(Some(&rootfs), &["--fakeroot", mode], &["/probe", "/probe-work"]);
     assert_eq!(fr.code, Some(0), "the probe failed under fr: {}", fr.stderr);
-    if fr.stdout != root_out {
+    same_as_root(name, &root_out, &fr.stdout);
+}
+
+/// Panics with the first lines that differ, unless fr's output is real
+/// root's.
+fn same_as_root(name: &str, root_out: &str, fr_out: &str) {
+    if fr_out != root_out {
         let diff: Vec<String> = root_out
             .lines()
-            .zip(fr.stdout.lines())
+            .zip(fr_out.lines())
             .enumerate()
             .filter(|(_, (a, b))| a != b)
             .take(20)
@@ -58,10 +64,81 @@ fn differential_with(name: &str, cc_flags: &[&str], dynamic: bool, mode: &str) {
         panic!(
             "{name}: fr differs from real root ({} vs {} lines):\n{}",
             root_out.lines().count(),
-            fr.stdout.lines().count(),
+            fr_out.lines().count(),
             diff.join("\n")
         );
     }
+}
+
+/// What a session left, as the next session and `fr export` see it: the
+/// probe runs in one session and `probe --walk` in a second one prints
+/// every file it left (stat fields, extended attributes), as real root
+/// did the same in a chroot; the image's archive has the members real
+/// root's `tar --xattrs` makes of its tree. This is where the records of
+/// files whose owners the kernel holds (subuid mode) must outlive the
+/// session: a mode the disk cannot hold, set-id bits, a device on its
+/// placeholder, xattrs and ACLs, behind directories only a subordinate
+/// id may search.
+fn across_sessions(mode: &str) {
+    let Some(h) = harness() else { return };
+    if !is_root() {
+        cannot_run::<()>("the differential test needs real root as its oracle");
+        return;
+    }
+    let Some(probe) = h.probe("probe-x86_64-static", &["-static"]) else { return };
+    let Some(rootfs) = h.rootfs() else { return };
+    install(h, &probe, &rootfs, "probe");
+    let oracle = h.oracle_copy(&rootfs);
+    let chroot = |args: &[&str]| {
+        let out = Command::new("chroot").arg(&oracle).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} as real root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let root_first = chroot(&["/probe", "/probe-work"]);
+    let root_next = chroot(&["/probe", "--walk", "/probe-work"]);
+    assert!(root_next.contains("kept/shut/deep/f trusted.d: 31"), "{root_next}");
+
+    let first = h.exec(Some(&rootfs), &["-q", "-f", mode], &["/probe", "/probe-work"]);
+    assert_eq!(first.code, Some(0), "the probe failed under fr: {}", first.stderr);
+    same_as_root("the first session", &root_first, &first.stdout);
+    let next = h.exec(Some(&rootfs), &["-q", "-f", mode], &["/probe", "--walk", "/probe-work"]);
+    assert_eq!(next.code, Some(0), "{}", next.stderr);
+    same_as_root(&format!("the second session ({mode})"), &root_next, &next.stdout);
+
+    let dir = h.scratch("across");
+    let (root_tar, fr_tar) = (dir.join("root.tar"), dir.join("fr.tar"));
+    let tar = Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "-cpf"])
+        .arg(&root_tar)
+        .arg("-C")
+        .arg(&oracle)
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{}", String::from_utf8_lossy(&tar.stderr));
+    h.fr(["export".as_ref(), rootfs.as_os_str(), fr_tar.as_os_str()]).ok();
+    let (want, got) = (common::tar_members(&root_tar), common::tar_members(&fr_tar));
+    assert!(want.contains("probe-work/kept/shut/zero"), "{want}");
+    same_as_root(&format!("fr export ({mode})"), &want, &got);
+}
+
+#[test]
+fn a_second_session_and_export_see_what_real_root_left_in_subuid_mode() {
+    let Some(h) = harness() else { return };
+    if !common::subuid_ready(h) {
+        cannot_run::<()>("subuid mode needs ranges for the test user and newuidmap (.ci/run)");
+        return;
+    }
+    across_sessions("--userns=subuid");
+}
+
+#[test]
+fn a_second_session_and_export_see_what_real_root_left_in_root_mapped_mode() {
+    across_sessions("--userns=root-mapped");
 }
 
 #[test]

@@ -689,3 +689,36 @@ fn a_single_file_can_be_bound() {
     assert_eq!(out.ok(), "from the host\nfrom the host\nro-ok\n");
     assert_eq!(std::fs::read_to_string(data.join("motd")).unwrap(), "from the host\n");
 }
+
+/// A devpts of its own, mounted as real root's bootstrap tools mount one
+/// (`mmdebstrap --mode=root`: `-o noexec,nosuid,uid=5,mode=620,ptmxmode=666`),
+/// on the host tree: in root-mapped mode the namespace maps no uid 5 and
+/// the kernel refused the mount (EINVAL), so mmdebstrap failed; fr now
+/// takes the ids out and the mount works, and says so. In subuid mode
+/// uid 5 is mapped and the options go to the kernel as they are. Without
+/// a namespace no mount can work, and fr says what to do.
+#[test]
+fn a_devpts_is_mountable_as_fake_root_on_the_host_tree() {
+    let Some(h) = harness() else { return };
+    let mount = "mkdir pts && mount -t devpts -o noexec,nosuid,uid=5,gid=5,mode=620,ptmxmode=666 \
+                 none pts && test -c pts/ptmx && grep -c ' devpts ' /proc/self/mounts && umount pts && \
+                 echo mounted";
+    let mut modes = vec!["--userns=root-mapped"];
+    if common::subuid_ready(h) {
+        modes.push("--userns=subuid");
+    } else {
+        common::cannot_run::<()>("subuid mode needs the test user's ranges (.ci/run)");
+    }
+    for mode in modes {
+        let dir = h.scratch("devpts");
+        let run = h.exec_in(&dir, None, &["-f", mode], &["sh", "-c", mount]);
+        assert_eq!(run.code, Some(0), "{mode}: {run:?}");
+        assert!(run.stdout.ends_with("mounted\n"), "{mode}: {run:?}");
+        let said = run.stderr.contains("mount -t devpts -o uid=5,gid=5,mode=620,ptmxmode=666");
+        assert_eq!(said, mode == "--userns=root-mapped", "{mode}: {}", run.stderr);
+    }
+    let dir = h.scratch("devpts");
+    let run = h.exec_in(&dir, None, &["-f", "--userns=none"], &["sh", "-c", mount]);
+    assert_ne!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("run without --userns=none"), "{}", run.stderr);
+}

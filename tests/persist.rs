@@ -504,3 +504,134 @@ fn a_file_never_takes_the_record_of_a_freed_unnamed_file() {
         assert_eq!(run.ok(), "done\n", "{mode}");
     }
 }
+
+/// A tree made on the host tree with `-s FILE` (debootstrap's way: owners,
+/// devices, set-id and unusable modes, a capability, hard links, a
+/// directory only its owner may search) becomes an image in place with
+/// `fr import --state FILE DIR`: a session in it, and `fr export`, show
+/// what the host-tree session left, in both namespace modes of that
+/// session. A state file that is damaged, or was written on another root
+/// file system, is refused by name, and nothing is written.
+#[test]
+fn a_tree_and_its_state_file_become_an_image_in_place() {
+    let Some(h) = harness() else { return };
+    let Some(tool) = h.compile("xattr.c", "xattr-static", &["-static"]) else { return };
+    let Some(busybox) = h.rootfs() else { return };
+    let make = format!(
+        "mkdir deb deb/bin deb/devs deb/home && cp {bb}/bin/busybox deb/bin/ && ln -s busybox deb/bin/sh && \
+         ln -s busybox deb/bin/stat && echo x > deb/bin/su && chmod 4755 deb/bin/su && ln deb/bin/su deb/bin/su2 && \
+         mknod deb/devs/null c 1 3 && chmod 666 deb/devs/null && mknod deb/devs/sda b 8 0 && \
+         chown 0:6 deb/devs/sda && chmod 660 deb/devs/sda && mkdir deb/home/u && echo s > deb/home/u/secret && \
+         chown -R 1000:1000 deb/home/u && chmod 000 deb/home/u/secret && chmod 700 deb/home/u && \
+         echo c > deb/cap && ./xattr set deb/cap security.capability {CAP} && touch elsewhere && chown 5:5 elsewhere",
+        bb = busybox.display()
+    );
+    let show = "stat -c '%u:%g %a %F %t:%T %h %n' /bin/su /bin/su2 /devs/null /devs/sda /home/u \
+                /home/u/secret && xattr get /cap security.capability";
+    let want = format!(
+        "0:0 4755 regular file 0:0 2 /bin/su\n0:0 4755 regular file 0:0 2 /bin/su2\n\
+         0:0 666 character special file 1:3 1 /devs/null\n0:6 660 block special file 8:0 1 /devs/sda\n\
+         1000:1000 700 directory 0:0 2 /home/u\n1000:1000 0 regular file 0:0 1 /home/u/secret\n{CAP}\n"
+    );
+    let modes: &[&str] = if common::subuid_ready(h) {
+        &["--userns=root-mapped", "--userns=subuid"]
+    } else {
+        common::cannot_run::<()>("subuid mode needs the test user's ranges (.ci/run)");
+        &["--userns=root-mapped"]
+    };
+    for mode in modes {
+        let dir = h.scratch("bootstrapped");
+        install(h, &tool, &dir, "xattr");
+        h.exec_in(&dir, None, &["-q", "-f", mode, "-s", "deb.state"], &["sh", "-c", &make]).ok();
+        let deb = dir.join("deb");
+        install(h, &tool, &deb.join("bin"), "xattr");
+
+        // A damaged state file, and one from another root file system:
+        // refused by name, no .fr made.
+        let state = std::fs::read(dir.join("deb.state")).unwrap();
+        let mut damaged = state.clone();
+        let at = 36 + (state.len() - 36) / 3;
+        damaged[at] ^= 0x40;
+        let mut foreign = state.clone();
+        foreign[20] ^= 0x01;
+        for (name, bytes, why) in
+            [("damaged.state", damaged, "damaged"), ("foreign.state", foreign, "another root")]
+        {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let run = h.fr_in(&dir, ["import", "--state", name, "deb"]);
+            assert_eq!(run.code, Some(1), "{mode} {name}: {run:?}");
+            assert!(
+                run.stderr.contains(&format!("state file {name}")) && run.stderr.contains(why),
+                "{mode} {name}: {}",
+                run.stderr
+            );
+            assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+            assert!(!deb.join(".fr").exists(), "{mode} {name}: .fr was made");
+        }
+
+        let run = h.fr_in(&dir, ["import", "--state", "deb.state", "deb"]);
+        assert_eq!(run.code, Some(0), "{mode}: {run:?}");
+        assert!(
+            run.stderr.contains("records of deb.state name its files (7 paths), kept in"),
+            "{mode}: {}",
+            run.stderr
+        );
+        let seen = h.exec(Some(&deb), &["-q", "-f"], &["sh", "-c", show]).ok();
+        assert_eq!(seen, want, "{mode}");
+        let tar = dir.join("deb.tar");
+        h.fr(["export".as_ref(), deb.as_os_str(), tar.as_os_str()]).ok();
+        let members = common::tar_members(&tar);
+        for line in [
+            "devs/null {'type': '3', 'mode': '0o666', 'owner': '0:0', 'dev': '1:3'",
+            "devs/sda {'type': '4', 'mode': '0o660', 'owner': '0:6', 'dev': '8:0'",
+            "home/u/secret {'type': '0', 'mode': '0o0', 'owner': '1000:1000'",
+            "bin/su {'type': '0', 'mode': '0o4755', 'owner': '0:0', 'dev': '', 'target': '', \
+             'xattrs': [], 'links': ['bin/su', 'bin/su2']}",
+            &format!(
+                "cap {{'type': '0', 'mode': '0o644', 'owner': '0:0', 'dev': '', 'target': '', \
+             'xattrs': [('security.capability', '{CAP}')]"
+            ),
+        ] {
+            assert!(members.contains(line), "{mode}: {line} in\n{members}");
+        }
+        // What the subuid-mode session gave to subordinate ids.
+        h.fr(["rm".as_ref(), deb.as_os_str()]).ok();
+    }
+}
+
+/// A session killed after it removed a recorded file and made new ones,
+/// one of which took the dead file's inode number: the journal's forget
+/// is replayed in order, and the new file shows no trace of the dead
+/// one's owner, mode or device (without the forget, it showed them all).
+#[test]
+fn a_killed_sessions_forgets_are_replayed_and_a_reused_inode_shows_nothing_of_the_dead_file() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    let script = "mkdir /r && mknod /r/dead c 4 5 && chown 5:6 /r/dead && chmod 4700 /r/dead && \
+        ino=$(stat -c %i /r/dead) && rm /r/dead && i=0 && \
+        while [ $i -lt 500 ]; do i=$((i+1)); touch /r/n$i; \
+          if [ \"$(stat -c %i /r/n$i)\" = \"$ino\" ]; then echo n$i; break; fi; done; \
+        echo done; sleep 600";
+    let mut child = h
+        .exec_command(Some(&img), F, &["sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    while !out.ends_with("done\n") && reader.read_line(&mut out).unwrap() > 0 {}
+    let _ = rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+    child.wait().unwrap();
+    let reused = out.lines().next().filter(|l| l.starts_with('n')).unwrap_or_else(|| {
+        panic!("no new file took the removed file's inode number in 500 tries: {out}")
+    });
+    assert!(img.join(".fr/journal").exists(), "the killed session left its journal");
+    let seen = sh(h, &img, &format!("stat -c '%u:%g %a %F' /r/{reused}"));
+    assert_eq!(seen, "0:0 644 regular empty file\n");
+}

@@ -229,3 +229,68 @@ fn a_low_descriptor_limit_is_named_as_the_cause() {
         );
     }
 }
+
+/// Outside a session, `fr fsck --repair` and `fr import` read and save an
+/// image a subuid-mode session left as that session would, from a
+/// namespace that maps the user's ranges: the records of files behind a
+/// directory only a subordinate id may search are kept (the user alone
+/// could not resolve their paths: the records were dropped and saved
+/// away). A session in root-mapped mode, which cannot reach them either,
+/// keeps them as they are.
+#[test]
+fn fsck_and_import_keep_the_records_only_subordinate_ids_can_reach() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let Some((h, rootfs)) = subuid_rootfs() else { return };
+    let f = &["-q", "--fakeroot", "--userns=subuid"];
+    let make = "mkdir /s && touch /s/f && mknod /s/null c 1 3 && chown -R 1000:1000 /s && \
+                chmod 000 /s/f && chmod 700 /s";
+    h.exec(Some(&rootfs), f, &["sh", "-c", make]).ok();
+    let show = ["stat", "-c", "%u:%g %a %F %t:%T %n", "/s", "/s/f", "/s/null"];
+    let want = "1000:1000 700 directory 0:0 /s\n1000:1000 0 regular empty file 0:0 /s/f\n\
+                1000:1000 644 character special file 1:3 /s/null\n";
+    assert_eq!(h.exec(Some(&rootfs), f, &show).ok(), want);
+
+    // A killed session leaves a journal of five chmods; one byte of the
+    // second entry flipped makes it one fsck must repair.
+    let script = "for i in 1 2 3 4 5; do touch /t$i && chmod 60$i /t$i; done; echo done; sleep 600";
+    let mut child = h
+        .exec_command(Some(&rootfs), f, &["sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+    child.wait().unwrap();
+    assert_eq!(line, "done\n");
+    let journal = rootfs.join(".fr/journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    // A version 2 header is 36 bytes, an entry without xattrs 57.
+    assert_eq!(bytes.len(), 36 + 5 * 57, "five entries");
+    bytes[36 + 57 + 20] ^= 0x40;
+    std::fs::write(&journal, &bytes).unwrap();
+    let repair = h.fr(["fsck".as_ref(), "--repair".as_ref(), rootfs.as_os_str()]);
+    assert_eq!(repair.code, Some(1), "{repair:?}");
+    assert_eq!(h.exec(Some(&rootfs), f, &show).ok(), want, "after fr fsck --repair");
+    let t = h.exec(Some(&rootfs), f, &["stat", "-c", "%a", "/t1", "/t3"]).ok();
+    assert_eq!(t, "601\n603\n");
+
+    let dir = h.scratch("import-into");
+    std::fs::write(dir.join("new"), "x").unwrap();
+    let archive = dir.join("new.tar");
+    run(h.command("tar").arg("-cf").arg(&archive).arg("-C").arg(&dir).arg("new")).ok();
+    h.fr(["import".as_ref(), archive.as_os_str(), rootfs.as_os_str()]).ok();
+    assert_eq!(h.exec(Some(&rootfs), f, &show).ok(), want, "after fr import");
+
+    // A root-mapped session cannot reach them (nor can its workload): it
+    // says so, and keeps their records as they are.
+    let other = h.exec(Some(&rootfs), &["-f", "--userns=root-mapped"], &["chown", "5", "/t1"]);
+    assert!(other.stderr.contains("kept as they are"), "{}", other.stderr);
+    other.ok();
+    assert_eq!(h.exec(Some(&rootfs), f, &show).ok(), want, "after a root-mapped session");
+}

@@ -29,6 +29,8 @@ pub enum Error {
     Damaged { path: String, why: String },
     #[error("state file {path}: {why}")]
     DamagedState { path: String, why: String },
+    #[error("state file {path}: {why}")]
+    ForeignState { path: String, why: String },
     #[error("image {image} is in use by another fr session ({holder})")]
     InUse { image: String, holder: String },
     #[error("archive {path}: {why}")]
@@ -136,6 +138,11 @@ impl Error {
             Error::DamagedState { .. } => Some(
                 "the state file was not changed; fr fsck FILE shows the damage, and fr fsck \
                  --repair FILE keeps every intact entry and sets the damaged file aside",
+            ),
+            Error::ForeignState { .. } => Some(
+                "a state file keeps its records by inode, for the tree it was written on: \
+                 run fr import --state on the machine and file system of that session, then \
+                 move the image with fr export and fr import",
             ),
             Error::InUse { .. } => {
                 Some("wait for the other session to end, or work on a copy of the image")

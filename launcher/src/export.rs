@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fr_emulator::attrs::S_IFMT;
 use fr_emulator::tar::{self, Kind, Member};
-use fr_emulator::{Attrs, FileType, IdMap, InodeKey, InodeTable};
+use fr_emulator::{Attrs, FileType, InodeKey, InodeTable};
 use rustix::fs::{self, AtFlags, StatxFlags, CWD};
 
 use crate::error::Error;
@@ -65,26 +65,11 @@ fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
     Error::Archive { path: path.display().to_string(), why: why.to_string() }
 }
 
-/// How export sees the image's ids. With subordinate ranges, fr reads the
-/// image from a namespace that maps them, as a subuid-mode session left
-/// it: files given to subordinate ids may be readable by those ids alone,
-/// and the kernel then reports the ids the session saw.
-fn reader_ids() -> Result<IdMap, Error> {
-    let host = Path::new("/");
-    match crate::mode::subordinates(host) {
-        Ok(subs) => {
-            crate::idmap::enter(&subs)?;
-            Ok(crate::mode::namespace_view(&subs))
-        }
-        Err(_) => Ok(crate::mode::id_map(host)),
-    }
-}
-
 /// Writes the archive of `opts.image` to `opts.out`.
 pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
     let image = check_image(&opts.image)?;
     let store = ImageStore::open(&image)?;
-    let table = InodeTable::new(reader_ids()?);
+    let table = InodeTable::new(crate::idmap::enter_for_image()?);
     store.load(&table)?;
     let names = Names::of(&image);
 
@@ -223,7 +208,7 @@ impl Writer<'_> {
             }
             _ => {}
         }
-        if kind != Kind::Directory && st.stx_nlink > 1 {
+        if archived_as_links(kind) && st.stx_nlink > 1 {
             if let Some(first) = self.links.get(&key) {
                 member.kind = Some(Kind::HardLink);
                 member.link = first.clone();
@@ -276,6 +261,15 @@ impl Writer<'_> {
             p.tick(&self.summary, self.summary.members);
         }
     }
+}
+
+/// Whether a second name of a file of this kind is archived as a hard
+/// link to the first: GNU tar does so for regular files and symbolic
+/// links, and archives every name of a fifo or a device as a member of
+/// its own (`src/create.c: dump_file0()` asks `dump_hard_link()` for
+/// those two kinds alone); a directory has no second name.
+fn archived_as_links(kind: Kind) -> bool {
+    matches!(kind, Kind::Regular | Kind::Symlink)
 }
 
 /// The file's real `user.*` attributes: the user may set those for real,
@@ -405,4 +399,63 @@ fn count_members(dir: &Path, top: bool) -> u64 {
         }
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_named_from_the_images_passwd_and_group() {
+        let img = std::env::temp_dir().join(format!("fr-export-names-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&img);
+        std::fs::create_dir_all(img.join("etc")).unwrap();
+        std::fs::write(
+            img.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n\
+             broken line\n:x:5:5::/:\nroot2:x:0:0::/:\nbig:x:4000000000:1::/:\n",
+        )
+        .unwrap();
+        // The group file through an absolute symlink: read inside the image.
+        std::fs::write(img.join("etc/group.real"), "root:x:0:\nnogroup:x:65534:\nstaff:x:50:u\n")
+            .unwrap();
+        std::os::unix::fs::symlink("/etc/group.real", img.join("etc/group")).unwrap();
+        let names = Names::of(&img);
+        let _ = std::fs::remove_dir_all(&img);
+        assert_eq!(names.user(0), b"root", "the first name of an id wins");
+        assert_eq!(names.user(65534), b"nobody");
+        assert_eq!(names.group(65534), b"nogroup", "groups come from /etc/group");
+        assert_eq!(names.group(50), b"staff");
+        assert_eq!(names.user(50), b"", "no user 50");
+        assert_eq!(names.user(5), b"", "an empty name is no name");
+        assert_eq!(names.user(4_000_000_000), b"big");
+        assert_eq!(names.group(1), b"");
+    }
+
+    #[test]
+    fn an_image_without_names_exports_numbers_alone() {
+        let names = Names::of(Path::new("/nonexistent/image"));
+        assert_eq!((names.user(0), names.group(0)), (Vec::new(), Vec::new()));
+    }
+
+    #[test]
+    fn only_regular_files_and_symlinks_are_archived_as_hard_links() {
+        assert!(archived_as_links(Kind::Regular));
+        assert!(archived_as_links(Kind::Symlink));
+        for kind in [Kind::Fifo, Kind::CharDevice, Kind::BlockDevice, Kind::Directory] {
+            assert!(!archived_as_links(kind), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_archive_is_compressed_as_its_name_says() {
+        let c = |name: &str| Compression::for_path(Path::new(name));
+        assert_eq!(c("a.tar.gz"), Compression::Gzip);
+        assert_eq!(c("a.tgz"), Compression::Gzip);
+        assert_eq!(c("dir.zst/a.tar.zst"), Compression::Zstd);
+        assert_eq!(c("a.tzst"), Compression::Zstd);
+        assert_eq!(c("a.tar"), Compression::None);
+        assert_eq!(c("a.gz/a.tar"), Compression::None, "the file's name, not its directory's");
+        assert_eq!(c("-"), Compression::None);
+    }
 }

@@ -151,7 +151,8 @@ pub fn fsck(path: &Path, repair: bool) -> Result<Outcome, Error> {
 
     // The repair: the snapshot's records, then every intact entry of the
     // journal in order, saved as a new snapshot.
-    let table = InodeTable::new(crate::mode::id_map(Path::new("/")));
+    // Its paths resolved, and its tree walked, as a session would.
+    let table = InodeTable::new(crate::idmap::enter_for_image()?);
     match snapshot {
         Ok(Some(s)) => {
             let dropped = store.restore(&table, s)?;

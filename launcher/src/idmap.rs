@@ -107,6 +107,27 @@ pub(crate) fn enter(subs: &crate::mode::Subordinates) -> Result<(), Error> {
     joined
 }
 
+/// How a command that works on an image outside a session (`fr export`,
+/// `fr import`, `fr fsck --repair`) sees it: with subordinate ranges, from
+/// a namespace that maps them, as a subuid-mode session left it. Files
+/// given to subordinate ids may be readable, and directories searchable,
+/// by those ids alone: the user outside would not find the snapshot's
+/// paths below them, and the store's records would be dropped. Returns
+/// the ids as they then show.
+pub(crate) fn enter_for_image() -> Result<fr_emulator::IdMap, Error> {
+    let host = std::path::Path::new("/");
+    match crate::mode::subordinates(host) {
+        Ok(subs) => {
+            enter(&subs)?;
+            Ok(crate::mode::namespace_view(&subs))
+        }
+        Err(why) => {
+            log::debug!("reading the image as the user alone: {why}");
+            Ok(crate::mode::id_map(host))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ use crate::error::Error;
 use crate::export::{Progress, Summary};
 use crate::run::check_image;
 use crate::sniff;
-use crate::store::{key_of, ImageStore, DIR};
+use crate::store::{key_of, replay, ImageStore, StateFile, DIR};
 
 #[derive(Debug)]
 pub struct ImportOptions {
@@ -124,7 +124,10 @@ fn unpack(opts: &ImportOptions, landed: &mut bool) -> Result<Summary, Error> {
     }
     let image = check_image(&opts.image)?;
     let store = ImageStore::open(&image)?;
-    let table = InodeTable::new(crate::mode::id_map(Path::new("/")));
+    // An image a subuid-mode session left is read and written as that
+    // session would: files the import makes belong to the user all the same
+    // (root in the namespace).
+    let table = InodeTable::new(crate::idmap::enter_for_image()?);
     store.load(&table)?;
     let root =
         fs::open(&image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -234,6 +237,63 @@ fn unpack(opts: &ImportOptions, landed: &mut bool) -> Result<Summary, Error> {
         p.done(&unpacker.summary);
     }
     Ok(std::mem::take(&mut unpacker.summary))
+}
+
+/// What `fr import --state` kept.
+#[derive(Debug, Default)]
+pub struct StateSummary {
+    /// The state file's records.
+    pub records: usize,
+    /// Those whose file is in the tree.
+    pub kept: usize,
+    /// The paths that name them (a file with hard links has several).
+    pub paths: usize,
+}
+
+/// `fr import --state FILE DIR`: makes the tree `dir` an fr image in
+/// place. `fr exec -f -s FILE` on the host tree keeps its records by
+/// inode (the host tree is too big to walk for paths); an image keeps
+/// them by path. So the tree is walked, and every file whose inode the
+/// state file has a record for gets it in `DIR/.fr`, at each of its paths:
+/// owners, modes, devices on their placeholders, emulated xattrs. Records
+/// of files outside the tree are left out. A state file that is damaged
+/// or was written on another root file system is refused by name before
+/// anything is written. A tree that already is an image keeps its
+/// records, and the state file's go over them.
+pub fn import_state(state: &Path, dir: &Path) -> Result<StateSummary, Error> {
+    import_state_as(state, dir, crate::idmap::enter_for_image)
+}
+
+/// [`import_state`], with `enter` giving the ids the tree is read with
+/// (and entering the namespace they are seen from) once the state file
+/// passed its checks and the image is locked.
+fn import_state_as(
+    state: &Path,
+    dir: &Path,
+    enter: impl FnOnce() -> Result<IdMap, Error>,
+) -> Result<StateSummary, Error> {
+    let image = check_image(dir)?;
+    let state = StateFile::new(state)?;
+    let changes = state.changes_here()?;
+    let store = ImageStore::open(&image)?;
+    let ids = enter()?;
+    let table = InodeTable::new(ids.clone());
+    store.load(&table)?;
+    let from_state = InodeTable::new(ids);
+    replay(&from_state, changes);
+    let records = from_state.entries();
+    let keys: HashSet<InodeKey> = records.iter().map(|(k, _, _)| *k).collect();
+    for (key, attrs, xattrs) in records {
+        table.restore(key, attrs, xattrs);
+    }
+    let (snapshot, found) = store.snapshot(&table);
+    store.save_snapshot(&snapshot)?;
+    let mut summary = StateSummary { records: keys.len(), ..StateSummary::default() };
+    for paths in keys.iter().filter_map(|k| found.get(k)) {
+        summary.kept += 1;
+        summary.paths += paths;
+    }
+    Ok(summary)
 }
 
 /// The process's umask, read by setting it and back.
@@ -398,94 +458,6 @@ impl Unpacker<'_> {
         }
     }
 
-    /// Checks the member's extended attributes as `setxattr(2)` by real
-    /// root would, and what they leave: a capability as the initial
-    /// namespace's root stores it, an access ACL that says no more than
-    /// the mode becomes the mode, a default ACL only on a directory, an
-    /// empty ACL value or a header alone removes the ACL. One
-    /// the kernel would refuse stops the import, naming it; one in no
-    /// namespace Linux knows is left out with a warning, as tar does.
-    fn check_xattrs(&self, m: &Member, kind: Kind) -> Result<Checked, Error> {
-        let mut out = Checked { perms: m.mode & 0o7777, ..Checked::default() };
-        if kind == Kind::HardLink {
-            // A second name: tar sets nothing on it (`extract_link()`).
-            return Ok(out);
-        }
-        for (name, value) in &m.xattrs {
-            let refuse = |why: &str| {
-                self.refuse(&m.path, format!("extended attribute {}: {why}", name.escape_ascii()))
-            };
-            let ns = match namespace(name) {
-                Ok(ns) => ns,
-                Err(XattrError::NotSupported) => {
-                    log::warn!(
-                        "member `{}`: extended attribute {} is in no namespace Linux knows; left out",
-                        m.path.escape_ascii(),
-                        name.escape_ascii()
-                    );
-                    continue;
-                }
-                Err(_) => return Err(refuse("its name is empty or longer than 255 bytes")),
-            };
-            if check_set(0, value.len()).is_err() {
-                return Err(refuse("its value is larger than 64 KiB (XATTR_SIZE_MAX)"));
-            }
-            if ns == Namespace::User {
-                out.user.retain(|(n, _)| n != name);
-                out.user.push((name.clone(), value.clone()));
-                continue;
-            }
-            let is_acl = name == ACL_ACCESS || name == ACL_DEFAULT;
-            if is_acl {
-                // As InodeTable::setxattr takes an ACL (do_set_acl(),
-                // set_posix_acl()): the value's form first, an empty value
-                // or a header alone being no ACL; none on a symlink; a
-                // default ACL only on a directory (no ACL: nothing to do);
-                // then posix_acl_valid(). No ACL removes the ACL and leaves
-                // the mode.
-                let acl = if value.is_empty() {
-                    None
-                } else {
-                    Acl::from_xattr(value).map_err(|_| refuse("it is not a valid ACL"))?
-                };
-                if kind == Kind::Symlink {
-                    return Err(refuse("a symbolic link has no ACLs"));
-                }
-                if name == ACL_DEFAULT && kind != Kind::Directory {
-                    if acl.is_some() {
-                        return Err(refuse("a default ACL fits only a directory"));
-                    }
-                    continue;
-                }
-                let Some(acl) = acl else {
-                    out.emulated.remove(name);
-                    continue;
-                };
-                if !acl.valid() {
-                    return Err(refuse("it is not a valid ACL"));
-                }
-                if name == ACL_DEFAULT {
-                    out.emulated.insert(name.clone(), acl.to_xattr());
-                    continue;
-                }
-                let (bits, equivalent) = acl.mode();
-                out.perms = (out.perms & !0o777) | bits;
-                if equivalent {
-                    out.emulated.remove(name);
-                } else {
-                    out.emulated.insert(name.clone(), acl.to_xattr());
-                }
-            } else if name == CAPABILITY {
-                let cap = normalize_capability(value)
-                    .map_err(|_| refuse("it is not a valid file capability"))?;
-                out.emulated.insert(name.clone(), cap);
-            } else {
-                out.emulated.insert(name.clone(), value.clone());
-            }
-        }
-        Ok(out)
-    }
-
     fn entry<R: Read>(&mut self, reader: &mut Reader<R>, entry: Entry) -> Result<(), Error> {
         let m = &entry.member;
         let kind = m.kind.unwrap_or(Kind::Regular);
@@ -502,7 +474,7 @@ impl Unpacker<'_> {
                 self.warned.push(key.clone());
             }
         }
-        let checked = self.check_xattrs(m, kind)?;
+        let checked = check_xattrs(self.archive, m, kind)?;
         let Some((last, parents)) = parts.split_last() else {
             // The image root itself: only its attributes, never data.
             reader.skip_data().map_err(|e| archive_error(self.archive, e))?;
@@ -701,24 +673,7 @@ impl Unpacker<'_> {
     /// Records what the user could not set for real: owner, set-id and
     /// sticky bits, device type and numbers, emulated xattrs.
     fn record(&self, entry: &Entry, checked: &Checked, st: &fs::Statx) {
-        let m = &entry.member;
-        let (kind_bits, rdev) = match m.kind.unwrap_or(Kind::Regular) {
-            Kind::Regular | Kind::HardLink => (S_IFREG, (0, 0)),
-            Kind::Directory => (S_IFDIR, (0, 0)),
-            Kind::Symlink => (S_IFLNK, (0, 0)),
-            Kind::CharDevice => (S_IFCHR, (m.dev_major, m.dev_minor)),
-            Kind::BlockDevice => (S_IFBLK, (m.dev_major, m.dev_minor)),
-            Kind::Fifo => (S_IFIFO, (0, 0)),
-        };
-        let perms = if kind_bits == S_IFLNK { 0o777 } else { checked.perms };
-        let want = Attrs {
-            mode: kind_bits | perms,
-            uid: m.uid,
-            gid: m.gid,
-            rdev_major: rdev.0,
-            rdev_minor: rdev.1,
-        };
-        self.keep(st, want, checked.emulated.clone());
+        self.keep(st, wanted(&entry.member, checked), checked.emulated.clone());
     }
 
     /// Records `want` for the file `st` when the kernel's view differs or
@@ -763,9 +718,333 @@ impl Unpacker<'_> {
     }
 }
 
+/// What real root's tar leaves in the inode of member `m` whose xattrs
+/// left `checked`: its type, the permission bits (a symbolic link's are
+/// always 0777), its owner and group, a device's numbers.
+fn wanted(m: &Member, checked: &Checked) -> Attrs {
+    let (kind_bits, rdev) = match m.kind.unwrap_or(Kind::Regular) {
+        Kind::Regular | Kind::HardLink => (S_IFREG, (0, 0)),
+        Kind::Directory => (S_IFDIR, (0, 0)),
+        Kind::Symlink => (S_IFLNK, (0, 0)),
+        Kind::CharDevice => (S_IFCHR, (m.dev_major, m.dev_minor)),
+        Kind::BlockDevice => (S_IFBLK, (m.dev_major, m.dev_minor)),
+        Kind::Fifo => (S_IFIFO, (0, 0)),
+    };
+    let perms = if kind_bits == S_IFLNK { 0o777 } else { checked.perms };
+    Attrs {
+        mode: kind_bits | perms,
+        uid: m.uid,
+        gid: m.gid,
+        rdev_major: rdev.0,
+        rdev_minor: rdev.1,
+    }
+}
+
+/// Checks a member's extended attributes as `setxattr(2)` by real root
+/// would, and what they leave: a capability as the initial namespace's
+/// root stores it, an access ACL that says no more than the mode becomes
+/// the mode, a default ACL only on a directory, an empty ACL value or a
+/// header alone removes the ACL. One the kernel would refuse stops the
+/// import, naming it; one in no namespace Linux knows is left out with a
+/// warning, as tar does.
+fn check_xattrs(archive: &Path, m: &Member, kind: Kind) -> Result<Checked, Error> {
+    let mut out = Checked { perms: m.mode & 0o7777, ..Checked::default() };
+    if kind == Kind::HardLink {
+        // A second name: tar sets nothing on it (`extract_link()`).
+        return Ok(out);
+    }
+    for (name, value) in &m.xattrs {
+        let refuse = |why: &str| {
+            archive_error(
+                archive,
+                format!(
+                    "member `{}`: extended attribute {}: {why}",
+                    m.path.escape_ascii(),
+                    name.escape_ascii()
+                ),
+            )
+        };
+        let ns = match namespace(name) {
+            Ok(ns) => ns,
+            Err(XattrError::NotSupported) => {
+                log::warn!(
+                    "member `{}`: extended attribute {} is in no namespace Linux knows; left out",
+                    m.path.escape_ascii(),
+                    name.escape_ascii()
+                );
+                continue;
+            }
+            Err(_) => return Err(refuse("its name is empty or longer than 255 bytes")),
+        };
+        if check_set(0, value.len()).is_err() {
+            return Err(refuse("its value is larger than 64 KiB (XATTR_SIZE_MAX)"));
+        }
+        if ns == Namespace::User {
+            out.user.retain(|(n, _)| n != name);
+            out.user.push((name.clone(), value.clone()));
+            continue;
+        }
+        let is_acl = name == ACL_ACCESS || name == ACL_DEFAULT;
+        if is_acl {
+            // As InodeTable::setxattr takes an ACL (do_set_acl(),
+            // set_posix_acl()): the value's form first, an empty value
+            // or a header alone being no ACL; none on a symlink; a
+            // default ACL only on a directory (no ACL: nothing to do);
+            // then posix_acl_valid(). No ACL removes the ACL and leaves
+            // the mode.
+            let acl = if value.is_empty() {
+                None
+            } else {
+                Acl::from_xattr(value).map_err(|_| refuse("it is not a valid ACL"))?
+            };
+            if kind == Kind::Symlink {
+                return Err(refuse("a symbolic link has no ACLs"));
+            }
+            if name == ACL_DEFAULT && kind != Kind::Directory {
+                if acl.is_some() {
+                    return Err(refuse("a default ACL fits only a directory"));
+                }
+                continue;
+            }
+            let Some(acl) = acl else {
+                out.emulated.remove(name);
+                continue;
+            };
+            if !acl.valid() {
+                return Err(refuse("it is not a valid ACL"));
+            }
+            if name == ACL_DEFAULT {
+                out.emulated.insert(name.clone(), acl.to_xattr());
+                continue;
+            }
+            let (bits, equivalent) = acl.mode();
+            out.perms = (out.perms & !0o777) | bits;
+            if equivalent {
+                out.emulated.remove(name);
+            } else {
+                out.emulated.insert(name.clone(), acl.to_xattr());
+            }
+        } else if name == CAPABILITY {
+            let cap = normalize_capability(value)
+                .map_err(|_| refuse("it is not a valid file capability"))?;
+            out.emulated.insert(name.clone(), cap);
+        } else {
+            out.emulated.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// Access and modification time both the member's mtime, to the
 /// nanosecond a pax `mtime` record carries.
 fn times(sec: i64, nsec: u32) -> Timestamps {
     let t = Timespec { tv_sec: sec, tv_nsec: nsec.into() };
     Timestamps { last_access: t, last_modification: t }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fr_emulator::store::Change;
+
+    fn member(path: &str, kind: Kind, mode: u32) -> Member {
+        Member { path: path.into(), kind: Some(kind), mode, uid: 7, gid: 8, ..Member::default() }
+    }
+
+    /// An ACL in its xattr form: version 2, then (tag, perm, id) entries.
+    fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+        let mut v = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in entries {
+            v.extend(tag.to_le_bytes());
+            v.extend(perm.to_le_bytes());
+            v.extend(id.to_le_bytes());
+        }
+        v
+    }
+
+    const UNDEF: u32 = u32::MAX;
+
+    /// The tree read as the user alone (no namespace: a test runs threads).
+    fn plain() -> Result<IdMap, Error> {
+        Ok(IdMap::new(0, 0))
+    }
+
+    #[test]
+    fn member_names_stay_inside_the_image() {
+        let parts = |n: &str| components(n.as_bytes()).map(|p| p.len());
+        assert_eq!(parts("./a//b/./c/"), Ok(3));
+        assert_eq!(parts("."), Ok(0), "the image root itself");
+        assert_eq!(parts("a/.frx"), Ok(2));
+        assert_eq!(parts("sub/.fr/x"), Ok(3), "only the top's .fr is fr's");
+        assert_eq!(parts("/etc/passwd"), Err("it is an absolute path"));
+        assert_eq!(parts("a/../../b"), Err("it has a `..` component"));
+        assert_eq!(parts(".fr/store"), Err("IMAGE/.fr is fr's metadata store"));
+        assert_eq!(parts("./.fr"), Err("IMAGE/.fr is fr's metadata store"));
+        assert_eq!(components(b"a\0b"), Err("it contains a NUL byte"));
+    }
+
+    #[test]
+    fn a_members_record_is_what_real_roots_tar_leaves() {
+        let plain = Checked { perms: 0o4755, ..Checked::default() };
+        let file = wanted(&member("f", Kind::Regular, 0o4755), &plain);
+        assert_eq!((file.mode, file.uid, file.gid), (S_IFREG | 0o4755, 7, 8));
+        let mut dev = member("d", Kind::CharDevice, 0o620);
+        (dev.dev_major, dev.dev_minor) = (250, 300_000);
+        let dev = wanted(&dev, &Checked { perms: 0o620, ..Checked::default() });
+        assert_eq!((dev.mode, dev.rdev_major, dev.rdev_minor), (S_IFCHR | 0o620, 250, 300_000));
+        // A symbolic link's bits are 0777 whatever the header says.
+        let link = wanted(&member("l", Kind::Symlink, 0o700), &plain);
+        assert_eq!(link.mode, S_IFLNK | 0o777);
+        // A hard link is a second name of a regular file.
+        assert_eq!(wanted(&member("h", Kind::HardLink, 0), &plain).mode, S_IFREG | 0o4755);
+        assert_eq!(wanted(&member("p", Kind::Fifo, 0o600), &plain).mode & S_IFIFO, S_IFIFO);
+    }
+
+    #[test]
+    fn xattrs_are_taken_as_real_roots_setxattr_takes_them() {
+        let archive = Path::new("a.tar");
+        let mut m = member("f", Kind::Regular, 0o640);
+        let mut v3 = vec![0u8; 24];
+        v3[..4].copy_from_slice(&0x0300_0001u32.to_le_bytes());
+        v3[4..8].copy_from_slice(&(1u32 << 13).to_le_bytes());
+        m.xattrs = vec![
+            (b"user.note".to_vec(), b"hi".to_vec()),
+            (b"trusted.t".to_vec(), b"1".to_vec()),
+            (b"security.capability".to_vec(), v3),
+            // u::rw, g::r, o::- : no more than the mode says.
+            (
+                b"system.posix_acl_access".to_vec(),
+                acl(&[(1, 6, UNDEF), (4, 4, UNDEF), (0x20, 0, UNDEF)]),
+            ),
+            (b"bogus.x".to_vec(), b"left out".to_vec()),
+        ];
+        let c = check_xattrs(archive, &m, Kind::Regular).unwrap();
+        assert_eq!(c.user, vec![(b"user.note".to_vec(), b"hi".to_vec())]);
+        assert_eq!(c.perms, 0o640);
+        let names: Vec<&[u8]> = c.emulated.keys().map(|k| k.as_slice()).collect();
+        assert_eq!(names, [&b"security.capability"[..], b"trusted.t"]);
+        let cap = &c.emulated[b"security.capability".as_slice()];
+        assert_eq!(cap.len(), 20, "a v3 capability for root is kept as v2");
+        // An access ACL that says more is kept, and sets the group bits
+        // from its mask.
+        m.xattrs = vec![(
+            b"system.posix_acl_access".to_vec(),
+            acl(&[(1, 6, UNDEF), (2, 7, 1000), (4, 4, UNDEF), (0x10, 5, UNDEF), (0x20, 0, UNDEF)]),
+        )];
+        let c = check_xattrs(archive, &m, Kind::Regular).unwrap();
+        assert_eq!(c.perms, 0o650);
+        assert!(c.emulated.contains_key(b"system.posix_acl_access".as_slice()));
+        // A default ACL fits only a directory; an ACL fits no symlink.
+        let default = acl(&[(1, 7, UNDEF), (4, 5, UNDEF), (0x20, 5, UNDEF)]);
+        m.xattrs = vec![(b"system.posix_acl_default".to_vec(), default)];
+        let e = check_xattrs(archive, &m, Kind::Regular).unwrap_err().to_string();
+        assert!(e.contains("member `f`") && e.contains("fits only a directory"), "{e}");
+        assert!(check_xattrs(archive, &m, Kind::Directory).is_ok());
+        assert!(check_xattrs(archive, &m, Kind::Symlink).is_err());
+        // A hard link member takes nothing.
+        let c = check_xattrs(archive, &m, Kind::HardLink).unwrap();
+        assert!(c.emulated.is_empty() && c.user.is_empty());
+        m.xattrs = vec![(b"trusted.big".to_vec(), vec![0; 65537])];
+        assert!(check_xattrs(archive, &m, Kind::Regular).is_err(), "over XATTR_SIZE_MAX");
+    }
+
+    #[test]
+    fn member_times_keep_their_nanoseconds() {
+        let t = times(-2, 500);
+        assert_eq!((t.last_modification.tv_sec, t.last_modification.tv_nsec), (-2, 500));
+        assert_eq!(t.last_access.tv_sec, t.last_modification.tv_sec);
+    }
+
+    /// `fr import --state`: a record at each path of each file of the tree
+    /// the state file names; the rest counted, not kept; a damaged state
+    /// file or one of another root file system refused before `.fr` is made.
+    #[test]
+    fn a_state_file_makes_a_tree_an_image_in_place() {
+        let base = std::env::temp_dir().join(format!("fr-import-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let tree = base.join("tree");
+        std::fs::create_dir_all(tree.join("bin")).unwrap();
+        std::fs::write(tree.join("bin/su"), "").unwrap();
+        std::fs::hard_link(tree.join("bin/su"), tree.join("bin/su2")).unwrap();
+        std::fs::write(tree.join("null"), "").unwrap();
+        std::fs::write(base.join("elsewhere"), "").unwrap();
+        let key = |p: &Path| {
+            crate::store::key_of(
+                &fs::statx(fs::CWD, p, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS).unwrap(),
+            )
+        };
+        let state_path = base.join("deb.state");
+        let state = StateFile::new(&state_path).unwrap();
+        let table = InodeTable::new(IdMap::new(0, 0));
+        let set = |p: &Path, mode: u32, uid: u32| {
+            let attrs = Attrs { mode, uid, gid: uid, rdev_major: 1, rdev_minor: 3 };
+            table.restore(key(p), attrs, Xattrs::new());
+        };
+        set(&tree.join("bin/su"), S_IFREG | 0o4755, 0);
+        set(&tree.join("null"), S_IFCHR | 0o666, 0);
+        set(&tree.join("bin"), S_IFDIR | 0o755, 3);
+        set(&base.join("elsewhere"), S_IFREG | 0o644, 5);
+        // A record of a file since gone, whose number a file may reuse.
+        let gone = InodeKey { dev: key(&tree).dev, ino: u64::MAX - 1 };
+        table.restore(
+            gone,
+            Attrs { mode: S_IFREG, uid: 9, gid: 9, rdev_major: 0, rdev_minor: 0 },
+            Xattrs::new(),
+        );
+        state.write(&table, state.root()).unwrap();
+
+        // Another root file system's, and a damaged one: refused by name.
+        let other = base.join("other.state");
+        StateFile::new(&other)
+            .unwrap()
+            .write(&table, fr_emulator::store::RootId { dev: 1, ino: 2 })
+            .unwrap();
+        let e = import_state_as(&other, &tree, plain).unwrap_err();
+        assert!(matches!(e, Error::ForeignState { .. }), "{e}");
+        assert!(e.to_string().contains("other.state") && e.to_string().contains("another root"));
+        let mut bytes = std::fs::read(&state_path).unwrap();
+        let mid = 36 + (bytes.len() - 36) / 3;
+        bytes[mid] ^= 0x40;
+        let damaged = base.join("damaged.state");
+        std::fs::write(&damaged, &bytes).unwrap();
+        let e = import_state_as(&damaged, &tree, plain).unwrap_err();
+        assert!(matches!(e, Error::DamagedState { .. }), "{e}");
+        assert!(!tree.join(DIR).exists(), "nothing written for a refused state file");
+
+        let summary = import_state_as(&state_path, &tree, plain).unwrap();
+        assert_eq!((summary.records, summary.kept, summary.paths), (5, 3, 4));
+        let store = ImageStore::open(&tree).unwrap();
+        let snapshot =
+            fr_emulator::store::Snapshot::decode(&store.snapshot_bytes().unwrap().unwrap())
+                .unwrap();
+        let mut paths: Vec<(String, u32)> = snapshot
+            .records
+            .iter()
+            .map(|r| (String::from_utf8(r.path.clone()).unwrap(), r.attrs.mode))
+            .collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                ("bin".to_string(), S_IFDIR | 0o755),
+                ("bin/su".to_string(), S_IFREG | 0o4755),
+                ("bin/su2".to_string(), S_IFREG | 0o4755),
+                ("null".to_string(), S_IFCHR | 0o666),
+            ]
+        );
+        drop(store);
+        // The forget of a state file is replayed, as a session's load does.
+        let forget = base.join("forget.state");
+        let f = StateFile::new(&forget).unwrap();
+        f.write(&table, f.root()).unwrap();
+        let mut bytes = std::fs::read(&forget).unwrap();
+        bytes.extend(
+            Change::Forget { key: key(&tree.join("null")) }
+                .encode(fr_emulator::store::SyncMarker(bytes[28..36].try_into().unwrap())),
+        );
+        std::fs::write(&forget, bytes).unwrap();
+        std::fs::remove_dir_all(tree.join(DIR)).unwrap();
+        assert_eq!(import_state_as(&forget, &tree, plain).unwrap().paths, 3);
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

@@ -204,12 +204,20 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_signals().map_err(Error::sys("blocking signals"))?;
     let sup = supervisor(opts, ids, &mode)?;
-    // The image's fake metadata: loaded before the command runs, every
-    // change journaled while it runs, saved when it ends.
+    // The image's fake metadata: locked now, loaded before the command
+    // runs, every change journaled while it runs, saved when it ends.
     let store = match (&plan.image, &sup) {
-        (Some(image), Some(sup)) => {
-            let store = ImageStore::open(image)?;
-            let pending = log::log_enabled!(log::Level::Debug).then(|| journal_entries(&store));
+        (Some(image), Some(_)) => Some(ImageStore::open(image)?),
+        _ => None,
+    };
+    // Loading resolves the snapshot's paths in the image, and in subuid
+    // mode may do so only once fr has joined the container's namespace:
+    // a directory a subordinate id owns may be searchable by that id
+    // alone, and the user outside would find none of the records below
+    // it (they were dropped, and the next save lost them for good).
+    let load = || -> Result<(), Error> {
+        if let (Some(store), Some(sup), Some(image)) = (&store, &sup, &plan.image) {
+            let pending = log::log_enabled!(log::Level::Debug).then(|| journal_entries(store));
             store.load(sup.inodes())?;
             if let Some(pending) = pending {
                 log::debug!(
@@ -220,9 +228,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
                 );
             }
             sup.inodes().set_journal(store.journal()?);
-            Some(store)
         }
-        _ => None,
+        Ok(())
     };
     let state = host_state(opts, plan.image.is_some(), sup.as_ref())?;
     // The container runs as a job of its own, in the foreground of fr's
@@ -241,7 +248,16 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     };
 
     if mode != Mode::None {
-        match start_container(&plan, theirs.as_fd(), sup.as_ref(), opts.fakeroot, &mode, terminal) {
+        let started = start_container(
+            &plan,
+            theirs.as_fd(),
+            sup.as_ref(),
+            opts.fakeroot,
+            &mode,
+            terminal,
+            &load,
+        );
+        match started {
             Ok(pid) => {
                 if opts.fakeroot {
                     say_mode(opts, &mode, &why);
@@ -263,6 +279,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     if let Some(image) = &plan.image {
         return Err(Error::ImageWithoutUserns(image.display().to_string()));
     }
+    load()?;
     sys::make_undumpable().map_err(Error::sys("making fr undumpable"))?;
     job::adopt_leftovers();
     let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
@@ -356,7 +373,9 @@ fn keep_state(state: &StateFile, table: &fr_emulator::InodeTable) -> bool {
 /// Forks the container's outer process ([`outer`]) in new user and mount
 /// namespaces and writes its id maps; returns its pid. fr becomes
 /// non-dumpable before the container goes on (not before the fork: the
-/// maps of a non-dumpable child cannot be written).
+/// maps of a non-dumpable child cannot be written). `load` runs once fr
+/// has joined the namespace (subuid mode) and before the container goes
+/// on; its error stops the container.
 fn start_container(
     plan: &Plan,
     theirs: std::os::fd::BorrowedFd<'_>,
@@ -364,6 +383,7 @@ fn start_container(
     fakeroot: bool,
     mode: &Mode,
     terminal: Option<job::Terminal>,
+    load: &dyn Fn() -> Result<(), Error>,
 ) -> Result<i32, Error> {
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -392,7 +412,8 @@ fn start_container(
         }
         _ => idmap::map_single(pid, inside_uid, uid, inside_gid, gid),
     }
-    .and_then(|()| sys::make_undumpable().map_err(Error::sys("making fr undumpable")));
+    .and_then(|()| sys::make_undumpable().map_err(Error::sys("making fr undumpable")))
+    .and_then(|()| load());
     if let Err(e) = mapped {
         init::forward(pid, libc::SIGKILL);
         let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());

@@ -11,7 +11,7 @@
 //! that was killed is replayed when it was written for this very image root,
 //! and the result written back as a snapshot at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -90,6 +90,11 @@ pub struct ImageStore {
     dir_fd: Arc<OwnedFd>,
     root: RootId,
     lock: File,
+    /// Snapshot records whose path this process may not resolve (a
+    /// directory on the way that a subordinate id alone may search, seen
+    /// from outside the namespace of a subuid-mode session): the file is
+    /// not known to be gone, so the record is written back as it was.
+    unreachable: Mutex<Vec<Stored>>,
 }
 
 fn root_id(image: &Path) -> Result<RootId, Error> {
@@ -203,6 +208,7 @@ impl ImageStore {
             dir_fd: Arc::new(dir_fd),
             root: root_id(image)?,
             lock,
+            unreachable: Mutex::new(Vec::new()),
         })
     }
 
@@ -238,9 +244,11 @@ impl ImageStore {
 
     /// Puts the snapshot's records into `table`, each on the file its path
     /// names now; returns how many were dropped, their path gone or naming
-    /// a file of another type.
+    /// a file of another type. A record whose path fr may not search is
+    /// neither: it is kept aside and saved again as it was.
     pub fn restore(&self, table: &InodeTable, snapshot: Snapshot) -> Result<usize, Error> {
         let mut dropped = 0usize;
+        let mut unreachable = Vec::new();
         let image = fs::openat(
             CWD,
             &self.image,
@@ -257,13 +265,27 @@ impl ImageStore {
                 ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
             )
             .and_then(|f| fs::statx(&f, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS));
-            match found {
-                Ok(st) if belongs(&rec.attrs, u32::from(st.stx_mode)) => {
-                    table.restore(key_of(&st), rec.attrs, rec.xattrs)
+            match place(&rec.attrs, found.as_ref().map(|st| u32::from(st.stx_mode)).map_err(|e| *e))
+            {
+                Place::Apply => {
+                    if let Ok(st) = &found {
+                        table.restore(key_of(st), rec.attrs, rec.xattrs);
+                    }
                 }
-                _ => dropped += 1,
+                Place::Aside => unreachable.push(rec),
+                Place::Drop => dropped += 1,
             }
         }
+        if !unreachable.is_empty() {
+            log::warn!(
+                "{} records of {} name files behind directories fr may not search here (a \
+                 subuid-mode session's, whose owners only that mode maps): kept as they are, \
+                 not shown in this session",
+                unreachable.len(),
+                self.store_path().display()
+            );
+        }
+        *self.unreachable.lock().unwrap_or_else(|e| e.into_inner()) = unreachable;
         Ok(dropped)
     }
 
@@ -356,12 +378,31 @@ impl ImageStore {
     /// journal. A kill at any point leaves the old or the new snapshot,
     /// and a journal whose replay onto either gives the same table.
     pub fn save(&self, table: &InodeTable) -> Result<(), Error> {
+        self.save_snapshot(&self.snapshot(table).0)
+    }
+
+    /// The table as a snapshot: a record for every path of the image
+    /// whose file has one (found by walking the image), and the records
+    /// kept aside as out of reach; with the keys found, and how many
+    /// paths each has.
+    pub fn snapshot(&self, table: &InodeTable) -> (Snapshot, HashMap<InodeKey, usize>) {
         let entries = table.entries();
         let mut by_key: HashMap<InodeKey, (Attrs, fr_emulator::table::Xattrs)> =
             entries.into_iter().map(|(k, a, x)| (k, (a, x))).collect();
         let mut records = Vec::new();
-        self.walk(&self.image, &mut Vec::new(), &mut by_key, &mut records);
-        let snapshot = Snapshot { root: self.root, records };
+        let mut found = HashMap::new();
+        self.walk(&self.image, &mut Vec::new(), &mut by_key, &mut records, &mut found);
+        let unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+        if !unreachable.is_empty() {
+            let seen: HashSet<Vec<u8>> = records.iter().map(|r| r.path.clone()).collect();
+            records.extend(unreachable.iter().filter(|r| !seen.contains(&r.path)).cloned());
+        }
+        drop(unreachable);
+        (Snapshot { root: self.root, records }, found)
+    }
+
+    /// Writes `snapshot` as the store (see [`Self::save`]).
+    pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), Error> {
         let store_path = self.store_path();
         replace_atomically(&self.dir_fd, "store.tmp", "store", &snapshot.encode())
             .map_err(|e| store_error(&store_path, e))?;
@@ -426,13 +467,17 @@ impl ImageStore {
         self.journal_path()
     }
 
-    /// Collects a record for every path under `dir` whose inode has one.
+    /// Collects a record for every path under `dir` whose inode has one
+    /// that fits its file (a record of another type belongs to a file
+    /// that was there before: no view uses it, and the next load would
+    /// drop it), and counts the paths of each key found.
     fn walk(
         &self,
         dir: &Path,
         rel: &mut Vec<u8>,
         by_key: &mut HashMap<InodeKey, (Attrs, fr_emulator::table::Xattrs)>,
         out: &mut Vec<Stored>,
+        found: &mut HashMap<InodeKey, usize>,
     ) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             log::debug!("cannot read {} to save its records", dir.display());
@@ -453,11 +498,15 @@ impl ImageStore {
                 rel.push(b'/');
             }
             rel.extend_from_slice(name.as_bytes());
-            if let Some((attrs, xattrs)) = by_key.get(&key_of(&st)) {
-                out.push(Stored { path: rel.clone(), attrs: *attrs, xattrs: xattrs.clone() });
+            let key = key_of(&st);
+            if let Some((attrs, xattrs)) = by_key.get(&key) {
+                if belongs(attrs, u32::from(st.stx_mode)) {
+                    out.push(Stored { path: rel.clone(), attrs: *attrs, xattrs: xattrs.clone() });
+                    *found.entry(key).or_default() += 1;
+                }
             }
             if u32::from(st.stx_mode) & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFDIR {
-                self.walk(&path, rel, by_key, out);
+                self.walk(&path, rel, by_key, out, found);
             }
             rel.truncate(len);
         }
@@ -465,8 +514,13 @@ impl ImageStore {
             // The image root itself.
             if let Ok(st) = fs::statx(CWD, dir, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
             {
-                if let Some((attrs, xattrs)) = by_key.remove(&key_of(&st)) {
-                    out.push(Stored { path: b".".to_vec(), attrs, xattrs });
+                let key = key_of(&st);
+                match by_key.remove(&key) {
+                    Some((attrs, xattrs)) if belongs(&attrs, u32::from(st.stx_mode)) => {
+                        out.push(Stored { path: b".".to_vec(), attrs, xattrs });
+                        *found.entry(key).or_default() += 1;
+                    }
+                    _ => {}
                 }
             }
         }
@@ -555,8 +609,45 @@ impl StateFile {
 
     /// Fills `table` from the state file, which must exist.
     /// A damaged one is refused whole: loading what is intact would look
-    /// like success while records are missing.
+    /// like success while records are missing. One written on another
+    /// root file system is not applied (its inode numbers name other files
+    /// here), with a warning.
     pub fn load(&self, table: &InodeTable) -> Result<(), Error> {
+        let (root, changes) = self.changes()?;
+        if root != self.root {
+            log::warn!(
+                "{} was written on another root file system; its {} records are not applied",
+                self.path.display(),
+                changes.len()
+            );
+            return Ok(());
+        }
+        replay(table, changes);
+        Ok(())
+    }
+
+    /// The state file's records, in order, for this root file system: one
+    /// written on another is refused by name (`fr import --state`, where
+    /// applying nothing would leave an image without its owners and say
+    /// nothing).
+    pub fn changes_here(&self) -> Result<Vec<Change>, Error> {
+        let (root, changes) = self.changes()?;
+        if root != self.root {
+            return Err(Error::ForeignState {
+                path: self.path.display().to_string(),
+                why: format!(
+                    "it was written on another root file system (device {}, inode {}; this one \
+                     is device {}, inode {}): its inode numbers name other files here",
+                    root.dev, root.ino, self.root.dev, self.root.ino
+                ),
+            });
+        }
+        Ok(changes)
+    }
+
+    /// The root file system the state file was written on, and its
+    /// entries; a damaged one is refused.
+    fn changes(&self) -> Result<(RootId, Vec<Change>), Error> {
         let bytes = self.bytes()?;
         let scan = decode_journal(&bytes).map_err(|e| match e {
             fr_emulator::store::StoreError::NotAStore => store_error(
@@ -581,16 +672,7 @@ impl StateFile {
                 self.path.display()
             );
         }
-        if scan.root != self.root {
-            log::warn!(
-                "{} was written on another root file system; its {} records are not applied",
-                self.path.display(),
-                scan.changes.len()
-            );
-            return Ok(());
-        }
-        replay(table, scan.changes);
-        Ok(())
+        Ok((scan.root, scan.changes))
     }
 
     /// Writes the whole table to the state file, through a temporary file
@@ -632,6 +714,32 @@ pub fn replay(table: &InodeTable, changes: Vec<Change>) {
             Change::Set { key, attrs, xattrs } => table.restore(key, attrs, xattrs),
             Change::Forget { key } => table.forget_quietly(key),
         }
+    }
+}
+
+/// What loading does with a snapshot's record, by what its path leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// The file there is the record's: it takes it.
+    Apply,
+    /// The file is gone or is another (changed outside fr): the record
+    /// goes, and is never applied to another file.
+    Drop,
+    /// The path cannot be searched from here (`EACCES`): the file is not
+    /// known to be gone, and the record is kept as it is.
+    Aside,
+}
+
+/// Where the record `rec` goes when its path resolves to a file of mode
+/// `found`, or fails with that errno (`openat2` with `RESOLVE_IN_ROOT |
+/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`: `ENOENT`, `ENOTDIR`, `ELOOP` at a
+/// symlink, `EXDEV` across a mount, `EACCES` at a directory fr may not
+/// search).
+fn place(rec: &Attrs, found: Result<u32, rustix::io::Errno>) -> Place {
+    match found {
+        Ok(mode) if belongs(rec, mode) => Place::Apply,
+        Err(rustix::io::Errno::ACCESS) => Place::Aside,
+        _ => Place::Drop,
     }
 }
 
@@ -740,5 +848,175 @@ impl Journal for FileJournal {
                 Err(Unkept(errno))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fr_emulator::attrs::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
+    use fr_emulator::IdMap;
+    use rustix::io::Errno;
+
+    fn attrs(mode: u32, uid: u32) -> Attrs {
+        Attrs { mode, uid, gid: uid, rdev_major: 0, rdev_minor: 0 }
+    }
+
+    const KEY: InodeKey = InodeKey { dev: 8, ino: 42 };
+
+    /// A directory of its own under the system's temporary directory,
+    /// removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let dir =
+                std::env::temp_dir().join(format!("fr-store-{name}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn key(path: &Path) -> InodeKey {
+        key_of(&fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS).unwrap())
+    }
+
+    #[test]
+    fn a_record_fits_a_file_of_its_type_or_a_devices_placeholder() {
+        assert!(belongs(&attrs(S_IFREG | 0o4755, 5), S_IFREG | 0o644));
+        assert!(belongs(&attrs(S_IFDIR, 5), S_IFDIR | 0o700));
+        assert!(belongs(&attrs(S_IFCHR | 0o600, 0), S_IFREG | 0o600));
+        assert!(belongs(&attrs(S_IFBLK | 0o600, 0), S_IFREG | 0o600));
+        assert!(!belongs(&attrs(S_IFCHR | 0o600, 0), S_IFDIR | 0o700));
+        assert!(!belongs(&attrs(S_IFREG, 0), S_IFDIR | 0o755));
+        assert!(!belongs(&attrs(S_IFDIR, 0), S_IFREG | 0o644));
+        assert!(!belongs(&attrs(S_IFLNK | 0o777, 0), S_IFREG | 0o644));
+        assert!(!belongs(&attrs(S_IFIFO | 0o644, 0), S_IFREG | 0o644));
+    }
+
+    #[test]
+    fn loading_applies_drops_or_keeps_aside_by_what_the_path_leads_to() {
+        let file = attrs(S_IFREG | 0o4755, 5);
+        assert_eq!(place(&file, Ok(S_IFREG | 0o644)), Place::Apply);
+        assert_eq!(place(&attrs(S_IFCHR, 0), Ok(S_IFREG | 0o600)), Place::Apply);
+        assert_eq!(place(&file, Ok(S_IFDIR | 0o755)), Place::Drop, "another file took the path");
+        for gone in [Errno::NOENT, Errno::NOTDIR, Errno::LOOP, Errno::XDEV, Errno::IO] {
+            assert_eq!(place(&file, Err(gone)), Place::Drop, "{gone:?}");
+        }
+        assert_eq!(place(&file, Err(Errno::ACCESS)), Place::Aside, "out of reach, not gone");
+    }
+
+    #[test]
+    fn a_journal_is_replayed_in_order_forgets_included() {
+        let table = InodeTable::new(IdMap::new(1000, 1000));
+        let set = |uid| Change::Set {
+            key: KEY,
+            attrs: attrs(S_IFREG | 0o644, uid),
+            xattrs: Default::default(),
+        };
+        // A file recorded, removed (its forget), and a new one that took
+        // its number: the new one has no record.
+        replay(&table, vec![set(5), Change::Forget { key: KEY }]);
+        assert!(table.is_empty(), "the forget was not replayed");
+        replay(&table, vec![set(5), Change::Forget { key: KEY }, set(7)]);
+        assert_eq!(table.entries()[0].1.uid, 7);
+        let mut x = fr_emulator::table::Xattrs::new();
+        x.insert(b"trusted.t".to_vec(), b"1".to_vec());
+        replay(&table, vec![Change::Set { key: KEY, attrs: attrs(S_IFREG, 1), xattrs: x }]);
+        replay(&table, vec![Change::Forget { key: KEY }]);
+        assert!(table.entries().is_empty(), "its xattrs went with it");
+    }
+
+    /// The snapshot's walk: a record at every path of a recorded file (hard
+    /// links too), the image root as `.`, fr's own `.fr` at the top left
+    /// out (one deeper is the image's), symbolic links recorded but not
+    /// followed, a record of another type than its file left out.
+    #[test]
+    fn the_snapshot_names_every_path_of_every_recorded_file() {
+        let img = Scratch::new("walk");
+        let root = &img.0;
+        let store = ImageStore::open(root).unwrap();
+        for d in ["d", "sub/.fr", "target"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in ["a", "sub/.fr/x", "target/inside", "stale", ".fr/mine"] {
+            std::fs::write(root.join(f), "").unwrap();
+        }
+        std::fs::hard_link(root.join("a"), root.join("d/h")).unwrap();
+        std::os::unix::fs::symlink("target", root.join("l")).unwrap();
+        let table = InodeTable::new(IdMap::new(1000, 1000));
+        let rec = |path: &str, mode: u32, uid: u32| {
+            table.restore(key(&root.join(path)), attrs(mode, uid), Default::default())
+        };
+        rec("a", S_IFREG | 0o4755, 1);
+        rec("sub/.fr/x", S_IFREG | 0o644, 2);
+        rec("target/inside", S_IFCHR | 0o600, 3);
+        rec("l", S_IFLNK | 0o777, 4);
+        rec("stale", S_IFDIR | 0o755, 5);
+        rec(".fr/mine", S_IFREG | 0o644, 6);
+        rec(".", S_IFDIR | 0o755, 7);
+        let (snapshot, found) = store.snapshot(&table);
+        let mut got: Vec<(String, u32)> = snapshot
+            .records
+            .iter()
+            .map(|r| (String::from_utf8(r.path.clone()).unwrap(), r.attrs.uid))
+            .collect();
+        got.sort();
+        let want =
+            [(".", 7), ("a", 1), ("d/h", 1), ("l", 4), ("sub/.fr/x", 2), ("target/inside", 3)];
+        let want: Vec<(String, u32)> = want.iter().map(|(p, u)| (p.to_string(), *u)).collect();
+        assert_eq!(got, want);
+        assert_eq!(found.get(&key(&root.join("a"))), Some(&2), "two paths of one file");
+        assert_eq!(found.len(), 5);
+        assert_eq!(snapshot.root, store.root());
+        // Saved and loaded again, the records land on the same files.
+        store.save(&table).unwrap();
+        let again = InodeTable::new(IdMap::new(1000, 1000));
+        store.load(&again).unwrap();
+        let mut keys: Vec<InodeKey> = again.entries().into_iter().map(|(k, _, _)| k).collect();
+        keys.sort();
+        let mut want: Vec<InodeKey> = [".", "a", "l", "sub/.fr/x", "target/inside"]
+            .iter()
+            .map(|p| key(&root.join(p)))
+            .collect();
+        want.sort();
+        assert_eq!(keys, want);
+    }
+
+    /// A snapshot's records whose path is gone or names a file of another
+    /// type are dropped on load (and the store saved without them); the
+    /// others land on the files their paths name now.
+    #[test]
+    fn loading_drops_the_records_of_files_changed_outside_fr() {
+        let img = Scratch::new("load");
+        let root = &img.0;
+        for f in ["kept", "gone", "retyped"] {
+            std::fs::write(root.join(f), "").unwrap();
+        }
+        let store = ImageStore::open(root).unwrap();
+        let table = InodeTable::new(IdMap::new(1000, 1000));
+        for f in ["kept", "gone", "retyped"] {
+            table.restore(key(&root.join(f)), attrs(S_IFREG | 0o600, 9), Default::default());
+        }
+        store.save(&table).unwrap();
+        std::fs::remove_file(root.join("gone")).unwrap();
+        std::fs::remove_file(root.join("retyped")).unwrap();
+        std::fs::create_dir(root.join("retyped")).unwrap();
+        let snapshot = Snapshot::decode(&store.snapshot_bytes().unwrap().unwrap()).unwrap();
+        assert_eq!(snapshot.records.len(), 3);
+        let again = InodeTable::new(IdMap::new(1000, 1000));
+        assert_eq!(store.restore(&again, snapshot).unwrap(), 2);
+        let entries = again.entries();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].0, key(&root.join("kept")));
     }
 }

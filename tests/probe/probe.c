@@ -5,11 +5,13 @@
  * once under `fr exec --fakeroot`, the two outputs must be identical.
  *
  * Usage: probe WORKDIR    (WORKDIR must not exist; it is created)
+ *        probe --walk WORKDIR    (a later session: every file under WORKDIR)
  *
  * Built static for x86_64 and i386 (gcc -m32); the i386 build also goes
  * through the 16-bit chown calls and the three i386 stat structs.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -75,7 +77,76 @@ static void fields(const char *what, unsigned mode, unsigned long long uid, unsi
            type_name(mode), mode & 07777, uid, gid, maj, min, size, nlink);
 }
 
-/* The state of a path after a step, through the native newfstatat. */
+/* The times each path had when last shown, to say which of its ctime
+ * and mtime a step changed: their values differ from real root's, their
+ * behaviour must not. A ctime or mtime that was read is never given
+ * again by the next change (the multigrain timestamps of ext4 and tmpfs
+ * since Linux 6.13, fs/inode.c: inode_set_ctime_current()), so a change
+ * always shows. A path that now names another file shows "new": the
+ * times of two files made within one clock tick may be equal or not. */
+static struct seen {
+    char path[64];
+    ino_t ino;
+    struct timespec c, m;
+} seen[512];
+
+/* Whether the file system gives a change made after a read a time of its
+ * own (see above); without it, two changes within a clock tick may share
+ * one, and no change is compared ("?"). */
+static int fine_times;
+
+static void check_fine_times(void)
+{
+    struct stat a, b;
+    int fd = openat(dirfd_work, ".times", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    close(fd);
+    fine_times = 1;
+    for (int i = 0; i < 50 && fine_times; i++) {
+        if (fstatat(dirfd_work, ".times", &a, 0) < 0 || fchmodat(dirfd_work, ".times", 0600, 0) < 0 ||
+            fstatat(dirfd_work, ".times", &b, 0) < 0 ||
+            (a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec))
+            fine_times = 0;
+    }
+    unlinkat(dirfd_work, ".times", 0);
+}
+
+static const char *times_changed(const char *path, const struct stat *st)
+{
+    static char out[3];
+    struct seen *s = seen;
+    if (!fine_times)
+        return "?";
+    while (s < seen + 512 && s->path[0] && strcmp(s->path, path) != 0)
+        s++;
+    if (s == seen + 512)
+        return "??";
+    if (!s->path[0] || s->ino != st->st_ino) {
+        snprintf(s->path, sizeof s->path, "%s", path);
+        s->ino = st->st_ino;
+        s->c = st->st_ctim;
+        s->m = st->st_mtim;
+        return "new";
+    }
+    out[0] = s->c.tv_sec != st->st_ctim.tv_sec || s->c.tv_nsec != st->st_ctim.tv_nsec ? 'c' : '-';
+    out[1] = s->m.tv_sec != st->st_mtim.tv_sec || s->m.tv_nsec != st->st_mtim.tv_nsec ? 'm' : '-';
+    out[2] = 0;
+    s->c = st->st_ctim;
+    s->m = st->st_mtim;
+    return out;
+}
+
+/* The times of `path` are not compared at its next show. */
+static void forget_times(const char *path)
+{
+    for (struct seen *s = seen; s < seen + 512 && s->path[0]; s++)
+        if (strcmp(s->path, path) == 0)
+            s->ino = 0;
+}
+
+/* The state of a path after a step, through the native newfstatat, and
+ * whether its ctime and mtime changed since it was last shown. */
 static void show(const char *path)
 {
     struct stat st;
@@ -83,8 +154,10 @@ static void show(const char *path)
         printf("    %-20s %s\n", path, strerrorname_np(errno));
         return;
     }
-    fields(path, st.st_mode, st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev),
-           (long long)st.st_size, st.st_nlink);
+    printf("    %-20s type=%s mode=%04o uid=%llu gid=%llu rdev=%u:%u size=%lld nlink=%llu times=%s\n", path,
+           type_name(st.st_mode), st.st_mode & 07777, (unsigned long long)st.st_uid,
+           (unsigned long long)st.st_gid, major(st.st_rdev), minor(st.st_rdev), (long long)st.st_size,
+           (unsigned long long)st.st_nlink, times_changed(path, &st));
 }
 
 static void show_all(void)
@@ -118,6 +191,7 @@ static void setup(void)
         exit(2);
     }
     dirfd_work = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    check_fine_times();
     fresh_steps();
     make("file", 0644);
     make("suid", 04755);
@@ -255,6 +329,9 @@ static void node_steps(void)
     STEP("mknodat(CWD,sgiddir/node,CHR|0620,5:1)",
          syscall(SYS_mknodat, AT_FDCWD, "sgiddir/node", S_IFCHR | 0620, (unsigned)makedev(5, 1)));
     int fd = open("null", O_WRONLY | O_CLOEXEC);
+    /* A write to a device's placeholder, a regular file, moves its times,
+     * where the device's driver leaves the node's alone: not compared. */
+    forget_times("null");
     STEP("write(null,\"test\\n\")", write(fd, "test\n", 5));
     close(fd);
     STEP("chown(null,10,20)", syscall(SYS_fchownat, AT_FDCWD, "null", 10, 20, 0));
@@ -523,6 +600,8 @@ static void show_names(const char *path)
 
 static void show_xattrs(void)
 {
+    show("xf");
+    show("xl");
     show_xattr("xf", "trusted.at");
     show_xattr("xl", "trusted.al");
     show_xattr("xf", "security.capability");
@@ -574,6 +653,116 @@ static void acl_steps(void)
     ASTEP("mkdirat(ad/sub,0777)", syscall(SYS_mkdirat, AT_FDCWD, "ad/sub", 0777));
     ASTEP("chmod(ad/f,0700)", syscall(SYS_fchmodat, AT_FDCWD, "ad/f", 0700));
     ASTEP("removexattr(ad,default)", syscall(SYS_removexattr, "ad", "system.posix_acl_default"));
+}
+
+static void show_kept(void)
+{
+    static const char *paths[] = {"kept", "kept/zero", "kept/suid", "kept/sgid", "kept/null", "kept/x",
+                                  "kept/acl", "kept/shut", "kept/shut/zero", "kept/shut/null", "kept/shut/deep",
+                                  "kept/shut/deep/f", "kept/none", "kept/none/f", NULL};
+    for (const char **p = paths; *p; p++)
+        show(*p);
+    show_xattr("kept/x", "trusted.t");
+    show_xattr("kept/x", "security.capability");
+    show_xattr("kept/acl", "system.posix_acl_access");
+}
+
+#define KSTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_kept(); } while (0)
+
+/* Files a mapped id owns (in subuid mode the kernel holds their owners)
+ * with what their inodes cannot hold for fr: a mode the owner could not
+ * use (fr keeps the real file usable), set-id bits, a device on its
+ * placeholder, emulated xattrs and an ACL; some behind directories that
+ * only their owner may search, one of mode 0. The next session must see
+ * all of it as real root's does (tests/differential.rs walks the tree
+ * with --walk in a second session). */
+static void kept_steps(void)
+{
+    struct { uint32_t version; struct acl_entry e[5]; } acl = {2, {{1, 6, -1}, {2, 7, 5}, {4, 4, -1}, {0x10, 7, -1}, {0x20, 0, -1}}};
+    unsigned char cap[20] = {0x01, 0, 0, 0x02, 0, 0x20, 0, 0};
+    unsigned null_dev = (unsigned)makedev(1, 3);
+    KSTEP("mkdir(kept,0755)", syscall(SYS_mkdirat, AT_FDCWD, "kept", 0755));
+    make("kept/zero", 0644);
+    KSTEP("chown(kept/zero,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/zero", 1000, 1000, 0));
+    KSTEP("chmod(kept/zero,0)", syscall(SYS_fchmodat, AT_FDCWD, "kept/zero", 0));
+    make("kept/suid", 0755);
+    KSTEP("chown(kept/suid,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/suid", 1000, 1000, 0));
+    KSTEP("chmod(kept/suid,06755)", syscall(SYS_fchmodat, AT_FDCWD, "kept/suid", 06755));
+    make("kept/sgid", 0644);
+    KSTEP("chmod(kept/sgid,02644)", syscall(SYS_fchmodat, AT_FDCWD, "kept/sgid", 02644));
+    KSTEP("chown(kept/sgid,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/sgid", 1000, 1000, 0));
+    KSTEP("mknodat(kept/null,CHR|0666,1:3)", syscall(SYS_mknodat, AT_FDCWD, "kept/null", S_IFCHR | 0666, null_dev));
+    KSTEP("chown(kept/null,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/null", 1000, 1000, 0));
+    make("kept/x", 0755);
+    KSTEP("chown(kept/x,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/x", 1000, 1000, 0));
+    KSTEP("setxattr(kept/x,trusted.t)", syscall(SYS_setxattr, "kept/x", "trusted.t", "kept", 4, 0));
+    KSTEP("setxattr(kept/x,security.capability)", syscall(SYS_setxattr, "kept/x", "security.capability", cap, 20, 0));
+    make("kept/acl", 0640);
+    KSTEP("chown(kept/acl,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/acl", 1000, 1000, 0));
+    KSTEP("setxattr(kept/acl,access,u::rw,u:5:rwx,g::r,m::rwx,o::-)",
+          syscall(SYS_setxattr, "kept/acl", "system.posix_acl_access", &acl, sizeof acl, 0));
+    KSTEP("mkdir(kept/shut,0755)", syscall(SYS_mkdirat, AT_FDCWD, "kept/shut", 0755));
+    make("kept/shut/zero", 0644);
+    KSTEP("chown(kept/shut/zero,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/shut/zero", 1000, 1000, 0));
+    KSTEP("chmod(kept/shut/zero,0)", syscall(SYS_fchmodat, AT_FDCWD, "kept/shut/zero", 0));
+    KSTEP("mknodat(kept/shut/null,CHR|0620,1:3)",
+          syscall(SYS_mknodat, AT_FDCWD, "kept/shut/null", S_IFCHR | 0620, null_dev));
+    KSTEP("chown(kept/shut/null,1000,5)", syscall(SYS_fchownat, AT_FDCWD, "kept/shut/null", 1000, 5, 0));
+    KSTEP("mkdir(kept/shut/deep,0700)", syscall(SYS_mkdirat, AT_FDCWD, "kept/shut/deep", 0700));
+    make("kept/shut/deep/f", 0644);
+    KSTEP("chown(kept/shut/deep/f,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/shut/deep/f", 1000, 1000, 0));
+    KSTEP("chmod(kept/shut/deep/f,04711)", syscall(SYS_fchmodat, AT_FDCWD, "kept/shut/deep/f", 04711));
+    KSTEP("setxattr(kept/shut/deep/f,trusted.d)",
+          syscall(SYS_setxattr, "kept/shut/deep/f", "trusted.d", "1", 1, 0));
+    KSTEP("chown(kept/shut/deep,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/shut/deep", 1000, 1000, 0));
+    KSTEP("chown(kept/shut,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/shut", 1000, 1000, 0));
+    KSTEP("chmod(kept/shut,0700)", syscall(SYS_fchmodat, AT_FDCWD, "kept/shut", 0700));
+    KSTEP("mkdir(kept/none,0755)", syscall(SYS_mkdirat, AT_FDCWD, "kept/none", 0755));
+    make("kept/none/f", 0600);
+    KSTEP("chown(kept/none/f,7,7)", syscall(SYS_fchownat, AT_FDCWD, "kept/none/f", 7, 7, 0));
+    KSTEP("chown(kept/none,1000,1000)", syscall(SYS_fchownat, AT_FDCWD, "kept/none", 1000, 1000, 0));
+    KSTEP("chmod(kept/none,0)", syscall(SYS_fchmodat, AT_FDCWD, "kept/none", 0));
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* A later session's view of the tree: every file under the work
+ * directory, in name order, with its stat fields and its extended
+ * attributes (names sorted, values in hex). */
+static void walk(const char *path)
+{
+    struct stat st;
+    show(path);
+    char names[4096];
+    long n = syscall(SYS_llistxattr, path, names, sizeof names);
+    const char *sorted[64];
+    int count = 0;
+    for (long i = 0; i < n && count < 64; i += strlen(names + i) + 1)
+        sorted[count++] = names + i;
+    qsort(sorted, count, sizeof *sorted, cmp_str);
+    for (int i = 0; i < count; i++)
+        show_xattr(path, sorted[i]);
+    if (fstatat(dirfd_work, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+        return;
+    struct dirent **entries;
+    int k = scandirat(dirfd_work, path, &entries, NULL, by_name);
+    if (k < 0) {
+        printf("    %s scandir: %s\n", path, strerrorname_np(errno));
+        return;
+    }
+    for (int i = 0; i < k; i++) {
+        const char *name = entries[i]->d_name;
+        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+            char child[4096];
+            snprintf(child, sizeof child, "%s/%s", path, name);
+            walk(strcmp(path, ".") == 0 ? child + 2 : child);
+        }
+        free(entries[i]);
+    }
+    free(entries);
 }
 
 /* One stat call of the lookup steps: its result, and what it filled in. */
@@ -1034,12 +1223,24 @@ static void stat_statx(const char *path)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 3 && strcmp(argv[1], "--walk") == 0) {
+        workdir = argv[2];
+        dirfd_work = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd_work < 0 || chdir(workdir) < 0) {
+            perror(workdir);
+            return 2;
+        }
+        printf("== walk\n");
+        walk(".");
+        printf("== end\n");
+        return 0;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
+        fprintf(stderr, "usage: %s WORKDIR | --walk WORKDIR\n", argv[0]);
         return 2;
     }
     workdir = argv[1];
-    setvbuf(stdout, NULL, _IOLBF, 0);
     setup();
     printf("== setup\n");
     show_all();
@@ -1065,6 +1266,8 @@ int main(int argc, char **argv)
     acl_steps();
     printf("== acl dirs\n");
     acl_dir_steps();
+    printf("== kept\n");
+    kept_steps();
     printf("== stat\n");
     static const char *paths[] = {"link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
                                   "missing", "fifo", NULL};

@@ -25,6 +25,7 @@ use crate::resolve::{self, LookupFlags};
 pub mod create;
 pub mod ident;
 pub mod mode;
+pub mod mount;
 pub mod nested;
 pub mod node;
 pub mod owner;
@@ -508,6 +509,45 @@ pub fn chmod_real(file: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
     use std::os::fd::AsRawFd;
     let link = format!("/proc/self/fd/{}", file.as_raw_fd());
     fs::chmodat(fs::CWD, link, fs::Mode::from_raw_mode(mode), AtFlags::empty())
+}
+
+/// What real root's change was, for [`touch_ctime`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touched {
+    /// A chown (of a file whose owner fr records).
+    Owner,
+    /// An extended attribute set or removed.
+    Xattr,
+}
+
+/// Updates the ctime of `file` as real root's change of one of its
+/// attributes would, for a change fr only records (a chown the kernel
+/// does not hold, an emulated xattr): `fs/attr.c: notify_change()` sets
+/// ctime for every attribute change, even one that changes nothing, and a
+/// file system's `setxattr` and `removexattr` set it too. For a chown fr
+/// makes `chown(file, -1, -1)` (one call on its descriptor, `symlink` or
+/// not; it clears the set-user-id bit of the real file, as real root's
+/// chown clears it, `chown_common()`). For an xattr, which must clear
+/// nothing, and on a bind's file, which fr changes only as little as the
+/// user would, a chmod to the mode the file has (`real`'s, read just
+/// before), or for a symbolic link (whose mode cannot be set, and which
+/// has no set-id bits) the chown. Only where fr may change the file for
+/// real ([`Context::may_chmod_for_real`]): never a file fr's caller passed
+/// in, nor another user's, whose ctime then stays as it was.
+pub fn touch_ctime(ctx: &Context, file: BorrowedFd<'_>, key: InodeKey, real: &Kstat, how: Touched) {
+    if !ctx.may_chmod_for_real(key, real) {
+        return;
+    }
+    let link = real.mode & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFLNK;
+    let own = ctx.bounds.reach(key, real) == Reach::Own;
+    let done = if (how == Touched::Owner && own) || link {
+        fs::chownat(file, "", None, None, AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW)
+    } else {
+        chmod_real(file, real.mode & 0o7777)
+    };
+    if let Err(e) = done {
+        log::debug!("updating the ctime of a file fr recorded a change of: {e}");
+    }
 }
 
 /// The target's umask, from `/proc/<tid>/status` (Linux 4.7).

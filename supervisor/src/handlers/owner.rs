@@ -10,8 +10,8 @@ use fr_emulator::creds::UNCHANGED;
 
 use super::Width::{self, W16, W32};
 use super::{
-    at_file, changeable_fd, may_change, read_plain_path, real_stat, refused, Context, Outcome,
-    Reply,
+    at_file, changeable_fd, may_change, read_plain_path, real_stat, refused, touch_ctime, Context,
+    Outcome, Reply, Touched,
 };
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
@@ -99,7 +99,9 @@ fn set_owner(
         // owner, as it would have anyway.
         if ctx.inodes.record(key, real.attrs()).is_some() {
             ctx.inodes.chown(key, real.attrs(), uid, gid, &creds).map_err(refused)?;
-            kernel_chown(ctx, file.as_fd(), &real, uid, gid);
+            if !kernel_chown(ctx, file.as_fd(), &real, uid, gid) {
+                touch_ctime(ctx, file.as_fd(), key, &real, Touched::Owner);
+            }
             return Ok(Reply::Value(0));
         }
         if kernel_chown(ctx, file.as_fd(), &real, uid, gid) {
@@ -107,6 +109,8 @@ fn set_owner(
         }
     }
     ctx.inodes.chown(key, real.attrs(), uid, gid, &creds).map_err(refused)?;
+    // Recorded: the file's ctime moves as real root's chown moves it.
+    touch_ctime(ctx, file.as_fd(), key, &real, Touched::Owner);
     Ok(Reply::Value(0))
 }
 

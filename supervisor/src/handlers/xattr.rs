@@ -18,7 +18,7 @@ use super::{
     changeable_fd, may_change, read_name_maybe_null, read_plain_path, real_stat, Context, Decoded,
     Outcome, Reply,
 };
-use super::{chmod_real, usable_perms};
+use super::{chmod_real, touch_ctime, usable_perms, Touched};
 use super::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
@@ -296,10 +296,23 @@ fn set(ctx: &Context, req: &Request<'_>, file: File, Set { name, value, flags }:
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
     ctx.inodes.setxattr(key, real.attrs(), &name, &value, flags, &creds).map_err(errno)?;
-    if name == fr_emulator::xattr::ACL_ACCESS {
-        real_mode_follows(ctx, &file, key, &real);
+    // An access ACL's bits go to the real file (which moves its ctime),
+    // unless they are its bits already.
+    let moved = name == fr_emulator::xattr::ACL_ACCESS && real_mode_follows(ctx, &file, key, &real);
+    if !moved && changes_the_inode(name.as_slice(), &real) {
+        touch_ctime(ctx, file.as_fd(), key, &real, Touched::Xattr);
     }
     Ok(Reply::Value(0))
+}
+
+/// Whether an emulated xattr set or removed by real root changes the
+/// inode, and so its ctime: every one does but a default ACL on a file
+/// that is not a directory, which `set_posix_acl()` answers 0 for without
+/// a change when there is no ACL to set (`fs/posix_acl.c`; with one it
+/// refuses).
+fn changes_the_inode(name: &[u8], real: &fr_emulator::Kstat) -> bool {
+    name != fr_emulator::xattr::ACL_DEFAULT
+        || real.mode & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFDIR
 }
 
 /// An access ACL sets the file's permission bits (`posix_acl_update_mode()`:
@@ -309,17 +322,22 @@ fn set(ctx: &Context, req: &Request<'_>, file: File, Set { name, value, flags }:
 /// owner's bits kept usable): on the host tree, where nothing keeps the
 /// record after the session, the file then keeps real root's mode, and the
 /// kernel's own new files in a directory inherit no set-group-id bit real
-/// root's would not have.
-fn real_mode_follows(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat) {
+/// root's would not have. Whether it changed the real mode.
+fn real_mode_follows(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat) -> bool {
     use fr_emulator::attrs::{S_IFLNK, S_IFMT};
     let kind = real.mode & S_IFMT;
     if kind == S_IFLNK || !ctx.may_chmod_for_real(key, real) {
-        return;
+        return false;
     }
     let want = usable_perms(kind, ctx.inodes.view(key, real.attrs()).perms());
-    if want != real.mode & 0o7777 {
-        if let Err(e) = chmod_real(file.as_fd(), want) {
+    if want == real.mode & 0o7777 {
+        return false;
+    }
+    match chmod_real(file.as_fd(), want) {
+        Ok(()) => true,
+        Err(e) => {
             log::debug!("giving the real file the ACL's mode: {e}");
+            false
         }
     }
 }
@@ -457,7 +475,13 @@ fn remove(ctx: &Context, req: &Request<'_>, file: File, name: &[u8]) -> Outcome 
     match ctx.inodes.removexattr(key, real.attrs(), name, &ctx.creds.get(req.tid)) {
         Err(XattrError::NoData) if name.starts_with(b"security.") => absent_security(&file, name),
         Err(XattrError::NoData) => absent(name),
-        done => done.map(|()| Reply::Value(0)).map_err(errno),
+        Ok(()) => {
+            if changes_the_inode(name, &real) {
+                touch_ctime(ctx, file.as_fd(), key, &real, Touched::Xattr);
+            }
+            Ok(Reply::Value(0))
+        }
+        Err(e) => Err(errno(e)),
     }
 }
 
