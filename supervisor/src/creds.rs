@@ -137,13 +137,7 @@ struct Watcher {
 /// again apart).
 type ExecMarker = (u64, u64, u64);
 
-/// Field `n` (1-based, as `proc_pid_stat(5)` counts) of `/proc/<tid>/stat`.
-fn stat_field(tid: i32, n: usize) -> Option<u64> {
-    let stat = std::fs::read(format!("/proc/{tid}/stat")).ok()?;
-    // The fields after the command name (field 2), which may hold any byte.
-    let after_comm = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
-    std::str::from_utf8(after_comm).ok()?.split_whitespace().nth(n - 3)?.parse().ok()
-}
+use crate::procfs::stat_field;
 
 fn exec_marker(tid: i32) -> Option<ExecMarker> {
     let exe = rustix::fs::statx(
@@ -229,14 +223,7 @@ impl CredsTable {
     /// The capability bounding set of the calling process (`CapBnd` in
     /// `/proc/self/status`); every capability if it cannot be read.
     pub fn own_bounding_set() -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("CapBnd:"))
-                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            })
-            .unwrap_or(fr_emulator::creds::CAP_FULL)
+        crate::procfs::own_bounding_set().unwrap_or(fr_emulator::creds::CAP_FULL)
     }
 
     /// The epoll set, made and the kernel probed at first use. `None` if

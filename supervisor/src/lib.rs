@@ -4,6 +4,8 @@
 
 // The system call ABIs of an x86_64 kernel and how notifications name them.
 pub mod arch;
+// The Linux ABI numbers the table, the filter and the handlers share.
+pub mod linux;
 // The table of intercepted calls: handler and note per call and ABI.
 pub mod table;
 // The seccomp filter built from the table, and its installation.

@@ -1,6 +1,12 @@
-//! `/proc/<tid>/status` of a target, read as bytes: its `Name:` line holds
-//! whatever bytes the process set with `prctl(PR_SET_NAME)`, unescaped, so
-//! the file need not be UTF-8. The fields fr reads are ASCII numbers.
+//! Every `/proc` file the supervisor reads, in one place (the magic links it
+//! looks up through, `/proc/<tid>/cwd|root|fd/N`, are the resolver's).
+//!
+//! `/proc/<tid>/status` is read as bytes: its `Name:` line holds whatever
+//! bytes the process set with `prctl(PR_SET_NAME)`, unescaped, so the file
+//! need not be UTF-8. The fields fr reads are ASCII numbers. A target's
+//! files answer for a task that may since have ended and had its number
+//! reused: callers check the notification is still valid (`ID_VALID`)
+//! after reading, before they rely on what they read.
 
 /// A target's status file.
 #[derive(Debug)]
@@ -24,6 +30,45 @@ impl Status {
     pub fn last(&self, key: &str) -> Option<i32> {
         self.field(key)?.split_whitespace().last()?.parse().ok()
     }
+}
+
+/// A target's umask (`Umask:` in its status, Linux 4.7).
+pub fn umask(tid: i32) -> Option<u32> {
+    Status::read(tid)?.field("Umask:").and_then(|v| u32::from_str_radix(v, 8).ok())
+}
+
+/// The flags of the target's descriptor `fd` (`flags:` in
+/// `/proc/<tid>/fdinfo/<fd>`, octal): `None` if the file is not there (no
+/// such descriptor), `Some(None)` if it has no readable flags.
+pub fn fd_flags(tid: i32, fd: i32) -> Option<Option<u32>> {
+    let info = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
+    Some(
+        info.lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok()),
+    )
+}
+
+/// Field `n` (1-based, as `proc_pid_stat(5)` counts: 1 is the pid, 3 the
+/// state) of `/proc/<tid>/stat`, counted after the command name (field
+/// 2), which may hold any byte, spaces and `)` included.
+pub fn stat_field(tid: i32, n: usize) -> Option<u64> {
+    let stat = std::fs::read(format!("/proc/{tid}/stat")).ok()?;
+    let after_comm = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    std::str::from_utf8(after_comm).ok()?.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
+}
+
+/// The calling process's capability bounding set (`CapBnd:` in
+/// `/proc/self/status`).
+pub fn own_bounding_set() -> Option<u64> {
+    let status = std::fs::read("/proc/self/status").ok()?;
+    Status(status).field("CapBnd:").and_then(|v| u64::from_str_radix(v, 16).ok())
+}
+
+/// Whether the `fs.protected_hardlinks` sysctl is on (the kernel's default
+/// when it cannot be read).
+pub fn protected_hardlinks() -> bool {
+    std::fs::read_to_string("/proc/sys/fs/protected_hardlinks").map_or(true, |v| v.trim() != "0")
 }
 
 #[cfg(test)]

@@ -22,9 +22,7 @@ use rustix::io::Errno;
 use crate::request::Request;
 
 /// `AT_FDCWD`, `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH` from `<linux/fcntl.h>`.
-pub const AT_FDCWD: i32 = -100;
-pub const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
-pub const AT_EMPTY_PATH: i32 = 0x1000;
+pub use crate::linux::{AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW};
 /// `fs/namei.c: MAXSYMLINKS`.
 const MAX_SYMLINKS: u32 = 40;
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;

@@ -8,6 +8,7 @@ use crate::arch::Arch;
 use crate::handlers::{
     create, ident, mode, mount, nested, node, owner, remove, stat, xattr, Handler,
 };
+use crate::linux;
 
 /// When the filter notifies a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +76,21 @@ macro_rules! unified {
 /// The `prctl` options that read or change capability state: `GET_KEEPCAPS`,
 /// `SET_KEEPCAPS`, `CAPBSET_READ`, `CAPBSET_DROP`, `GET_SECUREBITS`,
 /// `SET_SECUREBITS`.
-const CAP_PRCTLS: &[u64] = &[7, 8, 23, 24, 27, 28];
+const CAP_PRCTLS: &[u64] = &[
+    linux::PR_GET_KEEPCAPS as u64,
+    linux::PR_SET_KEEPCAPS as u64,
+    linux::PR_CAPBSET_READ as u64,
+    linux::PR_CAPBSET_DROP as u64,
+    linux::PR_GET_SECUREBITS as u64,
+    linux::PR_SET_SECUREBITS as u64,
+];
 
 /// `O_CREAT` and `__O_TMPFILE`: the opens that make a file.
-const MAKES_A_FILE: &[u64] = &[0o100, 0o20_000_000];
+const MAKES_A_FILE: &[u64] = &[linux::O_CREAT as u64, linux::O_TMPFILE_BIT as u64];
+
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER`: a nested filter that asks for a
+/// listener of its own.
+const NEW_LISTENER: &[u64] = &[linux::SECCOMP_FILTER_FLAG_NEW_LISTENER as u64];
 
 const OWNER: &str = "emulated: owner recorded, set-id bits dropped as for root";
 const OWNER16: &str = "emulated: 16-bit ids, owner recorded, set-id bits dropped as for root";
@@ -153,7 +165,7 @@ pub static TABLE: &[Syscall] = &[
     entry!("removexattr", EVERY, xattr::removexattr, XATTR),
     entry!("lremovexattr", EVERY, xattr::lremovexattr, XATTR),
     entry!("fremovexattr", EVERY, xattr::fremovexattr, XATTR),
-    entry!("seccomp", EVERY, nested::seccomp, NESTED, When::AnyBit { arg: 1, bits: &[1 << 3] }),
+    entry!("seccomp", EVERY, nested::seccomp, NESTED, When::AnyBit { arg: 1, bits: NEW_LISTENER }),
     unified!("setxattrat", 463, xattr::setxattrat, XATTR),
     unified!("getxattrat", 464, xattr::getxattrat, XATTR),
     unified!("listxattrat", 465, xattr::listxattrat, XATTR),

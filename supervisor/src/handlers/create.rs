@@ -32,15 +32,10 @@ use super::{
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
 
-const O_CREAT: u32 = 0o100;
-const O_EXCL: u32 = 0o200;
-const O_DIRECTORY: u32 = 0o200_000;
-const O_NOFOLLOW: u32 = 0o400_000;
-const O_CLOEXEC: u32 = 0o2_000_000;
-const O_PATH: u32 = 0o10_000_000;
-const O_TMPFILE_BIT: u32 = 0o20_000_000;
-/// `O_TMPFILE` is `__O_TMPFILE | O_DIRECTORY`.
-const O_TMPFILE: u32 = O_TMPFILE_BIT | O_DIRECTORY;
+use crate::linux::{
+    AT_SYMLINK_FOLLOW, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_TMPFILE,
+    O_TMPFILE_BIT, STATX_ATTR_IMMUTABLE,
+};
 /// `VALID_OPEN_FLAGS` (`include/linux/fcntl.h`): the access modes and every
 /// flag from `O_CREAT` to `__O_TMPFILE`.
 const VALID_OPEN_FLAGS: u32 = 0o3 | 0o37_777_700;
@@ -525,7 +520,6 @@ fn link_at(
 /// How `linkat`'s `flags` look the old name up: `AT_SYMLINK_FOLLOW` and
 /// `AT_EMPTY_PATH`; any other flag is the kernel's `EINVAL`.
 pub fn link_how(flags: i32) -> Decoded<LookupFlags> {
-    const AT_SYMLINK_FOLLOW: i32 = 0x400;
     if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
         return Decoded::Kernel("flags the kernel refuses (EINVAL)");
     }
@@ -542,7 +536,6 @@ pub fn link_how(flags: i32) -> Decoded<LookupFlags> {
 /// and write (`inode_permission()`, the file's access ACL included); else
 /// `EPERM`.
 fn may_linkat(ctx: &Context, key: InodeKey, real: &Kstat, creds: &Creds) -> Result<(), Errno> {
-    const STATX_ATTR_IMMUTABLE: u64 = 0x10;
     let view = ctx.inodes.view(key, real.attrs());
     // The owner and CAP_FOWNER pass whatever the sysctl says: ask it last.
     if view.uid == creds.fsuid || creds.capable(rules::CAP_FOWNER) || !protected_hardlinks() {
@@ -569,7 +562,7 @@ fn may_linkat(ctx: &Context, key: InodeKey, real: &Kstat, creds: &Creds) -> Resu
 /// `/proc/sys/fs/protected_hardlinks`, read at each link (a global
 /// sysctl that may change); unreadable counts as set, the usual setting.
 fn protected_hardlinks() -> bool {
-    std::fs::read_to_string("/proc/sys/fs/protected_hardlinks").map_or(true, |v| v.trim() != "0")
+    crate::procfs::protected_hardlinks()
 }
 
 #[cfg(test)]
@@ -578,11 +571,7 @@ mod tests {
     use crate::arch::Arch;
     use crate::request::fake::Memory;
 
-    const O_WRONLY: u32 = 0o1;
-    const O_RDWR: u32 = 0o2;
-    const O_DIRECTORY: u32 = 0o200_000;
-    const O_PATH: u32 = 0o10_000_000;
-    const O_APPEND: u32 = 0o2000;
+    use crate::linux::{O_APPEND, O_RDWR, O_WRONLY};
 
     fn made(flags: u32, mode: u32) -> Option<Opening> {
         match opening(flags, mode) {

@@ -248,9 +248,7 @@ pub fn setgroups16(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 /// `_LINUX_CAPABILITY_VERSION_1`, `_2` and `_3`, and how many 32-bit data
 /// structs each moves.
-const CAP_V1: u32 = 0x1998_0330;
-const CAP_V2: u32 = 0x2007_1026;
-const CAP_V3: u32 = 0x2008_0522;
+use crate::linux::{CAP_V1, CAP_V2, CAP_V3};
 
 /// A capability header: how many 32-bit data structs its version moves
 /// (1 for `_LINUX_CAPABILITY_VERSION_1`, 2 for `_2` and `_3`), and the pid
@@ -381,12 +379,10 @@ pub enum Prctl {
 /// `PR_SET_SECUREBITS` refuses bits it does not know, of the whole
 /// `unsigned long` (`EPERM`).
 pub fn prctl_args(req: &Request<'_>) -> Result<Prctl, Errno> {
-    const PR_GET_KEEPCAPS: i32 = 7;
-    const PR_SET_KEEPCAPS: i32 = 8;
-    const PR_CAPBSET_READ: i32 = 23;
-    const PR_CAPBSET_DROP: i32 = 24;
-    const PR_GET_SECUREBITS: i32 = 27;
-    const PR_SET_SECUREBITS: i32 = 28;
+    use crate::linux::{
+        PR_CAPBSET_DROP, PR_CAPBSET_READ, PR_GET_KEEPCAPS, PR_GET_SECUREBITS, PR_SET_KEEPCAPS,
+        PR_SET_SECUREBITS,
+    };
     const CAP_LAST_CAP: u64 = 40;
     let arg = req.ulong(1);
     Ok(match req.int(0) {

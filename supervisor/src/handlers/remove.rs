@@ -19,10 +19,7 @@ use super::{passes_dac, read_plain_path, real_stat, refused, Context, Decoded, O
 use crate::request::Request;
 use crate::resolve::AT_FDCWD;
 
-/// `AT_REMOVEDIR`, `RENAME_NOREPLACE`, `RENAME_EXCHANGE`.
-const AT_REMOVEDIR: i32 = 0x200;
-const RENAME_NOREPLACE: u32 = 1;
-const RENAME_EXCHANGE: u32 = 1 << 1;
+use crate::linux::{AT_REMOVEDIR, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT};
 
 /// A name about to lose its link, and what fr knows of its file.
 struct Victim {
@@ -142,7 +139,6 @@ pub fn renameat2(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// `RENAME_WHITEOUT`, an exchange with neither other; anything else is the
 /// kernel's `EINVAL`.
 pub fn rename_flags(flags: u32) -> Decoded<u32> {
-    const RENAME_WHITEOUT: u32 = 1 << 2;
     let known = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT;
     let exchange = flags & RENAME_EXCHANGE != 0;
     if flags & !known != 0 || (exchange && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0) {
