@@ -51,6 +51,8 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+impl std::error::Error for StoreError {}
+
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

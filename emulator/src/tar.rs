@@ -274,32 +274,41 @@ pub const END: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadError {
     /// The archive ends inside a member or its header.
-    Truncated {
-        offset: u64,
-    },
+    Truncated { offset: u64 },
     /// A header's checksum does not match: not a tar archive, or damaged.
-    Checksum {
-        offset: u64,
-    },
+    Checksum { offset: u64 },
     /// A numeric field that is neither octal nor base-256, or whose
     /// value does not fit (an id over 32 bits, a size past the end of any
     /// archive); `field` names the header field or pax record.
-    Number {
-        offset: u64,
-        member: Vec<u8>,
-        field: &'static str,
-    },
+    Number { offset: u64, member: Vec<u8>, field: &'static str },
     /// A pax record that does not parse.
-    Pax {
-        offset: u64,
-    },
+    Pax { offset: u64 },
     /// A member fr does not unpack (GNU sparse files, volume labels).
-    Unsupported {
-        offset: u64,
-        member: Vec<u8>,
-        what: String,
-    },
-    Io(String),
+    Unsupported { offset: u64, member: Vec<u8>, what: String },
+    /// Reading the archive, or writing a member's data, failed.
+    Io(IoError),
+}
+
+/// An I/O error inside a [`ReadError`], equal to another of the same kind
+/// (so that tests can compare errors).
+#[derive(Debug)]
+pub struct IoError(pub std::io::Error);
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind()
+    }
+}
+
+impl Eq for IoError {}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadError::Io(e) => Some(&e.0),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for ReadError {
@@ -324,7 +333,7 @@ impl std::fmt::Display for ReadError {
                 "member `{}` (header at byte {offset}) is {what}, which fr does not unpack",
                 member.escape_ascii()
             ),
-            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::Io(e) => write!(f, "{}", e.0),
         }
     }
 }
@@ -423,7 +432,7 @@ impl<R: Read> Reader<R> {
                 Ok(0) => return Err(ReadError::Truncated { offset: self.offset }),
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ReadError::Io(e.to_string())),
+                Err(e) => return Err(ReadError::Io(IoError(e))),
             }
         }
         self.offset += buf.len() as u64;
@@ -465,7 +474,7 @@ impl<R: Read> Reader<R> {
             if !self.fill(&mut buf[..chunk])? {
                 return Err(ReadError::Truncated { offset: self.offset });
             }
-            out.write_all(&buf[..chunk]).map_err(|e| ReadError::Io(e.to_string()))?;
+            out.write_all(&buf[..chunk]).map_err(|e| ReadError::Io(IoError(e)))?;
             left -= chunk as u64;
         }
         self.skip(padding(data) as u64)

@@ -4,6 +4,11 @@ use std::borrow::Cow;
 
 use rustix::io::Errno;
 
+/// What went wrong underneath an error that names the file it happened to
+/// (an `io::Error`, an `Errno`, a store's or an archive's own error, or a
+/// sentence), kept as its source.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot create a user namespace: {0}")]
@@ -23,8 +28,8 @@ pub enum Error {
     IdMap { path: String, source: std::io::Error },
     #[error("setting up the container: {0}")]
     Setup(String),
-    #[error("metadata store {path}: {why}")]
-    Store { path: String, why: String },
+    #[error("metadata store {path}: {source}")]
+    Store { path: String, source: Cause },
     #[error("metadata store {path}: {why}")]
     Damaged { path: String, why: String },
     #[error("state file {path}: {why}")]
@@ -33,10 +38,10 @@ pub enum Error {
     ForeignState { path: String, why: String },
     #[error("image {image} is in use by another fr session ({holder})")]
     InUse { image: String, holder: String },
-    #[error("archive {path}: {why}")]
-    Archive { path: String, why: String },
-    #[error("importing {archive}: {why}")]
-    Import { archive: String, why: String },
+    #[error("archive {path}: {source}")]
+    Archive { path: String, source: Cause },
+    #[error("importing {archive}: {source}")]
+    Import { archive: String, source: Cause },
     /// What `fr import` was given is no tar archive it can read, and
     /// nothing was unpacked: what it is, and what to do with it.
     #[error("importing {archive}: {why}")]

@@ -61,8 +61,8 @@ pub struct Summary {
     pub bytes: u64,
 }
 
-fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
-    Error::Archive { path: path.display().to_string(), why: why.to_string() }
+fn archive_error(path: &Path, why: impl Into<crate::error::Cause>) -> Error {
+    Error::Archive { path: path.display().to_string(), source: why.into() }
 }
 
 /// Writes the archive of `opts.image` to `opts.out`.

@@ -78,7 +78,7 @@ pub fn fsck(path: &Path, repair: bool) -> Result<Outcome, Error> {
             Err(e @ StoreError::FutureVersion(_)) => {
                 return Err(Error::Store {
                     path: snapshot_path.display().to_string(),
-                    why: e.to_string(),
+                    source: e.into(),
                 })
             }
             Err(e) => {
@@ -118,7 +118,7 @@ pub fn fsck(path: &Path, repair: bool) -> Result<Outcome, Error> {
             Err(e @ StoreError::FutureVersion(_)) => {
                 return Err(Error::Store {
                     path: journal_path.display().to_string(),
-                    why: e.to_string(),
+                    source: e.into(),
                 })
             }
             Err(e) => {
@@ -252,10 +252,11 @@ fn state_file(path: &Path, repair: bool) -> Result<Outcome, Error> {
         Err(StoreError::NotAStore) => {
             return Err(Error::Store {
                 path: shown.to_string(),
-                why: "it is not an fr state file or image (fr exec -f -s FILE writes one)".into(),
+                source: "it is not an fr state file or image (fr exec -f -s FILE writes one)"
+                    .into(),
             })
         }
-        Err(e) => return Err(Error::Store { path: shown.to_string(), why: e.to_string() }),
+        Err(e) => return Err(Error::Store { path: shown.to_string(), source: e.into() }),
     };
     println!("state file {shown}: {}", summary(&scan));
     if scan.root != state.root() {

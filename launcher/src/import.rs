@@ -45,8 +45,8 @@ pub struct ImportOptions {
     pub progress: bool,
 }
 
-fn archive_error(archive: &Path, why: impl std::fmt::Display) -> Error {
-    Error::Import { archive: archive.display().to_string(), why: why.to_string() }
+fn archive_error(archive: &Path, why: impl Into<crate::error::Cause>) -> Error {
+    Error::Import { archive: archive.display().to_string(), source: why.into() }
 }
 
 /// Unpacks `opts.archive` into `opts.image`. An IMAGE fr made is removed

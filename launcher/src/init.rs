@@ -58,7 +58,7 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
         None => mounts::inner_host(),
     };
     if let Err(why) = setup {
-        channel::send_failure(chan.as_fd(), &why);
+        channel::send_failure(chan.as_fd(), &why.to_string());
         sys::exit_now(125);
     }
     let workload = match sys::fork_with(0) {

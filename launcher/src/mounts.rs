@@ -25,13 +25,28 @@ use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
 
 use crate::options::Bind;
 
-type Result<T> = std::result::Result<T, String>;
+type Result<T> = std::result::Result<T, MountError>;
+
+/// Why the container's file system view could not be set up; it travels to
+/// fr as text over the container's channel, which prints it.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// A step of the setup, and the kernel's refusal.
+    #[error("{what}: {source}")]
+    Step { what: String, source: Errno },
+    #[error("bind source {path}: {source}")]
+    BindSource { path: std::path::PathBuf, source: std::io::Error },
+    #[error("bind destination {0} must not contain ..")]
+    DotDot(std::path::PathBuf),
+    #[error("cannot create /{0}: it has no parent")]
+    NoParent(std::path::PathBuf),
+}
 
 /// Host devices the container's `/dev` gets, bound one by one.
 const DEVICES: [&str; 7] = ["null", "zero", "full", "random", "urandom", "tty", "ptmx"];
 
-fn fail(what: impl std::fmt::Display, e: Errno) -> String {
-    format!("{what}: {e}")
+fn fail(what: impl std::fmt::Display, e: Errno) -> MountError {
+    MountError::Step { what: what.to_string(), source: e }
 }
 
 fn fd_path(fd: BorrowedFd<'_>) -> String {
@@ -55,7 +70,7 @@ fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
     }
     let (parent, name) = match (rel.parent(), rel.file_name()) {
         (Some(parent), Some(name)) => (ensure_dir(root, parent)?, name),
-        _ => return Err(format!("cannot create /{}", rel.display())),
+        _ => return Err(MountError::NoParent(rel.to_path_buf())),
     };
     match fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
         Ok(()) | Err(Errno::EXIST) => {}
@@ -127,8 +142,8 @@ fn make_private() -> Result<()> {
 }
 
 fn check_bind_source(b: &Bind) -> Result<bool> {
-    let meta =
-        std::fs::metadata(&b.src).map_err(|e| format!("bind source {}: {e}", b.src.display()))?;
+    let meta = std::fs::metadata(&b.src)
+        .map_err(|e| MountError::BindSource { path: b.src.clone(), source: e })?;
     Ok(meta.is_dir())
 }
 
@@ -137,7 +152,7 @@ fn apply_binds(root: BorrowedFd<'_>, binds: &[Bind]) -> Result<()> {
     for b in binds {
         let rel = relative(&b.dst);
         if rel.components().any(|c| c == Component::ParentDir) {
-            return Err(format!("bind destination {} must not contain ..", b.dst.display()));
+            return Err(MountError::DotDot(b.dst.clone()));
         }
         let target =
             if check_bind_source(b)? { ensure_dir(root, rel)? } else { ensure_file(root, rel)? };

@@ -22,6 +22,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use fr_supervisor::SockFilter;
 use rustix::process::{Pid, Signal, WaitOptions};
 
+use crate::error::Error;
 use crate::init::{self, Plan};
 use crate::sys::{self, Forked};
 use crate::{channel, mounts};
@@ -42,7 +43,7 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
         None => mounts::outer_host(&plan.binds),
     };
     if let Err(why) = setup {
-        fail(chan.as_fd(), &why);
+        fail(chan.as_fd(), &why.to_string());
     }
     let (go_read, go_write) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(pair) => pair,
@@ -65,7 +66,7 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
     if let Err(why) = map_inner(pid) {
         init::forward(pid, libc::SIGKILL);
         let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
-        fail(chan.as_fd(), &why);
+        fail(chan.as_fd(), &why.to_string());
     }
     // Only now: the init, forked while this process was dumpable, is too,
     // and its map files were writable.
@@ -96,12 +97,13 @@ fn fail(chan: BorrowedFd<'_>, why: &str) -> ! {
 /// namespace, with `CAP_SETUID` and `CAP_SETGID` in it
 /// (`kernel/user_namespace.c: new_idmap_permitted()`); `setgroups` is
 /// inherited from this namespace.
-fn map_inner(pid: i32) -> Result<(), String> {
+fn map_inner(pid: i32) -> Result<(), Error> {
     for file in ["uid_map", "gid_map"] {
-        let own = std::fs::read_to_string(format!("/proc/self/{file}"))
-            .map_err(|e| format!("reading /proc/self/{file}: {e}"))?;
+        let own_path = format!("/proc/self/{file}");
+        let own = std::fs::read_to_string(&own_path)
+            .map_err(|e| Error::Setup(format!("reading {own_path}: {e}")))?;
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, identity(&own)).map_err(|e| format!("writing {path}: {e}"))?;
+        std::fs::write(&path, identity(&own)).map_err(|source| Error::IdMap { path, source })?;
     }
     Ok(())
 }

@@ -301,7 +301,7 @@ fn left_by_rm(
 /// Takes the lock of the image whose top directory is `top`, if it has
 /// one; refuses while a session holds it. Creates nothing.
 fn lock(top: &OwnedFd, shown: &str) -> Result<Option<OwnedFd>, Error> {
-    let store = |why: String| Error::Store { path: format!("{shown}/{DIR}"), why };
+    let store = |why: String| Error::Store { path: format!("{shown}/{DIR}"), source: why.into() };
     let dir = fs::openat(
         top,
         DIR,

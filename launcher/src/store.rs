@@ -33,8 +33,8 @@ use crate::error::Error;
 /// The directory, inside the image, that holds fr's files.
 pub const DIR: &str = ".fr";
 
-fn store_error(path: &Path, why: impl std::fmt::Display) -> Error {
-    Error::Store { path: path.display().to_string(), why: why.to_string() }
+fn store_error(path: &Path, why: impl Into<crate::error::Cause>) -> Error {
+    Error::Store { path: path.display().to_string(), source: why.into() }
 }
 
 fn damaged(path: &Path, why: impl std::fmt::Display) -> Error {
