@@ -208,7 +208,7 @@ fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) 
             crate::trace::line(syscall.name, &req, &outcome)
         );
     }
-    if matches!(outcome, Err(e) if e == crate::request::UNREACHABLE) {
+    if req.unreachable().is_some() {
         static SAID: std::sync::Once = std::sync::Once::new();
         SAID.call_once(|| {
             log::warn!(

@@ -21,24 +21,18 @@ use crate::sys;
 const PATH_MAX: usize = 4096;
 const PAGE: u64 = 4096;
 
-/// What a handler returns when the target's memory cannot be reached at
-/// all: a process that made itself undumpable (`PR_SET_DUMPABLE` 0)
-/// refuses `process_vm_readv` to anyone without `CAP_SYS_PTRACE`, which
-/// is the case under `--userns=none`. The notification loop lets the
-/// kernel run such a call as it is, and says so once; no error made up
-/// here reaches the workload. `ENOTRECOVERABLE` is otherwise never
-/// produced by a handler.
-pub const UNREACHABLE: Errno = Errno::NOTRECOVERABLE;
-
-/// Maps an error of `process_vm_readv`/`writev` to what the handler
-/// answers: the target is gone (`ENOENT`, as for an invalid id),
-/// unreachable, or the address is bad (`EFAULT`).
-fn memory_error(e: Errno) -> Errno {
-    match e {
-        Errno::SRCH => Errno::NOENT,
-        Errno::PERM => UNREACHABLE,
-        _ => Errno::FAULT,
-    }
+/// That the target's memory cannot be reached at all: a process that made
+/// itself undumpable (`PR_SET_DUMPABLE` 0) refuses `process_vm_readv` to
+/// anyone without `CAP_SYS_PTRACE`, which is the case under
+/// `--userns=none`. The request notes it ([`Request::unreachable`]), apart
+/// from the errno the read fails with, so that no handler's mapping of
+/// errors can lose it; the notification loop then lets the kernel run the
+/// call as it is, and says so once: no error made up here reaches the
+/// workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreachable {
+    /// The thread whose memory could not be reached.
+    pub tid: i32,
 }
 
 /// The target's side of a notification: the memory of the thread that
@@ -98,20 +92,29 @@ pub struct Request<'a> {
     /// The system call number without the x32 bit.
     pub nr: i32,
     pub args: [u64; 6],
+    /// Set when a read or write of the target's memory was refused.
+    unreachable: std::cell::Cell<Option<Unreachable>>,
 }
 
 impl<'a> Request<'a> {
     pub fn new(listener: BorrowedFd<'a>, notif: &sys::SeccompNotif, arch: Arch, nr: i32) -> Self {
         let (id, tid) = (notif.id, notif.pid as i32);
         let target = Reach::Live(Live { listener, id, tid });
-        Self { target, tid, arch, nr, args: notif.data.args }
+        Self { target, tid, arch, nr, args: notif.data.args, unreachable: Default::default() }
     }
 
     /// A request whose memory and validity are `target`'s, for tests and
     /// fuzzing. Its tid is 0: no `/proc/0` exists, so whatever
     /// would reach the target through `/proc` fails instead.
     pub fn over(target: &'a dyn Target, arch: Arch, nr: i32, args: [u64; 6]) -> Self {
-        Self { target: Reach::Other(target), tid: 0, arch, nr, args }
+        Self {
+            target: Reach::Other(target),
+            tid: 0,
+            arch,
+            nr,
+            args,
+            unreachable: Default::default(),
+        }
     }
 
     fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -159,6 +162,29 @@ impl<'a> Request<'a> {
     }
 
     /// Fails with `ENOENT` unless the target still waits for this answer.
+    /// Whether a read or write of the target's memory was refused (see
+    /// [`Unreachable`]).
+    pub fn unreachable(&self) -> Option<Unreachable> {
+        self.unreachable.get()
+    }
+
+    /// Maps an error of `process_vm_readv`/`writev` to what the handler
+    /// answers: the target is gone (`ENOENT`, as for an invalid id), or
+    /// the address is bad (`EFAULT`). A refusal stays `EPERM`, which no
+    /// reader takes for a short read, and is noted as [`Unreachable`]: the
+    /// notification loop then answers the call whatever the handler made
+    /// of the error.
+    fn memory_error(&self, e: Errno) -> Errno {
+        match e {
+            Errno::SRCH => Errno::NOENT,
+            Errno::PERM => {
+                self.unreachable.set(Some(Unreachable { tid: self.tid }));
+                Errno::PERM
+            }
+            _ => Errno::FAULT,
+        }
+    }
+
     pub fn check_valid(&self) -> Result<(), Errno> {
         let waiting = match self.target {
             Reach::Live(t) => t.still_waiting(),
@@ -190,7 +216,7 @@ impl<'a> Request<'a> {
             let chunk = ((PAGE - at % PAGE) as usize).min(max - s.len());
             let start = s.len();
             s.resize(start + chunk, 0);
-            let n = self.read_memory(at, &mut s[start..]).map_err(memory_error)?;
+            let n = self.read_memory(at, &mut s[start..]).map_err(|e| self.memory_error(e))?;
             if n == 0 {
                 return Err(Errno::FAULT);
             }
@@ -209,7 +235,7 @@ impl<'a> Request<'a> {
     /// `EFAULT` if any of them is unreadable.
     pub fn read_exact(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
         let mut bytes = vec![0u8; len];
-        if len > 0 && self.read_memory(addr, &mut bytes).map_err(memory_error)? != len {
+        if len > 0 && self.read_memory(addr, &mut bytes).map_err(|e| self.memory_error(e))? != len {
             return Err(Errno::FAULT);
         }
         Ok(bytes)
@@ -225,7 +251,7 @@ impl<'a> Request<'a> {
         let mut done = 0;
         while done < len {
             let Some(at) = addr.checked_add(done as u64) else { break };
-            match self.read_memory(at, &mut bytes[done..]).map_err(memory_error) {
+            match self.read_memory(at, &mut bytes[done..]).map_err(|e| self.memory_error(e)) {
                 Ok(0) | Err(Errno::FAULT) => break,
                 Ok(n) => done += n,
                 Err(e) => return Err(e),
@@ -264,7 +290,7 @@ impl<'a> Request<'a> {
 
     /// Writes several pieces with one system call, as `(addr, bytes)`.
     pub fn write_pieces(&self, pieces: &[(u64, &[u8])]) -> Result<(), Errno> {
-        self.write_memory(pieces).map_err(memory_error)
+        self.write_memory(pieces).map_err(|e| self.memory_error(e))
     }
 }
 
@@ -443,9 +469,17 @@ mod tests {
     #[test]
     fn a_target_that_cannot_be_read_is_unreachable() {
         let mem = Memory::new().put(0x1000, b"a\0").unreadable();
-        assert_eq!(req(&mem).read_path(0x1000), Err(UNREACHABLE));
-        assert_eq!(req(&mem).read_prefix(0x1000, 2), Err(UNREACHABLE));
-        assert_eq!(req(&mem).write(0x1000, b"b"), Err(UNREACHABLE));
+        type Call = dyn Fn(&Request<'_>) -> Result<(), Errno>;
+        let each: [&Call; 3] =
+            [&|r| r.read_path(0x1000).map(drop), &|r| r.read_prefix(0x1000, 2).map(drop), &|r| {
+                r.write(0x1000, b"b")
+            }];
+        for call in each {
+            let r = req(&mem);
+            assert_eq!(r.unreachable(), None);
+            assert!(call(&r).is_err());
+            assert_eq!(r.unreachable(), Some(Unreachable { tid: 0 }));
+        }
     }
 
     #[test]

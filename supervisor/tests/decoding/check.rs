@@ -10,7 +10,7 @@
 //!   4096 bytes; xattr names, values, `xattr_args`, capability headers and
 //!   data, group lists, `open_how`, 16-bit ids, flags);
 //! - a target that is gone makes a decoder that reads it fail with
-//!   `ENOENT`, one that may not be read with `UNREACHABLE`, and a decoder
+//!   `ENOENT`, one that may not be read noted as `Unreachable`, and a decoder
 //!   that asks whether the call still waits fails with `ENOENT` when it
 //!   does not; nothing is written after that ([`super::fake`] checks);
 //! - what is decoded stays within the kernel's limits (`XATTR_NAME_MAX`,
@@ -27,7 +27,7 @@ use fr_supervisor::arch::Arch;
 use fr_supervisor::handlers::{
     self, create, ident, node, owner, remove, stat, xattr, Decoded, Width,
 };
-use fr_supervisor::request::{Request, UNREACHABLE};
+use fr_supervisor::request::{Request, Unreachable};
 use fr_supervisor::resolve::LookupFlags;
 use fr_supervisor::table::Dispatch;
 use rustix::io::Errno;
@@ -127,16 +127,13 @@ impl Check<'_> {
         let after = self.fake.seen();
         let ctx =
             || format!("{} on {}: {what} ({:x?})", self.name, self.r.arch.name(), self.r.args);
-        let failed = if after.gone > before.gone || after.not_waiting > before.not_waiting {
-            Some(Errno::NOENT)
+        if after.gone > before.gone || after.not_waiting > before.not_waiting {
+            assert_eq!(got, Err(Errno::NOENT), "{}: the target went away", ctx());
         } else if after.refused > before.refused {
-            Some(UNREACHABLE)
+            assert!(got.is_err(), "{}: a refused read must fail the decoder", ctx());
+            assert_eq!(self.req.unreachable(), Some(Unreachable { tid: 0 }), "{}", ctx());
         } else {
-            None
-        };
-        match failed {
-            Some(e) => assert_eq!(got, Err(e), "{}: the target failed a read", ctx()),
-            None => assert_eq!(got, model(&self.memory, &self.r), "{}", ctx()),
+            assert_eq!(got, model(&self.memory, &self.r), "{}", ctx());
         }
         self.said.push(format!("{what}: {got:?}"));
         got.ok()
