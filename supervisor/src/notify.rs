@@ -208,7 +208,11 @@ fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) 
             crate::trace::line(syscall.name, &req, &outcome)
         );
     }
-    if req.unreachable().is_some() {
+    // A handler that met the unreachable memory and still answered (the
+    // first execve's, before the image that made the workload undumpable
+    // is replaced) keeps its answer; one that failed for it lets the call
+    // run.
+    if req.unreachable().is_some() && outcome.is_err() {
         static SAID: std::sync::Once = std::sync::Once::new();
         SAID.call_once(|| {
             log::warn!(
