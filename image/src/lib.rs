@@ -1,0 +1,8 @@
+//! fr's image formats: what an image is made from and written as, pure
+//! data and parsers, with no namespace, mount or system call of fr's. The
+//! launcher runs workloads; `fr-build` composes the two. Data flows top to
+//! bottom:
+#![forbid(unsafe_code)]
+
+// Apptainer definition files: header, sections, stages, templates.
+pub mod def;
