@@ -842,6 +842,76 @@ static void acl_dir_steps(void)
     }
 }
 
+static void show_conf(void)
+{
+    static const char *paths[] = {"cf", "cf/root600", "cf/cdev", "cf/t7777", "cf/c6755", "cf/tr4755", NULL};
+    for (const char **p = paths; *p; p++)
+        show(*p);
+}
+
+#define QSTEP(name, call) do { errno = 0; long r_ = (long)(call); result(name, r_); show_conf(); } while (0)
+
+/* Where an independent conformance run found fr apart from real root
+ * (issue 16): user.* attributes on a device node (the kernel's
+ * xattr_permission(): EPERM to set, ENODATA to get, on anything but a
+ * regular file or a directory); set-id bits a write or truncate by root
+ * keeps (CAP_FSETID: fs/attr.c: setattr_should_drop_suidgid()), for a
+ * named file and for an O_TMPFILE linked in; and, as an id root dropped
+ * to, a regular file as the directory of a relative name (ENOTDIR before
+ * any permission, fs/namei.c: path_init()). */
+static void conform_steps(void)
+{
+    char buf[16];
+    QSTEP("mkdir(cf,0755)", syscall(SYS_mkdirat, AT_FDCWD, "cf", 0755));
+    make("cf/root600", 0600);
+    QSTEP("mknodat(cf/cdev,CHR|0644,1:3)",
+          syscall(SYS_mknodat, AT_FDCWD, "cf/cdev", S_IFCHR | 0644, (unsigned)makedev(1, 3)));
+    QSTEP("setxattr(cf/cdev,user.a)", syscall(SYS_setxattr, "cf/cdev", "user.a", "v", 1, 0));
+    QSTEP("lsetxattr(cf/cdev,user.a)", syscall(SYS_lsetxattr, "cf/cdev", "user.a", "v", 1, 0));
+    QSTEP("getxattr(cf/cdev,user.a)", syscall(SYS_getxattr, "cf/cdev", "user.a", buf, sizeof buf));
+    QSTEP("removexattr(cf/cdev,user.a)", syscall(SYS_removexattr, "cf/cdev", "user.a"));
+    QSTEP("setxattr(cf/cdev,trusted.a)", syscall(SYS_setxattr, "cf/cdev", "trusted.a", "v", 1, 0));
+    errno = 0;
+    long fd = syscall(SYS_openat, AT_FDCWD, "cf", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    result("openat(cf,TMPFILE,0600)", fd < 0 ? fd : 0);
+    if (fd >= 0) {
+        QSTEP("fchmod(tmp,07777)", fchmod((int)fd, 07777));
+        QSTEP("write(tmp)", write((int)fd, "x", 1));
+        QSTEP("linkat(tmp,\"\",cf/t7777,EMPTY_PATH)",
+              syscall(SYS_linkat, (int)fd, "", AT_FDCWD, "cf/t7777", AT_EMPTY_PATH));
+        QSTEP("write(tmp) linked", write((int)fd, "y", 1));
+        close((int)fd);
+    }
+    errno = 0;
+    fd = syscall(SYS_openat, AT_FDCWD, "cf/c6755", O_CREAT | O_WRONLY | O_CLOEXEC, 06755);
+    result("openat(cf/c6755,CREAT,06755)", fd < 0 ? fd : 0);
+    show_conf();
+    if (fd >= 0) {
+        QSTEP("write(c6755)", write((int)fd, "x", 1));
+        close((int)fd);
+    }
+    make("cf/tr4755", 04755);
+    QSTEP("truncate(cf/tr4755,2)", syscall(SYS_truncate, "cf/tr4755", 2));
+    int file = open("cf/tr4755", O_RDONLY | O_CLOEXEC);
+    pid_t pid = fork();
+    if (pid == 0) {
+        syscall(NR(setgroups), 0, NULL);
+        syscall(NR(setresgid), 1000, 1000, 1000);
+        syscall(NR(setresuid), 1000, 1000, 1000);
+        struct stat st;
+        QSTEP("fchownat(file,x,1,1) as uid 1000", syscall(SYS_fchownat, file, "x", 1, 1, 0));
+        QSTEP("fchmodat(file,x,0644) as uid 1000", syscall(SYS_fchmodat, file, "x", 0644));
+        QSTEP("mknodat(file,x,FIFO) as uid 1000", syscall(SYS_mknodat, file, "x", S_IFIFO | 0644, 0));
+        errno = 0;
+        result("fstatat(file,x) as uid 1000", fstatat(file, "x", &st, 0));
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    close(file);
+}
+
 /* Lone names and the errors around them, which fr may answer with one
  * statx from the target's directory: symlinks followed or not (relative
  * and absolute), a missing name, a dirfd that is a file or not open. */
@@ -1268,6 +1338,8 @@ int main(int argc, char **argv)
     acl_dir_steps();
     printf("== kept\n");
     kept_steps();
+    printf("== conformance\n");
+    conform_steps();
     printf("== stat\n");
     static const char *paths[] = {"link", "dir", "suid", "sgid", "sgidnx", "sgiddir", "abslink",
                                   "missing", "fifo", NULL};

@@ -399,7 +399,7 @@ fn make_file(
     Opening { tmpfile, excl, cloexec, perms, flags }: Opening,
 ) -> Outcome {
     let creds = ctx.creds.get(req.tid);
-    if kernel_owner_is_right(ctx, &creds) && perms & 0o600 == 0o600 {
+    if kernel_owner_is_right(ctx, &creds) && kernel_keeps(perms) {
         return Ok(Reply::Continue("the kernel's file is already right"));
     }
     let path = read_plain_path(req, path_addr)?;
@@ -432,7 +432,7 @@ fn make_file(
         return Ok(Reply::Continue("the name exists: nothing new is made"));
     }
     let parent = directory(ctx, &dir, &name, &creds)?;
-    if kernel_makes_in(ctx, &parent, &creds) && perms & 0o600 == 0o600 {
+    if kernel_makes_in(ctx, &parent, &creds) && kernel_keeps(perms) {
         return Ok(Reply::Continue("the kernel's file is right in this directory"));
     }
     let (attrs, xattrs) = parent.new_file(ctx, S_IFREG, perms, umask(req)?, &creds);
@@ -457,6 +457,17 @@ fn make_file(
     Ok(Reply::Fd { file, cloexec, made: Some(Made { key, at: Some((dir, name)) }) })
 }
 
+/// Whether the kernel's file in the mode `perms` asks for stays what real
+/// root's would be: the user can use it (`rw` for its owner), and it has
+/// no set-user-id or set-group-id bit, which the workload's first write or
+/// truncate would clear for real, lacking `CAP_FSETID` in the initial
+/// namespace (`fs/attr.c: setattr_should_drop_suidgid()` asks `capable()`),
+/// where real root's keeps them. fr makes and records such a file itself,
+/// so that the record keeps the bits.
+fn kernel_keeps(perms: u32) -> bool {
+    perms & 0o600 == 0o600 && perms & (S_ISUID | S_ISGID) == 0
+}
+
 /// `link(old, new)`.
 pub fn link(ctx: &Context, req: &Request<'_>) -> Outcome {
     link_at(ctx, req, (AT_FDCWD, req.ptr(0)), (AT_FDCWD, req.ptr(1)), 0)
@@ -478,10 +489,13 @@ pub fn linkat(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// is recorded. Root (`CAP_DAC_OVERRIDE` and `CAP_FOWNER`) passes every
 /// check and goes straight to the kernel.
 ///
-/// Not emulated: with `AT_EMPTY_PATH` the kernel also wants the descriptor
-/// opened by the caller's own credentials or by one with
-/// `CAP_DAC_READ_SEARCH` (`LOOKUP_LINKAT_EMPTY`, Linux 6.10); fr does not
-/// know who opened it.
+/// With `AT_EMPTY_PATH` and an empty name the kernel also wants the
+/// descriptor opened by the caller's own credentials, or
+/// `CAP_DAC_READ_SEARCH` (`LOOKUP_LINKAT_EMPTY`, Linux 6.10): real root
+/// has it, the workload has it only in its namespace, so fr makes such a
+/// link for a caller whose fake credentials have it ([`link_descriptor`]).
+/// For others fr does not know who opened the descriptor: the kernel
+/// decides.
 fn link_at(
     ctx: &Context,
     req: &Request<'_>,
@@ -494,10 +508,14 @@ fn link_at(
         Decoded::Kernel(why) => return Ok(Reply::Continue(why)),
     };
     let creds = ctx.creds.get(req.tid);
+    let old_name = read_name(req, old.1, flags)?;
+    if old_name.is_none() && creds.capable(rules::CAP_DAC_READ_SEARCH) {
+        return link_descriptor(ctx, req, old.0, new);
+    }
     if passes_dac(&creds) {
         return Ok(Reply::Continue("the caller may link any file anywhere"));
     }
-    let old_path = read_name(req, old.1, flags)?.unwrap_or_default();
+    let old_path = old_name.unwrap_or_default();
     let file = ctx.lookup(req, old.0, &old_path, how)?;
     let new_path = read_plain_path(req, new.1)?;
     let (dir, name) = ctx.parent(req, new.0, &new_path, false)?;
@@ -515,6 +533,23 @@ fn link_at(
     may_linkat(ctx, key, &real, &creds)?;
     Parent { key: dir_key, real: dir_real.attrs() }.may_create(ctx, &creds)?;
     Ok(Reply::Continue("the caller may make the link"))
+}
+
+/// `linkat(fd, "", ..., AT_EMPTY_PATH)` by a caller with
+/// `CAP_DAC_READ_SEARCH`, made by fr through the target's descriptor's
+/// magic link (`/proc/<tid>/fd/N` with `AT_SYMLINK_FOLLOW`, which needs no
+/// capability): the way an `O_TMPFILE` file is given a name.
+fn link_descriptor(ctx: &Context, req: &Request<'_>, fd: i32, new: (i32, u64)) -> Outcome {
+    let new_path = read_plain_path(req, new.1)?;
+    let (dir, name) = ctx.parent(req, new.0, &new_path, false)?;
+    let old = match fd {
+        AT_FDCWD => format!("/proc/{}/cwd", req.tid),
+        fd if fd >= 0 => format!("/proc/{}/fd/{fd}", req.tid),
+        _ => return Err(Errno::BADF),
+    };
+    req.check_valid()?;
+    fs::linkat(fs::CWD, old.as_str(), &dir, name.as_slice(), AtFlags::SYMLINK_FOLLOW)?;
+    Ok(Reply::Value(0))
 }
 
 /// How `linkat`'s `flags` look the old name up: `AT_SYMLINK_FOLLOW` and

@@ -269,23 +269,57 @@ fn stat(file: &OwnedFd) -> Result<(InodeKey, Kstat), Errno> {
 
 /// `setxattr(path, name, value, size, flags)`.
 pub fn setxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    setxattr_args(req)?.and_then(|args| set(ctx, req, path(req, true), args))
+    on_devices(ctx, req, path(req, true), req.ptr(1), setxattr_args(req)?, Errno::PERM)?
+        .and_then(|args| set(ctx, req, path(req, true), args))
 }
 
 /// `lsetxattr(path, name, value, size, flags)`.
 pub fn lsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    setxattr_args(req)?.and_then(|args| set(ctx, req, path(req, false), args))
+    on_devices(ctx, req, path(req, false), req.ptr(1), setxattr_args(req)?, Errno::PERM)?
+        .and_then(|args| set(ctx, req, path(req, false), args))
 }
 
 /// `fsetxattr(fd, name, value, size, flags)`.
 pub fn fsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    setxattr_args(req)?.and_then(|args| set(ctx, req, fd(req), args))
+    on_devices(ctx, req, fd(req), req.ptr(1), setxattr_args(req)?, Errno::PERM)?
+        .and_then(|args| set(ctx, req, fd(req), args))
 }
 
 /// `setxattrat(dirfd, path, at_flags, name, args, size)` (6.13).
 pub fn setxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let (file, args) = setxattrat_args(req)?;
-    args.and_then(|args| set(ctx, req, file, args))
+    on_devices(ctx, req, file, req.ptr(3), args, Errno::PERM)?
+        .and_then(|args| set(ctx, req, file, args))
+}
+
+/// A `user.*` call (or one of a namespace fr does not keep) is the
+/// kernel's, but not on a device node fr emulates, whose placeholder is a
+/// regular file: the kernel refuses `user.*` on anything but a regular
+/// file or a directory (`fs/xattr.c: xattr_permission()`: `EPERM` to
+/// change, `ENODATA` to read), and real root's device is one. Looked up
+/// only once a device was ever recorded.
+fn on_devices<T>(
+    ctx: &Context,
+    req: &Request<'_>,
+    file: File,
+    name_addr: u64,
+    decoded: Decoded<T>,
+    refusal: Errno,
+) -> Result<Decoded<T>, Errno> {
+    let Decoded::Kernel(why) = decoded else { return Ok(decoded) };
+    if !ctx.inodes.may_have_devices() || !req.read_prefix(name_addr, 5).is_ok_and(|n| n == b"user.")
+    {
+        return Ok(Decoded::Kernel(why));
+    }
+    let Ok(found) = open(ctx, req, file) else { return Ok(Decoded::Kernel(why)) };
+    let (key, real) = stat(&found)?;
+    let device = ctx.inodes.view(key, real.attrs()).file_type().is_device()
+        && real.mode & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFREG;
+    if device {
+        req.check_valid()?;
+        return Err(refusal);
+    }
+    Ok(Decoded::Kernel(why))
 }
 
 /// `fs/xattr.c: path_setxattrat()`: flags, name and value are taken first
@@ -344,23 +378,27 @@ fn real_mode_follows(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat)
 
 /// `getxattr(path, name, value, size)`.
 pub fn getxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    getxattr_args(req)?.and_then(|args| get(ctx, req, path(req, true), args))
+    on_devices(ctx, req, path(req, true), req.ptr(1), getxattr_args(req)?, Errno::NODATA)?
+        .and_then(|args| get(ctx, req, path(req, true), args))
 }
 
 /// `lgetxattr(path, name, value, size)`.
 pub fn lgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    getxattr_args(req)?.and_then(|args| get(ctx, req, path(req, false), args))
+    on_devices(ctx, req, path(req, false), req.ptr(1), getxattr_args(req)?, Errno::NODATA)?
+        .and_then(|args| get(ctx, req, path(req, false), args))
 }
 
 /// `fgetxattr(fd, name, value, size)`.
 pub fn fgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    getxattr_args(req)?.and_then(|args| get(ctx, req, fd(req), args))
+    on_devices(ctx, req, fd(req), req.ptr(1), getxattr_args(req)?, Errno::NODATA)?
+        .and_then(|args| get(ctx, req, fd(req), args))
 }
 
 /// `getxattrat(dirfd, path, at_flags, name, args, size)` (6.13).
 pub fn getxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let (file, args) = getxattrat_args(req)?;
-    args.and_then(|args| get(ctx, req, file, args))
+    on_devices(ctx, req, file, req.ptr(3), args, Errno::NODATA)?
+        .and_then(|args| get(ctx, req, file, args))
 }
 
 fn get(ctx: &Context, req: &Request<'_>, file: File, Get { name, value, size }: Get) -> Outcome {
@@ -449,23 +487,27 @@ fn list(ctx: &Context, req: &Request<'_>, file: File, List { addr, size }: List)
 
 /// `removexattr(path, name)`.
 pub fn removexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    removexattr_args(req)?.and_then(|name| remove(ctx, req, path(req, true), &name))
+    on_devices(ctx, req, path(req, true), req.ptr(1), removexattr_args(req)?, Errno::PERM)?
+        .and_then(|name| remove(ctx, req, path(req, true), &name))
 }
 
 /// `lremovexattr(path, name)`.
 pub fn lremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    removexattr_args(req)?.and_then(|name| remove(ctx, req, path(req, false), &name))
+    on_devices(ctx, req, path(req, false), req.ptr(1), removexattr_args(req)?, Errno::PERM)?
+        .and_then(|name| remove(ctx, req, path(req, false), &name))
 }
 
 /// `fremovexattr(fd, name)`.
 pub fn fremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    removexattr_args(req)?.and_then(|name| remove(ctx, req, fd(req), &name))
+    on_devices(ctx, req, fd(req), req.ptr(1), removexattr_args(req)?, Errno::PERM)?
+        .and_then(|name| remove(ctx, req, fd(req), &name))
 }
 
 /// `removexattrat(dirfd, path, at_flags, name)` (6.13).
 pub fn removexattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let (file, name) = removexattrat_args(req)?;
-    name.and_then(|name| remove(ctx, req, file, &name))
+    on_devices(ctx, req, file, req.ptr(3), name, Errno::PERM)?
+        .and_then(|name| remove(ctx, req, file, &name))
 }
 
 fn remove(ctx: &Context, req: &Request<'_>, file: File, name: &[u8]) -> Outcome {
