@@ -17,7 +17,7 @@
 //! an `O_CREAT` open of a name that exists (nothing is made, or a dangling
 //! symlink is followed).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, S_ISUID, S_IXGRP};
 use fr_emulator::table::Xattrs;
@@ -123,12 +123,29 @@ pub fn record(
 ) -> Result<InodeKey, Errno> {
     let file =
         fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-    let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     if let Err(e) = ctx.inodes.create_with(key, attrs, xattrs) {
         unmake(dir, name, key, attrs.is_dir());
         return Err(unkept(e));
     }
+    hand_over(ctx, file.as_fd(), &real, &attrs);
     Ok(key)
+}
+
+/// Subuid mode: gives the file fr just made for the caller the owner it
+/// recorded, for real, where the namespace maps it. A thread that dropped
+/// root holds its ids in the kernel too ([`super::ident`]), and the
+/// kernel's own checks of its later calls (opening the file, renaming a
+/// directory it made, ...) must see it own what it made. Otherwise the
+/// record alone holds the owner, as in every other mode.
+fn hand_over(ctx: &Context, file: BorrowedFd<'_>, real: &Kstat, attrs: &Attrs) {
+    if ctx.namespace != crate::Namespace::Subuid {
+        return;
+    }
+    let ids = ctx.inodes.ids();
+    if ids.uid_inside(real.uid) != attrs.uid || ids.gid_inside(real.gid) != attrs.gid {
+        super::owner::kernel_chown(ctx, file, real, Some(attrs.uid), Some(attrs.gid));
+    }
 }
 
 /// Removes the file `name` in `dir` that fr made, if the name still
@@ -368,7 +385,7 @@ pub fn opening(flags: u32, mode: u32) -> Decoded<Opening> {
     }
     let tmpfile = flags & O_TMPFILE == O_TMPFILE;
     if flags & O_CREAT == 0 && !tmpfile {
-        return Decoded::Kernel("no file is made");
+        return Decoded::Kernel(NO_FILE);
     }
     Decoded::Args(Opening {
         tmpfile,
@@ -388,8 +405,19 @@ fn open_at(
     flags: u32,
     mode: u32,
 ) -> Outcome {
-    opening(flags, mode).and_then(|open| make_file(ctx, req, dirfd, path_addr, open))
+    match opening(flags, mode) {
+        Decoded::Args(open) => make_file(ctx, req, dirfd, path_addr, open, flags),
+        // An open of an existing file (O_NOATIME, or writing where the
+        // filter sends those): checked with the fake credentials.
+        Decoded::Kernel(NO_FILE) => {
+            super::access::existing(ctx, req, dirfd, path_addr, flags, NO_FILE)
+        }
+        Decoded::Kernel(why) => Ok(Reply::Continue(why)),
+    }
 }
+
+/// Why an open that makes no file is the kernel's.
+const NO_FILE: &str = "no file is made";
 
 fn make_file(
     ctx: &Context,
@@ -397,6 +425,7 @@ fn make_file(
     dirfd: i32,
     path_addr: u64,
     Opening { tmpfile, excl, cloexec, perms, flags }: Opening,
+    asked: u32,
 ) -> Outcome {
     let creds = ctx.creds.get(req.tid);
     if kernel_owner_is_right(ctx, &creds) && kernel_keeps(perms) {
@@ -418,9 +447,10 @@ fn make_file(
             base | excl | OFlags::from_bits_retain(O_TMPFILE),
             usable(&attrs),
         )?;
-        let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+        let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
         // Refused: the unnamed file goes with the descriptor.
         ctx.inodes.create_with(key, attrs, xattrs).map_err(unkept)?;
+        hand_over(ctx, file.as_fd(), &real, &attrs);
         pin(ctx, &file);
         return Ok(Reply::Fd { file, cloexec, made: Some(Made { key, at: None }) });
     }
@@ -429,7 +459,12 @@ fn make_file(
     }
     let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
     if fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok() {
-        return Ok(Reply::Continue("the name exists: nothing new is made"));
+        const EXISTS: &str = "the name exists: nothing new is made";
+        // O_EXCL: the kernel's EEXIST comes before any permission check.
+        if excl {
+            return Ok(Reply::Continue(EXISTS));
+        }
+        return super::access::existing(ctx, req, dirfd, path_addr, asked, EXISTS);
     }
     let parent = directory(ctx, &dir, &name, &creds)?;
     if kernel_makes_in(ctx, &parent, &creds) && kernel_keeps(perms) {
@@ -448,12 +483,13 @@ fn make_file(
         Err(Errno::EXIST) => return Ok(Reply::Continue("the name appeared meanwhile")),
         Err(e) => return Err(e),
     };
-    let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     if let Err(e) = ctx.inodes.create_with(key, attrs, xattrs) {
         drop(file);
         unmake(&dir, &name, key, false);
         return Err(unkept(e));
     }
+    hand_over(ctx, file.as_fd(), &real, &attrs);
     Ok(Reply::Fd { file, cloexec, made: Some(Made { key, at: Some((dir, name)) }) })
 }
 

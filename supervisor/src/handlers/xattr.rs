@@ -330,6 +330,10 @@ fn set(ctx: &Context, req: &Request<'_>, file: File, Set { name, value, flags }:
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
     ctx.inodes.setxattr(key, real.attrs(), &name, &value, flags, &creds).map_err(errno)?;
+    let real = match kernel_acl(ctx, &file, key, &real, &name, Some(&value)) {
+        true => stat(&file)?.1,
+        false => real,
+    };
     // An access ACL's bits go to the real file (which moves its ctime),
     // unless they are its bits already.
     let moved = name == fr_emulator::xattr::ACL_ACCESS && real_mode_follows(ctx, &file, key, &real);
@@ -337,6 +341,43 @@ fn set(ctx: &Context, req: &Request<'_>, file: File, Set { name, value, flags }:
         touch_ctime(ctx, file.as_fd(), key, &real, Touched::Xattr);
     }
     Ok(Reply::Value(0))
+}
+
+/// Subuid mode: gives an ACL the workload set (`value`) or removed
+/// (`None`) to the real file too, where the namespace maps the ids it
+/// names and the file is the image's own. The record answers the
+/// workload's reads; the kernel's copy is for the kernel's own checks of a
+/// thread that dropped root, whose ids it holds ([`super::ident`]): a
+/// path walk through a directory that lets a user in by a named entry,
+/// an open for reading that fr never sees. Whether the real file changed
+/// (an access ACL sets its mode).
+fn kernel_acl(
+    ctx: &Context,
+    file: &OwnedFd,
+    key: InodeKey,
+    real: &Kstat,
+    name: &[u8],
+    value: Option<&[u8]>,
+) -> bool {
+    use fr_emulator::xattr::{ACL_ACCESS, ACL_DEFAULT};
+    if ctx.namespace != crate::Namespace::Subuid
+        || (name != ACL_ACCESS && name != ACL_DEFAULT)
+        || ctx.bounds.reach(key, real) != crate::bounds::Reach::Own
+    {
+        return false;
+    }
+    // The magic link leads to the file itself, symlink or not.
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let done = match value {
+        Some(value) => {
+            rustix::fs::setxattr(link.as_str(), name, value, rustix::fs::XattrFlags::empty())
+        }
+        None => match rustix::fs::removexattr(link.as_str(), name) {
+            Err(Errno::NODATA) => return false,
+            other => other,
+        },
+    };
+    done.inspect_err(|e| log::debug!("the ACL stays fr's record alone: {e}")).is_ok()
 }
 
 /// Whether an emulated xattr set or removed by real root changes the
@@ -518,6 +559,7 @@ fn remove(ctx: &Context, req: &Request<'_>, file: File, name: &[u8]) -> Outcome 
         Err(XattrError::NoData) if name.starts_with(b"security.") => absent_security(&file, name),
         Err(XattrError::NoData) => absent(name),
         Ok(()) => {
+            kernel_acl(ctx, &file, key, &real, name, None);
             if changes_the_inode(name, &real) {
                 touch_ctime(ctx, file.as_fd(), key, &real, Touched::Xattr);
             }
