@@ -340,7 +340,7 @@ fn an_imported_set_user_id_program_raises_the_kernels_ids_too() {
     let Some(prog) = h.compile("exec_creds.c", "exec-creds", &["-static"]) else { return };
     let tree = h.oracle_copy(&rootfs);
     std::fs::create_dir(tree.join("w")).unwrap();
-    std::fs::copy(&prog, tree.join("w/suid-ok")).unwrap();
+    common::install(h, &prog, &tree.join("w"), "suid-ok");
     std::fs::write(tree.join("w/secret"), "s").unwrap();
     let sh = |script: &str| {
         let ok = std::process::Command::new("sh").arg("-ec").arg(script).status().unwrap();
