@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use fr_launcher::{Bind, ExecOptions, Userns};
+use fr_image::action::Action;
+
+mod action;
+mod instance;
+use action::{Common, UsernsArg};
 
 /// fr gives an unprivileged user "fake root": the workload's chown, stat
 /// and related system calls are intercepted by seccomp user notification
@@ -56,6 +60,46 @@ enum Command {
         fr exec -f                       # $SHELL on the host tree, as fakeroot"
     )]
     Exec(ExecArgs),
+
+    /// Run IMAGE's runscript with ARGS, as apptainer run
+    ///
+    /// The runscript is /.singularity.d/runscript (an OCI image's
+    /// entrypoint and command, where fr made it from one); without one,
+    /// /bin/sh with ARGS. The image's environment scripts
+    /// (/.singularity.d/env/*.sh) are sourced first. As every action, it
+    /// starts in your working directory with your home and that directory
+    /// bound (see --contain, --no-home), and IMAGE is read-only unless
+    /// --fakeroot, --writable or --writable-tmpfs. IMAGE may be
+    /// instance://NAME, a running instance.
+    #[command(
+        override_usage = "fr run [OPTIONS] IMAGE [ARG]...",
+        after_help = "Examples:\n  \
+        fr run ./img a b\n  \
+        fr run -f --net -p 8080:80 ./web"
+    )]
+    Run(ActionArgs),
+
+    /// Start a shell in IMAGE, as apptainer shell
+    ///
+    /// $SINGULARITY_SHELL (or $APPTAINER_SHELL) if set, else the image's
+    /// /bin/bash --norc, else its /bin/sh, after the image's environment
+    /// scripts. Interactive with job control on a terminal; it reads
+    /// commands from stdin otherwise.
+    #[command(
+        override_usage = "fr shell [OPTIONS] IMAGE [ARG]...",
+        after_help = "Examples:\n  \
+        fr shell -f ./img\n  \
+        echo 'id -u' | fr shell -f ./img"
+    )]
+    Shell(ActionArgs),
+
+    /// Run IMAGE's test script (%test), as apptainer test
+    #[command(override_usage = "fr test [OPTIONS] IMAGE [ARG]...")]
+    Test(ActionArgs),
+
+    /// Long-running containers in the background, each with a small monitor
+    #[command(subcommand)]
+    Instance(instance::InstanceCommand),
 
     /// Write IMAGE as a tar archive with its fake owners, modes, devices and xattrs
     ///
@@ -212,44 +256,23 @@ struct ExportArgs {
     out: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum UsernsArg {
-    /// The best mode the host offers: subuid, root-mapped, else none (without IMAGE)
-    Auto,
-    /// Root and your subordinate ids from /etc/subuid, mapped by newuidmap
-    Subuid,
-    /// A user namespace mapping root to you, and nothing else
-    RootMapped,
-    /// No namespace: emulation alone, like fakeroot (no IMAGE possible)
-    None,
+/// `fr run|shell|test [OPTIONS] IMAGE [ARG]...`
+#[derive(Debug, clap::Args)]
+struct ActionArgs {
+    #[command(flatten)]
+    common: Common,
+
+    /// IMAGE (a directory holding a root file system, or instance://NAME),
+    /// then the arguments; everything after IMAGE is an argument
+    #[arg(allow_hyphen_values = true, num_args = 1.., required = true,
+          value_name = "IMAGE [ARG]...", value_hint = clap::ValueHint::AnyPath)]
+    words: Vec<OsString>,
 }
 
 #[derive(Debug, clap::Args)]
 struct ExecArgs {
-    /// Run as fake root: ownership calls are emulated, ids read as 0
-    #[arg(short = 'f', long)]
-    fakeroot: bool,
-
-    /// The user namespace to run in
-    #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
-    userns: UsernsArg,
-
-    /// Bind a host path into the container (repeatable); ro makes it read-only
-    #[arg(short = 'B', long = "bind", value_name = "SRC[:DST[:ro|rw]]")]
-    binds: Vec<Bind>,
-
-    /// Supervisor worker threads at the start (more are added when all are held up)
-    #[arg(long, env = "FR_WORKERS", default_value_t = 1, hide = true)]
-    workers: usize,
-
-    /// Ask the kernel for synchronous wake-ups on the notification fd (6.6+; 0 turns it off)
-    #[arg(long, env = "FR_SYNC_WAKEUP", hide = true, default_value = "1", action = clap::ArgAction::Set,
-          value_parser = clap::builder::FalseyValueParser::new())]
-    sync_wakeup: bool,
-
-    /// Benchmarks only: answer every intercepted call with CONTINUE (no emulation)
-    #[arg(long, env = "FR_BENCH_CONTINUE", hide = true, value_parser = clap::builder::FalseyValueParser::new())]
-    bench_continue: bool,
+    #[command(flatten)]
+    common: Common,
 
     /// Without IMAGE: load the fake metadata from FILE first (as fakeroot -i)
     #[arg(short = 'i', long = "load", value_name = "FILE")]
@@ -319,34 +342,61 @@ impl ExecArgs {
     }
 }
 
-/// Exits 2 with `message` in clap's form, as its own usage errors do.
-fn usage_error(kind: clap::error::ErrorKind, message: impl std::fmt::Display) -> ! {
+/// Exits 2 with `message` in clap's form, as its own usage errors do, for
+/// the command `verb` (`exec`, `run`, ...).
+fn usage_error_of(verb: &str, kind: clap::error::ErrorKind, message: impl std::fmt::Display) -> ! {
     use clap::CommandFactory;
     let mut cli = Cli::command();
     cli.build();
-    let exec = cli.find_subcommand_mut("exec").cloned().unwrap_or(cli);
-    exec.bin_name("fr exec").error(kind, message).exit()
+    let sub = cli.find_subcommand_mut(verb).cloned().unwrap_or(cli);
+    sub.bin_name(format!("fr {verb}")).error(kind, message).exit()
 }
 
-fn exec(mut args: ExecArgs) -> ExitCode {
+fn usage_error(kind: clap::error::ErrorKind, message: impl std::fmt::Display) -> ! {
+    usage_error_of("exec", kind, message)
+}
+
+/// What every action refuses before it starts, as usage errors.
+fn check_common(verb: &str, common: &Common, image: Option<&std::path::Path>) {
     use clap::error::ErrorKind;
-    let (image, command) = args.split();
-    // What fr's library would refuse too, said here as usage errors.
-    if matches!(args.userns, UsernsArg::None) && image.is_some() {
-        usage_error(
+    if matches!(common.userns, UsernsArg::None) && image.is_some() {
+        usage_error_of(
+            verb,
             ErrorKind::ArgumentConflict,
             "--userns=none cannot make IMAGE the root: entering an image needs a user namespace \
              (drop --userns=none, or IMAGE to work on the host tree)",
         );
     }
-    if matches!(args.userns, UsernsArg::Subuid) && !args.fakeroot {
-        usage_error(
+    if matches!(common.userns, UsernsArg::Subuid) && !common.fakeroot {
+        usage_error_of(
+            verb,
             ErrorKind::MissingRequiredArgument,
             "--userns=subuid maps subordinate ids for fake root: it needs --fakeroot",
         );
     }
+}
+
+/// Runs a session and turns its outcome into fr's exit status.
+fn run_session(opts: &fr_launcher::ExecOptions) -> ExitCode {
+    match fr_launcher::exec(opts) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            report(&e);
+            ExitCode::from(125)
+        }
+    }
+}
+
+fn exec(mut args: ExecArgs) -> ExitCode {
+    use clap::error::ErrorKind;
+    let (image, command) = args.split();
+    if let Some(name) = image.as_deref().and_then(instance::name_of) {
+        return instance::join(&args.common, &name, Action::Exec, command);
+    }
+    // What fr's library would refuse too, said here as usage errors.
+    check_common("exec", &args.common, image.as_deref());
     if args.load_state.is_some() || args.save_state.is_some() {
-        if !args.fakeroot {
+        if !args.common.fakeroot {
             usage_error(
                 ErrorKind::MissingRequiredArgument,
                 "-i and -s keep fake metadata: they need --fakeroot",
@@ -359,29 +409,39 @@ fn exec(mut args: ExecArgs) -> ExitCode {
             );
         }
     }
-    let opts = ExecOptions {
-        image,
-        command,
-        fakeroot: args.fakeroot,
-        userns: match args.userns {
-            UsernsArg::Auto => Userns::Auto,
-            UsernsArg::Subuid => Userns::Subuid,
-            UsernsArg::RootMapped => Userns::RootMapped,
-            UsernsArg::None => Userns::None,
-        },
-        binds: args.binds,
-        workers: args.workers,
-        sync_wakeup: args.sync_wakeup,
-        continue_all: args.bench_continue,
-        load_state: args.load_state,
-        save_state: args.save_state,
+    let mut opts = match action::options(&args.common, image, Action::Exec, command, None) {
+        Ok(opts) => opts,
+        Err(action::Usage(why)) => usage_error(ErrorKind::ArgumentConflict, why),
     };
-    match fr_launcher::exec(&opts) {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
-        Err(e) => {
-            report(&e);
-            ExitCode::from(125)
-        }
+    opts.load_state = args.load_state;
+    opts.save_state = args.save_state;
+    run_session(&opts)
+}
+
+/// `fr run`, `fr shell`, `fr test`: the image's own action, with ARGS.
+fn act(verb: &str, action: Action, common: Common, mut words: Vec<OsString>) -> ExitCode {
+    use clap::error::ErrorKind;
+    if words.is_empty() {
+        usage_error_of(verb, ErrorKind::MissingRequiredArgument, "IMAGE is missing");
+    }
+    let image = PathBuf::from(words.remove(0));
+    if words.first().is_some_and(|w| w == "--") {
+        words.remove(0);
+    }
+    if image.as_os_str().as_encoded_bytes().starts_with(b"-") {
+        usage_error_of(
+            verb,
+            ErrorKind::UnknownArgument,
+            format!("unexpected argument '{}' found", image.display()),
+        );
+    }
+    if let Some(name) = instance::name_of(&image) {
+        return instance::join(&common, &name, action, words);
+    }
+    check_common(verb, &common, Some(&image));
+    match action::options(&common, Some(image), action, words, None) {
+        Ok(opts) => run_session(&opts),
+        Err(action::Usage(why)) => usage_error_of(verb, ErrorKind::ArgumentConflict, why),
     }
 }
 
@@ -596,6 +656,10 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Exec(args) => exec(args),
+        Command::Run(a) => act("run", Action::Run, a.common, a.words),
+        Command::Shell(a) => act("shell", Action::Shell, a.common, a.words),
+        Command::Test(a) => act("test", Action::Test, a.common, a.words),
+        Command::Instance(cmd) => instance::main(cmd),
         Command::Export(args) => export(args, cli.quiet),
         Command::Import(args) => import(args, cli.quiet),
         Command::Check { json } => {

@@ -80,14 +80,24 @@ echo walked"#,
 #[test]
 fn no_descriptor_root_or_working_directory_leads_out_of_the_image() {
     let Some(h) = harness() else { return };
+    // The caller's home and working directory are bound by default (as
+    // Apptainer binds them): the sentinel is in neither. Each of the
+    // options that change the container's mounts is tried too.
+    let variants: [&[&str]; 4] =
+        [&[], &["--writable-tmpfs"], &["--net", "--network", "none"], &["--containall"]];
     for mode in modes(h) {
-        let Some(img) = image(h) else { return };
-        let target = sentinel(h);
-        let run = h.exec(Some(&img), &["-f", mode], &["sh", "-c", &walk_script(&target)]);
-        let out = run.ok();
-        assert!(out.ends_with("walked\n"), "{mode}: {out}");
-        assert!(!out.contains("reached"), "{mode}: a way out:\n{out}");
-        assert_untouched(h, &target);
+        for extra in variants {
+            let Some(img) = image(h) else { return };
+            let target = sentinel(h);
+            let cwd = h.scratch("cwd");
+            let mut opts = vec!["-f", mode];
+            opts.extend_from_slice(extra);
+            let run = h.exec_in(&cwd, Some(&img), &opts, &["sh", "-c", &walk_script(&target)]);
+            let out = run.ok();
+            assert!(out.ends_with("walked\n"), "{mode} {extra:?}: {out}");
+            assert!(!out.contains("reached"), "{mode} {extra:?}: a way out:\n{out}");
+            assert_untouched(h, &target);
+        }
     }
 }
 
@@ -95,19 +105,27 @@ fn no_descriptor_root_or_working_directory_leads_out_of_the_image() {
 fn the_image_has_no_host_mount_but_the_documented_ones() {
     let Some(h) = harness() else { return };
     let data = h.scratch("data");
+    let cwd = h.scratch("cwd");
     for mode in modes(h) {
         let Some(img) = image(h) else { return };
         let bind = format!("{}:/data:ro", data.display());
-        let out =
-            h.exec(Some(&img), &["-f", mode, "-B", &bind], &["cat", "/proc/self/mountinfo"]).ok();
+        let out = h
+            .exec_in(&cwd, Some(&img), &["-f", mode, "-B", &bind], &["cat", "/proc/self/mountinfo"])
+            .ok();
         for line in out.lines() {
             let point = line.split(' ').nth(4).unwrap();
-            let documented = ["/", "/proc", "/tmp", "/.fr", "/data"].contains(&point)
+            // The home directory (at /root for fake root) and the working
+            // directory are bound by default, as Apptainer binds them.
+            let documented = ["/", "/proc", "/tmp", "/.fr", "/data", "/root"].contains(&point)
+                || point == cwd.to_str().unwrap()
                 || point.starts_with("/sys")
                 || point == "/dev"
                 || point.starts_with("/dev/");
             assert!(documented, "{mode}: an undocumented mount at {point}:\n{out}");
         }
+        // --contain binds neither.
+        let out = h.exec_in(&cwd, Some(&img), &["-f", mode, "-c"], &["cat", "/proc/self/mountinfo"]).ok();
+        assert!(!out.contains(cwd.to_str().unwrap()), "{mode}: --contain bound the cwd:\n{out}");
     }
 }
 

@@ -34,7 +34,7 @@ fn session_image(h: &Harness) -> Option<PathBuf> {
             "sh",
             "-c",
             "mkdir -p /d/e && echo x > /d/e/x && chown -R 1000:1000 /d && chmod 700 /d && \
-             mknod /root/null c 1 3 && chown 70000 /root/null",
+             mknod /var/null c 1 3 && chown 70000 /var/null",
         ],
     )
     .ok();

@@ -11,7 +11,7 @@ use std::path::Path;
 use common::{cannot_run, harness, run, subid_range, subuid_range, subuid_ready, Harness};
 
 const SCRIPT: &str = "touch /f /g && chown 1000:1000 /f && stat -c %u:%g /f && \
-    mknod /root/null c 1 3 && stat -c '%u:%g %F %t:%T' /root/null && \
+    mknod /var/null c 1 3 && stat -c '%u:%g %F %t:%T' /var/null && \
     chown 70000 /g && stat -c %u:%g /g && id -u";
 const ANSWERS: &str = "1000:1000\n0:0 character special file 1:3\n70000:0\n0\n";
 
@@ -50,13 +50,13 @@ fn subuid_mode_keeps_owners_in_the_kernel_and_lays_the_rest_over() {
     );
     let g = std::fs::metadata(rootfs.join("g")).unwrap();
     assert_eq!(g.uid(), h.uid);
-    let null = std::fs::symlink_metadata(rootfs.join("root/null")).unwrap();
+    let null = std::fs::symlink_metadata(rootfs.join("var/null")).unwrap();
     assert!(null.is_file(), "the device is a placeholder on the host");
     // A second session sees the same, and -q silences the INFO line.
     let again = h.exec(
         Some(&rootfs),
         &["-q", "--fakeroot"],
-        &["stat", "-c", "%u:%g %t:%T", "/f", "/g", "/root/null"],
+        &["stat", "-c", "%u:%g %t:%T", "/f", "/g", "/var/null"],
     );
     assert_eq!(again.stderr, "");
     assert_eq!(again.ok(), "1000:1000 0:0\n70000:0 0:0\n0:0 1:3\n");
@@ -148,7 +148,7 @@ fn a_user_without_ranges_gets_root_mapped_mode_and_the_same_answers() {
     assert!(out.stderr.contains(&reason), "{}", out.stderr);
     assert_eq!(out.ok(), ANSWERS);
     // Nothing was chowned for real: the user still owns every file.
-    for f in ["f", "g", "root/null"] {
+    for f in ["f", "g", "var/null"] {
         assert_eq!(std::fs::symlink_metadata(rootfs.join(f)).unwrap().uid(), user.uid, "{f}");
     }
     let forced = exec(&["--fakeroot", "--userns=subuid"], &["true"]);
@@ -197,12 +197,12 @@ fn forced_modes_are_named() {
 fn a_copy_made_in_subuid_mode_keeps_kernel_and_recorded_owners() {
     let Some((h, rootfs)) = subuid_rootfs() else { return };
     let make = "mkdir /d && echo x > /d/f && chown -R 1000:1001 /d && chmod 700 /d && \
-                mknod /root/null c 1 3 && touch /g && chown 70000 /g";
+                mknod /var/null c 1 3 && touch /g && chown 70000 /g";
     h.exec(Some(&rootfs), &["-q", "--fakeroot"], &["sh", "-c", make]).ok();
     let copy = rootfs.with_file_name("copy");
     let (from, to) = (rootfs.to_str().unwrap(), copy.to_str().unwrap());
     h.exec(None, &["-q", "--fakeroot", "--userns=subuid"], &["cp", "-a", from, to]).ok();
-    let show = ["stat", "-c", "%u:%g %a %F %t:%T %n", "/d", "/d/f", "/root/null", "/g"];
+    let show = ["stat", "-c", "%u:%g %a %F %t:%T %n", "/d", "/d/f", "/var/null", "/g"];
     let original = h.exec(Some(&rootfs), &["-q", "--fakeroot"], &show).ok();
     assert_eq!(h.exec(Some(&copy), &["-q", "--fakeroot"], &show).ok(), original);
     assert!(original.starts_with("1000:1001 700 directory"), "{original}");

@@ -6,3 +6,6 @@
 
 // Apptainer definition files: header, sections, stages, templates.
 pub mod def;
+// How Apptainer's actions (exec, run, shell, test, start) run in an image:
+// the environment they pass and the script that sources the image's own.
+pub mod action;

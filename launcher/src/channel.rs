@@ -1,7 +1,10 @@
-//! The one message the container sends to fr before the command runs: the
+//! The messages the container sends to fr before the command runs: the
 //! seccomp listener (with `SCM_RIGHTS`) and the id of the container's root
-//! mount, "ready" when there is no supervisor, or why the setup failed. A `SOCK_SEQPACKET` pair keeps each
-//! message whole; end of file means the container died without a word.
+//! mount, "ready" when there is no supervisor, or why the setup failed;
+//! before those, when fr asks for them, the descriptors of the container's
+//! namespaces and root, after which the init waits for fr's go. A
+//! `SOCK_SEQPACKET` pair keeps each message whole; end of file means the
+//! container died without a word.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -13,9 +16,40 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 
+/// The namespaces the init shares with fr, in this order, then its root.
+pub const NAMESPACES: [&str; 6] = ["user", "mnt", "pid", "ipc", "uts", "net"];
+
+/// The container's namespaces and root, as descriptors (see [`NAMESPACES`]).
+#[derive(Debug)]
+pub struct Shared {
+    pub user: OwnedFd,
+    pub mnt: OwnedFd,
+    pub pid: OwnedFd,
+    pub ipc: OwnedFd,
+    pub uts: OwnedFd,
+    pub net: OwnedFd,
+    /// The container's `/` (`O_PATH`).
+    pub root: OwnedFd,
+}
+
+impl Shared {
+    /// In [`NAMESPACES`] order, then the root.
+    pub fn fds(&self) -> [&OwnedFd; 7] {
+        [&self.user, &self.mnt, &self.pid, &self.ipc, &self.uts, &self.net, &self.root]
+    }
+
+    /// From descriptors in [`Shared::fds`] order.
+    pub fn from_fds(fds: Vec<OwnedFd>) -> Option<Shared> {
+        let [user, mnt, pid, ipc, uts, net, root]: [OwnedFd; 7] = fds.try_into().ok()?;
+        Some(Shared { user, mnt, pid, ipc, uts, net, root })
+    }
+}
+
 /// What fr hears from the container.
 #[derive(Debug)]
 pub enum Message {
+    /// The init's namespaces and root; it waits for [`send_go`].
+    Shared(Shared),
     /// The listener, and the id of the mount that is the workload's root
     /// (`statx`'s `stx_mnt_id`) when it could be read.
     Listener {
@@ -62,6 +96,33 @@ pub fn send_ready(sock: BorrowedFd<'_>) -> Result<(), Errno> {
     send(sock, b"R", b"", None)
 }
 
+/// The init's namespaces and root (in [`Shared::fds`] order).
+pub fn send_shared(sock: BorrowedFd<'_>, fds: &[OwnedFd]) -> Result<(), Errno> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+    control.push(SendAncillaryMessage::ScmRights(&borrowed));
+    net::sendmsg(sock, &[IoSlice::new(b"N")], &mut control, SendFlags::empty())?;
+    Ok(())
+}
+
+/// fr's word to the init that waits after [`send_shared`].
+pub fn send_go(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    send(sock, b"G", b"", None)
+}
+
+/// Waits for [`send_go`]: false on end of file (fr gave up).
+pub fn wait_go(sock: BorrowedFd<'_>) -> Result<bool, Errno> {
+    let mut buf = [0u8; 16];
+    loop {
+        match net::recv(sock, &mut buf, RecvFlags::empty()) {
+            Err(Errno::INTR) => continue,
+            Ok((n, _)) => return Ok(n > 0 && buf[0] == b'G'),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Best effort: the caller is about to exit anyway.
 pub fn send_failure(sock: BorrowedFd<'_>, why: &str) {
     let _ = send(sock, b"E", why.as_bytes(), None);
@@ -69,7 +130,7 @@ pub fn send_failure(sock: BorrowedFd<'_>, why: &str) {
 
 pub fn recv(sock: impl AsFd) -> Result<Message, Errno> {
     let mut buf = [0u8; 4096];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = loop {
         match net::recvmsg(
@@ -82,12 +143,19 @@ pub fn recv(sock: impl AsFd) -> Result<Message, Errno> {
             other => break other?,
         }
     };
-    let mut fd = None;
+    let mut fds: Vec<OwnedFd> = Vec::new();
     for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(fds) = msg {
-            fd = fds.into_iter().next().or(fd);
+        if let RecvAncillaryMessage::ScmRights(got) = msg {
+            fds.extend(got);
         }
     }
+    if buf.first().filter(|_| got.bytes > 0) == Some(&b'N') {
+        return Ok(match Shared::from_fds(fds) {
+            Some(shared) => Message::Shared(shared),
+            None => Message::Failed("the container's namespaces did not all arrive".into()),
+        });
+    }
+    let fd = fds.into_iter().next();
     Ok(match (buf.first().filter(|_| got.bytes > 0), fd) {
         (None, _) => Message::Closed,
         (Some(b'L'), Some(fd)) => Message::Listener {

@@ -52,6 +52,12 @@ pub enum Error {
     RemoveRefused { path: String, why: String },
     #[error("the container's init died before the command started")]
     Vanished,
+    /// `--net` cannot be given: what is missing or refused, and the way out.
+    #[error("{why}")]
+    Network { why: String, hint: String },
+    /// An instance command that cannot be done: why, and the way out.
+    #[error("{why}")]
+    Instance { why: String, hint: String },
     #[error(transparent)]
     Filter(#[from] fr_supervisor::FilterError),
     #[error("starting the supervisor's worker threads: {0}")]
@@ -94,7 +100,10 @@ impl Error {
             ));
         }
         match self {
-            Error::NotAnImage { hint, .. } | Error::NotAnArchive { hint, .. } => {
+            Error::NotAnImage { hint, .. }
+            | Error::NotAnArchive { hint, .. }
+            | Error::Network { hint, .. }
+            | Error::Instance { hint, .. } => {
                 return Some(Cow::Owned(hint.clone()))
             }
             _ => {}

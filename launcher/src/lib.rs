@@ -42,8 +42,11 @@ pub mod fsck;
 pub mod check;
 // `fr config fakeroot`: subordinate id ranges for a user, as root.
 pub mod config;
-// The one message from the container: the listener, ready, or why not.
+// The messages from the container: its namespaces, the listener, ready,
+// or why not.
 pub mod channel;
+// `--net`: the network helpers (pasta, slirp4netns), port maps, DNS.
+pub mod net;
 // The workload: filter, hand-over, execve.
 pub mod workload;
 // fr's stderr logger.
@@ -52,7 +55,7 @@ pub mod log;
 mod sys;
 
 pub use error::Error;
-pub use options::{Bind, ExecOptions, Userns};
+pub use options::{Bind, ExecOptions, NetHelper, Network, PortMap, Root, Userns};
 pub use run::exec;
 /// For the commands whose output is their result (`fr export IMAGE -`,
 /// `fr syscalls`): a reader that closed the pipe ends them as it ends

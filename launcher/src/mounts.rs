@@ -23,7 +23,8 @@ use rustix::fs::{self, Mode, OFlags, ResolveFlags, StatVfsMountFlags, CWD};
 use rustix::io::Errno;
 use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
 
-use crate::options::Bind;
+use crate::init::Plan;
+use crate::options::{Bind, Root};
 
 type Result<T> = std::result::Result<T, MountError>;
 
@@ -234,11 +235,22 @@ fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
 }
 
 /// The outer half of an image's setup (in the outer mount namespace, see
-/// the module doc): `/sys`, `/dev`, `/tmp`, the cover over fr's store and
-/// the binds, mounted on the image's own directories. The image does not
-/// become the root here; the init does that in its namespaces.
-pub fn outer_image(image: &Path, binds: &[Bind]) -> Result<()> {
+/// the module doc): the root as the plan wants it (read-only, or under a
+/// tmpfs overlay), `/sys`, `/dev`, `/tmp`, the cover over fr's store, the
+/// container's own empty directories, the binds (and the store covered
+/// wherever a bind reaches it), and the network's `/etc/resolv.conf`,
+/// mounted on the image's own directories. The image does not become the
+/// root here; the init does that in its namespaces.
+pub fn outer_image(image: &Path, plan: &Plan) -> Result<()> {
     make_private()?;
+    match plan.root {
+        Root::Writable => {}
+        // A mount of its own, made read-only last (mount points are made
+        // in the image until then).
+        Root::ReadOnly => mount::mount_bind_recursive(image, image)
+            .map_err(|e| fail(format!("binding {} on itself", image.display()), e))?,
+        Root::Tmpfs => overlay(image)?,
+    }
     let root =
         fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail(format!("opening {}", image.display()), e))?;
@@ -255,11 +267,131 @@ pub fn outer_image(image: &Path, binds: &[Bind]) -> Result<()> {
     // fr's metadata store is not the workload's to see, change or remove:
     // an empty read-only cover, locked in the init's namespaces.
     if let Ok(store) = reopen(root, crate::store::DIR) {
-        let flags =
-            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-        mount_fs("tmpfs", store.as_fd(), flags, "mode=0700,size=4k", "/.fr")?;
+        cover(store.as_fd(), "/.fr")?;
     }
-    apply_binds(root, binds)
+    for dir in &plan.tmpfs {
+        let rel = relative(dir);
+        if rel.components().any(|c| c == Component::ParentDir) {
+            return Err(MountError::DotDot(dir.clone()));
+        }
+        let target = ensure_dir(root, rel)?;
+        mount_fs("tmpfs", target.as_fd(), MountFlags::NOSUID | MountFlags::NODEV, "mode=0755", &dir.display().to_string())?;
+    }
+    apply_binds(root, &plan.binds)?;
+    cover_hidden(root, &plan.binds, &plan.hide)?;
+    if let Some(text) = &plan.resolv {
+        resolv_conf(root, text)?;
+    }
+    if plan.root == Root::ReadOnly {
+        remount_read_only(&fd_path(reopen(root, ".")?.as_fd()))?;
+    }
+    Ok(())
+}
+
+/// The empty read-only tmpfs laid over fr's own directories.
+fn cover(target: BorrowedFd<'_>, what: &str) -> Result<()> {
+    let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount_fs("tmpfs", target, flags, "mode=0700,size=4k", what)
+}
+
+/// Covers each of `hidden` (host directories: the image's store, the
+/// instances' state) wherever a bind makes it visible: the caller's home
+/// or working directory bound by default may hold the image itself.
+fn cover_hidden(root: BorrowedFd<'_>, binds: &[Bind], hidden: &[std::path::PathBuf]) -> Result<()> {
+    for b in binds {
+        let Ok(src) = b.src.canonicalize() else { continue };
+        for h in hidden {
+            let Ok(rel) = h.strip_prefix(&src) else { continue };
+            let inside = relative(&b.dst).join(rel);
+            let at = fs::openat2(
+                root,
+                &inside,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT,
+            );
+            if let Ok(at) = at {
+                log::debug!("covering {} at /{}", h.display(), inside.display());
+                cover(at.as_fd(), &format!("/{}", inside.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The image under a tmpfs it is laid over (`--writable-tmpfs`): an
+/// overlay on the image's own path, its upper and work directories on a
+/// tmpfs mounted there first, all reached through descriptors. The overlay
+/// keeps its own attributes in `user.*` xattrs (`userxattr`, as a user
+/// namespace requires).
+fn overlay(image: &Path) -> Result<()> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let lower = fs::openat(CWD, image, flags, Mode::empty())
+        .map_err(|e| fail(format!("opening {}", image.display()), e))?;
+    let layer = fs::openat(CWD, image, flags, Mode::empty())
+        .map_err(|e| fail(format!("opening {}", image.display()), e))?;
+    mount_fs("tmpfs", layer.as_fd(), MountFlags::NOSUID, "mode=0755", "the writable layer")?;
+    let tmp = fs::openat(CWD, image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| fail(format!("opening the layer on {}", image.display()), e))?;
+    let mut dirs = Vec::new();
+    for name in ["upper", "work"] {
+        fs::mkdirat(&tmp, name, Mode::from_raw_mode(0o755))
+            .map_err(|e| fail(format!("creating the layer's {name} directory"), e))?;
+        dirs.push(
+            fs::openat(&tmp, name, flags, Mode::empty())
+                .map_err(|e| fail(format!("opening the layer's {name} directory"), e))?,
+        );
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        fd_path(lower.as_fd()),
+        fd_path(dirs[0].as_fd()),
+        fd_path(dirs[1].as_fd())
+    );
+    let target = fs::openat(CWD, image, flags, Mode::empty())
+        .map_err(|e| fail(format!("opening {}", image.display()), e))?;
+    mount_fs("overlay", target.as_fd(), MountFlags::empty(), &data, "the image (--writable-tmpfs)")
+        .map_err(|e| match e {
+            MountError::Step { source, .. } => fail(
+                format!(
+                    "laying a tmpfs over {} (overlayfs in a user namespace, Linux 5.11+, with \
+                     user.* xattrs on tmpfs, 6.6+)",
+                    image.display()
+                ),
+                source,
+            ),
+            e => e,
+        })
+}
+
+/// The network's resolver file: written on the container's `/tmp`,
+/// bound on the image's `/etc/resolv.conf` (made if missing), removed
+/// from `/tmp` again. A symbolic link there that leads nowhere is left
+/// alone: the image's own resolver is then what it has.
+fn resolv_conf(root: BorrowedFd<'_>, text: &str) -> Result<()> {
+    let name = ".fr-resolv.conf";
+    let tmp = reopen(root, "tmp")?;
+    let tmp = fs::openat(&tmp, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| fail("opening /tmp", e))?;
+    let file = fs::openat(&tmp, name, OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
+        .map_err(|e| fail("writing the resolver file", e))?;
+    rustix::io::write(&file, text.as_bytes()).map_err(|e| fail("writing the resolver file", e))?;
+    drop(file);
+    let source = fs::openat(&tmp, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| fail("opening the resolver file", e))?;
+    let target = match ensure_file(root, Path::new("etc/resolv.conf")) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log::warn!("the network's /etc/resolv.conf cannot be put in the image ({e}): it keeps its own");
+            None
+        }
+    };
+    if let Some(target) = target {
+        mount::mount_bind(fd_path(source.as_fd()), fd_path(target.as_fd()))
+            .map_err(|e| fail("binding the network's /etc/resolv.conf", e))?;
+    }
+    let _ = fs::unlinkat(&tmp, name, fs::AtFlags::empty());
+    Ok(())
 }
 
 /// The inner half, in the init's own mount and pid namespaces: the image
@@ -294,12 +426,12 @@ pub fn inner_image(image: &Path) -> Result<()> {
 }
 
 /// The outer half on the host tree: the binds.
-pub fn outer_host(binds: &[Bind]) -> Result<()> {
+pub fn outer_host(plan: &Plan) -> Result<()> {
     make_private()?;
     let root =
         fs::openat(CWD, "/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail("opening /", e))?;
-    apply_binds(root.as_fd(), binds)
+    apply_binds(root.as_fd(), &plan.binds)
 }
 
 /// The inner half on the host tree: a `/proc` for the new pid namespace

@@ -39,8 +39,8 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
     }
     drop(go);
     let setup = match &plan.image {
-        Some(image) => mounts::outer_image(image, &plan.binds),
-        None => mounts::outer_host(&plan.binds),
+        Some(image) => mounts::outer_image(image, plan),
+        None => mounts::outer_host(plan),
     };
     if let Err(why) = setup {
         fail(chan.as_fd(), &why.to_string());
@@ -49,11 +49,15 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
         Ok(pair) => pair,
         Err(e) => fail(chan.as_fd(), &format!("creating a pipe: {e}")),
     };
+    // The network namespace, when the container has one, belongs to the
+    // init's user namespace, made in the same clone.
+    let net = if plan.net { libc::CLONE_NEWNET } else { 0 };
     let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS;
+        | libc::CLONE_NEWUTS
+        | net;
     let pid = match sys::fork_with(flags) {
         Ok(Forked::Child) => {
             drop(go_write);

@@ -21,10 +21,10 @@ use crate::channel::{self, Message};
 use crate::error::Error;
 use crate::init::{self, Plan};
 use crate::mode::{self, Mode};
-use crate::options::{ExecOptions, Userns};
+use crate::options::{ExecOptions, Root, Userns};
 use crate::store::{ImageStore, StateFile};
 use crate::sys::{self, Forked};
-use crate::{idmap, job, outer, workload};
+use crate::{idmap, job, net, outer, workload};
 
 /// The PATH a workload in an image starts with, as container runtimes set it.
 const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -52,6 +52,17 @@ fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| Error::Setup("an argument of the command contains a NUL byte".into()))?;
     let (argv, fallback) = if argv.is_empty() { (shell, fallback) } else { (argv, None) };
+    let cwd = opts.cwd.clone();
+    let strict_cwd = opts.strict_cwd;
+    if let Some(env) = &opts.env {
+        let mut env = env.clone();
+        if fallback.is_some() {
+            // The shell that runs is named in $SHELL, as Apptainer does.
+            env.retain(|(k, _)| k != "SHELL");
+            env.push(("SHELL".into(), argv[0].to_string_lossy().into_owned()));
+        }
+        return Ok(workload::Command { argv, env, fallback, image, cwd, strict_cwd });
+    }
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
@@ -70,7 +81,7 @@ fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
             set("SHELL", &argv[0].to_string_lossy());
         }
     }
-    Ok(workload::Command { argv, env, fallback, image })
+    Ok(workload::Command { argv, env, fallback, image, cwd, strict_cwd })
 }
 
 /// Whether `clone(CLONE_NEWUSER)` failed because the host does not allow it
@@ -183,121 +194,328 @@ fn journal_entries(store: &ImageStore) -> usize {
         .map_or(0, |scan| scan.changes.len())
 }
 
-/// Runs the command as `opts` says and returns its exit status.
-pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
-    let host = Path::new("/");
-    let (mut mode, why) = mode::choose(opts.userns, opts.fakeroot, opts.image.is_some(), host)?;
-    let ids = match &mode {
-        Mode::Subuid(subs) => mode::namespace_view(subs),
-        _ => mode::id_map(host),
-    };
-    let image = opts.image.as_deref().map(check_image).transpose()?;
-    match &image {
-        Some(image) => log::debug!("image {}", image.display()),
-        None => log::debug!("no image: the host tree is the root"),
+/// Where fr keeps what a session or an instance needs beside it (the
+/// instances' state, slirp4netns's API socket): `$XDG_RUNTIME_DIR/fr`, else
+/// `/tmp/fr-UID`, made 0700.
+pub fn runtime_dir() -> Result<PathBuf, Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let uid = rustix::process::getuid().as_raw();
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty() && Path::new(d).is_absolute())
+        .map(|d| PathBuf::from(d).join("fr"))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/fr-{uid}")));
+    let made = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&base);
+    let meta = made.and_then(|()| std::fs::symlink_metadata(&base)).map_err(|e| Error::Instance {
+        why: format!("{}: {e}", base.display()),
+        hint: "set XDG_RUNTIME_DIR to a directory of yours (systemd's /run/user/UID)".into(),
+    })?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(Error::Instance {
+            why: format!(
+                "{} is not a directory of yours that only you can reach (mode {:o}, owner {})",
+                base.display(),
+                meta.mode() & 0o7777,
+                meta.uid()
+            ),
+            hint: "remove it, or set XDG_RUNTIME_DIR to a directory of yours".into(),
+        });
     }
-    for b in &opts.binds {
-        let ro = if b.read_only { ", read-only" } else { "" };
-        log::debug!("bind {} on {}{ro}", b.src.display(), b.dst.display());
+    Ok(base)
+}
+
+/// One session: what runs, and what fr holds while it runs.
+pub(crate) struct Session<'a> {
+    pub opts: &'a ExecOptions,
+    pub mode: Mode,
+    why: String,
+    pub plan: Plan,
+    pub sup: Option<Supervisor>,
+    pub store: Option<ImageStore>,
+    state: Option<StateFile>,
+    /// The network helper picked before anything started.
+    chosen: Option<net::Chosen>,
+    pub terminal: Option<job::Terminal>,
+    /// The container's namespaces and root, once its init shared them.
+    pub shared: Option<channel::Shared>,
+    pub helper: Option<net::Helper>,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("mode", &self.mode).field("plan", &self.plan).finish()
     }
-    let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
-    let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
-    sys::block_signals().map_err(Error::sys("blocking signals"))?;
-    let sup = supervisor(opts, ids, &mode)?;
-    // The image's fake metadata: locked now, loaded before the command
-    // runs, every change journaled while it runs, saved when it ends.
-    let store = match (&plan.image, &sup) {
-        (Some(image), Some(_)) => Some(ImageStore::open(image)?),
-        _ => None,
-    };
-    // Loading resolves the snapshot's paths in the image, and in subuid
-    // mode may do so only once fr has joined the container's namespace:
-    // a directory a subordinate id owns may be searchable by that id
-    // alone, and the user outside would find none of the records below
-    // it (they were dropped, and the next save lost them for good).
-    let load = || -> Result<(), Error> {
-        if let (Some(store), Some(sup), Some(image)) = (&store, &sup, &plan.image) {
-            let pending = log::log_enabled!(log::Level::Debug).then(|| journal_entries(store));
-            store.load(sup.inodes())?;
-            if let Some(pending) = pending {
-                log::debug!(
-                    "metadata store {}: {} records, {pending} changes of an earlier session in \
-                     its journal",
-                    image.join(crate::store::DIR).display(),
-                    sup.inodes().len()
-                );
+}
+
+impl<'a> Session<'a> {
+    /// Everything before the first fork: the mode, the image, the network's
+    /// checks, the plan, the supervisor, the store's lock. `background`
+    /// (an instance's monitor) leaves any terminal alone; `share` makes the
+    /// init hand fr its namespaces, `idle` keeps the container up after
+    /// its command (both for instances).
+    pub fn prepare(opts: &'a ExecOptions, background: bool, share: bool, idle: bool) -> Result<Session<'a>, Error> {
+        let host = Path::new("/");
+        let (mode, why) = mode::choose(opts.userns, opts.fakeroot, opts.image.is_some(), host)?;
+        if opts.net.is_some() && mode == Mode::None {
+            return Err(Error::Network {
+                why: "--net needs a user namespace to own the container's network namespace".into(),
+                hint: "drop --userns=none".into(),
+            });
+        }
+        let ids = match &mode {
+            Mode::Subuid(subs) => mode::namespace_view(subs),
+            _ => mode::id_map(host),
+        };
+        let image = opts.image.as_deref().map(check_image).transpose()?;
+        match &image {
+            Some(image) => log::debug!("image {}", image.display()),
+            None => log::debug!("no image: the host tree is the root"),
+        }
+        for b in &opts.binds {
+            let ro = if b.read_only { ", read-only" } else { "" };
+            log::debug!("bind {} on {}{ro}", b.src.display(), b.dst.display());
+        }
+        if opts.root == Root::Tmpfs && image.is_none() {
+            return Err(Error::Setup("--writable-tmpfs lays a tmpfs over an image: it needs IMAGE".into()));
+        }
+        let chosen = match &opts.net {
+            Some(net) => {
+                let chosen = net::choose(net.helper)?;
+                if chosen == net::Chosen::None && !net.ports.is_empty() {
+                    return Err(Error::Network {
+                        why: "--network none has no way in from the host: port maps need a helper".into(),
+                        hint: "drop --network none (pasta is the default), or the port maps".into(),
+                    });
+                }
+                net::check_ports(&net.ports, Path::new("/proc"))?;
+                log::debug!("network: {}", chosen.name());
+                Some(chosen)
             }
-            sup.inodes().set_journal(store.journal()?);
+            None => None,
+        };
+        let mut plan = Plan::new(image, opts.binds.clone(), command(opts)?);
+        plan.root = opts.root;
+        plan.tmpfs = opts.tmpfs.clone();
+        plan.hostname = opts.hostname.clone();
+        plan.net = opts.net.is_some();
+        plan.resolv = chosen.as_ref().and_then(|c| {
+            net::resolv_conf(c, &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+        });
+        plan.idle = idle;
+        plan.share = share
+            || chosen.as_ref().is_some_and(|c| *c != net::Chosen::None)
+            || (opts.root == Root::Tmpfs && opts.fakeroot);
+        if let Some(image) = &plan.image {
+            plan.hide.push(image.join(crate::store::DIR));
+        }
+        if let Ok(dir) = runtime_dir() {
+            plan.hide.push(dir);
+        }
+        sys::block_signals().map_err(Error::sys("blocking signals"))?;
+        let sup = supervisor(opts, ids, &mode)?;
+        // The image's fake metadata: locked now, loaded before the command
+        // runs, every change journaled while it runs, saved when it ends.
+        let store = match (&plan.image, &sup) {
+            (Some(image), Some(_)) => Some(ImageStore::open(image)?),
+            _ => None,
+        };
+        let state = host_state(opts, plan.image.is_some(), sup.as_ref())?;
+        // The container runs as a job of its own, in the foreground of fr's
+        // terminal if fr had it (see job).
+        let terminal = if background { None } else { job::Terminal::foreground() };
+        Ok(Session {
+            opts,
+            mode,
+            why,
+            plan,
+            sup,
+            store,
+            state,
+            chosen,
+            terminal,
+            shared: None,
+            helper: None,
+        })
+    }
+
+    /// Loads the image's store into the table. Resolves the snapshot's
+    /// paths in the image, and in subuid mode may do so only once fr has
+    /// joined the container's namespace: a directory a subordinate id owns
+    /// may be searchable by that id alone, and the user outside would find
+    /// none of the records below it (they were dropped, and the next save
+    /// lost them for good). Under `--writable-tmpfs` the store is only
+    /// brought up to date here (an earlier session's journal replayed);
+    /// the table is filled through the overlay once the container's root
+    /// is there ([`Self::restore_through`]), and nothing is journaled.
+    fn load(&self) -> Result<(), Error> {
+        let (Some(store), Some(sup), Some(image)) = (&self.store, &self.sup, &self.plan.image) else {
+            return Ok(());
+        };
+        if self.plan.root == Root::Tmpfs {
+            let scratch = fr_emulator::InodeTable::new(sup.inodes().ids().clone());
+            return store.load(&scratch);
+        }
+        let pending = log::log_enabled!(log::Level::Debug).then(|| journal_entries(store));
+        store.load(sup.inodes())?;
+        if let Some(pending) = pending {
+            log::debug!(
+                "metadata store {}: {} records, {pending} changes of an earlier session in \
+                 its journal",
+                image.join(crate::store::DIR).display(),
+                sup.inodes().len()
+            );
+        }
+        sup.inodes().set_journal(store.journal()?);
+        Ok(())
+    }
+
+    /// `--writable-tmpfs`: the snapshot's records put on the files the
+    /// container sees through its overlay (other inode numbers and device
+    /// than the image's own).
+    fn restore_through(&self, root: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
+        let (Some(store), Some(sup)) = (&self.store, &self.sup) else { return Ok(()) };
+        if self.plan.root != Root::Tmpfs {
+            return Ok(());
+        }
+        store.restore_at(sup.inodes(), root)?;
+        log::debug!("{} records laid over the writable layer", sup.inodes().len());
+        Ok(())
+    }
+
+    /// Forks the container (or, without a user namespace, the workload)
+    /// and returns its pid; falls back to emulation alone when the kernel
+    /// refuses user namespaces for a host-tree session.
+    pub fn start(&mut self, theirs: std::os::fd::BorrowedFd<'_>) -> Result<i32, Error> {
+        if self.mode != Mode::None {
+            let started = start_container(self, theirs);
+            match started {
+                Ok(pid) => {
+                    if self.opts.fakeroot {
+                        say_mode(self.opts, &self.mode, &self.why);
+                    }
+                    return Ok(pid);
+                }
+                Err(Error::Userns(e))
+                    if self.opts.userns == Userns::Auto
+                        && self.plan.image.is_none()
+                        && self.opts.net.is_none()
+                        && userns_refused(e) =>
+                {
+                    log::info!("user namespaces are not available ({e}): emulation alone, as with --userns=none");
+                    self.mode = Mode::None;
+                }
+                Err(e) => return Err(e),
+            }
+        } else if self.opts.fakeroot {
+            say_mode(self.opts, &self.mode, &self.why);
+        }
+        if let Some(image) = &self.plan.image {
+            return Err(Error::ImageWithoutUserns(image.display().to_string()));
+        }
+        self.load()?;
+        sys::make_undumpable().map_err(Error::sys("making fr undumpable"))?;
+        job::adopt_leftovers();
+        let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
+            Forked::Child => {
+                job::lead(self.terminal);
+                let chan = theirs.try_clone_to_owned().unwrap_or_else(|_| sys::exit_now(125));
+                workload::run(
+                    &self.plan.command,
+                    chan,
+                    self.sup.as_ref().map(Supervisor::program),
+                    self.opts.fakeroot,
+                )
+            }
+            Forked::Parent(pid) => pid,
+        };
+        job::started(pid, self.terminal);
+        Ok(pid)
+    }
+
+    /// Waits for the container's words: its namespaces (then the network
+    /// helper starts and the init is told to go on), then the listener,
+    /// which the supervisor serves from now on. On failure the container
+    /// is stopped and waited for.
+    pub fn handshake(&mut self, pid: i32, ours: &OwnedFd) -> Result<(), Error> {
+        loop {
+            match channel::recv(ours).map_err(Error::sys("reading from the container"))? {
+                Message::Shared(shared) => {
+                    let ready = self.connect(&shared);
+                    self.shared = Some(shared);
+                    if let Err(e) = ready {
+                        init::forward(pid, libc::SIGKILL);
+                        job::wait(pid, self.terminal);
+                        return Err(e);
+                    }
+                    channel::send_go(ours.as_fd()).map_err(Error::sys("starting the container"))?;
+                }
+                Message::Listener { fd, root_mount } => {
+                    let image = self.plan.image.is_some();
+                    let served = self.sup.as_ref().map(|sup| sup.serve(fd, if image { root_mount } else { None }));
+                    if let Some(Err(e)) = served {
+                        // Nothing would answer the workload's calls: stop it.
+                        init::forward(pid, libc::SIGKILL);
+                        job::wait(pid, self.terminal);
+                        return Err(Error::Workers(e));
+                    }
+                    return Ok(());
+                }
+                Message::Ready => return Ok(()),
+                Message::Failed(why) => {
+                    job::wait(pid, self.terminal);
+                    return Err(Error::Setup(why));
+                }
+                Message::Closed => {
+                    job::wait(pid, self.terminal);
+                    return Err(Error::Vanished);
+                }
+            }
+        }
+    }
+
+    /// What needs the container's namespaces before its command runs.
+    fn connect(&mut self, shared: &channel::Shared) -> Result<(), Error> {
+        self.restore_through(shared.root.as_fd())?;
+        if let (Some(chosen), Some(net)) = (&self.chosen, &self.opts.net) {
+            let runtime = runtime_dir().unwrap_or_else(|_| std::env::temp_dir());
+            self.helper = net::start(chosen, net, shared, &runtime)?;
+            if let Some(h) = &self.helper {
+                log::debug!("{} connects the container (pid {})", h.name(), h.pid());
+            }
         }
         Ok(())
-    };
-    let state = host_state(opts, plan.image.is_some(), sup.as_ref())?;
-    // The container runs as a job of its own, in the foreground of fr's
-    // terminal if fr had it (see job).
-    let terminal = job::Terminal::foreground();
-    let finish = |pid: i32, ours: OwnedFd, sup: Option<Supervisor>| -> Result<i32, Error> {
-        let code = finish(pid, ours, &sup, store.is_some(), terminal)?;
-        let Some(sup) = &sup else { return Ok(code) };
-        let kept = match (&store, &state) {
+    }
+
+    /// The end of the session: the network helper stopped, every process
+    /// left behind ended, the table saved; the status to return (fr's own
+    /// failure when the command's would hide a change that was not kept).
+    pub fn finish(&mut self, code: i32) -> i32 {
+        self.helper = None;
+        job::end();
+        let Some(sup) = &self.sup else { return code };
+        let kept = match (&self.store, &self.state) {
+            (Some(_), _) if self.plan.root == Root::Tmpfs => true,
             (Some(store), _) => keep_image(store, sup.inodes()),
             (None, Some(state)) => keep_state(state, sup.inodes()),
             (None, None) => true,
         };
-        // fr's own failure status when the command's would hide it.
-        Ok(if !kept && code == 0 { 125 } else { code })
-    };
+        if !kept && code == 0 {
+            125
+        } else {
+            code
+        }
+    }
+}
 
-    if mode != Mode::None {
-        let started = start_container(
-            &plan,
-            theirs.as_fd(),
-            sup.as_ref(),
-            opts.fakeroot,
-            &mode,
-            terminal,
-            &load,
-        );
-        match started {
-            Ok(pid) => {
-                if opts.fakeroot {
-                    say_mode(opts, &mode, &why);
-                }
-                return finish(pid, ours, sup);
-            }
-            Err(Error::Userns(e))
-                if opts.userns == Userns::Auto && plan.image.is_none() && userns_refused(e) =>
-            {
-                log::info!("user namespaces are not available ({e}): emulation alone, as with --userns=none");
-                mode = Mode::None;
-            }
-            Err(e) => return Err(e),
-        }
-    } else if opts.fakeroot {
-        say_mode(opts, &mode, &why);
-    }
-    debug_assert_eq!(mode, Mode::None);
-    if let Some(image) = &plan.image {
-        return Err(Error::ImageWithoutUserns(image.display().to_string()));
-    }
-    load()?;
-    sys::make_undumpable().map_err(Error::sys("making fr undumpable"))?;
-    job::adopt_leftovers();
-    let pid = match sys::fork_with(0).map_err(Error::sys("forking the command"))? {
-        Forked::Child => {
-            drop(ours);
-            job::lead(terminal);
-            workload::run(
-                &plan.command,
-                theirs,
-                sup.as_ref().map(Supervisor::program),
-                opts.fakeroot,
-            )
-        }
-        Forked::Parent(pid) => pid,
-    };
-    job::started(pid, terminal);
+/// Runs the command as `opts` says and returns its exit status.
+pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
+    let mut session = Session::prepare(opts, false, false, false)?;
+    let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
+    let pid = session.start(theirs.as_fd())?;
     drop(theirs);
-    finish(pid, ours, sup)
+    session.handshake(pid, &ours)?;
+    drop(ours);
+    let code = job::wait(pid, session.terminal);
+    Ok(session.finish(code))
 }
 
 /// What the journal refused during the session: each such call failed
@@ -373,18 +591,10 @@ fn keep_state(state: &StateFile, table: &fr_emulator::InodeTable) -> bool {
 /// Forks the container's outer process ([`outer`]) in new user and mount
 /// namespaces and writes its id maps; returns its pid. fr becomes
 /// non-dumpable before the container goes on (not before the fork: the
-/// maps of a non-dumpable child cannot be written). `load` runs once fr
-/// has joined the namespace (subuid mode) and before the container goes
-/// on; its error stops the container.
-fn start_container(
-    plan: &Plan,
-    theirs: std::os::fd::BorrowedFd<'_>,
-    sup: Option<&Supervisor>,
-    fakeroot: bool,
-    mode: &Mode,
-    terminal: Option<job::Terminal>,
-    load: &dyn Fn() -> Result<(), Error>,
-) -> Result<i32, Error> {
+/// maps of a non-dumpable child cannot be written). The store is loaded
+/// once fr has joined the namespace (subuid mode) and before the
+/// container goes on; its error stops the container.
+fn start_container(s: &Session<'_>, theirs: std::os::fd::BorrowedFd<'_>) -> Result<i32, Error> {
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(Error::sys("creating a pipe"))?;
@@ -392,28 +602,28 @@ fn start_container(
     let pid = match sys::fork_with(flags).map_err(Error::Userns)? {
         Forked::Child => {
             drop(go_write);
-            job::lead(terminal);
+            job::lead(s.terminal);
             // A panic must not unwind into fr's frames in this copy of the
             // process (they own descriptors init has closed): it ends here.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
                 let chan = theirs.try_clone_to_owned().unwrap_or_else(|_| sys::exit_now(125));
-                outer::run(plan, chan, go_read, sup.map(Supervisor::program))
+                outer::run(&s.plan, chan, go_read, s.sup.as_ref().map(Supervisor::program))
             }));
             sys::exit_now(125)
         }
         Forked::Parent(pid) => pid,
     };
-    job::started(pid, terminal);
+    job::started(pid, s.terminal);
     drop(go_read);
-    let (inside_uid, inside_gid) = if fakeroot { (0, 0) } else { (uid, gid) };
-    let mapped = match mode {
+    let (inside_uid, inside_gid) = if s.opts.fakeroot { (0, 0) } else { (uid, gid) };
+    let mapped = match &s.mode {
         Mode::Subuid(subs) => {
             idmap::map_subordinates(pid, uid, gid, subs).and_then(|()| idmap::join(pid))
         }
         _ => idmap::map_single(pid, inside_uid, uid, inside_gid, gid),
     }
     .and_then(|()| sys::make_undumpable().map_err(Error::sys("making fr undumpable")))
-    .and_then(|()| load());
+    .and_then(|()| s.load());
     if let Err(e) = mapped {
         init::forward(pid, libc::SIGKILL);
         let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
@@ -423,40 +633,3 @@ fn start_container(
     Ok(pid)
 }
 
-/// Waits for the container's first word, starts the supervisor, then
-/// forwards signals until `pid` ends and follows its stops ([`job::wait`]);
-/// returns its exit status.
-fn finish(
-    pid: i32,
-    ours: OwnedFd,
-    sup: &Option<Supervisor>,
-    image: bool,
-    terminal: Option<job::Terminal>,
-) -> Result<i32, Error> {
-    match channel::recv(&ours).map_err(Error::sys("reading from the container"))? {
-        Message::Listener { fd, root_mount } => {
-            match sup.as_ref().map(|sup| sup.serve(fd, if image { root_mount } else { None })) {
-                Some(Ok(())) | None => {}
-                Some(Err(e)) => {
-                    // Nothing would answer the workload's calls: stop it.
-                    init::forward(pid, libc::SIGKILL);
-                    job::wait(pid, terminal);
-                    return Err(Error::Workers(e));
-                }
-            }
-        }
-        Message::Ready => {}
-        Message::Failed(why) => {
-            job::wait(pid, terminal);
-            return Err(Error::Setup(why));
-        }
-        Message::Closed => {
-            job::wait(pid, terminal);
-            return Err(Error::Vanished);
-        }
-    };
-    drop(ours);
-    let code = job::wait(pid, terminal);
-    job::end();
-    Ok(code)
-}

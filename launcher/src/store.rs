@@ -247,8 +247,6 @@ impl ImageStore {
     /// a file of another type. A record whose path fr may not search is
     /// neither: it is kept aside and saved again as it was.
     pub fn restore(&self, table: &InodeTable, snapshot: Snapshot) -> Result<usize, Error> {
-        let mut dropped = 0usize;
-        let mut unreachable = Vec::new();
         let image = fs::openat(
             CWD,
             &self.image,
@@ -256,9 +254,32 @@ impl ImageStore {
             Mode::empty(),
         )
         .map_err(|e| store_error(&self.image, e))?;
+        self.restore_in(table, snapshot, image.as_fd())
+    }
+
+    /// Puts the snapshot's records into `table` on the files their paths
+    /// name under `root`, a view of the image (the overlay a
+    /// `--writable-tmpfs` session sees, whose files have other numbers):
+    /// the store on disk is read, never written.
+    pub fn restore_at(&self, table: &InodeTable, root: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
+        let store_path = self.store_path();
+        let Some(bytes) = self.snapshot_bytes()? else { return Ok(()) };
+        let snapshot = Snapshot::decode(&bytes).map_err(|e| store_error(&store_path, e))?;
+        self.restore_in(table, snapshot, root)?;
+        Ok(())
+    }
+
+    fn restore_in(
+        &self,
+        table: &InodeTable,
+        snapshot: Snapshot,
+        image: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<usize, Error> {
+        let mut dropped = 0usize;
+        let mut unreachable = Vec::new();
         for rec in snapshot.records {
             let found = fs::openat2(
-                &image,
+                image,
                 rec.path.as_slice(),
                 OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),

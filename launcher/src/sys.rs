@@ -308,3 +308,123 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and has no preconditions.
     unsafe { libc::_exit(code) }
 }
+
+/// Brings up the loopback interface of the calling process's network
+/// namespace (`SIOCSIFFLAGS` with `IFF_UP`, as `ip link set lo up`).
+pub fn loopback_up() -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let sock = rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    // SAFETY: an all-zero ifreq is a valid value of the plain C struct.
+    let mut req = unsafe { std::mem::zeroed::<libc::ifreq>() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the flags of the interface `req` names
+    // into `req`, which is a valid, writable ifreq.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(errno());
+    }
+    // SAFETY: after SIOCGIFFLAGS the flags member is the one filled in.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`, a valid ifreq.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+/// `kill(-1, signal)`: every process the caller may signal; from a pid
+/// namespace's init, every other process of the namespace.
+pub fn kill_all(signal: libc::c_int) {
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(-1, signal) };
+}
+
+/// `sigtimedwait` on `signals`, which must be blocked: `None` when
+/// `timeout` passes first.
+pub fn wait_signal_for(
+    signals: &[libc::c_int],
+    timeout: std::time::Duration,
+) -> Result<Option<Caught>, Errno> {
+    let set = sigset(signals);
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ts = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
+        };
+        // SAFETY: `info` is a writable siginfo_t; `set` and `ts` are
+        // initialised.
+        let (ret, info) = unsafe {
+            let mut info = std::mem::zeroed::<libc::siginfo_t>();
+            let ret = libc::sigtimedwait(&set, &mut info, &ts);
+            (ret, info)
+        };
+        if ret > 0 {
+            let sent_by_process = info.si_code <= 0;
+            // SAFETY: as in `wait_signal_of`.
+            let sender = if sent_by_process { unsafe { info.si_pid() } } else { 0 };
+            return Ok(Some(Caught { signal: ret, sent_by_process, sender }));
+        }
+        match errno() {
+            Errno::AGAIN => return Ok(None),
+            Errno::INTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// Prepares `cmd`, a helper fr runs (the network's), to end with the
+/// thread that starts it: the kernel sends it `SIGKILL` then
+/// (`PR_SET_PDEATHSIG`, which `execve` keeps), so that a helper never
+/// outlives its session, even a killed one. Every signal is unblocked
+/// for it (fr's are blocked), and the descriptors `keep` are passed on
+/// (close-on-exec cleared in the child).
+pub fn helper_command(cmd: &mut std::process::Command, keep: Vec<std::os::fd::RawFd>) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the child between fork and execve and
+    // makes only async-signal-safe calls (prctl, fcntl, pthread_sigmask on
+    // an empty set, getppid); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            for &fd in &keep {
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            }
+            let mut set = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            // The parent died before the prctl: no signal will come.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+}
+
+/// `setns(fd, 0)`: joins the namespace `fd` names.
+pub fn setns(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns takes a descriptor and a flag word, no memory.
+    match unsafe { libc::setns(fd.as_raw_fd(), 0) } {
+        0 => Ok(()),
+        _ => Err(errno()),
+    }
+}
+
+/// `chroot(".")`: makes the working directory the root.
+pub fn chroot_here() -> Result<(), Errno> {
+    // SAFETY: the path is a NUL-terminated literal.
+    match unsafe { libc::chroot(c".".as_ptr()) } {
+        0 => Ok(()),
+        _ => Err(errno()),
+    }
+}

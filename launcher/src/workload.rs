@@ -23,6 +23,11 @@ pub struct Command {
     /// Whether the command runs in an image (its messages say where the
     /// search was).
     pub image: bool,
+    /// Where it starts: the first of these it can enter; where it is when
+    /// none can (`/` in an image), unless `strict_cwd`.
+    pub cwd: Vec<std::path::PathBuf>,
+    /// The first of `cwd` must be entered (`--pwd`).
+    pub strict_cwd: bool,
 }
 
 impl Command {
@@ -92,7 +97,29 @@ pub fn run(cmd: &Command, chan: OwnedFd, program: Option<&[SockFilter]>, no_new_
         sys::exit_now(125);
     }
     drop(chan);
+    enter_cwd(cmd);
     exec(cmd)
+}
+
+/// Enters the first directory of `cmd.cwd` that can be entered; fails as
+/// a command that cannot run when `strict_cwd` and the first cannot.
+fn enter_cwd(cmd: &Command) {
+    for (n, dir) in cmd.cwd.iter().enumerate() {
+        match rustix::process::chdir(dir) {
+            Ok(()) => {
+                if n > 0 {
+                    log::debug!("starting in {}: {} cannot be entered", dir.display(), cmd.cwd[0].display());
+                }
+                return;
+            }
+            Err(e) if n == 0 && cmd.strict_cwd => failed(
+                &format!("--pwd {}: {e} in the container", dir.display()),
+                "give a directory that exists in the image or in a bind",
+                126,
+            ),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Makes the kernel's supplementary groups real root's, `[0]` (what a
