@@ -59,10 +59,17 @@ fn relative(p: &Path) -> &Path {
     p.strip_prefix("/").unwrap_or(p)
 }
 
+/// The mount points the outer process made in the image (or on the host
+/// tree), in the order made: they are removed again when the container
+/// has ended ([`remove_made`]), so that a session leaves no trace of its
+/// binds in the image.
+#[derive(Debug, Default)]
+pub struct Made(Vec<(std::path::PathBuf, bool)>);
+
 /// Opens `rel` inside `root` as `O_PATH`, creating missing directories
 /// (mode 0755, owned by the user) on the way, as container runtimes do for
-/// mount points.
-fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
+/// mount points; each one made is noted in `made`.
+fn ensure_dir(root: BorrowedFd<'_>, rel: &Path, made: &mut Made) -> Result<OwnedFd> {
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     match fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::IN_ROOT) {
@@ -70,19 +77,21 @@ fn ensure_dir(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
         done => return done.map_err(|e| fail(format!("opening /{}", rel.display()), e)),
     }
     let (parent, name) = match (rel.parent(), rel.file_name()) {
-        (Some(parent), Some(name)) => (ensure_dir(root, parent)?, name),
+        (Some(parent), Some(name)) => (ensure_dir(root, parent, made)?, name),
         _ => return Err(MountError::NoParent(rel.to_path_buf())),
     };
     match fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
-        Ok(()) | Err(Errno::EXIST) => {}
+        Ok(()) => made.0.push((rel.to_path_buf(), true)),
+        Err(Errno::EXIST) => {}
         Err(e) => return Err(fail(format!("creating mount point /{}", rel.display()), e)),
     }
     fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::IN_ROOT)
         .map_err(|e| fail(format!("opening /{}", rel.display()), e))
 }
 
-/// Opens the file `rel` inside `root`, creating it empty if missing.
-fn ensure_file(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
+/// Opens the file `rel` inside `root`, creating it empty if missing (and
+/// noting it in `made`).
+fn ensure_file(root: BorrowedFd<'_>, rel: &Path, made: &mut Made) -> Result<OwnedFd> {
     // openat2(2): a mode without O_CREAT or O_TMPFILE is EINVAL.
     let open = |flags, mode| fs::openat2(root, rel, flags, mode, ResolveFlags::IN_ROOT);
     let path = OFlags::PATH | OFlags::CLOEXEC;
@@ -90,11 +99,12 @@ fn ensure_file(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
         return Ok(fd);
     }
     if let Some(parent) = rel.parent() {
-        ensure_dir(root, parent)?;
+        ensure_dir(root, parent, made)?;
     }
-    let made = open(OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
+    let file = open(OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
         .map_err(|e| fail(format!("creating /{}", rel.display()), e))?;
-    drop(made);
+    drop(file);
+    made.0.push((rel.to_path_buf(), false));
     open(path, Mode::empty()).map_err(|e| fail(format!("opening /{}", rel.display()), e))
 }
 
@@ -149,14 +159,14 @@ fn check_bind_source(b: &Bind) -> Result<bool> {
 }
 
 /// Applies `-B` binds under `root`.
-fn apply_binds(root: BorrowedFd<'_>, binds: &[Bind]) -> Result<()> {
+fn apply_binds(root: BorrowedFd<'_>, binds: &[Bind], made: &mut Made) -> Result<()> {
     for b in binds {
         let rel = relative(&b.dst);
         if rel.components().any(|c| c == Component::ParentDir) {
             return Err(MountError::DotDot(b.dst.clone()));
         }
         let target =
-            if check_bind_source(b)? { ensure_dir(root, rel)? } else { ensure_file(root, rel)? };
+            if check_bind_source(b)? { ensure_dir(root, rel, made)? } else { ensure_file(root, rel, made)? };
         bind(&b.src, target.as_fd(), &b.dst.display().to_string())?;
         if b.read_only {
             // The open fd still names the covered file; look the path up again.
@@ -188,8 +198,8 @@ fn reopen(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd> {
 /// A `/dev` of its own: a tmpfs with the host's harmless devices bound in,
 /// the host's `/dev/pts` (so the controlling tty keeps its name), a
 /// `/dev/shm` and the usual links into `/proc/self/fd`.
-fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
-    let dev = ensure_dir(root, Path::new("dev"))?;
+fn make_dev(root: BorrowedFd<'_>, made: &mut Made) -> Result<()> {
+    let dev = ensure_dir(root, Path::new("dev"), made)?;
     mount_fs("tmpfs", dev.as_fd(), MountFlags::NOSUID, "mode=755", "/dev")?;
     let dev = reopen(root, "dev")?;
     for name in DEVICES {
@@ -241,7 +251,7 @@ fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
 /// wherever a bind reaches it), and the network's `/etc/resolv.conf`,
 /// mounted on the image's own directories. The image does not become the
 /// root here; the init does that in its namespaces.
-pub fn outer_image(image: &Path, plan: &Plan) -> Result<()> {
+pub fn outer_image(image: &Path, plan: &Plan, made: &mut Made) -> Result<()> {
     make_private()?;
     match plan.root {
         Root::Writable => {}
@@ -255,11 +265,11 @@ pub fn outer_image(image: &Path, plan: &Plan) -> Result<()> {
         fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail(format!("opening {}", image.display()), e))?;
     let root = root.as_fd();
-    bind(Path::new("/sys"), ensure_dir(root, Path::new("sys"))?.as_fd(), "/sys")?;
-    make_dev(root)?;
+    bind(Path::new("/sys"), ensure_dir(root, Path::new("sys"), made)?.as_fd(), "/sys")?;
+    make_dev(root, made)?;
     mount_fs(
         "tmpfs",
-        ensure_dir(root, Path::new("tmp"))?.as_fd(),
+        ensure_dir(root, Path::new("tmp"), made)?.as_fd(),
         MountFlags::NOSUID | MountFlags::NODEV,
         "mode=1777",
         "/tmp",
@@ -274,13 +284,13 @@ pub fn outer_image(image: &Path, plan: &Plan) -> Result<()> {
         if rel.components().any(|c| c == Component::ParentDir) {
             return Err(MountError::DotDot(dir.clone()));
         }
-        let target = ensure_dir(root, rel)?;
+        let target = ensure_dir(root, rel, made)?;
         mount_fs("tmpfs", target.as_fd(), MountFlags::NOSUID | MountFlags::NODEV, "mode=0755", &dir.display().to_string())?;
     }
-    apply_binds(root, &plan.binds)?;
+    apply_binds(root, &plan.binds, made)?;
     cover_hidden(root, &plan.binds, &plan.hide)?;
     if let Some(text) = &plan.resolv {
-        resolv_conf(root, text)?;
+        resolv_conf(root, text, made)?;
     }
     if plan.root == Root::ReadOnly {
         remount_read_only(&fd_path(reopen(root, ".")?.as_fd()))?;
@@ -368,7 +378,7 @@ fn overlay(image: &Path) -> Result<()> {
 /// bound on the image's `/etc/resolv.conf` (made if missing), removed
 /// from `/tmp` again. A symbolic link there that leads nowhere is left
 /// alone: the image's own resolver is then what it has.
-fn resolv_conf(root: BorrowedFd<'_>, text: &str) -> Result<()> {
+fn resolv_conf(root: BorrowedFd<'_>, text: &str, made: &mut Made) -> Result<()> {
     let name = ".fr-resolv.conf";
     let tmp = reopen(root, "tmp")?;
     let tmp = fs::openat(&tmp, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -379,7 +389,7 @@ fn resolv_conf(root: BorrowedFd<'_>, text: &str) -> Result<()> {
     drop(file);
     let source = fs::openat(&tmp, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| fail("opening the resolver file", e))?;
-    let target = match ensure_file(root, Path::new("etc/resolv.conf")) {
+    let target = match ensure_file(root, Path::new("etc/resolv.conf"), made) {
         Ok(t) => Some(t),
         Err(e) => {
             log::warn!("the network's /etc/resolv.conf cannot be put in the image ({e}): it keeps its own");
@@ -410,7 +420,7 @@ pub fn inner_image(image: &Path) -> Result<()> {
     let nosuid_nodev_noexec = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     mount_fs(
         "proc",
-        ensure_dir(root, Path::new("proc"))?.as_fd(),
+        ensure_dir(root, Path::new("proc"), &mut Made::default())?.as_fd(),
         nosuid_nodev_noexec,
         "",
         "/proc",
@@ -426,12 +436,62 @@ pub fn inner_image(image: &Path) -> Result<()> {
 }
 
 /// The outer half on the host tree: the binds.
-pub fn outer_host(plan: &Plan) -> Result<()> {
+pub fn outer_host(plan: &Plan, made: &mut Made) -> Result<()> {
     make_private()?;
     let root =
         fs::openat(CWD, "/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail("opening /", e))?;
-    apply_binds(root.as_fd(), &plan.binds)
+    apply_binds(root.as_fd(), &plan.binds, made)
+}
+
+/// Removes the mount points `made` under `root` (the image, or `/` for the
+/// host tree) once the container has ended, the last made first: each is
+/// unmounted here (in the outer mount namespace; the inner one is gone
+/// with the init, and `rmdir` would detach its copies anyway,
+/// `fs/namei.c: vfs_rmdir()`), then removed if it is still empty. Paths are
+/// resolved without following a symbolic link, so that a workload that
+/// renamed a parent away and put a link in its place leads fr nowhere. The
+/// image's own mount (read-only, or the overlay) is detached first, so
+/// that the directories beneath it can be reached.
+pub fn remove_made(root: &Path, plan: &Plan, made: &Made) {
+    if made.0.is_empty() {
+        return;
+    }
+    if plan.image.is_some() && plan.root != Root::Writable {
+        let _ = mount::unmount(root, UnmountFlags::DETACH);
+    }
+    let Ok(root) =
+        fs::openat(CWD, root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    else {
+        return;
+    };
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    for (rel, dir) in made.0.iter().rev() {
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else { continue };
+        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        loop {
+            let Ok(at) = fs::openat2(&root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), resolve)
+            else {
+                break;
+            };
+            if mount::unmount(fd_path(at.as_fd()), UnmountFlags::DETACH).is_err() {
+                break;
+            }
+        }
+        let Ok(parent) = fs::openat2(
+            &root,
+            parent,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            resolve,
+        ) else {
+            continue;
+        };
+        let flags = if *dir { fs::AtFlags::REMOVEDIR } else { fs::AtFlags::empty() };
+        if let Err(e) = fs::unlinkat(&parent, name, flags) {
+            log::debug!("leaving the mount point /{}: {e}", rel.display());
+        }
+    }
 }
 
 /// The inner half on the host tree: a `/proc` for the new pid namespace

@@ -209,10 +209,12 @@ fn in_use(p: &PortMap) -> Result<(), Error> {
     Ok(())
 }
 
-/// The `/etc/resolv.conf` the container gets with `chosen`: the host's,
-/// with each loopback name server (unreachable from another network
-/// namespace) replaced by the helper's DNS forwarder; `None` for no
-/// helper, where the image keeps its own.
+/// The `/etc/resolv.conf` the container gets with `chosen`: the host's
+/// search domains and options, and the helper's DNS forwarder as the one
+/// name server (it passes queries on to the host's first resolver, which
+/// may be on the host's loopback, out of the container's reach, or
+/// reachable from the host alone); `None` for no helper, where the image
+/// keeps its own.
 pub fn resolv_conf(chosen: &Chosen, host: &str) -> Option<String> {
     let forwarder = match chosen {
         Chosen::Pasta(_) => PASTA_DNS,
@@ -224,16 +226,9 @@ pub fn resolv_conf(chosen: &Chosen, host: &str) -> Option<String> {
     for line in host.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["nameserver", addr, ..] => {
-                let loopback = addr.parse::<std::net::IpAddr>().map_or(true, |a| a.is_loopback());
-                // slirp4netns answers at its own address alone.
-                let server = if loopback || matches!(chosen, Chosen::Slirp4netns(_)) {
-                    forwarder
-                } else {
-                    addr
-                };
-                if !out.contains(&format!("nameserver {server}\n")) {
-                    out.push_str(&format!("nameserver {server}\n"));
+            ["nameserver", ..] => {
+                if servers == 0 {
+                    out.push_str(&format!("nameserver {forwarder}\n"));
                     servers += 1;
                 }
             }
@@ -422,10 +417,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_name_servers_become_the_helpers_forwarder() {
+    fn the_helpers_forwarder_is_the_name_server() {
         let host = "# generated\nnameserver 127.0.0.53\nnameserver 10.1.2.3\noptions edns0\nsearch example.org\n";
         let pasta = resolv_conf(&Chosen::Pasta("pasta".into()), host).unwrap();
-        assert!(pasta.contains("nameserver 169.254.1.1\nnameserver 10.1.2.3\n"), "{pasta}");
+        assert_eq!(pasta.matches("nameserver").count(), 1, "{pasta}");
+        assert!(pasta.contains("nameserver 169.254.1.1\n"), "{pasta}");
         assert!(pasta.contains("options edns0\nsearch example.org\n"), "{pasta}");
         let slirp = resolv_conf(&Chosen::Slirp4netns("s".into()), host).unwrap();
         assert_eq!(slirp.matches("nameserver").count(), 1, "{slirp}");

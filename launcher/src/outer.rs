@@ -38,9 +38,10 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
         sys::exit_now(125);
     }
     drop(go);
+    let mut made = mounts::Made::default();
     let setup = match &plan.image {
-        Some(image) => mounts::outer_image(image, plan),
-        None => mounts::outer_host(plan),
+        Some(image) => mounts::outer_image(image, plan, &mut made),
+        None => mounts::outer_host(plan, &mut made),
     };
     if let Err(why) = setup {
         fail(chan.as_fd(), &why.to_string());
@@ -88,7 +89,10 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
     // Only fr's signals are relayed: one a process of the container sent to
     // its whole process group (this one's too) has reached it already.
     let fr = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
-    sys::exit_now(init::relay(pid, |c| c.sender == fr))
+    let code = init::relay(pid, |c| c.sender == fr);
+    let root = plan.image.as_deref().unwrap_or(std::path::Path::new("/"));
+    mounts::remove_made(root, plan, &made);
+    sys::exit_now(code)
 }
 
 fn fail(chan: BorrowedFd<'_>, why: &str) -> ! {
