@@ -153,8 +153,10 @@ impl Common {
                 }
             }
         }
-        let wanted =
-            self.net || self.network.is_some() || !ports.is_empty() || !self.network_args.is_empty();
+        let wanted = self.net
+            || self.network.is_some()
+            || !ports.is_empty()
+            || !self.network_args.is_empty();
         if !wanted {
             return Ok(None);
         }
@@ -174,7 +176,9 @@ impl Common {
 
 /// The caller's environment, as text (variables that are not are left out).
 fn host_env() -> Vec<(String, String)> {
-    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
 /// The caller's home directory: `$HOME`, else `/`.
@@ -187,8 +191,10 @@ fn host_home() -> PathBuf {
 /// Directories the working directory is never bound from: the operating
 /// system's own, which would hide the image's (Apptainer's list).
 fn system_dir(p: &Path) -> bool {
-    const OS: [&str; 10] = ["/", "/etc", "/bin", "/mnt", "/usr", "/var", "/opt", "/sbin", "/lib", "/lib64"];
-    OS.iter().any(|d| p == Path::new(d)) || ["/proc", "/sys", "/dev"].iter().any(|d| p.starts_with(d))
+    const OS: [&str; 10] =
+        ["/", "/etc", "/bin", "/mnt", "/usr", "/var", "/opt", "/sbin", "/lib", "/lib64"];
+    OS.iter().any(|d| p == Path::new(d))
+        || ["/proc", "/sys", "/dev"].iter().any(|d| p.starts_with(d))
 }
 
 /// Whether the image holds environment scripts, or may (a directory fr
@@ -245,8 +251,7 @@ pub fn options(
     };
     let image_real = image.canonicalize().unwrap_or_else(|_| image.clone());
     let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("fr"));
-    let hidden: Vec<PathBuf> =
-        std::iter::once(image_real.join(".fr")).chain(runtime).collect();
+    let hidden: Vec<PathBuf> = std::iter::once(image_real.join(".fr")).chain(runtime).collect();
 
     // The home directory: yours, at /root for fake root, or --home's.
     let (home_src, home_dst, custom) = match &common.home {
@@ -264,13 +269,15 @@ pub fn options(
             (src, dst, false)
         }
     };
-    let bind_home = !common.no_home && (custom || !common.contained()) && home_src != Path::new("/");
+    let bind_home =
+        !common.no_home && (custom || !common.contained()) && home_src != Path::new("/");
     if bind_home {
         if custom && !home_src.is_dir() {
             return Err(Usage(format!("--home {}: no such directory", home_src.display())));
         }
         if home_src.is_dir() {
-            opts.binds.insert(0, Bind { src: home_src.clone(), dst: home_dst.clone(), read_only: false });
+            opts.binds
+                .insert(0, Bind { src: home_src.clone(), dst: home_dst.clone(), read_only: false });
         }
     } else if common.contained() && !custom {
         opts.tmpfs.push(home_dst.clone());
@@ -279,7 +286,10 @@ pub fn options(
     // Where it starts.
     if let Some(pwd) = &common.pwd {
         if !pwd.is_absolute() {
-            return Err(Usage(format!("--pwd {}: give an absolute path inside the container", pwd.display())));
+            return Err(Usage(format!(
+                "--pwd {}: give an absolute path inside the container",
+                pwd.display()
+            )));
         }
         opts.cwd = vec![pwd.clone()];
         opts.strict_cwd = true;
@@ -369,7 +379,10 @@ pub fn options(
     // to source or the action is the image's own.
     let args: Vec<String> = args
         .into_iter()
-        .map(|a| a.into_string().map_err(|a| Usage(format!("{a:?}: an argument fr cannot pass on is not text"))))
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| Usage(format!("{a:?}: an argument fr cannot pass on is not text")))
+        })
         .collect::<Result<_, _>>()?;
     let env_scripts = may_have(&image_real, ".singularity.d/env");
     let action = match action {
@@ -383,7 +396,9 @@ pub fn options(
         Action::Run | Action::Test => true,
     };
     opts.command = match (scripted, action) {
-        (true, _) => action::argv(action, &environment, &args).into_iter().map(OsString::from).collect(),
+        (true, _) => {
+            action::argv(action, &environment, &args).into_iter().map(OsString::from).collect()
+        }
         // The launcher's own shell (bash --norc, else sh), or nothing.
         (false, Action::Shell | Action::Start) => Vec::new(),
         (false, _) => args.into_iter().map(OsString::from).collect(),

@@ -356,6 +356,25 @@ fn usage_error(kind: clap::error::ErrorKind, message: impl std::fmt::Display) ->
     usage_error_of("exec", kind, message)
 }
 
+/// [`usage_error_of`] for a command below another (`fr instance start`).
+fn usage_error_of_nested(
+    path: &[&str],
+    kind: clap::error::ErrorKind,
+    message: impl std::fmt::Display,
+) -> ! {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    let mut sub = cli.clone();
+    for name in path {
+        match sub.find_subcommand_mut(name) {
+            Some(s) => sub = s.clone(),
+            None => break,
+        }
+    }
+    sub.bin_name(format!("fr {}", path.join(" "))).error(kind, message).exit()
+}
+
 /// What every action refuses before it starts, as usage errors.
 fn check_common(verb: &str, common: &Common, image: Option<&std::path::Path>) {
     use clap::error::ErrorKind;
@@ -651,6 +670,7 @@ fn main() -> ExitCode {
             | Command::Fsck { .. }
             | Command::Completions { .. }
             | Command::Man
+            | Command::Instance(instance::InstanceCommand::List { .. })
     ) {
         fr_launcher::default_sigpipe();
     }

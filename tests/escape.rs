@@ -124,7 +124,8 @@ fn the_image_has_no_host_mount_but_the_documented_ones() {
             assert!(documented, "{mode}: an undocumented mount at {point}:\n{out}");
         }
         // --contain binds neither.
-        let out = h.exec_in(&cwd, Some(&img), &["-f", mode, "-c"], &["cat", "/proc/self/mountinfo"]).ok();
+        let out =
+            h.exec_in(&cwd, Some(&img), &["-f", mode, "-c"], &["cat", "/proc/self/mountinfo"]).ok();
         assert!(!out.contains(cwd.to_str().unwrap()), "{mode}: --contain bound the cwd:\n{out}");
     }
 }

@@ -182,7 +182,8 @@ impl Environment {
                 set(&mut out, k, v);
             }
         }
-        let path = out.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_default();
+        let path =
+            out.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_default();
         let path = self.path_around(&path);
         set(&mut out, "PATH", &path);
         out
@@ -231,7 +232,10 @@ pub fn parse_env_arg(arg: &str) -> Result<Vec<(String, String)>, String> {
 /// comments, values bare, in single quotes (taken as they are) or double
 /// quotes (`\"`, `\\`, `\$` escaped), `$NAME` and `${NAME}` replaced from
 /// the lines before and then `host`. Errors name the line.
-pub fn parse_env_file(text: &str, host: &[(String, String)]) -> Result<Vec<(String, String)>, String> {
+pub fn parse_env_file(
+    text: &str,
+    host: &[(String, String)],
+) -> Result<Vec<(String, String)>, String> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -450,7 +454,8 @@ mod tests {
         assert_eq!(get(&all, "FOO"), Some("bar"), "APPTAINERENV_ wins over SINGULARITYENV_");
         assert_eq!(get(&all, "ZED"), Some("z"));
         assert!(env.warnings.iter().any(|w| w.contains("HOME")), "{:?}", env.warnings);
-        let clean = environment(&host, &EnvOptions { cleanenv: true, own, ..EnvOptions::default() });
+        let clean =
+            environment(&host, &EnvOptions { cleanenv: true, own, ..EnvOptions::default() });
         let all = clean.all();
         assert_eq!(get(&all, "MAIL"), None);
         assert_eq!(get(&all, "TERM"), Some("xterm"));
@@ -468,7 +473,10 @@ mod tests {
         };
         let env = environment(&host, &opts);
         let all = env.all();
-        assert_eq!((get(&all, "A"), get(&all, "B"), get(&all, "C")), (Some("1"), Some("2"), Some("3")));
+        assert_eq!(
+            (get(&all, "A"), get(&all, "B"), get(&all, "C")),
+            (Some("1"), Some("2"), Some("3"))
+        );
         assert_eq!(get(&all, "PATH"), Some(format!("/pre:{DEFAULT_PATH}:/post").as_str()));
         assert_eq!(get(&all, "PREPEND_PATH"), None);
     }
@@ -489,9 +497,17 @@ mod tests {
         let got = parse_env_file(text, &host).unwrap();
         assert_eq!(
             got,
-            kv(&[("A", "plain"), ("B", "single $USER"), ("C", "double u plain \"q\""), ("D", "plain-.")])
+            kv(&[
+                ("A", "plain"),
+                ("B", "single $USER"),
+                ("C", "double u plain \"q\""),
+                ("D", "plain-.")
+            ])
         );
-        assert_eq!(parse_env_file("A=1\nB\n", &host).unwrap_err(), "line 2: \"B\" is not NAME=VALUE");
+        assert_eq!(
+            parse_env_file("A=1\nB\n", &host).unwrap_err(),
+            "line 2: \"B\" is not NAME=VALUE"
+        );
         assert!(parse_env_file("A='open\n", &host).unwrap_err().starts_with("line 1:"));
         assert!(parse_env_file("A=two words\n", &host).unwrap_err().contains("quote the value"));
         assert!(parse_env_file("1A=x\n", &host).unwrap_err().contains("no variable name"));

@@ -103,9 +103,7 @@ impl Error {
             Error::NotAnImage { hint, .. }
             | Error::NotAnArchive { hint, .. }
             | Error::Network { hint, .. }
-            | Error::Instance { hint, .. } => {
-                return Some(Cow::Owned(hint.clone()))
-            }
+            | Error::Instance { hint, .. } => return Some(Cow::Owned(hint.clone())),
             _ => {}
         }
         let hint = match self {

@@ -181,12 +181,18 @@ fn namespaces(plan: &Plan) -> Result<(), String> {
 /// [`channel::Shared`]).
 fn share(chan: std::os::fd::BorrowedFd<'_>) -> Result<(), rustix::io::Errno> {
     use rustix::fs::{Mode, OFlags, CWD};
-    let open = |path: &str, flags: OFlags| rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty());
+    let open =
+        |path: &str, flags: OFlags| rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty());
     let mut fds = Vec::new();
     for ns in channel::NAMESPACES {
         fds.push(open(&format!("/proc/self/ns/{ns}"), OFlags::RDONLY)?);
     }
-    fds.push(rustix::fs::openat(CWD, "/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?);
+    fds.push(rustix::fs::openat(
+        CWD,
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?);
     channel::send_shared(chan, &fds)
 }
 

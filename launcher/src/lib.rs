@@ -47,6 +47,8 @@ pub mod config;
 pub mod channel;
 // `--net`: the network helpers (pasta, slirp4netns), port maps, DNS.
 pub mod net;
+// Instances: the monitor, its state and socket, the sessions that join.
+pub mod instance;
 // The workload: filter, hand-over, execve.
 pub mod workload;
 // fr's stderr logger.

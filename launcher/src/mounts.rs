@@ -101,8 +101,11 @@ fn ensure_file(root: BorrowedFd<'_>, rel: &Path, made: &mut Made) -> Result<Owne
     if let Some(parent) = rel.parent() {
         ensure_dir(root, parent, made)?;
     }
-    let file = open(OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
-        .map_err(|e| fail(format!("creating /{}", rel.display()), e))?;
+    let file = open(
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .map_err(|e| fail(format!("creating /{}", rel.display()), e))?;
     drop(file);
     made.0.push((rel.to_path_buf(), false));
     open(path, Mode::empty()).map_err(|e| fail(format!("opening /{}", rel.display()), e))
@@ -165,8 +168,11 @@ fn apply_binds(root: BorrowedFd<'_>, binds: &[Bind], made: &mut Made) -> Result<
         if rel.components().any(|c| c == Component::ParentDir) {
             return Err(MountError::DotDot(b.dst.clone()));
         }
-        let target =
-            if check_bind_source(b)? { ensure_dir(root, rel, made)? } else { ensure_file(root, rel, made)? };
+        let target = if check_bind_source(b)? {
+            ensure_dir(root, rel, made)?
+        } else {
+            ensure_file(root, rel, made)?
+        };
         bind(&b.src, target.as_fd(), &b.dst.display().to_string())?;
         if b.read_only {
             // The open fd still names the covered file; look the path up again.
@@ -285,7 +291,13 @@ pub fn outer_image(image: &Path, plan: &Plan, made: &mut Made) -> Result<()> {
             return Err(MountError::DotDot(dir.clone()));
         }
         let target = ensure_dir(root, rel, made)?;
-        mount_fs("tmpfs", target.as_fd(), MountFlags::NOSUID | MountFlags::NODEV, "mode=0755", &dir.display().to_string())?;
+        mount_fs(
+            "tmpfs",
+            target.as_fd(),
+            MountFlags::NOSUID | MountFlags::NODEV,
+            "mode=0755",
+            &dir.display().to_string(),
+        )?;
     }
     apply_binds(root, &plan.binds, made)?;
     cover_hidden(root, &plan.binds, &plan.hide)?;
@@ -341,8 +353,9 @@ fn overlay(image: &Path) -> Result<()> {
     let layer = fs::openat(CWD, image, flags, Mode::empty())
         .map_err(|e| fail(format!("opening {}", image.display()), e))?;
     mount_fs("tmpfs", layer.as_fd(), MountFlags::NOSUID, "mode=0755", "the writable layer")?;
-    let tmp = fs::openat(CWD, image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| fail(format!("opening the layer on {}", image.display()), e))?;
+    let tmp =
+        fs::openat(CWD, image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail(format!("opening the layer on {}", image.display()), e))?;
     let mut dirs = Vec::new();
     for name in ["upper", "work"] {
         fs::mkdirat(&tmp, name, Mode::from_raw_mode(0o755))
@@ -381,10 +394,16 @@ fn overlay(image: &Path) -> Result<()> {
 fn resolv_conf(root: BorrowedFd<'_>, text: &str, made: &mut Made) -> Result<()> {
     let name = ".fr-resolv.conf";
     let tmp = reopen(root, "tmp")?;
-    let tmp = fs::openat(&tmp, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| fail("opening /tmp", e))?;
-    let file = fs::openat(&tmp, name, OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
-        .map_err(|e| fail("writing the resolver file", e))?;
+    let tmp =
+        fs::openat(&tmp, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail("opening /tmp", e))?;
+    let file = fs::openat(
+        &tmp,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .map_err(|e| fail("writing the resolver file", e))?;
     rustix::io::write(&file, text.as_bytes()).map_err(|e| fail("writing the resolver file", e))?;
     drop(file);
     let source = fs::openat(&tmp, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
@@ -392,7 +411,9 @@ fn resolv_conf(root: BorrowedFd<'_>, text: &str, made: &mut Made) -> Result<()> 
     let target = match ensure_file(root, Path::new("etc/resolv.conf"), made) {
         Ok(t) => Some(t),
         Err(e) => {
-            log::warn!("the network's /etc/resolv.conf cannot be put in the image ({e}): it keeps its own");
+            log::warn!(
+                "the network's /etc/resolv.conf cannot be put in the image ({e}): it keeps its own"
+            );
             None
         }
     };
@@ -470,7 +491,8 @@ pub fn remove_made(root: &Path, plan: &Plan, made: &Made) {
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else { continue };
         let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
         loop {
-            let Ok(at) = fs::openat2(&root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), resolve)
+            let Ok(at) =
+                fs::openat2(&root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), resolve)
             else {
                 break;
             };

@@ -73,9 +73,9 @@ pub fn choose(asked: NetHelper) -> Result<Chosen, Error> {
     let chosen = match asked {
         NetHelper::None => return Ok(Chosen::None),
         NetHelper::Pasta => pasta().map(Chosen::Pasta).ok_or_else(|| missing("pasta", "passt"))?,
-        NetHelper::Slirp4netns => slirp()
-            .map(Chosen::Slirp4netns)
-            .ok_or_else(|| missing("slirp4netns", "slirp4netns"))?,
+        NetHelper::Slirp4netns => {
+            slirp().map(Chosen::Slirp4netns).ok_or_else(|| missing("slirp4netns", "slirp4netns"))?
+        }
         NetHelper::Auto => match (pasta(), slirp()) {
             (Some(p), _) => Chosen::Pasta(p),
             (None, Some(s)) => {
@@ -128,10 +128,11 @@ fn tun_usable() -> Result<(), Error> {
 /// something already listens on cannot be taken. Each refusal names the
 /// port and the way out.
 pub fn check_ports(ports: &[PortMap], proc_root: &Path) -> Result<(), Error> {
-    let start: u16 = std::fs::read_to_string(proc_root.join("sys/net/ipv4/ip_unprivileged_port_start"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1024);
+    let start: u16 =
+        std::fs::read_to_string(proc_root.join("sys/net/ipv4/ip_unprivileged_port_start"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1024);
     for (n, p) in ports.iter().enumerate() {
         if ports[..n].iter().any(|q| q.host == p.host && q.udp == p.udp) {
             return Err(Error::Network {
@@ -168,15 +169,18 @@ fn in_use(p: &PortMap) -> Result<(), Error> {
     } else {
         (rustix::net::SocketType::STREAM, "tcp")
     };
-    let addrs: [std::net::SocketAddr; 2] =
-        [(std::net::Ipv4Addr::UNSPECIFIED, p.host).into(), (std::net::Ipv6Addr::UNSPECIFIED, p.host).into()];
+    let addrs: [std::net::SocketAddr; 2] = [
+        (std::net::Ipv4Addr::UNSPECIFIED, p.host).into(),
+        (std::net::Ipv6Addr::UNSPECIFIED, p.host).into(),
+    ];
     for addr in addrs {
         let family = if addr.is_ipv4() {
             rustix::net::AddressFamily::INET
         } else {
             rustix::net::AddressFamily::INET6
         };
-        let Ok(sock) = rustix::net::socket_with(family, kind, rustix::net::SocketFlags::CLOEXEC, None)
+        let Ok(sock) =
+            rustix::net::socket_with(family, kind, rustix::net::SocketFlags::CLOEXEC, None)
         else {
             // No IPv6 on this host: nothing to take there.
             continue;
@@ -189,7 +193,10 @@ fn in_use(p: &PortMap) -> Result<(), Error> {
             Ok(()) => {}
             Err(rustix::io::Errno::ADDRINUSE) => {
                 return Err(Error::Network {
-                    why: format!("host port {}/{proto} is in use ({addr} is bound already)", p.host),
+                    why: format!(
+                        "host port {}/{proto} is in use ({addr} is bound already)",
+                        p.host
+                    ),
                     hint: format!(
                         "stop what listens there (ss -lnp 'sport = :{}' shows it), or map \
                          another host port: -p OTHER:{}/{proto}",
@@ -276,7 +283,12 @@ impl Drop for Helper {
 /// Starts `chosen` for the container whose namespaces `shared` holds and
 /// waits until it is ready; `Ok(None)` for `--network none`. A helper that
 /// fails says why, with its own words.
-pub fn start(chosen: &Chosen, net: &Network, shared: &Shared, runtime: &Path) -> Result<Option<Helper>, Error> {
+pub fn start(
+    chosen: &Chosen,
+    net: &Network,
+    shared: &Shared,
+    runtime: &Path,
+) -> Result<Option<Helper>, Error> {
     match chosen {
         Chosen::None => Ok(None),
         Chosen::Pasta(program) => pasta(program, net, shared).map(Some),
@@ -330,7 +342,10 @@ fn wait_ready(name: &'static str, child: &mut Child, ready: OwnedFd) -> Result<(
         "--network none gives the container loopback alone; fr -v shows the helper's command"
     };
     Err(Error::Network {
-        why: format!("{name} could not connect the container: {}", if said.is_empty() { "it ended without a word".into() } else { said }),
+        why: format!(
+            "{name} could not connect the container: {}",
+            if said.is_empty() { "it ended without a word".into() } else { said }
+        ),
         hint: hint.into(),
     })
 }
@@ -365,7 +380,12 @@ fn pasta(program: &Path, net: &Network, shared: &Shared) -> Result<Helper, Error
 /// slirp4netns with its tap interface configured (`--configure`), host
 /// loopback out of the container's reach, ready and exit pipes; the port
 /// maps are added through its API socket, which is removed afterwards.
-fn slirp4netns(program: &Path, net: &Network, shared: &Shared, runtime: &Path) -> Result<Helper, Error> {
+fn slirp4netns(
+    program: &Path,
+    net: &Network,
+    shared: &Shared,
+    runtime: &Path,
+) -> Result<Helper, Error> {
     let (ready_r, ready_w) = pipe()?;
     let (exit_r, exit_w) = pipe()?;
     let api = runtime.join(format!("slirp4netns-{}.sock", std::process::id()));

@@ -95,7 +95,9 @@ impl std::str::FromStr for PortMap {
         let udp = match proto {
             "tcp" => false,
             "udp" => true,
-            other => return Err(format!("port map {spec:?}: unknown protocol {other:?} (tcp or udp)")),
+            other => {
+                return Err(format!("port map {spec:?}: unknown protocol {other:?} (tcp or udp)"))
+            }
         };
         let (host, container) = ports.split_once(':').unwrap_or((ports, ports));
         let port = |s: &str, which: &str| -> Result<u16, String> {
@@ -210,7 +212,10 @@ mod tests {
         assert_eq!(p, PortMap { host: 18080, container: 80, udp: false });
         let p: PortMap = "53:5353/udp".parse().unwrap();
         assert_eq!(p, PortMap { host: 53, container: 5353, udp: true });
-        assert_eq!("8080".parse::<PortMap>().unwrap(), PortMap { host: 8080, container: 8080, udp: false });
+        assert_eq!(
+            "8080".parse::<PortMap>().unwrap(),
+            PortMap { host: 8080, container: 8080, udp: false }
+        );
         assert_eq!(p.to_string(), "53:5353/udp");
         for bad in ["0:80", "70000:80", "a:80", "80:80/sctp", ":80", ""] {
             let e = bad.parse::<PortMap>().unwrap_err();

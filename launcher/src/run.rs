@@ -42,7 +42,7 @@ pub(crate) fn check_image(image: &Path) -> Result<PathBuf, Error> {
 }
 
 /// The command, or a shell when none was given ([`workload::shell`]).
-fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
+pub(crate) fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
     let image = opts.image.is_some();
     let (shell, fallback) = workload::shell(image);
     let argv = opts
@@ -114,7 +114,7 @@ fn supervisor(opts: &ExecOptions, ids: IdMap, mode: &Mode) -> Result<Option<Supe
 /// one it inherited across `execve` has not the flag). They are the
 /// caller's, a terminal or a log file on the host, which the supervisor
 /// changes only in its table.
-fn passed_in() -> Vec<fr_emulator::InodeKey> {
+pub(crate) fn passed_in() -> Vec<fr_emulator::InodeKey> {
     const O_CLOEXEC: u32 = 0o2_000_000;
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
     let fds: Vec<String> = dir.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
@@ -205,10 +205,11 @@ pub fn runtime_dir() -> Result<PathBuf, Error> {
         .map(|d| PathBuf::from(d).join("fr"))
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/fr-{uid}")));
     let made = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&base);
-    let meta = made.and_then(|()| std::fs::symlink_metadata(&base)).map_err(|e| Error::Instance {
-        why: format!("{}: {e}", base.display()),
-        hint: "set XDG_RUNTIME_DIR to a directory of yours (systemd's /run/user/UID)".into(),
-    })?;
+    let meta =
+        made.and_then(|()| std::fs::symlink_metadata(&base)).map_err(|e| Error::Instance {
+            why: format!("{}: {e}", base.display()),
+            hint: "set XDG_RUNTIME_DIR to a directory of yours (systemd's /run/user/UID)".into(),
+        })?;
     if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
         return Err(Error::Instance {
             why: format!(
@@ -252,7 +253,12 @@ impl<'a> Session<'a> {
     /// (an instance's monitor) leaves any terminal alone; `share` makes the
     /// init hand fr its namespaces, `idle` keeps the container up after
     /// its command (both for instances).
-    pub fn prepare(opts: &'a ExecOptions, background: bool, share: bool, idle: bool) -> Result<Session<'a>, Error> {
+    pub fn prepare(
+        opts: &'a ExecOptions,
+        background: bool,
+        share: bool,
+        idle: bool,
+    ) -> Result<Session<'a>, Error> {
         let host = Path::new("/");
         let (mode, why) = mode::choose(opts.userns, opts.fakeroot, opts.image.is_some(), host)?;
         if opts.net.is_some() && mode == Mode::None {
@@ -275,14 +281,17 @@ impl<'a> Session<'a> {
             log::debug!("bind {} on {}{ro}", b.src.display(), b.dst.display());
         }
         if opts.root == Root::Tmpfs && image.is_none() {
-            return Err(Error::Setup("--writable-tmpfs lays a tmpfs over an image: it needs IMAGE".into()));
+            return Err(Error::Setup(
+                "--writable-tmpfs lays a tmpfs over an image: it needs IMAGE".into(),
+            ));
         }
         let chosen = match &opts.net {
             Some(net) => {
                 let chosen = net::choose(net.helper)?;
                 if chosen == net::Chosen::None && !net.ports.is_empty() {
                     return Err(Error::Network {
-                        why: "--network none has no way in from the host: port maps need a helper".into(),
+                        why: "--network none has no way in from the host: port maps need a helper"
+                            .into(),
                         hint: "drop --network none (pasta is the default), or the port maps".into(),
                     });
                 }
@@ -347,7 +356,8 @@ impl<'a> Session<'a> {
     /// the table is filled through the overlay once the container's root
     /// is there ([`Self::restore_through`]), and nothing is journaled.
     fn load(&self) -> Result<(), Error> {
-        let (Some(store), Some(sup), Some(image)) = (&self.store, &self.sup, &self.plan.image) else {
+        let (Some(store), Some(sup), Some(image)) = (&self.store, &self.sup, &self.plan.image)
+        else {
             return Ok(());
         };
         if self.plan.root == Root::Tmpfs {
@@ -450,7 +460,10 @@ impl<'a> Session<'a> {
                 }
                 Message::Listener { fd, root_mount } => {
                     let image = self.plan.image.is_some();
-                    let served = self.sup.as_ref().map(|sup| sup.serve(fd, if image { root_mount } else { None }));
+                    let served = self
+                        .sup
+                        .as_ref()
+                        .map(|sup| sup.serve(fd, if image { root_mount } else { None }));
                     if let Some(Err(e)) = served {
                         // Nothing would answer the workload's calls: stop it.
                         init::forward(pid, libc::SIGKILL);
@@ -632,4 +645,3 @@ fn start_container(s: &Session<'_>, theirs: std::os::fd::BorrowedFd<'_>) -> Resu
     rustix::io::write(&go_write, b"g").map_err(Error::sys("starting the container"))?;
     Ok(pid)
 }
-

@@ -261,7 +261,11 @@ impl ImageStore {
     /// name under `root`, a view of the image (the overlay a
     /// `--writable-tmpfs` session sees, whose files have other numbers):
     /// the store on disk is read, never written.
-    pub fn restore_at(&self, table: &InodeTable, root: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
+    pub fn restore_at(
+        &self,
+        table: &InodeTable,
+        root: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<(), Error> {
         let store_path = self.store_path();
         let Some(bytes) = self.snapshot_bytes()? else { return Ok(()) };
         let snapshot = Snapshot::decode(&bytes).map_err(|e| store_error(&store_path, e))?;

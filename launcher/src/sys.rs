@@ -419,12 +419,3 @@ pub fn setns(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), Errno> {
         _ => Err(errno()),
     }
 }
-
-/// `chroot(".")`: makes the working directory the root.
-pub fn chroot_here() -> Result<(), Errno> {
-    // SAFETY: the path is a NUL-terminated literal.
-    match unsafe { libc::chroot(c".".as_ptr()) } {
-        0 => Ok(()),
-        _ => Err(errno()),
-    }
-}

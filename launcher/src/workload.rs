@@ -108,7 +108,11 @@ fn enter_cwd(cmd: &Command) {
         match rustix::process::chdir(dir) {
             Ok(()) => {
                 if n > 0 {
-                    log::debug!("starting in {}: {} cannot be entered", dir.display(), cmd.cwd[0].display());
+                    log::debug!(
+                        "starting in {}: {} cannot be entered",
+                        dir.display(),
+                        cmd.cwd[0].display()
+                    );
                 }
                 return;
             }

@@ -20,7 +20,7 @@
 //! the workload's to change as the user, as under `fakeroot`.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 use fr_emulator::{InodeKey, Kstat};
 
@@ -40,7 +40,8 @@ pub enum Reach {
 /// What the supervisor knows of the session's boundaries.
 #[derive(Debug, Default)]
 pub struct Bounds {
-    passed_in: HashSet<InodeKey>,
+    /// Grows when a session joins an instance with descriptors of its own.
+    passed_in: RwLock<HashSet<InodeKey>>,
     /// The mount id (`stx_mnt_id`) of the image, the workload's root; set
     /// once the container is up, and only for a session with an image.
     image_mount: OnceLock<Option<u64>>,
@@ -48,7 +49,15 @@ pub struct Bounds {
 
 impl Bounds {
     pub fn new(passed_in: impl IntoIterator<Item = InodeKey>) -> Self {
-        Self { passed_in: passed_in.into_iter().collect(), image_mount: OnceLock::new() }
+        Self {
+            passed_in: RwLock::new(passed_in.into_iter().collect()),
+            image_mount: OnceLock::new(),
+        }
+    }
+
+    /// Adds the files behind the descriptors of a caller that joined.
+    pub fn pass_in(&self, keys: impl IntoIterator<Item = InodeKey>) {
+        self.passed_in.write().unwrap_or_else(|e| e.into_inner()).extend(keys);
     }
 
     /// The image's mount, when the session has one (once).
@@ -59,7 +68,7 @@ impl Bounds {
     /// How far fr's changes to the file `key`, whose real status is `real`
     /// (read with its mount id), may go.
     pub fn reach(&self, key: InodeKey, real: &Kstat) -> Reach {
-        if self.passed_in.contains(&key) {
+        if self.passed_in.read().unwrap_or_else(|e| e.into_inner()).contains(&key) {
             return Reach::PassedIn;
         }
         match self.image_mount.get().copied().flatten() {

@@ -121,6 +121,13 @@ impl Supervisor {
         &self.shared.ctx.inodes
     }
 
+    /// The files behind the descriptors of another caller whose workload
+    /// joins this supervisor's (`fr exec instance://NAME`): changed only
+    /// in the table, as the first caller's are.
+    pub fn pass_in(&self, keys: impl IntoIterator<Item = fr_emulator::InodeKey>) {
+        self.shared.ctx.bounds.pass_in(keys);
+    }
+
     /// Serves the workload's listener on the worker threads. `image_mount`
     /// is the mount id of the image that is the workload's root, for a
     /// session with an image (see [`bounds`]).
