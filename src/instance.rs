@@ -245,7 +245,10 @@ pub fn join(common: &Common, name: &str, action: Action, args: Vec<OsString>) ->
     }
     let info = match instance::find(name) {
         Ok(info) => info,
-        Err(e) => return fail(e),
+        Err(e) => {
+            crate::report(&e);
+            return ExitCode::from(125);
+        }
     };
     let mut common = common.clone();
     common.fakeroot = info.fakeroot;

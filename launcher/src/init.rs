@@ -273,11 +273,20 @@ fn supervise(workload: i32) -> i32 {
 
 /// Forwards the signals processes send this one, those `from_outside`
 /// accepts, to its child `pid` until that ends, and returns its status:
-/// the outer process to the init.
+/// the outer process to the init. [`sys::kill_child_signal`] from outside
+/// kills the child, and the wait goes on until the kernel has ended its
+/// pid namespace.
 pub(crate) fn relay(pid: i32, from_outside: impl Fn(&sys::Caught) -> bool) -> i32 {
     let child = Pid::from_raw(pid);
+    let mut signals = sys::FORWARDED.to_vec();
+    signals.push(sys::kill_child_signal());
     loop {
-        match sys::wait_signal() {
+        match sys::wait_signal_of(&signals) {
+            Ok(c) if c.signal == sys::kill_child_signal() => {
+                if c.sent_by_process && from_outside(&c) {
+                    forward(pid, libc::SIGKILL);
+                }
+            }
             Ok(c) if c.signal == libc::SIGCHLD => {
                 if let Ok(Some((_, status))) = rustix::process::waitpid(child, WaitOptions::NOHANG)
                 {

@@ -54,6 +54,8 @@ pub struct Info {
     pub ports: Vec<String>,
     /// pasta, slirp4netns, none, or "" without `--net`.
     pub network: String,
+    /// The network helper's pid, 0 without one.
+    pub helper_pid: u32,
     pub fakeroot: bool,
     pub mode: String,
     /// Seconds since the epoch.
@@ -78,6 +80,7 @@ impl Info {
             "img": self.image.display().to_string(),
             "ports": self.ports,
             "network": self.network,
+            "helper_pid": self.helper_pid,
             "fakeroot": self.fakeroot,
             "mode": self.mode,
             "started": self.started,
@@ -99,6 +102,7 @@ impl Info {
                 .filter_map(|p| p.as_str().map(String::from))
                 .collect(),
             network: v.get("network")?.as_str()?.to_string(),
+            helper_pid: v.get("helper_pid").and_then(|p| p.as_u64()).unwrap_or(0) as u32,
             fakeroot: v.get("fakeroot")?.as_bool()?,
             mode: v.get("mode")?.as_str()?.to_string(),
             started: v.get("started")?.as_u64()?,
@@ -144,13 +148,18 @@ pub fn instances_dir() -> Result<PathBuf, Error> {
 }
 
 /// The start time of process `pid` (`/proc/PID/stat` field 22), which
-/// tells it apart from a later process given the same pid.
+/// tells it apart from a later process given the same pid; `None` when
+/// there is no such process, or only its zombie (a killed monitor whose
+/// new parent has not reaped it yet).
 fn start_time(pid: &str) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields follow the
     // last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Whether the monitor `info` names is still the process that wrote it.
@@ -542,6 +551,7 @@ impl Monitor {
                 (Some(_), Some(h)) => h.name().to_string(),
                 (Some(_), None) => "none".into(),
             },
+            helper_pid: session.helper.as_ref().map_or(0, |h| h.pid()),
             fakeroot: opts.fakeroot,
             mode: namespace.into(),
             started: std::time::SystemTime::now()
@@ -645,7 +655,9 @@ fn stop_container(outer: i32, signal: i32, timeout: Duration) -> i32 {
         let _ = sys::wait_signal_for(&[libc::SIGCHLD], left);
     }
     log::info!("the instance's processes did not end in time: killing them");
-    init::forward(outer, libc::SIGKILL);
+    // The outer process kills the init and waits until the kernel has
+    // ended every process of its pid namespace.
+    sys::send_signal(outer, sys::kill_child_signal());
     rustix::process::waitpid(child, WaitOptions::empty())
         .ok()
         .flatten()
@@ -903,6 +915,8 @@ pub fn join(info: &Info, opts: &ExecOptions) -> Result<i32, Error> {
 /// Enters the instance's namespaces (the user namespace first: it gives
 /// the capabilities the others need) and makes its root this process's.
 fn enter(shared: &Shared) -> Result<(), String> {
+    // Compared before any is joined: /proc/self is the container's after
+    // the mount namespace.
     let steps: [(&str, &OwnedFd); 6] = [
         ("user", &shared.user),
         ("mount", &shared.mnt),
@@ -911,13 +925,36 @@ fn enter(shared: &Shared) -> Result<(), String> {
         ("network", &shared.net),
         ("pid", &shared.pid),
     ];
-    for (what, fd) in steps {
+    // A namespace the instance shares with the host (the network's,
+    // without --net) is already this process's, and joining it again
+    // would need the host's capabilities.
+    let own: Vec<bool> = steps.iter().map(|(what, fd)| same_namespace(fd, what)).collect();
+    for ((what, fd), own) in steps.into_iter().zip(own) {
+        if own {
+            continue;
+        }
         sys::setns(fd.as_fd()).map_err(|e| format!("the {what} namespace: {e}"))?;
     }
     rustix::process::fchdir(&shared.root).map_err(|e| format!("its root: {e}"))?;
     rustix::process::chroot(".").map_err(|e| format!("chroot into its root: {e}"))?;
     rustix::process::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
     Ok(())
+}
+
+/// Whether `fd` is the namespace of kind `what` this process is in.
+fn same_namespace(fd: &OwnedFd, what: &str) -> bool {
+    let file = match what {
+        "user" => "user",
+        "mount" => "mnt",
+        "network" => "net",
+        other => other,
+    };
+    let (Ok(theirs), Ok(ours)) =
+        (rustix::fs::fstat(fd), rustix::fs::stat(format!("/proc/self/ns/{file}")))
+    else {
+        return false;
+    };
+    (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 }
 
 /// Writes the `fr instance list` table to `out`.
@@ -984,6 +1021,7 @@ mod tests {
             image: "/img".into(),
             ports: vec!["18080:80/tcp".into()],
             network: "pasta".into(),
+            helper_pid: 43,
             fakeroot: true,
             mode: "subuid".into(),
             started: 99,

@@ -52,14 +52,21 @@ impl Chosen {
 }
 
 /// The first of `PATH`'s directories (and the usual system ones) with an
-/// executable `name`.
+/// executable `name`. `FR_NET_HELPER_DIRS` (hidden, for the tests of the
+/// fallback and of the missing-helper error) replaces them all.
 fn find(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var("PATH").unwrap_or_default();
+    let forced = std::env::var("FR_NET_HELPER_DIRS").ok();
+    let path = forced.clone().unwrap_or_else(|| std::env::var("PATH").unwrap_or_default());
+    let system: &[&str] = if forced.is_some() {
+        &[]
+    } else {
+        &["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]
+    };
     let found = path
         .split(':')
         .filter(|d| !d.is_empty())
-        .chain(["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"])
+        .chain(system.iter().copied())
         .map(|d| Path::new(d).join(name))
         .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0));
     found

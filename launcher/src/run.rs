@@ -196,14 +196,20 @@ fn journal_entries(store: &ImageStore) -> usize {
 
 /// Where fr keeps what a session or an instance needs beside it (the
 /// instances' state, slirp4netns's API socket): `$XDG_RUNTIME_DIR/fr`, else
-/// `/tmp/fr-UID`, made 0700.
+/// `/tmp/fr-UID` (not made: see [`runtime_dir`]).
+pub fn runtime_path() -> PathBuf {
+    let uid = rustix::process::getuid().as_raw();
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty() && Path::new(d).is_absolute())
+        .map(|d| PathBuf::from(d).join("fr"))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/fr-{uid}")))
+}
+
+/// [`runtime_path`], made 0700, and checked to be the user's alone.
 pub fn runtime_dir() -> Result<PathBuf, Error> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let uid = rustix::process::getuid().as_raw();
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|d| !d.is_empty() && Path::new(d).is_absolute())
-        .map(|d| PathBuf::from(d).join("fr"))
-        .unwrap_or_else(|| PathBuf::from(format!("/tmp/fr-{uid}")));
+    let base = runtime_path();
     let made = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&base);
     let meta =
         made.and_then(|()| std::fs::symlink_metadata(&base)).map_err(|e| Error::Instance {
@@ -316,9 +322,8 @@ impl<'a> Session<'a> {
         if let Some(image) = &plan.image {
             plan.hide.push(image.join(crate::store::DIR));
         }
-        if let Ok(dir) = runtime_dir() {
-            plan.hide.push(dir);
-        }
+        let runtime = runtime_path();
+        plan.hide.push(runtime.canonicalize().unwrap_or(runtime));
         sys::block_signals().map_err(Error::sys("blocking signals"))?;
         let sup = supervisor(opts, ids, &mode)?;
         // The image's fake metadata: locked now, loaded before the command

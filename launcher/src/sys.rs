@@ -338,6 +338,23 @@ pub fn loopback_up() -> Result<(), Errno> {
     Ok(())
 }
 
+/// The signal fr sends the container's outer process to have it kill the
+/// init, and with it the whole pid namespace, before the outer process
+/// itself ends (`SIGRTMIN+1`, which nothing else sends it): an instance's
+/// stop that ran out of time, which must not return while a process of
+/// the instance is still being torn down.
+pub fn kill_child_signal() -> libc::c_int {
+    libc::SIGRTMIN() + 1
+}
+
+/// `kill(pid, signal)` for any signal number (real-time ones too).
+pub fn send_signal(pid: i32, signal: libc::c_int) {
+    if pid > 0 {
+        // SAFETY: kill has no memory arguments.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
 /// `kill(-1, signal)`: every process the caller may signal; from a pid
 /// namespace's init, every other process of the namespace.
 pub fn kill_all(signal: libc::c_int) {
