@@ -334,6 +334,35 @@ fn the_store_cannot_be_uncovered_and_its_lock_holds() {
     }
 }
 
+/// The caller's working directory (and home) are bound by default: when
+/// the image is below one, the workload sees it there too, and fr's store
+/// beside it must stay covered as it is at `/.fr`.
+#[test]
+fn the_store_stays_covered_where_the_working_directory_bind_reaches_it() {
+    let Some(h) = harness() else { return };
+    for mode in modes(h) {
+        let Some(img) = image(h) else { return };
+        h.exec(Some(&img), &["-f", mode], &["sh", "-c", "touch /f && chown 70000:6 /f"]).ok();
+        let store = std::fs::read(img.join(".fr/store")).unwrap();
+        let parent = img.parent().unwrap();
+        let name = img.file_name().unwrap().to_str().unwrap();
+        let attack = format!(
+            "cd {name} || exit 9; ls -A .fr; rm -f .fr/lock .fr/store 2>/dev/null; \
+             echo x > .fr/store 2>/dev/null && echo wrote; umount .fr 2>/dev/null && echo unmounted; \
+             echo attempted"
+        );
+        let out = h.exec_in(parent, Some(&img), &["-f", mode], &["sh", "-c", &attack]).ok();
+        assert_eq!(out, "attempted\n", "{mode}");
+        assert_eq!(std::fs::read(img.join(".fr/store")).unwrap(), store, "{mode}");
+        assert!(img.join(".fr/lock").exists(), "{mode}: the lock was removed");
+        // Through the home directory bound at /root for fake root alike.
+        let mut cmd = h.exec_command(Some(&img), &["-f", mode], &["sh", "-c", &attack.replace(&format!("cd {name}"), &format!("cd /root/{name}"))]);
+        let out = common::run(cmd.env("HOME", parent)).ok();
+        assert_eq!(out, "attempted\n", "{mode}");
+        assert_eq!(std::fs::read(img.join(".fr/store")).unwrap(), store, "{mode}");
+    }
+}
+
 #[test]
 fn a_signal_to_the_whole_process_group_reaches_the_workload_once_and_spares_fr() {
     let Some(h) = harness() else { return };
