@@ -356,7 +356,11 @@ fn the_store_stays_covered_where_the_working_directory_bind_reaches_it() {
         assert_eq!(std::fs::read(img.join(".fr/store")).unwrap(), store, "{mode}");
         assert!(img.join(".fr/lock").exists(), "{mode}: the lock was removed");
         // Through the home directory bound at /root for fake root alike.
-        let mut cmd = h.exec_command(Some(&img), &["-f", mode], &["sh", "-c", &attack.replace(&format!("cd {name}"), &format!("cd /root/{name}"))]);
+        let mut cmd = h.exec_command(
+            Some(&img),
+            &["-f", mode],
+            &["sh", "-c", &attack.replace(&format!("cd {name}"), &format!("cd /root/{name}"))],
+        );
         let out = common::run(cmd.env("HOME", parent)).ok();
         assert_eq!(out, "attempted\n", "{mode}");
         assert_eq!(std::fs::read(img.join(".fr/store")).unwrap(), store, "{mode}");

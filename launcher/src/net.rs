@@ -135,6 +135,11 @@ fn tun_usable() -> Result<(), Error> {
 /// something already listens on cannot be taken. Each refusal names the
 /// port and the way out.
 pub fn check_ports(ports: &[PortMap], proc_root: &Path) -> Result<(), Error> {
+    check_ports_as(ports, proc_root, rustix::process::geteuid().is_root())
+}
+
+/// [`check_ports`] for a caller who is real root (`root`) or not.
+fn check_ports_as(ports: &[PortMap], proc_root: &Path, root: bool) -> Result<(), Error> {
     let start: u16 =
         std::fs::read_to_string(proc_root.join("sys/net/ipv4/ip_unprivileged_port_start"))
             .ok()
@@ -147,7 +152,7 @@ pub fn check_ports(ports: &[PortMap], proc_root: &Path) -> Result<(), Error> {
                 hint: "map each host port once".into(),
             });
         }
-        if p.host < start && !rustix::process::geteuid().is_root() {
+        if p.host < start && !root {
             return Err(Error::Network {
                 why: format!(
                     "host port {} ({p}) is below {start}, the first port an unprivileged user may \
@@ -235,26 +240,13 @@ pub fn resolv_conf(chosen: &Chosen, host: &str) -> Option<String> {
         Chosen::Slirp4netns(_) => SLIRP_DNS,
         Chosen::None => return None,
     };
-    let mut out = String::from("# written by fr for this --net session\n");
-    let mut servers = 0;
+    let mut out = format!("# written by fr for this --net session\nnameserver {forwarder}\n");
     for line in host.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["nameserver", ..] => {
-                if servers == 0 {
-                    out.push_str(&format!("nameserver {forwarder}\n"));
-                    servers += 1;
-                }
-            }
-            ["search" | "domain" | "options", ..] => {
-                out.push_str(line.trim());
-                out.push('\n');
-            }
-            _ => {}
+        let first = line.split_whitespace().next();
+        if matches!(first, Some("search" | "domain" | "options")) {
+            out.push_str(line.trim());
+            out.push('\n');
         }
-    }
-    if servers == 0 {
-        out.push_str(&format!("nameserver {forwarder}\n"));
     }
     Some(out)
 }
@@ -460,16 +452,20 @@ mod tests {
 
     #[test]
     fn a_port_below_the_unprivileged_start_is_refused_with_the_sysctl() {
-        if rustix::process::geteuid().is_root() {
-            return;
-        }
         let dir = std::env::temp_dir().join(format!("fr-net-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("sys/net/ipv4")).unwrap();
         std::fs::write(dir.join("sys/net/ipv4/ip_unprivileged_port_start"), "1024\n").unwrap();
-        let e = check_ports(&[PortMap { host: 80, container: 80, udp: false }], &dir).unwrap_err();
+        let map = [PortMap { host: 80, container: 80, udp: false }];
+        let e = check_ports_as(&map, &dir, false).unwrap_err();
         let hint = e.hint().unwrap();
         assert!(e.to_string().contains("host port 80"), "{e}");
         assert!(hint.contains("sysctl net.ipv4.ip_unprivileged_port_start=80"), "{hint}");
+        let free = std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port();
+        let twice = [PortMap { host: free, ..map[0] }; 2];
+        assert!(check_ports_as(&twice, &dir, true)
+            .unwrap_err()
+            .to_string()
+            .contains("mapped twice"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
