@@ -389,3 +389,30 @@ fn ctrl_c_ends_a_joined_command_and_not_the_instance() {
     assert_eq!(rt.fr(&["exec", "instance://web", "--", "echo", "alive"]).ok(), "alive\n");
     rt.fr(&["instance", "stop", "web"]).ok();
 }
+
+#[test]
+fn an_interrupted_start_stops_the_instance_again() {
+    let Some(h) = harness() else { return };
+    let marker = format!("80{}", std::process::id());
+    let Some(img) = web_image(h, &marker) else { return };
+    let rt = Runtime::new(h);
+    let mut cmd = rt.command(&["instance", "start", "-f", s(&img), "web"]);
+    cmd.stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // ^C once the start has claimed the name (fr takes it from then on).
+    let lock = rt.dir.join("fr/instances/web/lock");
+    while !lock.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted (signal 2): instance web was stopped again"), "{stderr}");
+    assert_eq!(rt.fr(&["instance", "list"]).ok(), "NAME  PID  IMAGE  PORTS\n");
+    assert_eq!(running(&format!("sleep {marker}")), Vec::<String>::new());
+    assert!(!rt.dir.join("fr/instances/web").exists());
+    // The image is free again.
+    h.fr(["exec", "-f", s(&img), "true"]).ok();
+}

@@ -284,6 +284,10 @@ pub struct Started {
 /// background, and returns once it is up.
 pub fn start(name: &str, opts: &ExecOptions) -> Result<Started, Error> {
     check_name(name)?;
+    // ^C (or a TERM, a HUP) while the instance comes up stops it again:
+    // taken below, once the monitor runs, and left pending for the
+    // monitor, which stops at it as soon as it is up.
+    sys::block_signals().map_err(Error::sys("blocking signals"))?;
     let image = opts.image.clone().ok_or_else(|| Error::Instance {
         why: "an instance needs IMAGE".into(),
         hint: "fr instance start [OPTIONS] IMAGE NAME".into(),
@@ -340,7 +344,7 @@ pub fn start(name: &str, opts: &ExecOptions) -> Result<Started, Error> {
     let listener = listen(&dir.join("monitor.sock"))?;
     let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(Error::sys("creating a pipe"))?;
-    match sys::fork_with(0).map_err(Error::sys("forking the instance's monitor"))? {
+    let monitor = match sys::fork_with(0).map_err(Error::sys("forking the instance's monitor"))? {
         Forked::Child => {
             drop(report_r);
             let _ = rustix::process::setsid();
@@ -360,19 +364,49 @@ pub fn start(name: &str, opts: &ExecOptions) -> Result<Started, Error> {
             };
             monitor.run(opts)
         }
-        Forked::Parent(_) => {}
-    }
+        Forked::Parent(pid) => pid,
+    };
     drop((report_w, lock, out, err, listener));
-    let mut said = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match rustix::io::read(&report_r, &mut buf) {
-            Ok(0) => break,
-            Ok(n) => said.extend_from_slice(&buf[..n]),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => break,
+    let me = std::process::id() as i32;
+    let reader = std::thread::Builder::new().name("fr-start".into()).spawn(move || {
+        let mut said = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match rustix::io::read(&report_r, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => said.extend_from_slice(&buf[..n]),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+            }
         }
+        sys::send_signal(me, libc::SIGUSR1);
+        said
+    });
+    let reader = reader.map_err(|e| Error::Instance {
+        why: format!("waiting for instance {name}: {e}"),
+        hint: format!("fr instance list shows whether it is up; fr instance stop {name}"),
+    })?;
+    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1];
+    let interrupted = loop {
+        match sys::wait_signal_of(&signals) {
+            Ok(c) if c.signal == libc::SIGUSR1 && c.sender == me => break None,
+            Ok(c) if c.signal != libc::SIGUSR1 => break Some(c.signal),
+            Ok(_) => {}
+            Err(_) => break None,
+        }
+    };
+    if let Some(signal) = interrupted {
+        sys::send_signal(monitor, libc::SIGTERM);
+        let _ = reader.join();
+        // The monitor stops the instance as soon as it is up, or ends
+        // where its setup was: it is this process's child until then.
+        let _ = rustix::process::waitpid(Pid::from_raw(monitor), WaitOptions::empty());
+        return Err(Error::Instance {
+            why: format!("interrupted (signal {signal}): instance {name} was stopped again"),
+            hint: format!("fr instance start ... {name} starts it"),
+        });
     }
+    let said = reader.join().unwrap_or_default();
     let said = String::from_utf8_lossy(&said).into_owned();
     match said.split_at_checked(1) {
         Some(("U", _)) => match read_info(&dir) {
@@ -680,7 +714,7 @@ fn serve(listener: BorrowedFd<'_>, serving: &Serving<'_>) {
         );
         if let Err(why) = allowed(&conn, serving) {
             log::warn!("refused a request on the monitor's socket: {why}");
-            let _ = send_msg(conn.as_fd(), format!("E{why}").as_bytes(), &[]);
+            refuse(&conn, &why);
             continue;
         }
         let Ok((msg, _)) = recv_msg(conn.as_fd()) else { continue };
@@ -705,12 +739,27 @@ fn serve(listener: BorrowedFd<'_>, serving: &Serving<'_>) {
             Some(b'J') => {
                 if let Err(why) = welcome(conn.as_fd(), serving) {
                     log::warn!("a session could not join: {why}");
-                    let _ = send_msg(conn.as_fd(), format!("E{why}").as_bytes(), &[]);
+                    refuse(&conn, &why);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Says why a request is refused, then waits (a few seconds at most) for
+/// the caller to close its end: closing first could reset the caller's
+/// end before it has read the answer.
+fn refuse(conn: &OwnedFd, why: &str) {
+    if send_msg(conn.as_fd(), format!("E{why}").as_bytes(), &[]).is_err() {
+        return;
+    }
+    let _ = net::sockopt::set_socket_timeout(
+        conn,
+        net::sockopt::Timeout::Recv,
+        Some(Duration::from_secs(5)),
+    );
+    while matches!(recv_msg(conn.as_fd()), Ok((m, _)) if !m.is_empty()) {}
 }
 
 /// Who may ask: the user, from the monitor's own pid namespace (not a
