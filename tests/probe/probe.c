@@ -942,6 +942,11 @@ static void same_owner_steps(void)
     }
     int status;
     waitpid(pid, &status, 0);
+    /* A chmod real root makes, which the real file can show by itself,
+     * and one it cannot (the owner's read and write taken away). */
+    QSTEP("fchmod(cf/same,0600)", fchmod(same, 0600));
+    QSTEP("fchmod(cf/same,0444)", fchmod(same, 0444));
+    QSTEP("fchmod(cf/same,0644)", fchmod(same, 0644));
     QSTEP("fchown(cf/same,70000,70000)", fchown(same, 70000, 70000));
     QSTEP("fchown(cf/same,70000,70000) again", fchown(same, 70000, 70000));
     QSTEP("fchown(cf/same,0,0) back", fchown(same, 0, 0));
