@@ -257,11 +257,12 @@ def rmtree(p):
     try:
         shutil.rmtree(p)
     except PermissionError:
-        if FR_BIN:
+        # The user's own files go first (fr rm refuses a tree that holds
+        # them); what subordinate ids own is left to fr rm.
+        subprocess.run(["chmod", "-R", "u+rwx", str(p)], stderr=subprocess.DEVNULL)
+        shutil.rmtree(p, ignore_errors=FR_BIN is not None)
+        if os.path.lexists(p):
             output([FR_BIN, "rm", str(p)])
-            return
-        output(["chmod", "-R", "u+rwx", str(p)])
-        shutil.rmtree(p)
 
 
 # ---------------------------------------------------------------- configurations
