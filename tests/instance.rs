@@ -161,10 +161,11 @@ fn serve_and_stop(helper: &str, package: &str) {
     let monitor = rt.field("web", "pid");
     let helper_pid = rt.field("web", "helper_pid");
     assert!(is(helper_pid, helper), "{helper}: helper pid {helper_pid}");
-    // An owner set through the instance shows through it later.
-    rt.fr(&["exec", "instance://web", "--", "chown", "123:456", "/www/index.html"]).ok();
+    // An owner set through the instance shows through it later (an id
+    // beyond the subordinate range: a record of the store's, in every mode).
+    rt.fr(&["exec", "instance://web", "--", "chown", "70000:456", "/www/index.html"]).ok();
     let out = rt.fr(&["exec", "instance://web", "--", "stat", "-c", "%u:%g", "/www/index.html"]);
-    assert_eq!(out.ok(), "123:456\n", "{helper}");
+    assert_eq!(out.ok(), "70000:456\n", "{helper}");
     // Its network namespace has an interface besides lo.
     let dev = rt.fr(&["exec", "instance://web", "--", "cat", "/proc/net/dev"]).ok();
     let ifaces: Vec<&str> =
@@ -185,7 +186,7 @@ fn serve_and_stop(helper: &str, package: &str) {
     assert!(!rt.dir.join("fr/instances/web").exists(), "{helper}: state left");
     // The store was saved: a session on the image sees the owner.
     let out = h.fr(["exec", "-f", s(&img), "stat", "-c", "%u:%g", "/www/index.html"]);
-    assert_eq!(out.ok(), "123:456\n", "{helper}");
+    assert_eq!(out.ok(), "70000:456\n", "{helper}");
 }
 
 #[test]
@@ -205,7 +206,7 @@ fn a_killed_monitor_loses_no_answered_change_and_list_removes_its_state() {
     let Some(img) = web_image(h, &marker) else { return };
     let rt = Runtime::new(h);
     rt.fr(&["instance", "start", "-f", s(&img), "db"]).ok();
-    rt.fr(&["exec", "instance://db", "--", "sh", "-c", "touch /kept && chown 321:654 /kept"]).ok();
+    rt.fr(&["exec", "instance://db", "--", "sh", "-c", "touch /kept && chown 70001:654 /kept"]).ok();
     let monitor = rt.field("db", "pid") as i32;
     let pid = rustix::process::Pid::from_raw(monitor).unwrap();
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
@@ -231,7 +232,7 @@ fn a_killed_monitor_loses_no_answered_change_and_list_removes_its_state() {
     );
     assert!(!rt.dir.join("fr/instances/db").exists());
     // The image is free again, and the change the monitor answered is kept.
-    assert_eq!(h.fr(["exec", "-f", s(&img), "stat", "-c", "%u:%g", "/kept"]).ok(), "321:654\n");
+    assert_eq!(h.fr(["exec", "-f", s(&img), "stat", "-c", "%u:%g", "/kept"]).ok(), "70001:654\n");
     // instance:// of the dead instance says so.
     let out = rt.fr(&["exec", "instance://db", "--", "true"]);
     assert_eq!(out.code, Some(125));
