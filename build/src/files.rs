@@ -1,0 +1,361 @@
+//! `%files`: files copied into the stage's image.
+//!
+//! From the host: each `SRC [DST]` (SRC a path or a wildcard pattern,
+//! relative ones from the current directory; DST defaulting to SRC, or to
+//! each path the pattern matched) as `cp -a --no-preserve=ownership` run
+//! by real root would copy it: directories recursively, modes, times,
+//! links and hard links kept, every file owned by root (or by the group a
+//! set-group-id directory passes on). A symbolic link named as SRC is
+//! followed, as Apptainer's `cp -L` follows it. DST is resolved in the
+//! image (its links lead inside it, never to the host), its missing
+//! parents made 0755, and a DST that is a directory receives SRC by its
+//! own name (Apptainer's `CopyFromHost()`). The copy runs as fake root on
+//! the host tree, having loaded the image's records, so that it sees the
+//! image's owners and modes; its records go into the image's store.
+//!
+//! `from STAGE`: the same from an earlier stage's image, each file with
+//! that stage's fake metadata (owner, mode, device, xattrs), as
+//! Apptainer's tar copy keeps them (`CopyFromStage()`): the earlier stage
+//! is exported, the chosen members renamed, and imported here.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::Path;
+
+use fr_emulator::tar::{self, Kind, Member};
+use fr_image::def::Files;
+use fr_image::layout::{Existing, Image};
+
+use crate::build::StageRun;
+use crate::child;
+use crate::error::Error;
+use crate::glob;
+use crate::tree::Tree;
+
+/// A path as a shell word in single quotes.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The directories to make for a copy to `dst` (resolved in the image,
+/// a trailing `/` meaning a directory): none if it exists, else every
+/// missing one up to it, or up to its parent (Apptainer's
+/// `makeParentDir()`).
+fn missing_parents(tree: &Tree, dst: &str) -> Vec<String> {
+    let trimmed = dst.trim_end_matches('/');
+    if tree.lookup(trimmed) != Existing::Missing {
+        return Vec::new();
+    }
+    let upto = if dst.ends_with('/') {
+        trimmed
+    } else {
+        trimmed.rsplit_once('/').map_or("", |(parent, _)| parent)
+    };
+    let mut out = Vec::new();
+    let mut at = String::new();
+    for part in upto.split('/').filter(|p| !p.is_empty()) {
+        if !at.is_empty() {
+            at.push('/');
+        }
+        at.push_str(part);
+        if tree.lookup(&at) == Existing::Missing {
+            out.push(at.clone());
+        }
+    }
+    out
+}
+
+/// One source path into the image: where it lands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Copy {
+    /// The source as matched (host path, or a path in the earlier stage).
+    src: String,
+    /// Where it lands in the image, from its root.
+    dst: String,
+    /// Directories to make first, from the root down.
+    parents: Vec<String>,
+}
+
+/// Where each match of `src` goes for the pair `(src, dst)`; `matched` are
+/// the matches (DST defaults to each of them).
+fn plan(tree: &Tree, src: &str, dst: &str, matched: &[String]) -> Vec<Copy> {
+    matched
+        .iter()
+        .map(|m| {
+            // The parser gives DST as SRC when the line has none.
+            let wanted = if dst == src { m.as_str() } else { dst };
+            let resolved = tree.resolve(wanted);
+            let parents = missing_parents(tree, &resolved);
+            let trimmed = resolved.trim_end_matches('/');
+            let into_dir = tree.lookup(trimmed) == Existing::Dir
+                || (resolved.ends_with('/') && !parents.is_empty())
+                || trimmed.is_empty();
+            let dst = if into_dir {
+                let name = Path::new(m.trim_end_matches('/'))
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if trimmed.is_empty() {
+                    name
+                } else {
+                    format!("{trimmed}/{name}")
+                }
+            } else {
+                trimmed.to_string()
+            };
+            Copy { src: m.clone(), dst, parents }
+        })
+        .collect()
+}
+
+/// `%files` from the host.
+pub fn from_host(run: &StageRun<'_>, blocks: &[&Files]) -> Result<(), Error> {
+    let tree = Tree::open(&run.rootfs)?;
+    let mut script = String::from("set -e\n");
+    for block in blocks {
+        for (src, dst) in &block.pairs {
+            let matched: Vec<String> =
+                glob::expand(src).into_iter().map(|p| p.to_string_lossy().into_owned()).collect();
+            if matched.is_empty() {
+                return Err(Error::Failed {
+                    step: run.name(&format!("%files (line {})", block.line)),
+                    code: 1,
+                    hint: Some(format!("{src} matches no file on the host")),
+                });
+            }
+            for c in plan(&tree, src, dst, &matched) {
+                let root = run.rootfs.display().to_string();
+                if let Some(last) = c.parents.last() {
+                    // Each missing level 0755, as Apptainer's MkdirAll.
+                    script.push_str(&format!(
+                        "(umask 022 && mkdir -p -- {})\n",
+                        quote(&format!("{root}/{last}"))
+                    ));
+                }
+                // --remove-destination: a link the image has at DST is
+                // replaced, never written through.
+                script.push_str(&format!(
+                    "cp -a -H --no-preserve=ownership --remove-destination -- {} {}\n",
+                    quote(&c.src),
+                    quote(&format!("{root}/{}", c.dst))
+                ));
+            }
+        }
+    }
+    let path = run.ctx.tmp.join(format!("stage{}-files.sh", run.index));
+    std::fs::write(&path, script).map_err(Error::io(format!("writing {}", path.display())))?;
+    let command: Vec<OsString> = vec!["/bin/sh".into(), "-e".into(), path.into()];
+    run.host_session("%files", command, Vec::new(), true)
+}
+
+/// Whether the member `path` is `prefix` or below it (`prefix` empty: the
+/// whole image).
+fn below(path: &str, prefix: &str) -> Option<String> {
+    if prefix.is_empty() {
+        return Some(path.to_string());
+    }
+    if path == prefix {
+        return Some(String::new());
+    }
+    path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')).map(String::from)
+}
+
+fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}/{b}"),
+    }
+}
+
+/// A member name as a path from the root: no `./`, no trailing `/`.
+fn normal(name: &[u8]) -> String {
+    let s = String::from_utf8_lossy(name);
+    let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    parts.join("/")
+}
+
+/// `%files from STAGE`: `block`'s pairs out of the earlier stage's image
+/// at `source`.
+pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<(), Error> {
+    let stage = block.from.clone().unwrap_or_default();
+    let step = run.name(&format!("%files from {stage}"));
+    let here = Tree::open(&run.rootfs)?;
+    let there = Tree::open(source)?;
+    // (the source resolved in its stage, the copy)
+    let mut copies: Vec<(String, Copy)> = Vec::new();
+    for (src, dst) in &block.pairs {
+        let pattern = format!("{}/{}", source.display(), src.trim_start_matches('/'));
+        let matched: Vec<String> = glob::expand(&pattern)
+            .into_iter()
+            .filter_map(|p| p.strip_prefix(source).ok().map(|r| r.to_string_lossy().into_owned()))
+            .map(|r| format!("/{r}"))
+            .collect();
+        let src_shown = if glob::has_wildcard(src) {
+            src.clone()
+        } else {
+            format!("/{}", src.trim_start_matches('/'))
+        };
+        for c in plan(&here, &src_shown, dst, &matched) {
+            // Links on the way are followed in the earlier stage, the
+            // last one too (Apptainer dereferences the source).
+            let resolved = there.resolve(&c.src);
+            if there.lookup(&resolved) == Existing::Missing {
+                return Err(Error::Failed {
+                    step: step.clone(),
+                    code: 1,
+                    hint: Some(format!("{} is not in stage {stage}", c.src)),
+                });
+            }
+            copies.push((resolved.trim_end_matches('/').to_string(), c));
+        }
+        if matched.is_empty() {
+            return Err(Error::Failed {
+                step: step.clone(),
+                code: 1,
+                hint: Some(format!("{src} matches nothing in stage {stage}")),
+            });
+        }
+    }
+
+    let tar_path = run.ctx.tmp.join(format!("stage{}-from-{}.tar", run.index, run.next_tag()));
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&tar_path)
+            .map_err(Error::io(format!("writing {}", tar_path.display())))?,
+    );
+    let write_err = |e: std::io::Error| Error::Io {
+        what: format!("writing {}", tar_path.display()),
+        source: e,
+    };
+    let mut made: Vec<String> = Vec::new();
+    for (_, c) in &copies {
+        for dir in &c.parents {
+            if made.contains(dir) {
+                continue;
+            }
+            made.push(dir.clone());
+            let m = Member {
+                path: format!("./{dir}").into_bytes(),
+                kind: Some(Kind::Directory),
+                mode: 0o755,
+                uname: b"root".to_vec(),
+                gname: b"root".to_vec(),
+                mtime: run.ctx.mtime,
+                ..Member::default()
+            };
+            out.write_all(&tar::header(&m)).map_err(write_err)?;
+        }
+    }
+
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::Io { what: "a pipe".into(), source: e.into() })?;
+    let export = child::export(&step, source, Path::new("-"), Some(write), false, None)?;
+    let pipe = std::fs::File::from(read);
+    let mut reader = tar::Reader::new(&pipe);
+    let mut problem: Option<String> = None;
+    loop {
+        let entry = match reader.next_entry() {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(e) => {
+                problem = Some(format!("reading the export of stage {stage}: {e}"));
+                break;
+            }
+        };
+        let name = normal(&entry.member.path);
+        let mut data: Option<Vec<u8>> = None;
+        for (src, c) in &copies {
+            let Some(rest) = below(&name, src) else { continue };
+            let mut m = entry.member.clone();
+            m.path = format!("./{}", join(&c.dst, &rest)).into_bytes();
+            if m.kind == Some(Kind::HardLink) {
+                let target = normal(&m.link);
+                match below(&target, src) {
+                    Some(r) => m.link = format!("./{}", join(&c.dst, &r)).into_bytes(),
+                    None => {
+                        problem = Some(format!(
+                            "/{name} is a hard link to /{target}, which is not copied: copy \
+                             /{target} too, or the directory that holds both"
+                        ));
+                        break;
+                    }
+                }
+            }
+            if data.is_none() {
+                let mut bytes = Vec::new();
+                if let Err(e) = reader.data(&mut bytes) {
+                    problem = Some(format!("reading the export of stage {stage}: {e}"));
+                    break;
+                }
+                data = Some(bytes);
+            }
+            let bytes = data.as_deref().unwrap_or_default();
+            m.size = if m.kind.unwrap_or(Kind::Regular) == Kind::Regular {
+                bytes.len() as u64
+            } else {
+                0
+            };
+            out.write_all(&tar::header(&m)).map_err(write_err)?;
+            if m.size > 0 {
+                out.write_all(bytes).map_err(write_err)?;
+                out.write_all(&vec![0u8; tar::padding(m.size)]).map_err(write_err)?;
+            }
+        }
+        if problem.is_some() {
+            break;
+        }
+    }
+    // The rest of the stream (the end blocks), so that the export never
+    // waits on a full pipe.
+    let _ = std::io::copy(&mut &pipe, &mut std::io::sink());
+    drop(pipe);
+    export.must()?;
+    if let Some(why) = problem {
+        return Err(Error::Failed { step, code: 1, hint: Some(why) });
+    }
+    out.write_all(&tar::END).map_err(write_err)?;
+    out.flush().map_err(write_err)?;
+    drop(out);
+    child::import(&step, &tar_path, &run.rootfs, false)?;
+    let _ = std::fs::remove_file(&tar_path);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_follow_apptainers_rules() {
+        let root = std::env::temp_dir().join(format!("fr-build-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("opt/app")).unwrap();
+        std::os::unix::fs::symlink("/opt", root.join("o")).unwrap();
+        let t = Tree::open(&root).unwrap();
+        let one = |src: &str, dst: &str| plan(&t, src, dst, &[src.to_string()]).remove(0);
+        // Into an existing directory, by the source's name.
+        let c = one("/host/conf", "/opt/app");
+        assert_eq!((c.dst.as_str(), c.parents.len()), ("opt/app/conf", 0));
+        // To a new name: its missing parents made.
+        let c = one("/host/conf", "/new/dir/conf.txt");
+        assert_eq!(c.dst, "new/dir/conf.txt");
+        assert_eq!(c.parents, ["new", "new/dir"]);
+        // A trailing slash makes the directory, and the file goes in it.
+        let c = one("/host/conf", "/made/");
+        assert_eq!((c.dst.as_str(), c.parents.clone()), ("made/conf", vec!["made".to_string()]));
+        // DST as SRC (no DST given); through the image's own link.
+        let c = one("/o/app/x", "/o/app/x");
+        assert_eq!(c.dst, "opt/app/x");
+        // DST defaults to each match of a pattern.
+        let cs = plan(&t, "/h/*.c", "/h/*.c", &["/h/a.c".into(), "/h/b.c".into()]);
+        assert_eq!(cs.iter().map(|c| c.dst.as_str()).collect::<Vec<_>>(), ["h/a.c", "h/b.c"]);
+        assert_eq!(cs[0].parents, ["h"]);
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(below("a/b/c", "a/b"), Some("c".into()));
+        assert_eq!(below("a/bc", "a/b"), None);
+        assert_eq!(below("a/b", "a/b"), Some(String::new()));
+        assert_eq!(below("x", ""), Some("x".into()));
+        assert_eq!(normal(b"./usr/bin/"), "usr/bin");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}
