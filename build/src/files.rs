@@ -18,6 +18,7 @@
 //! Apptainer's tar copy keeps them (`CopyFromStage()`): the earlier stage
 //! is exported, the chosen members renamed, and imported here.
 
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
@@ -175,6 +176,20 @@ fn normal(name: &[u8]) -> String {
     parts.join("/")
 }
 
+/// The (device, inode) of every regular file at or below `path` that has
+/// other names; links are not followed.
+fn linked_files(path: &Path, out: &mut HashSet<(u64, u64)>) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+    if meta.is_file() && meta.nlink() > 1 {
+        out.insert((meta.dev(), meta.ino()));
+    } else if meta.is_dir() {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            linked_files(&entry.path(), out);
+        }
+    }
+}
+
 /// `%files from STAGE`: `block`'s pairs out of the earlier stage's image
 /// at `source`.
 pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<(), Error> {
@@ -247,13 +262,25 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
         }
     }
 
+    // A file with other names is exported once with its data, under its
+    // first name, and as hard links to it under the others; a copy that
+    // takes only some of the names needs the data of one it leaves out.
+    // So the files chosen that have other names are known before, and the
+    // data of their names outside the copy kept when they pass.
+    let mut linked: HashSet<(u64, u64)> = HashSet::new();
+    for (src, _) in &copies {
+        linked_files(&source.join(src), &mut linked);
+    }
+    let mut held: HashMap<String, (Member, Vec<u8>)> = HashMap::new();
+    let mut moved: HashMap<String, String> = HashMap::new();
+
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::Io { what: "a pipe".into(), source: e.into() })?;
     let export = child::export(&step, source, Path::new("-"), Some(write), false, None)?;
     let pipe = std::fs::File::from(read);
     let mut reader = tar::Reader::new(&pipe);
     let mut problem: Option<String> = None;
-    loop {
+    'members: loop {
         let entry = match reader.next_entry() {
             Ok(Some(e)) => e,
             Ok(None) => break,
@@ -263,46 +290,64 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
             }
         };
         let name = normal(&entry.member.path);
+        let chosen = copies.iter().any(|(src, _)| below(&name, src).is_some());
+        let regular = entry.member.kind.unwrap_or(Kind::Regular) == Kind::Regular;
         let mut data: Option<Vec<u8>> = None;
-        for (src, c) in &copies {
-            let Some(rest) = below(&name, src) else { continue };
-            let mut m = entry.member.clone();
-            m.path = format!("./{}", join(&c.dst, &rest)).into_bytes();
-            if m.kind == Some(Kind::HardLink) {
-                let target = normal(&m.link);
-                match below(&target, src) {
-                    Some(r) => m.link = format!("./{}", join(&c.dst, &r)).into_bytes(),
-                    None => {
-                        problem = Some(format!(
-                            "/{name} is a hard link to /{target}, which is not copied: copy \
-                             /{target} too, or the directory that holds both"
-                        ));
-                        break;
-                    }
-                }
-            }
-            if data.is_none() {
+        if !chosen && regular && !linked.is_empty() {
+            use std::os::unix::fs::MetadataExt;
+            let st = std::fs::symlink_metadata(source.join(&name));
+            if st.is_ok_and(|m| linked.contains(&(m.dev(), m.ino()))) {
                 let mut bytes = Vec::new();
                 if let Err(e) = reader.data(&mut bytes) {
                     problem = Some(format!("reading the export of stage {stage}: {e}"));
                     break;
                 }
+                held.insert(name.clone(), (entry.member.clone(), bytes));
+            }
+            continue;
+        }
+        for (src, c) in &copies {
+            let Some(rest) = below(&name, src) else { continue };
+            let mut m = entry.member.clone();
+            let new_name = join(&c.dst, &rest);
+            m.path = format!("./{new_name}").into_bytes();
+            let mut bytes_of_held = None;
+            if m.kind == Some(Kind::HardLink) {
+                let target = normal(&m.link);
+                let inside = copies.iter().find_map(|(s, cc)| below(&target, s).map(|r| join(&cc.dst, &r)));
+                if let Some(t) = inside {
+                    m.link = format!("./{t}").into_bytes();
+                } else if let Some(first) = moved.get(&target) {
+                    m.link = format!("./{first}").into_bytes();
+                } else if let Some((first, bytes)) = held.get(&target) {
+                    // The first name copied takes the file's data.
+                    m = Member { path: m.path.clone(), ..first.clone() };
+                    moved.insert(target.clone(), new_name.clone());
+                    bytes_of_held = Some(bytes.clone());
+                } else {
+                    problem = Some(format!(
+                        "/{name} is a hard link to /{target}, which the export did not give \
+                         first: copy /{target} too, or the directory that holds both"
+                    ));
+                    break 'members;
+                }
+            }
+            if data.is_none() && bytes_of_held.is_none() {
+                let mut bytes = Vec::new();
+                if let Err(e) = reader.data(&mut bytes) {
+                    problem = Some(format!("reading the export of stage {stage}: {e}"));
+                    break 'members;
+                }
                 data = Some(bytes);
             }
-            let bytes = data.as_deref().unwrap_or_default();
-            m.size = if m.kind.unwrap_or(Kind::Regular) == Kind::Regular {
-                bytes.len() as u64
-            } else {
-                0
-            };
+            let bytes = bytes_of_held.as_deref().or(data.as_deref()).unwrap_or_default();
+            let is_regular = m.kind.unwrap_or(Kind::Regular) == Kind::Regular;
+            m.size = if is_regular { bytes.len() as u64 } else { 0 };
             out.write_all(&tar::header(&m)).map_err(write_err)?;
             if m.size > 0 {
                 out.write_all(bytes).map_err(write_err)?;
                 out.write_all(&vec![0u8; tar::padding(m.size)]).map_err(write_err)?;
             }
-        }
-        if problem.is_some() {
-            break;
         }
     }
     // The rest of the stream (the end blocks), so that the export never

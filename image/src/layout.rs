@@ -318,7 +318,7 @@ pub fn metadata(image: &dyn Image, m: &Metadata<'_>) -> (Vec<Entry>, Vec<String>
     if let Some(help) = s.help.as_deref().filter(|h| !h.is_empty() && m.runs("help")) {
         let path = ".singularity.d/runscript.help";
         if b.lookup(path) == Existing::Missing || m.force {
-            b.write(path, 0o644, format!("{help}\n").into_bytes());
+            b.write(path, 0o644, format!("{}\n", help.trim_end()).into_bytes());
         } else {
             warnings
                 .push("the image has a help text already: it is kept (--force replaces it)".into());
@@ -381,10 +381,10 @@ pub fn metadata(image: &dyn Image, m: &Metadata<'_>) -> (Vec<Entry>, Vec<String>
         let path = ".singularity.d/env/90-environment.sh";
         match b.lookup(path) {
             Existing::File(Some(mut old)) => {
-                old.extend_from_slice(format!("\n{env}\n").as_bytes());
+                old.extend_from_slice(format!("\n{}\n", env.trim_end()).as_bytes());
                 b.write(path, 0o755, old);
             }
-            _ => b.write(path, 0o755, format!("#!/bin/sh\n\n{env}\n").into_bytes()),
+            _ => b.write(path, 0o755, format!("#!/bin/sh\n\n{}\n", env.trim_end()).into_bytes()),
         }
     }
 
@@ -401,9 +401,10 @@ pub fn metadata(image: &dyn Image, m: &Metadata<'_>) -> (Vec<Entry>, Vec<String>
 /// A run, start or test script as Apptainer writes it
 /// (`handleShebangScript()`): the body's own `#!` line if it starts with
 /// one, else `#!/bin/sh`, or the interpreter `-c` names; a blank line;
-/// the body.
+/// the body. A body ends where its last line does (Apptainer trims the
+/// section's trailing blank lines).
 pub fn with_shebang(script: &Script) -> String {
-    let body = script.body.as_str();
+    let body = script.body.trim_end();
     let (mut shebang, rest) = if body.trim_start().starts_with("#!") {
         let body = body.trim_start();
         match body.split_once('\n') {
