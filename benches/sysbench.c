@@ -81,6 +81,9 @@ int main(int argc, char **argv)
         else if (!strcmp(op, "open-close")) {
             int f = open("f", O_RDONLY | O_CLOEXEC);
             r = f < 0 ? -1 : close(f);
+        } else if (!strcmp(op, "open-write-close")) {
+            int f = open("f", O_WRONLY | O_CLOEXEC);
+            r = f < 0 ? -1 : close(f);
         } else {
             fprintf(stderr, "unknown op %s\n", op);
             return 2;

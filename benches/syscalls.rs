@@ -33,6 +33,7 @@ const OPS: &[&str] = &[
     "setxattr-user",
     "getuid",
     "open-close",
+    "open-write-close",
 ];
 
 struct Setup {

@@ -294,3 +294,78 @@ fn fsck_and_import_keep_the_records_only_subordinate_ids_can_reach() {
     other.ok();
     assert_eq!(h.exec(Some(&rootfs), f, &show).ok(), want, "after a root-mapped session");
 }
+
+/// A process that drops root (`su` to a user) holds its ids in the kernel
+/// too in subuid mode, fr having the kernel make the same change, and so
+/// meets the kernel's own checks where fr never looks: a plain read of
+/// root's 0600 file, a listing of a directory only root may read. Real
+/// root's child, the oracle, is refused the same.
+#[test]
+fn a_process_that_dropped_root_is_refused_what_real_roots_child_is() {
+    let Some((h, rootfs)) = subuid_rootfs() else { return };
+    if !common::is_root() {
+        cannot_run::<()>("the oracle is real root: run the suite as root");
+        return;
+    }
+    let script = "echo secret > /s && chmod 600 /s && mkdir -m 700 /shut && mkdir -m 777 /pub && \
+        echo 'u:x:1000:1000::/:/bin/sh' >> /etc/passwd && \
+        su -s /bin/sh u -c 'id -u; id -G; cat /s; echo cat=$?; ls /shut; echo ls=$?; \
+        echo x >> /s; echo append=$?; touch /pub/mine; chmod 600 /pub/mine; cat /pub/mine; \
+        echo own=$?' 2>&1; stat -c '%u:%g %a' /s /pub/mine";
+    let oracle = h.oracle_copy(&rootfs);
+    let root = std::process::Command::new("chroot")
+        .arg(&oracle)
+        .args(["/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    let root = String::from_utf8_lossy(&root.stdout).into_owned();
+    assert!(root.contains("cat=1") && root.contains("ls=1"), "the oracle: {root}");
+    let fr = h.exec(Some(&rootfs), &["-q", "--fakeroot", "--userns=subuid"], &["sh", "-c", script]);
+    assert_eq!(fr.ok(), root);
+}
+
+/// A set-user-id-root program of an imported image (the import records
+/// the bit and the owner; the user's real file has neither) run by a
+/// process that dropped root: fr gives the real file the bit it records
+/// before the kernel runs it, so that the kernel's exec makes the same
+/// change as fr's, and the program reads what only root may, as under
+/// real root (the oracle, in a chroot of the same tree).
+#[test]
+fn an_imported_set_user_id_program_raises_the_kernels_ids_too() {
+    let Some((h, rootfs)) = subuid_rootfs() else { return };
+    if !common::is_root() {
+        cannot_run::<()>("the oracle is real root: run the suite as root");
+        return;
+    }
+    let Some(prog) = h.compile("exec_creds.c", "exec-creds", &["-static"]) else { return };
+    let tree = h.oracle_copy(&rootfs);
+    std::fs::create_dir(tree.join("w")).unwrap();
+    common::install(h, &prog, &tree.join("w"), "suid-ok");
+    std::fs::write(tree.join("w/secret"), "s").unwrap();
+    let sh = |script: &str| {
+        let ok = std::process::Command::new("sh").arg("-ec").arg(script).status().unwrap();
+        assert!(ok.success(), "{script}");
+    };
+    let t = tree.display();
+    sh(&format!(
+        "chown 0:0 {t}/w/suid-ok {t}/w/secret && chmod 4755 {t}/w/suid-ok && \
+         chmod 600 {t}/w/secret && echo 'u:x:1000:1000::/:/bin/sh' >> {t}/etc/passwd"
+    ));
+    let dir = h.scratch("suid-import");
+    let archive = dir.join("image.tar");
+    sh(&format!("tar -C {t} --numeric-owner -cf {} .", archive.display()));
+    std::os::unix::fs::chown(&dir, Some(h.uid), Some(h.gid)).unwrap();
+    std::os::unix::fs::chown(&archive, Some(h.uid), Some(h.gid)).unwrap();
+    let image = dir.join("image");
+    h.fr_in(&dir, ["import", "image.tar", image.to_str().unwrap()]).ok();
+    let script = "cd /w && su -s /bin/sh u -c '/w/suid-ok child'";
+    let root = std::process::Command::new("chroot")
+        .arg(&tree)
+        .args(["/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    let root = String::from_utf8_lossy(&root.stdout).into_owned();
+    assert!(root.contains("open(secret) as euid 0: ok"), "the oracle: {root}");
+    let fr = h.exec(Some(&image), &["-q", "--fakeroot", "--userns=subuid"], &["sh", "-c", script]);
+    assert_eq!(fr.ok(), root);
+}

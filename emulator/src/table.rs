@@ -98,6 +98,9 @@ pub struct InodeTable {
     /// Whether a default ACL was ever recorded: until then no new file
     /// takes one from its directory.
     default_acls: AtomicBool,
+    /// Whether a device node was ever recorded: until then no file is one
+    /// of fr's device placeholders.
+    devices: AtomicBool,
     /// Whether anything changed since the table was made or restored.
     changed: AtomicBool,
     journal: OnceLock<Box<dyn Journal>>,
@@ -117,6 +120,7 @@ impl InodeTable {
             ids,
             setgid_dirs: AtomicBool::new(false),
             default_acls: AtomicBool::new(false),
+            devices: AtomicBool::new(false),
             changed: AtomicBool::new(false),
             journal: OnceLock::new(),
             queued: Mutex::new(VecDeque::new()),
@@ -596,6 +600,16 @@ impl InodeTable {
         if attrs.is_dir() && attrs.mode & crate::attrs::S_ISGID != 0 {
             self.setgid_dirs.store(true, Ordering::Relaxed);
         }
+        if attrs.file_type().is_device() {
+            self.devices.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether some file may be one of fr's device placeholders (a device
+    /// was recorded at some point): until then no lookup is needed to
+    /// tell.
+    pub fn may_have_devices(&self) -> bool {
+        self.devices.load(Ordering::Relaxed)
     }
 
     /// `chown(2)` on `key` by a caller with credentials `creds`; returns

@@ -17,10 +17,11 @@
 //!    must then be only blank lines and comments (or begin with an indented
 //!    `Bootstrap:`);
 //! 2. each stage's `%arguments` defaults are read from its text as written,
-//!    and its templates replaced ([`template`]); a stage's defaults are its
-//!    own;
-//! 3. the stage is read: its header ([`header`]) up to the first line
-//!    whose first word starts with `%`, then its sections ([`sections`]);
+//!    and its templates replaced (`def/template.rs`); a stage's defaults
+//!    are its own;
+//! 3. the stage is read: its header (`def/header.rs`) up to the first line
+//!    whose first word starts with `%`, then its sections
+//!    (`def/sections.rs`);
 //! 4. the agent's required keys are checked, and every `%files from STAGE`
 //!    must name an earlier stage.
 //!

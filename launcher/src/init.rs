@@ -62,7 +62,12 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
         sys::exit_now(125);
     }
     let workload = match sys::fork_with(0) {
-        Ok(Forked::Child) => workload::run(&plan.command, chan, program, false),
+        Ok(Forked::Child) => {
+            if program.is_some() {
+                workload::join_root_group();
+            }
+            workload::run(&plan.command, chan, program, false)
+        }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
             channel::send_failure(chan.as_fd(), &format!("forking the command: {e}"));

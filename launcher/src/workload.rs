@@ -95,6 +95,17 @@ pub fn run(cmd: &Command, chan: OwnedFd, program: Option<&[SockFilter]>, no_new_
     exec(cmd)
 }
 
+/// Makes the kernel's supplementary groups real root's, `[0]` (what a
+/// root login's `initgroups` leaves), where the namespace lets the
+/// process set them (subuid mode; a root-mapped namespace denies
+/// `setgroups`, and fr's record answers alone there). The kernel then
+/// holds the workload's fake credentials from the start, which lets fr
+/// hand it the workload's later `set*id` calls to make as well
+/// (`fr_supervisor::handlers::ident`).
+pub fn join_root_group() {
+    let _ = rustix::thread::set_thread_groups(&[rustix::process::Gid::ROOT]);
+}
+
 /// The id of the mount that is this process's root: in an image, the
 /// image itself, the one mount whose files fr changes as fake root would.
 fn root_mount() -> Option<u64> {

@@ -16,7 +16,7 @@ use rustix::io::Errno;
 
 use crate::arch::Arch;
 use crate::sys::{self, SockFilter};
-use crate::table::{Bound, When, REFUSED, SIGNALLING};
+use crate::table::{Bound, When, OPENING, REFUSED, SIGNALLING, WRITING};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
@@ -31,7 +31,7 @@ fn build_error(arch: Arch) -> impl Fn(libseccomp::error::SeccompError) -> Filter
 }
 
 /// One context per ABI, each with only that ABI's rules, merged into one.
-fn context(bound: &[Bound], shield: Option<u32>) -> Result<ScmpFilterContext, FilterError> {
+fn context(bound: &[Bound], options: &Options) -> Result<ScmpFilterContext, FilterError> {
     let mut merged: Option<ScmpFilterContext> = None;
     for arch in Arch::ALL {
         let err = build_error(arch);
@@ -69,13 +69,22 @@ fn context(bound: &[Bound], shield: Option<u32>) -> Result<ScmpFilterContext, Fi
                             .map_err(&err)?;
                     }
                 }
+                When::Opening { arg } => {
+                    let extra = if options.writes { WRITING } else { &[] };
+                    for &bit in OPENING.iter().chain(extra) {
+                        let has_bit =
+                            ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(bit), bit);
+                        ctx.add_rule_conditional(ScmpAction::Notify, syscall, &[has_bit])
+                            .map_err(&err)?;
+                    }
+                }
             }
         }
         for refused in REFUSED {
             let syscall = ScmpSyscall::from_name(refused.name).map_err(&err)?;
             ctx.add_rule(ScmpAction::Errno(refused.errno), syscall).map_err(&err)?;
         }
-        if let Some(pid) = shield {
+        if let Some(pid) = options.shield {
             for name in SIGNALLING {
                 let syscall = ScmpSyscall::from_name(name).map_err(&err)?;
                 let at_fr = ScmpArgCompare::new(0, ScmpCompareOp::Equal, u64::from(pid));
@@ -124,15 +133,25 @@ fn prologue(bound: &[Bound]) -> Vec<SockFilter> {
     p
 }
 
+/// What a session's filter depends on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// fr's own pid, when the workload shares fr's pid namespace.
+    pub shield: Option<u32>,
+    /// Whether opens for writing are notified too ([`When::Opening`]):
+    /// where the kernel cannot enforce ids a thread dropped to.
+    pub writes: bool,
+}
+
 /// The classic BPF program of the filter: the prologue, then libseccomp's.
-/// `shield` is fr's own pid when the workload shares fr's pid namespace
+/// `options.shield` is fr's own pid when the workload shares fr's pid namespace
 /// (`--userns=none`): the calls that signal or open a process by its pid
 /// ([`SIGNALLING`]) fail with `ESRCH` for it, as they do in a container,
 /// where fr has no pid at all. (A signal to a whole process group or to
 /// every process, `kill(0)` or `kill(-1)`, still reaches fr there, as it
 /// reaches every process of the user's; fr forwards the ones it can catch.)
-pub fn build(bound: &[Bound], shield: Option<u32>) -> Result<Vec<SockFilter>, FilterError> {
-    let ctx = context(bound, shield)?;
+pub fn build(bound: &[Bound], options: &Options) -> Result<Vec<SockFilter>, FilterError> {
+    let ctx = context(bound, options)?;
     let (reader, writer) = rustix::pipe::pipe().map_err(|e| FilterError::Export(e.to_string()))?;
     // A filter this size is far below a pipe's capacity, so the export
     // cannot block before the pipe is read.
@@ -170,7 +189,7 @@ mod tests {
 
     #[test]
     fn the_program_is_built_for_every_abi() {
-        let program = build(&bind(), None).unwrap();
+        let program = build(&bind(), &Options::default()).unwrap();
         assert!(program.len() > 20);
         // Every ABI's audit arch appears as a comparison constant.
         for arch in [0xc000_003e_u32, 0x4000_0003] {
@@ -244,7 +263,7 @@ mod tests {
         const AUDIT: [(Arch, u32); 3] =
             [(Arch::X86_64, 0xc000_003e), (Arch::I386, 0x4000_0003), (Arch::X32, 0xc000_003e)];
         let bound = bind();
-        let program = build(&bound, None).unwrap();
+        let program = build(&bound, &Options::default()).unwrap();
         for (arch, audit) in AUDIT {
             let refused: Vec<(i32, u32)> = REFUSED
                 .iter()
@@ -278,29 +297,19 @@ mod tests {
                     args[arg as usize] = value;
                     run(&program, audit, filter_nr, args)
                 };
+                let any_bit = |arg: u32, bits: &[u64]| {
+                    let name = b.syscall.name;
+                    assert_eq!(none, ALLOW, "{} {name} without its bits", arch.name());
+                    let others = !bits.iter().fold(0, |all, bit| all | bit) & 0xffff_ffff;
+                    assert_eq!(with(arg, others), ALLOW, "{} {name} other bits", arch.name());
+                    for &bit in bits {
+                        assert_eq!(with(arg, bit | 1), NOTIFY, "{} {name}", arch.name());
+                    }
+                };
                 match b.syscall.when {
                     When::Always => assert_eq!(none, NOTIFY, "{} {}", arch.name(), b.syscall.name),
-                    When::AnyBit { arg, bits } => {
-                        assert_eq!(
-                            none,
-                            ALLOW,
-                            "{} {} without its bits",
-                            arch.name(),
-                            b.syscall.name
-                        );
-                        let others = !bits.iter().fold(0, |all, bit| all | bit) & 0xffff_ffff;
-                        let name = b.syscall.name;
-                        assert_eq!(with(arg, others), ALLOW, "{} {name} other bits", arch.name());
-                        for &bit in bits {
-                            assert_eq!(
-                                with(arg, bit | 1),
-                                NOTIFY,
-                                "{} {}",
-                                arch.name(),
-                                b.syscall.name
-                            );
-                        }
-                    }
+                    When::AnyBit { arg, bits } => any_bit(arg, bits),
+                    When::Opening { arg } => any_bit(arg, OPENING),
                     When::OneOf { arg, values } => {
                         assert_eq!(
                             none == NOTIFY,
@@ -335,7 +344,7 @@ mod tests {
     fn a_call_the_filter_lets_through_is_decided_in_a_few_instructions() {
         // A binary tree of the numbers (libseccomp's optimize level 2), not
         // one comparison after another: over a hundred for some calls.
-        let program = build(&bind(), None).unwrap();
+        let program = build(&bind(), &Options::default()).unwrap();
         let longest = (0..512)
             .map(|nr| run_counted(&program, 0xc000_003e, nr, [0; 6]))
             .filter(|&(action, _)| action == ALLOW)
@@ -348,7 +357,7 @@ mod tests {
     #[test]
     fn without_a_pid_namespace_fr_cannot_be_signalled_by_its_pid() {
         const FR: u32 = 4321;
-        let program = build(&bind(), Some(FR)).unwrap();
+        let program = build(&bind(), &Options { shield: Some(FR), writes: false }).unwrap();
         for (arch, audit) in [(Arch::X86_64, 0xc000_003e), (Arch::I386, 0x4000_0003)] {
             for name in SIGNALLING {
                 let nr = i32::from(ScmpSyscall::from_name_by_arch(name, arch.scmp()).unwrap());
@@ -358,8 +367,27 @@ mod tests {
                 assert_eq!(at(0), ALLOW, "{name} of 0");
             }
         }
-        let unshielded = build(&bind(), None).unwrap();
+        let unshielded = build(&bind(), &Options::default()).unwrap();
         let kill = i32::from(ScmpSyscall::from_name("kill").unwrap());
         assert_eq!(run(&unshielded, 0xc000_003e, kill, [u64::from(FR), 9, 0, 0, 0, 0]), ALLOW);
+    }
+
+    #[test]
+    fn opens_for_writing_are_notified_only_where_asked() {
+        let openat = i32::from(ScmpSyscall::from_name("openat").unwrap());
+        let flags =
+            |program: &[SockFilter], f: u64| run(program, 0xc000_003e, openat, [0, 0, f, 0, 0, 0]);
+        let plain = build(&bind(), &Options::default()).unwrap();
+        let writes = build(&bind(), &Options { shield: None, writes: true }).unwrap();
+        for f in [0o1, 0o2, 0o1000, 0o1 | 0o1000] {
+            assert_eq!(flags(&plain, f), ALLOW, "{f:o} without writes");
+            assert_eq!(flags(&writes, f), NOTIFY, "{f:o} with writes");
+        }
+        for program in [&plain, &writes] {
+            assert_eq!(flags(program, 0), ALLOW, "O_RDONLY");
+            assert_eq!(flags(program, 0o200_000), ALLOW, "O_DIRECTORY");
+            assert_eq!(flags(program, 0o1_000_000), NOTIFY, "O_NOATIME");
+            assert_eq!(flags(program, 0o100), NOTIFY, "O_CREAT");
+        }
     }
 }

@@ -85,9 +85,14 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(config: Config) -> Result<Self, FilterError> {
         let bound = table::bind();
-        // Without a pid namespace the workload sees fr's pid (filter::build).
-        let shield = (config.namespace == Namespace::None).then(std::process::id);
-        let program = filter::build(&bound, shield)?;
+        let options = filter::Options {
+            // Without a pid namespace the workload sees fr's pid.
+            shield: (config.namespace == Namespace::None).then(std::process::id),
+            // Only in subuid mode does the kernel hold the ids a thread
+            // drops to (handlers::ident), and enforce them on writes.
+            writes: config.namespace != Namespace::Subuid,
+        };
+        let program = filter::build(&bound, &options)?;
         let ctx = handlers::Context {
             inodes: Arc::new(InodeTable::new(config.ids.clone())),
             creds: creds::CredsTable::new(

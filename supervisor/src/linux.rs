@@ -10,7 +10,9 @@ pub const O_WRONLY: u32 = 0o1;
 pub const O_RDWR: u32 = 0o2;
 pub const O_CREAT: u32 = 0o100;
 pub const O_EXCL: u32 = 0o200;
+pub const O_TRUNC: u32 = 0o1000;
 pub const O_APPEND: u32 = 0o2000;
+pub const O_NOATIME: u32 = 0o1_000_000;
 pub const O_DIRECTORY: u32 = 0o200_000;
 pub const O_NOFOLLOW: u32 = 0o400_000;
 pub const O_CLOEXEC: u32 = 0o2_000_000;
@@ -24,6 +26,9 @@ pub const O_TMPFILE: u32 = O_TMPFILE_BIT | O_DIRECTORY;
 pub const AT_FDCWD: i32 = -100;
 pub const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
 pub const AT_REMOVEDIR: i32 = 0x200;
+/// `faccessat2(2)`: check with the effective ids (the same number as
+/// `AT_REMOVEDIR`, for another call).
+pub const AT_EACCESS: i32 = 0x200;
 pub const AT_SYMLINK_FOLLOW: i32 = 0x400;
 pub const AT_NO_AUTOMOUNT: i32 = 0x800;
 pub const AT_EMPTY_PATH: i32 = 0x1000;

@@ -65,6 +65,41 @@ pub fn own_bounding_set() -> Option<u64> {
     Status(status).field("CapBnd:").and_then(|v| u64::from_str_radix(v, 16).ok())
 }
 
+/// A task's credentials as the kernel holds them, from its status (ids as
+/// the reader's user namespace maps them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelCreds {
+    /// Real, effective, saved and file system uid.
+    pub uids: [u32; 4],
+    pub gids: [u32; 4],
+    /// Sorted.
+    pub groups: Vec<u32>,
+    pub effective: u64,
+    pub permitted: u64,
+}
+
+/// The kernel's credentials of task `tid` (`Uid:`, `Gid:`, `Groups:`,
+/// `CapEff:`, `CapPrm:` of its status).
+pub fn kernel_creds(tid: i32) -> Option<KernelCreds> {
+    let status = Status::read(tid)?;
+    let four = |key| -> Option<[u32; 4]> {
+        let v: Vec<u32> =
+            status.field(key)?.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        v.try_into().ok()
+    };
+    let cap = |key| status.field(key).and_then(|v| u64::from_str_radix(v, 16).ok());
+    let mut groups: Vec<u32> =
+        status.field("Groups:")?.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    groups.sort_unstable();
+    Some(KernelCreds {
+        uids: four("Uid:")?,
+        gids: four("Gid:")?,
+        groups,
+        effective: cap("CapEff:")?,
+        permitted: cap("CapPrm:")?,
+    })
+}
+
 /// Whether the `fs.protected_hardlinks` sysctl is on (the kernel's default
 /// when it cannot be read).
 pub fn protected_hardlinks() -> bool {

@@ -157,11 +157,13 @@ pub fn parent(
         None => (&b"."[..], trimmed),
     };
     let dir = lookup(req, dirfd, dir, LookupFlags { follow: true, empty_path: false }, search)?;
-    if search.is_some_and(|may| !may(dir.as_fd())) {
-        return Err(Errno::ACCESS);
-    }
+    // A file that is no directory is ENOTDIR before any permission
+    // (`fs/namei.c: link_path_walk()` checks `d_can_lookup()` first).
     if file_type(dir.as_fd())? != fr_emulator::attrs::S_IFDIR {
         return Err(Errno::NOTDIR);
+    }
+    if search.is_some_and(|may| !may(dir.as_fd())) {
+        return Err(Errno::ACCESS);
     }
     if name == b"." || name == b".." {
         return Err(Errno::EXIST);
@@ -255,8 +257,16 @@ fn walk(
     let mut links = 0;
     while let Some(comp) = todo.pop_front() {
         let last = todo.is_empty();
-        if search.is_some_and(|may| !may(cur.as_fd())) {
-            return Err(Errno::ACCESS);
+        if let Some(may) = search {
+            // `path_init()` and `link_path_walk()` refuse a file that is no
+            // directory (ENOTDIR) before `may_lookup()` asks for search
+            // permission; without a check, the next open says ENOTDIR.
+            if file_type(cur.as_fd())? != fr_emulator::attrs::S_IFDIR {
+                return Err(Errno::NOTDIR);
+            }
+            if !may(cur.as_fd()) {
+                return Err(Errno::ACCESS);
+            }
         }
         match comp.as_slice() {
             b"." => {

@@ -721,7 +721,11 @@ pub fn tar_members(archive: &Path) -> String {
 /// Copies `file` into `dir` (owned by the test user, mode 0755).
 pub fn install(h: &Harness, file: &Path, dir: &Path, name: &str) -> PathBuf {
     let dest = dir.join(name);
-    std::fs::copy(file, &dest).unwrap();
+    // Copied by cp, not by this process: a descriptor open for writing
+    // here would be inherited by whatever another test thread forks
+    // meanwhile, and running the program would fail with ETXTBSY.
+    let ok = Command::new("cp").arg(file).arg(&dest).status().unwrap().success();
+    assert!(ok, "copying {} to {}", file.display(), dest.display());
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
     if let Some(u) = &h.user {
         chown(&dest, Some(u.uid), Some(u.gid)).unwrap();

@@ -1,7 +1,8 @@
 /*
  * exec_creds WORKDIR: a process that drops to uid 1000 and executes
  * set-user-id-root programs: one the kernel cannot run (ENOEXEC), which
- * must change nothing, and one it runs, whose effective uid is then 0.
+ * must change nothing, and one it runs, whose effective uid is then 0 and
+ * which reads a file only root may read.
  * Prints what it sees at each step, for real root and fr to be compared.
  */
 #define _GNU_SOURCE
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && !strcmp(argv[1], "child")) {
         ids("after exec of set-user-id root");
+        int fd = open("secret", O_RDONLY);
+        printf("open(secret) as euid 0: %s\n", fd < 0 ? strerrorname_np(errno) : "ok");
         return 0;
     }
     if (argc != 2 || chdir(argv[1]) < 0) {
@@ -49,9 +52,16 @@ int main(int argc, char **argv)
         return 6;
     close(in);
     close(out);
+    int secret = open("secret", O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    if (secret < 0)
+        return 7;
+    close(secret);
     ids("start");
     syscall(SYS_setresuid, 1000, 1000, 1000);
     ids("dropped");
+    errno = 0;
+    secret = open("secret", O_RDONLY);
+    printf("open(secret) as uid 1000: %s\n", secret < 0 ? strerrorname_np(errno) : "ok");
     char *bad_argv[] = {"suid-bad", NULL};
     errno = 0;
     execv("./suid-bad", bad_argv);

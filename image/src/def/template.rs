@@ -191,33 +191,21 @@ pub(super) fn apply(
             continue;
         }
         let name = &text[ns..ne];
-        let value = match expanded.get(name) {
-            Some(v) => v.clone(),
-            None => {
-                let Some(raw) = lookup(name) else {
-                    return Err(DefError {
-                        line: line_of(b, first, s),
-                        why: format!(
-                            "build argument {name} is not defined (give --build-arg \
-                             {name}=VALUE or a default in %arguments)"
-                        ),
-                    });
-                };
-                // Apptainer replaces each of the value's templates, in
-                // order, everywhere in what the earlier ones left.
-                let mut v = raw.clone();
-                for (vs, ve, inner) in templates(raw) {
-                    if let Some(x) = lookup(inner) {
-                        v = v.replace(&raw[vs..ve], x);
-                    }
-                    if v.len() > MAX_STAGE {
-                        break;
-                    }
-                }
-                expanded.insert(name, v.clone());
-                v
-            }
-        };
+        if !expanded.contains_key(name) {
+            let Some(raw) = lookup(name) else {
+                return Err(DefError {
+                    line: line_of(b, first, s),
+                    why: format!(
+                        "build argument {name} is not defined (give --build-arg \
+                         {name}=VALUE or a default in %arguments)"
+                    ),
+                });
+            };
+            let v = expand(raw, &lookup)
+                .ok_or_else(|| DefError { line: line_of(b, first, s), why: too_big(name) })?;
+            expanded.insert(name, v);
+        }
+        let value = &expanded[name];
         copy(&mut out, &mut line, &text[copied..s]);
         let at = line;
         for c in value.chars() {
@@ -229,18 +217,44 @@ pub(super) fn apply(
         line += b[s..e].iter().filter(|&&c| c == b'\n').count();
         copied = e;
         if out.text.len() > MAX_STAGE {
-            return Err(DefError {
-                line: at,
-                why: format!(
-                    "build argument {name}: the stage grows past {} MiB with its values",
-                    MAX_STAGE >> 20
-                ),
-            });
+            return Err(DefError { line: at, why: too_big(name) });
         }
-        out.applied.insert(name.to_string(), value);
+        if !out.applied.contains_key(name) {
+            out.applied.insert(name.to_string(), value.clone());
+        }
     }
     copy(&mut out, &mut line, &text[copied..]);
     Ok(out)
+}
+
+fn too_big(name: &str) -> String {
+    format!("build argument {name}: the stage grows past {} MiB with its values", MAX_STAGE >> 20)
+}
+
+/// A value with its own templates replaced as Apptainer replaces them:
+/// each template of the value in order, every occurrence of its text in
+/// what the earlier ones left, when either source has its name (so a value
+/// that holds its own template can grow with each repeat). `None` when it
+/// grows past [`MAX_STAGE`].
+fn expand<'a>(raw: &str, lookup: &impl Fn(&str) -> Option<&'a String>) -> Option<String> {
+    let mut v = raw.to_string();
+    let mut done: Vec<&str> = Vec::new();
+    for (vs, ve, inner) in templates(raw) {
+        let Some(x) = lookup(inner) else { continue };
+        let pattern = &raw[vs..ve];
+        // Replacing the same text again changes nothing unless its value
+        // brought the text back.
+        if done.contains(&pattern) && !x.contains(pattern) {
+            continue;
+        }
+        let count = v.matches(pattern).count();
+        if v.len() - count * pattern.len() + count * x.len() > MAX_STAGE {
+            return None;
+        }
+        v = v.replace(pattern, x);
+        done.push(pattern);
+    }
+    Some(v)
 }
 
 /// Appends text of the stage as it is, counting its lines.

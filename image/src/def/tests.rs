@@ -558,6 +558,11 @@ fn a_value_that_grows_the_stage_without_bound_is_an_error() {
     let uses = "{{ B }}".repeat(20);
     let text = format!("Bootstrap: scratch\n%post\n{uses}\n");
     err_with(&text, &args(&[("B", &big)]), 3, &["B", "MiB"]);
+    // A value holding its own template grows with each of its repeats.
+    let selfish = "{{ A }}".repeat(12);
+    err_with("Bootstrap: scratch\n\n%post\n{{ A }}\n", &args(&[("A", &selfish)]), 4, &["A", "MiB"]);
+    let s = parse("Bootstrap: scratch\n%post\n{{ A }}\n", &args(&[("A", "{{A}}{{A}}")])).unwrap();
+    assert_eq!(s.stages[0].sections.post.as_ref().unwrap().body, "{{A}}".repeat(8) + "\n");
 }
 
 #[test]

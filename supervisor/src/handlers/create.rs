@@ -17,7 +17,7 @@
 //! an `O_CREAT` open of a name that exists (nothing is made, or a dangling
 //! symlink is followed).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use fr_emulator::attrs::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, S_ISUID, S_IXGRP};
 use fr_emulator::table::Xattrs;
@@ -123,12 +123,29 @@ pub fn record(
 ) -> Result<InodeKey, Errno> {
     let file =
         fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-    let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     if let Err(e) = ctx.inodes.create_with(key, attrs, xattrs) {
         unmake(dir, name, key, attrs.is_dir());
         return Err(unkept(e));
     }
+    hand_over(ctx, file.as_fd(), &real, &attrs);
     Ok(key)
+}
+
+/// Subuid mode: gives the file fr just made for the caller the owner it
+/// recorded, for real, where the namespace maps it. A thread that dropped
+/// root holds its ids in the kernel too ([`super::ident`]), and the
+/// kernel's own checks of its later calls (opening the file, renaming a
+/// directory it made, ...) must see it own what it made. Otherwise the
+/// record alone holds the owner, as in every other mode.
+fn hand_over(ctx: &Context, file: BorrowedFd<'_>, real: &Kstat, attrs: &Attrs) {
+    if ctx.namespace != crate::Namespace::Subuid {
+        return;
+    }
+    let ids = ctx.inodes.ids();
+    if ids.uid_inside(real.uid) != attrs.uid || ids.gid_inside(real.gid) != attrs.gid {
+        super::owner::kernel_chown(ctx, file, real, Some(attrs.uid), Some(attrs.gid));
+    }
 }
 
 /// Removes the file `name` in `dir` that fr made, if the name still
@@ -368,7 +385,7 @@ pub fn opening(flags: u32, mode: u32) -> Decoded<Opening> {
     }
     let tmpfile = flags & O_TMPFILE == O_TMPFILE;
     if flags & O_CREAT == 0 && !tmpfile {
-        return Decoded::Kernel("no file is made");
+        return Decoded::Kernel(NO_FILE);
     }
     Decoded::Args(Opening {
         tmpfile,
@@ -388,8 +405,19 @@ fn open_at(
     flags: u32,
     mode: u32,
 ) -> Outcome {
-    opening(flags, mode).and_then(|open| make_file(ctx, req, dirfd, path_addr, open))
+    match opening(flags, mode) {
+        Decoded::Args(open) => make_file(ctx, req, dirfd, path_addr, open, flags),
+        // An open of an existing file (O_NOATIME, or writing where the
+        // filter sends those): checked with the fake credentials.
+        Decoded::Kernel(NO_FILE) => {
+            super::access::existing(ctx, req, dirfd, path_addr, flags, NO_FILE)
+        }
+        Decoded::Kernel(why) => Ok(Reply::Continue(why)),
+    }
 }
+
+/// Why an open that makes no file is the kernel's.
+const NO_FILE: &str = "no file is made";
 
 fn make_file(
     ctx: &Context,
@@ -397,9 +425,10 @@ fn make_file(
     dirfd: i32,
     path_addr: u64,
     Opening { tmpfile, excl, cloexec, perms, flags }: Opening,
+    asked: u32,
 ) -> Outcome {
     let creds = ctx.creds.get(req.tid);
-    if kernel_owner_is_right(ctx, &creds) && perms & 0o600 == 0o600 {
+    if kernel_owner_is_right(ctx, &creds) && kernel_keeps(perms) {
         return Ok(Reply::Continue("the kernel's file is already right"));
     }
     let path = read_plain_path(req, path_addr)?;
@@ -418,9 +447,10 @@ fn make_file(
             base | excl | OFlags::from_bits_retain(O_TMPFILE),
             usable(&attrs),
         )?;
-        let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+        let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
         // Refused: the unnamed file goes with the descriptor.
         ctx.inodes.create_with(key, attrs, xattrs).map_err(unkept)?;
+        hand_over(ctx, file.as_fd(), &real, &attrs);
         pin(ctx, &file);
         return Ok(Reply::Fd { file, cloexec, made: Some(Made { key, at: None }) });
     }
@@ -429,10 +459,15 @@ fn make_file(
     }
     let (dir, name) = ctx.parent(req, dirfd, &path, false)?;
     if fs::statx(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).is_ok() {
-        return Ok(Reply::Continue("the name exists: nothing new is made"));
+        const EXISTS: &str = "the name exists: nothing new is made";
+        // O_EXCL: the kernel's EEXIST comes before any permission check.
+        if excl {
+            return Ok(Reply::Continue(EXISTS));
+        }
+        return super::access::existing(ctx, req, dirfd, path_addr, asked, EXISTS);
     }
     let parent = directory(ctx, &dir, &name, &creds)?;
-    if kernel_makes_in(ctx, &parent, &creds) && perms & 0o600 == 0o600 {
+    if kernel_makes_in(ctx, &parent, &creds) && kernel_keeps(perms) {
         return Ok(Reply::Continue("the kernel's file is right in this directory"));
     }
     let (attrs, xattrs) = parent.new_file(ctx, S_IFREG, perms, umask(req)?, &creds);
@@ -448,13 +483,25 @@ fn make_file(
         Err(Errno::EXIST) => return Ok(Reply::Continue("the name appeared meanwhile")),
         Err(e) => return Err(e),
     };
-    let (key, _) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
+    let (key, real) = real_stat(file.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)?;
     if let Err(e) = ctx.inodes.create_with(key, attrs, xattrs) {
         drop(file);
         unmake(&dir, &name, key, false);
         return Err(unkept(e));
     }
+    hand_over(ctx, file.as_fd(), &real, &attrs);
     Ok(Reply::Fd { file, cloexec, made: Some(Made { key, at: Some((dir, name)) }) })
+}
+
+/// Whether the kernel's file in the mode `perms` asks for stays what real
+/// root's would be: the user can use it (`rw` for its owner), and it has
+/// no set-user-id or set-group-id bit, which the workload's first write or
+/// truncate would clear for real, lacking `CAP_FSETID` in the initial
+/// namespace (`fs/attr.c: setattr_should_drop_suidgid()` asks `capable()`),
+/// where real root's keeps them. fr makes and records such a file itself,
+/// so that the record keeps the bits.
+fn kernel_keeps(perms: u32) -> bool {
+    perms & 0o600 == 0o600 && perms & (S_ISUID | S_ISGID) == 0
 }
 
 /// `link(old, new)`.
@@ -478,10 +525,13 @@ pub fn linkat(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// is recorded. Root (`CAP_DAC_OVERRIDE` and `CAP_FOWNER`) passes every
 /// check and goes straight to the kernel.
 ///
-/// Not emulated: with `AT_EMPTY_PATH` the kernel also wants the descriptor
-/// opened by the caller's own credentials or by one with
-/// `CAP_DAC_READ_SEARCH` (`LOOKUP_LINKAT_EMPTY`, Linux 6.10); fr does not
-/// know who opened it.
+/// With `AT_EMPTY_PATH` and an empty name the kernel also wants the
+/// descriptor opened by the caller's own credentials, or
+/// `CAP_DAC_READ_SEARCH` (`LOOKUP_LINKAT_EMPTY`, Linux 6.10): real root
+/// has it, the workload has it only in its namespace, so fr makes such a
+/// link for a caller whose fake credentials have it ([`link_descriptor`]).
+/// For others fr does not know who opened the descriptor: the kernel
+/// decides.
 fn link_at(
     ctx: &Context,
     req: &Request<'_>,
@@ -494,10 +544,14 @@ fn link_at(
         Decoded::Kernel(why) => return Ok(Reply::Continue(why)),
     };
     let creds = ctx.creds.get(req.tid);
+    let old_name = read_name(req, old.1, flags)?;
+    if old_name.is_none() && creds.capable(rules::CAP_DAC_READ_SEARCH) {
+        return link_descriptor(ctx, req, old.0, new);
+    }
     if passes_dac(&creds) {
         return Ok(Reply::Continue("the caller may link any file anywhere"));
     }
-    let old_path = read_name(req, old.1, flags)?.unwrap_or_default();
+    let old_path = old_name.unwrap_or_default();
     let file = ctx.lookup(req, old.0, &old_path, how)?;
     let new_path = read_plain_path(req, new.1)?;
     let (dir, name) = ctx.parent(req, new.0, &new_path, false)?;
@@ -515,6 +569,23 @@ fn link_at(
     may_linkat(ctx, key, &real, &creds)?;
     Parent { key: dir_key, real: dir_real.attrs() }.may_create(ctx, &creds)?;
     Ok(Reply::Continue("the caller may make the link"))
+}
+
+/// `linkat(fd, "", ..., AT_EMPTY_PATH)` by a caller with
+/// `CAP_DAC_READ_SEARCH`, made by fr through the target's descriptor's
+/// magic link (`/proc/<tid>/fd/N` with `AT_SYMLINK_FOLLOW`, which needs no
+/// capability): the way an `O_TMPFILE` file is given a name.
+fn link_descriptor(ctx: &Context, req: &Request<'_>, fd: i32, new: (i32, u64)) -> Outcome {
+    let new_path = read_plain_path(req, new.1)?;
+    let (dir, name) = ctx.parent(req, new.0, &new_path, false)?;
+    let old = match fd {
+        AT_FDCWD => format!("/proc/{}/cwd", req.tid),
+        fd if fd >= 0 => format!("/proc/{}/fd/{fd}", req.tid),
+        _ => return Err(Errno::BADF),
+    };
+    req.check_valid()?;
+    fs::linkat(fs::CWD, old.as_str(), &dir, name.as_slice(), AtFlags::SYMLINK_FOLLOW)?;
+    Ok(Reply::Value(0))
 }
 
 /// How `linkat`'s `flags` look the old name up: `AT_SYMLINK_FOLLOW` and

@@ -28,8 +28,62 @@ pub fn ids<const N: usize>(req: &Request<'_>, width: Width) -> [u32; N] {
     std::array::from_fn(|i| width.id(req.uint(i)))
 }
 
-fn done(r: Result<(), Refused>) -> Outcome {
-    r.map(|()| Reply::Value(0)).map_err(refused)
+/// A change of the calling thread's credentials (ids, groups,
+/// capabilities, keepcaps and securebits): made to its fake ones by the
+/// kernel's rules (`change`, whose success `value` turns into the call's
+/// return value), and, in subuid mode, by the kernel too when it can make
+/// the very same change: the thread's kernel credentials were the fake
+/// ones before (read from its status: such calls are rare) and every id
+/// after is one the namespace maps. Then the kernel's own
+/// permission checks (open, access, exec, ...) see the ids the workload
+/// dropped to, as real root's child that drops to `nobody` is refused
+/// what `nobody` may not do. Otherwise (an id beyond the ranges,
+/// root-mapped mode, no namespace) the change is fr's alone.
+fn change<T>(
+    ctx: &Context,
+    req: &Request<'_>,
+    change: impl FnOnce(&mut Creds) -> Result<T, Refused>,
+    value: impl FnOnce(T) -> i64,
+) -> Outcome {
+    let (before, result, after) = ctx.creds.update(req, |c| {
+        let before = c.clone();
+        let result = change(c);
+        (before, result, c.clone())
+    })?;
+    let v = value(result.map_err(refused)?);
+    if ctx.namespace == crate::Namespace::Subuid
+        && mappable(ctx, &after)
+        && mirrored(req.tid, &before)
+    {
+        return Ok(Reply::Continue("the kernel makes the same change and then enforces it"));
+    }
+    Ok(Reply::Value(v))
+}
+
+/// Whether the namespace maps every id of `c`.
+fn mappable(ctx: &Context, c: &Creds) -> bool {
+    let ids = ctx.inodes.ids();
+    [c.ruid, c.euid, c.suid, c.fsuid].into_iter().all(|u| ids.uid_outside(u).is_some())
+        && [c.rgid, c.egid, c.sgid, c.fsgid]
+            .into_iter()
+            .chain(c.groups.iter().copied())
+            .all(|g| ids.gid_outside(g).is_some())
+}
+
+/// Whether the kernel holds `c` for thread `tid`: its ids, groups and
+/// effective and permitted capabilities. A new user namespace gives its
+/// first process every capability, those the bounding set outside lacks
+/// too (`kernel/cred.c: set_cred_user_ns()`), which real root started here
+/// would not have: the kernel may hold those beside `c`'s. They count in
+/// that namespace only, and a change of ids clears them with the rest.
+fn mirrored(tid: i32, c: &Creds) -> bool {
+    crate::procfs::kernel_creds(tid).is_some_and(|k| {
+        k.uids == [c.ruid, c.euid, c.suid, c.fsuid]
+            && k.gids == [c.rgid, c.egid, c.sgid, c.fsgid]
+            && k.groups == c.groups
+            && k.effective & c.bounding == c.effective
+            && k.permitted & c.bounding == c.permitted
+    })
 }
 
 fn creds(ctx: &Context, req: &Request<'_>) -> Creds {
@@ -90,12 +144,12 @@ macro_rules! setter1 {
         #[doc = concat!("`", stringify!($name), "(id)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [id] = ids(req, W32);
-            done(ctx.creds.update(req, |c| c.$method(id))?)
+            change(ctx, req, |c| c.$method(id), |()| 0)
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(id)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [id] = ids(req, W16);
-            done(ctx.creds.update(req, |c| c.$method(id))?)
+            change(ctx, req, |c| c.$method(id), |()| 0)
         }
     };
 }
@@ -108,12 +162,12 @@ macro_rules! setter2 {
         #[doc = concat!("`", stringify!($name), "(real, effective)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [r, e] = ids(req, W32);
-            done(ctx.creds.update(req, |c| c.$method(r, e))?)
+            change(ctx, req, |c| c.$method(r, e), |()| 0)
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(real, effective)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [r, e] = ids(req, W16);
-            done(ctx.creds.update(req, |c| c.$method(r, e))?)
+            change(ctx, req, |c| c.$method(r, e), |()| 0)
         }
     };
 }
@@ -126,12 +180,12 @@ macro_rules! setter3 {
         #[doc = concat!("`", stringify!($name), "(real, effective, saved)`.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [r, e, s] = ids(req, W32);
-            done(ctx.creds.update(req, |c| c.$method(r, e, s))?)
+            change(ctx, req, |c| c.$method(r, e, s), |()| 0)
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(real, effective, saved)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [r, e, s] = ids(req, W16);
-            done(ctx.creds.update(req, |c| c.$method(r, e, s))?)
+            change(ctx, req, |c| c.$method(r, e, s), |()| 0)
         }
     };
 }
@@ -144,12 +198,12 @@ macro_rules! setter_fs {
         #[doc = concat!("`", stringify!($name), "(id)`: returns the previous one.")]
         pub fn $name(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [id] = ids(req, W32);
-            Ok(Reply::Value(i64::from(ctx.creds.update(req, |c| c.$method(id))?)))
+            change(ctx, req, |c| Ok(c.$method(id)), i64::from)
         }
         #[doc = concat!("i386's 16-bit `", stringify!($name), "(id)`.")]
         pub fn $name16(ctx: &Context, req: &Request<'_>) -> Outcome {
             let [id] = ids(req, W16);
-            Ok(Reply::Value(i64::from(ctx.creds.update(req, |c| c.$method(id))?)))
+            change(ctx, req, |c| Ok(c.$method(id)), i64::from)
         }
     };
 }
@@ -235,7 +289,7 @@ fn set_groups(ctx: &Context, req: &Request<'_>, width: Width) -> Outcome {
         return Err(Errno::PERM);
     }
     let groups = setgroups_list(req, width)?;
-    done(ctx.creds.update(req, |c| c.setgroups(groups))?)
+    change(ctx, req, |c| c.setgroups(groups), |()| 0)
 }
 
 pub fn setgroups(ctx: &Context, req: &Request<'_>) -> Outcome {
@@ -355,7 +409,7 @@ pub fn capset(ctx: &Context, req: &Request<'_>) -> Outcome {
         return Err(Errno::PERM);
     }
     let [e, p, i] = capset_sets(req, structs)?;
-    done(ctx.creds.update(req, |c| c.capset(e, p, i))?)
+    change(ctx, req, |c| c.capset(e, p, i), |()| 0)
 }
 
 /// A `prctl` option that reads or changes capability state, with its
@@ -406,13 +460,13 @@ pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
         Prctl::GetKeepcaps => Ok(Reply::Value(i64::from(
             creds(ctx, req).securebits & fr_emulator::creds::SECBIT_KEEP_CAPS != 0,
         ))),
-        Prctl::SetKeepcaps(on) => done(ctx.creds.update(req, |c| c.set_keepcaps(on))?),
+        Prctl::SetKeepcaps(on) => change(ctx, req, |c| c.set_keepcaps(on), |()| 0),
         Prctl::CapbsetRead(cap) => {
             Ok(Reply::Value(i64::from(creds(ctx, req).bounding & (1 << cap) != 0)))
         }
-        Prctl::CapbsetDrop(cap) => done(ctx.creds.update(req, |c| c.drop_bounding(cap))?),
+        Prctl::CapbsetDrop(cap) => change(ctx, req, |c| c.drop_bounding(cap), |()| 0),
         Prctl::GetSecurebits => Ok(Reply::Value(i64::from(creds(ctx, req).securebits))),
-        Prctl::SetSecurebits(bits) => done(ctx.creds.update(req, |c| c.set_securebits(bits))?),
+        Prctl::SetSecurebits(bits) => change(ctx, req, |c| c.set_securebits(bits), |()| 0),
         Prctl::Other => Ok(Reply::Continue("a prctl option without capability state")),
     }
 }
@@ -424,7 +478,9 @@ pub fn prctl(ctx: &Context, req: &Request<'_>) -> Outcome {
 fn exec_file(ctx: &Context, req: &Request<'_>, file: Option<std::os::fd::OwnedFd>) -> Outcome {
     let view = file.and_then(|f| {
         let (key, real) = real_stat(f.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS).ok()?;
-        Some(ctx.inodes.view(key, real.attrs()))
+        let view = ctx.inodes.view(key, real.attrs());
+        kernel_setid(ctx, f.as_fd(), key, &real, &view);
+        Some(view)
     });
     let setuid = view.filter(|v| v.mode & S_ISUID != 0).map(|v| v.uid);
     let setgid = view.filter(|v| v.mode & S_ISGID != 0 && v.mode & S_IXGRP != 0).map(|v| v.gid);
@@ -432,6 +488,35 @@ fn exec_file(ctx: &Context, req: &Request<'_>, file: Option<std::os::fd::OwnedFd
     after.exec(setuid, setgid);
     ctx.creds.exec_pending(req, leader(req), after)?;
     Ok(Reply::Continue("the kernel runs the exec; its credentials count once it has happened"))
+}
+
+/// Subuid mode: a program whose record has set-user-id or set-group-id
+/// bits the real file lacks (a chown clears them for real, the record
+/// keeps real root's mode) gets them back for real before the kernel
+/// runs it, where the kernel holds the owner the record has: the kernel's
+/// exec then changes the thread's ids as fr's does, and the two stay
+/// alike ([`change`]). Otherwise (an owner beyond the ranges) only fr's
+/// credentials change, and the kernel goes on checking the ids before.
+fn kernel_setid(
+    ctx: &Context,
+    file: std::os::fd::BorrowedFd<'_>,
+    key: fr_emulator::InodeKey,
+    real: &fr_emulator::Kstat,
+    view: &fr_emulator::Attrs,
+) {
+    let want = view.mode & (S_ISUID | S_ISGID);
+    let ids = ctx.inodes.ids();
+    if ctx.namespace != crate::Namespace::Subuid
+        || want & !real.mode == 0
+        || ids.uid_inside(real.uid) != view.uid
+        || ids.gid_inside(real.gid) != view.gid
+        || !ctx.may_chmod_for_real(key, real)
+    {
+        return;
+    }
+    if let Err(e) = super::host::chmod_real(file, (real.mode & 0o7777) | want) {
+        log::debug!("the kernel runs the program without its set-id bits: {e}");
+    }
 }
 
 fn leader(req: &Request<'_>) -> Option<i32> {

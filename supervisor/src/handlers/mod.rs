@@ -27,6 +27,7 @@ pub mod args;
 // What handlers do on the host: file status, checks, real changes.
 pub mod host;
 
+pub mod access;
 pub mod create;
 pub mod ident;
 pub mod mode;
@@ -86,7 +87,21 @@ impl Context {
         how: LookupFlags,
         lone_first: bool,
     ) -> Result<OwnedFd, Errno> {
-        let creds = self.creds.get(req.tid);
+        self.lookup_as(req, dirfd, path, how, lone_first, &self.creds.get(req.tid))
+    }
+
+    /// [`Context::lookup`] with the search permission of `creds` (`access`
+    /// looks up with the real ids, `fs/open.c: access_override_creds()`).
+    pub fn lookup_as(
+        &self,
+        req: &Request<'_>,
+        dirfd: i32,
+        path: &[u8],
+        how: LookupFlags,
+        lone_first: bool,
+        creds: &fr_emulator::Creds,
+    ) -> Result<OwnedFd, Errno> {
+        let creds = creds.clone();
         let check = |dir: BorrowedFd<'_>| self.may_search(dir, &creds);
         let search = searcher(&creds, &check);
         if lone_first && search.is_none() {

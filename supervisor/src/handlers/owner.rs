@@ -118,7 +118,7 @@ fn set_owner(
 /// current owner and group (the kernel's `privileged_wrt_inode_uidgid()`)
 /// and the requested ids; `false` when the chown is left to the inode
 /// table.
-fn kernel_chown(
+pub(super) fn kernel_chown(
     ctx: &Context,
     file: std::os::fd::BorrowedFd<'_>,
     real: &fr_emulator::Kstat,

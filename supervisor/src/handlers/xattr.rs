@@ -269,23 +269,57 @@ fn stat(file: &OwnedFd) -> Result<(InodeKey, Kstat), Errno> {
 
 /// `setxattr(path, name, value, size, flags)`.
 pub fn setxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    setxattr_args(req)?.and_then(|args| set(ctx, req, path(req, true), args))
+    on_devices(ctx, req, path(req, true), req.ptr(1), setxattr_args(req)?, Errno::PERM)?
+        .and_then(|args| set(ctx, req, path(req, true), args))
 }
 
 /// `lsetxattr(path, name, value, size, flags)`.
 pub fn lsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    setxattr_args(req)?.and_then(|args| set(ctx, req, path(req, false), args))
+    on_devices(ctx, req, path(req, false), req.ptr(1), setxattr_args(req)?, Errno::PERM)?
+        .and_then(|args| set(ctx, req, path(req, false), args))
 }
 
 /// `fsetxattr(fd, name, value, size, flags)`.
 pub fn fsetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    setxattr_args(req)?.and_then(|args| set(ctx, req, fd(req), args))
+    on_devices(ctx, req, fd(req), req.ptr(1), setxattr_args(req)?, Errno::PERM)?
+        .and_then(|args| set(ctx, req, fd(req), args))
 }
 
 /// `setxattrat(dirfd, path, at_flags, name, args, size)` (6.13).
 pub fn setxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let (file, args) = setxattrat_args(req)?;
-    args.and_then(|args| set(ctx, req, file, args))
+    on_devices(ctx, req, file, req.ptr(3), args, Errno::PERM)?
+        .and_then(|args| set(ctx, req, file, args))
+}
+
+/// A `user.*` call (or one of a namespace fr does not keep) is the
+/// kernel's, but not on a device node fr emulates, whose placeholder is a
+/// regular file: the kernel refuses `user.*` on anything but a regular
+/// file or a directory (`fs/xattr.c: xattr_permission()`: `EPERM` to
+/// change, `ENODATA` to read), and real root's device is one. Looked up
+/// only once a device was ever recorded.
+fn on_devices<T>(
+    ctx: &Context,
+    req: &Request<'_>,
+    file: File,
+    name_addr: u64,
+    decoded: Decoded<T>,
+    refusal: Errno,
+) -> Result<Decoded<T>, Errno> {
+    let Decoded::Kernel(why) = decoded else { return Ok(decoded) };
+    if !ctx.inodes.may_have_devices() || !req.read_prefix(name_addr, 5).is_ok_and(|n| n == b"user.")
+    {
+        return Ok(Decoded::Kernel(why));
+    }
+    let Ok(found) = open(ctx, req, file) else { return Ok(Decoded::Kernel(why)) };
+    let (key, real) = stat(&found)?;
+    let device = ctx.inodes.view(key, real.attrs()).file_type().is_device()
+        && real.mode & fr_emulator::attrs::S_IFMT == fr_emulator::attrs::S_IFREG;
+    if device {
+        req.check_valid()?;
+        return Err(refusal);
+    }
+    Ok(Decoded::Kernel(why))
 }
 
 /// `fs/xattr.c: path_setxattrat()`: flags, name and value are taken first
@@ -296,6 +330,10 @@ fn set(ctx: &Context, req: &Request<'_>, file: File, Set { name, value, flags }:
     may_change(file.as_fd(), &real)?;
     let creds = ctx.creds.get(req.tid);
     ctx.inodes.setxattr(key, real.attrs(), &name, &value, flags, &creds).map_err(errno)?;
+    let real = match kernel_acl(ctx, &file, key, &real, &name, Some(&value)) {
+        true => stat(&file)?.1,
+        false => real,
+    };
     // An access ACL's bits go to the real file (which moves its ctime),
     // unless they are its bits already.
     let moved = name == fr_emulator::xattr::ACL_ACCESS && real_mode_follows(ctx, &file, key, &real);
@@ -303,6 +341,43 @@ fn set(ctx: &Context, req: &Request<'_>, file: File, Set { name, value, flags }:
         touch_ctime(ctx, file.as_fd(), key, &real, Touched::Xattr);
     }
     Ok(Reply::Value(0))
+}
+
+/// Subuid mode: gives an ACL the workload set (`value`) or removed
+/// (`None`) to the real file too, where the namespace maps the ids it
+/// names and the file is the image's own. The record answers the
+/// workload's reads; the kernel's copy is for the kernel's own checks of a
+/// thread that dropped root, whose ids it holds ([`super::ident`]): a
+/// path walk through a directory that lets a user in by a named entry,
+/// an open for reading that fr never sees. Whether the real file changed
+/// (an access ACL sets its mode).
+fn kernel_acl(
+    ctx: &Context,
+    file: &OwnedFd,
+    key: InodeKey,
+    real: &Kstat,
+    name: &[u8],
+    value: Option<&[u8]>,
+) -> bool {
+    use fr_emulator::xattr::{ACL_ACCESS, ACL_DEFAULT};
+    if ctx.namespace != crate::Namespace::Subuid
+        || (name != ACL_ACCESS && name != ACL_DEFAULT)
+        || ctx.bounds.reach(key, real) != crate::bounds::Reach::Own
+    {
+        return false;
+    }
+    // The magic link leads to the file itself, symlink or not.
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let done = match value {
+        Some(value) => {
+            rustix::fs::setxattr(link.as_str(), name, value, rustix::fs::XattrFlags::empty())
+        }
+        None => match rustix::fs::removexattr(link.as_str(), name) {
+            Err(Errno::NODATA) => return false,
+            other => other,
+        },
+    };
+    done.inspect_err(|e| log::debug!("the ACL stays fr's record alone: {e}")).is_ok()
 }
 
 /// Whether an emulated xattr set or removed by real root changes the
@@ -344,23 +419,27 @@ fn real_mode_follows(ctx: &Context, file: &OwnedFd, key: InodeKey, real: &Kstat)
 
 /// `getxattr(path, name, value, size)`.
 pub fn getxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    getxattr_args(req)?.and_then(|args| get(ctx, req, path(req, true), args))
+    on_devices(ctx, req, path(req, true), req.ptr(1), getxattr_args(req)?, Errno::NODATA)?
+        .and_then(|args| get(ctx, req, path(req, true), args))
 }
 
 /// `lgetxattr(path, name, value, size)`.
 pub fn lgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    getxattr_args(req)?.and_then(|args| get(ctx, req, path(req, false), args))
+    on_devices(ctx, req, path(req, false), req.ptr(1), getxattr_args(req)?, Errno::NODATA)?
+        .and_then(|args| get(ctx, req, path(req, false), args))
 }
 
 /// `fgetxattr(fd, name, value, size)`.
 pub fn fgetxattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    getxattr_args(req)?.and_then(|args| get(ctx, req, fd(req), args))
+    on_devices(ctx, req, fd(req), req.ptr(1), getxattr_args(req)?, Errno::NODATA)?
+        .and_then(|args| get(ctx, req, fd(req), args))
 }
 
 /// `getxattrat(dirfd, path, at_flags, name, args, size)` (6.13).
 pub fn getxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let (file, args) = getxattrat_args(req)?;
-    args.and_then(|args| get(ctx, req, file, args))
+    on_devices(ctx, req, file, req.ptr(3), args, Errno::NODATA)?
+        .and_then(|args| get(ctx, req, file, args))
 }
 
 fn get(ctx: &Context, req: &Request<'_>, file: File, Get { name, value, size }: Get) -> Outcome {
@@ -449,23 +528,27 @@ fn list(ctx: &Context, req: &Request<'_>, file: File, List { addr, size }: List)
 
 /// `removexattr(path, name)`.
 pub fn removexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    removexattr_args(req)?.and_then(|name| remove(ctx, req, path(req, true), &name))
+    on_devices(ctx, req, path(req, true), req.ptr(1), removexattr_args(req)?, Errno::PERM)?
+        .and_then(|name| remove(ctx, req, path(req, true), &name))
 }
 
 /// `lremovexattr(path, name)`.
 pub fn lremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    removexattr_args(req)?.and_then(|name| remove(ctx, req, path(req, false), &name))
+    on_devices(ctx, req, path(req, false), req.ptr(1), removexattr_args(req)?, Errno::PERM)?
+        .and_then(|name| remove(ctx, req, path(req, false), &name))
 }
 
 /// `fremovexattr(fd, name)`.
 pub fn fremovexattr(ctx: &Context, req: &Request<'_>) -> Outcome {
-    removexattr_args(req)?.and_then(|name| remove(ctx, req, fd(req), &name))
+    on_devices(ctx, req, fd(req), req.ptr(1), removexattr_args(req)?, Errno::PERM)?
+        .and_then(|name| remove(ctx, req, fd(req), &name))
 }
 
 /// `removexattrat(dirfd, path, at_flags, name)` (6.13).
 pub fn removexattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
     let (file, name) = removexattrat_args(req)?;
-    name.and_then(|name| remove(ctx, req, file, &name))
+    on_devices(ctx, req, file, req.ptr(3), name, Errno::PERM)?
+        .and_then(|name| remove(ctx, req, file, &name))
 }
 
 fn remove(ctx: &Context, req: &Request<'_>, file: File, name: &[u8]) -> Outcome {
@@ -476,6 +559,7 @@ fn remove(ctx: &Context, req: &Request<'_>, file: File, name: &[u8]) -> Outcome 
         Err(XattrError::NoData) if name.starts_with(b"security.") => absent_security(&file, name),
         Err(XattrError::NoData) => absent(name),
         Ok(()) => {
+            kernel_acl(ctx, &file, key, &real, name, None);
             if changes_the_inode(name, &real) {
                 touch_ctime(ctx, file.as_fd(), key, &real, Touched::Xattr);
             }

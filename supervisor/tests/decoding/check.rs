@@ -25,7 +25,7 @@ use std::fmt::Debug;
 
 use fr_supervisor::arch::Arch;
 use fr_supervisor::handlers::{
-    self, create, ident, node, owner, remove, stat, xattr, Decoded, Width,
+    self, access, create, ident, node, owner, remove, stat, xattr, Decoded, Width,
 };
 use fr_supervisor::request::{Request, Unreachable};
 use fr_supervisor::resolve::LookupFlags;
@@ -630,6 +630,29 @@ impl Check<'_> {
             // The handler never answers for the kernel: it may take a
             // devpts's unmappable ids out of the options, then continues.
             "mount" => {}
+            "access" | "faccessat" | "faccessat2" => {
+                let (mode, path) = if self.name == "access" { (1, 0) } else { (2, 1) };
+                let flags = (self.name == "faccessat2").then_some(3);
+                let got = self.expect(
+                    "access mode and flags",
+                    |req| access::access_flags(req.int(mode), flags.map(|f| req.int(f))),
+                    |_, r| {
+                        let f = flags.map_or(0, |f| r.int(f));
+                        let known = 0x200 | k::AT_SYMLINK_NOFOLLOW | k::AT_EMPTY_PATH;
+                        if r.int(mode) & !0o7 != 0 || f & !known != 0 {
+                            return Err(Errno::INVAL);
+                        }
+                        Ok((r.int(mode) as u32, f))
+                    },
+                );
+                if let Some((_, f)) = got {
+                    self.expect(
+                        "access name",
+                        |req| handlers::read_name(req, req.ptr(path), f),
+                        |p, r| k::getname(p, r.ptr(path), f),
+                    );
+                }
+            }
             "getuid" | "geteuid" | "getgid" | "getegid" | "getuid32" | "geteuid32" | "getgid32"
             | "getegid32" | "getresuid" | "getresgid" | "getresuid32" | "getresgid32" => {}
             "setuid" | "setgid" | "setfsuid" | "setfsgid" | "setuid32" | "setgid32"
