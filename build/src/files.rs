@@ -314,7 +314,8 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
             let mut bytes_of_held = None;
             if m.kind == Some(Kind::HardLink) {
                 let target = normal(&m.link);
-                let inside = copies.iter().find_map(|(s, cc)| below(&target, s).map(|r| join(&cc.dst, &r)));
+                let inside =
+                    copies.iter().find_map(|(s, cc)| below(&target, s).map(|r| join(&cc.dst, &r)));
                 if let Some(t) = inside {
                     m.link = format!("./{t}").into_bytes();
                 } else if let Some(first) = moved.get(&target) {
