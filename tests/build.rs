@@ -822,32 +822,42 @@ fn a_bad_definition_says_the_line_and_builds_nothing() {
     assert!(names(&dir).iter().all(|n| n.ends_with(".def")));
 }
 
+/// A running `fr build`, killed and waited for if the test ends first.
+struct Building(std::process::Child);
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `fr build img DEF` in `dir` and waits until its stderr says
 /// `%post` has started and its script runs; returns the process and the
-/// rest of its stderr. A build that ends before is waited for, and the
-/// test fails with what it said.
-// The child is returned to be waited for, or waited for here.
-#[allow(clippy::zombie_processes)]
+/// rest of its stderr. A build that ends before fails the test with what
+/// it said.
 fn build_until_post(
     h: &Harness,
     dir: &Path,
     def: &str,
-) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
-    let mut child = h
-        .fr_command(["build", "img", def])
-        .current_dir(dir)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+) -> (Building, BufReader<std::process::ChildStderr>) {
+    let mut child = Building(
+        h.fr_command(["build", "img", def])
+            .current_dir(dir)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
     let mut said = String::new();
     let mut in_post = false;
     loop {
         let mut line = String::new();
         if err.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            let status = child.wait();
+            let status = child.0.wait();
             panic!("fr build ended before its %post ran ({status:?}):\n{said}");
         }
         said.push_str(&line);
@@ -859,34 +869,66 @@ fn build_until_post(
     }
 }
 
-const SLEEPER: &str = "Bootstrap: busybox\n\n%post\n    echo sleeping >&2\n    sleep 600\n";
+/// Waits until the process `args` runs (the `sleep` of [`sleeper`], which
+/// the shell starts after it said so), while `build` does.
+fn wait_for_process(build: &mut Building, args: &[&str]) {
+    while processes(args).is_empty() {
+        if let Ok(Some(status)) = build.0.try_wait() {
+            panic!("fr build ended ({status}) before {args:?} ran");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A definition whose `%post` says it runs, then sleeps for `seconds`
+/// (a number no other test sleeps, by which its process is found).
+fn sleeper(seconds: u32) -> String {
+    format!("Bootstrap: busybox\n\n%post\n    echo sleeping >&2\n    sleep {seconds}\n")
+}
+
+/// The processes on the host whose command line is `args`.
+fn processes(args: &[&str]) -> Vec<String> {
+    let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
 
 #[test]
 fn an_interrupted_build_leaves_nothing() {
     let Some(h) = harness() else { return };
     let dir = h.scratch("build-interrupt");
-    def(h, &dir, "s", SLEEPER);
+    // A shell waiting for its command does not end on SIGINT (as a
+    // terminal's ^C would end its command too): fr build must stop it.
+    def(h, &dir, "s", &sleeper(611));
     let (mut child, mut err) = build_until_post(h, &dir, "s.def");
-    let pid = rustix::process::Pid::from_child(&child);
+    wait_for_process(&mut child, &["sleep", "611"]);
+    let pid = rustix::process::Pid::from_child(&child.0);
     rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     assert_eq!(status.code(), Some(130), "{rest}");
     assert!(rest.contains("interrupted by SIGINT during %post"), "{rest}");
+    // Nothing is left: no image, no temporary directory, no process.
     assert_eq!(names(&dir), ["s.def"]);
-    assert!(!Path::new(&format!("/tmp/fr-build-{}-0", child.id())).exists());
+    assert!(!Path::new(&format!("/tmp/fr-build-{}-0", child.0.id())).exists());
+    assert_eq!(processes(&["sleep", "611"]), Vec::<String>::new(), "{rest}");
 }
 
 #[test]
 fn a_killed_build_is_named_by_the_next_and_fr_rm_removes_it() {
     let Some(h) = harness() else { return };
     let dir = h.scratch("build-killed");
-    def(h, &dir, "s", SLEEPER);
+    def(h, &dir, "s", &sleeper(612));
     let (mut child, _err) = build_until_post(h, &dir, "s.def");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let left = format!(".img.fr-build-{}", child.id());
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let left = format!(".img.fr-build-{}", child.0.id());
     assert_eq!(names(&dir), [left.clone(), "s.def".into()]);
     def(h, &dir, "quick", "Bootstrap: busybox\n");
     let next = fr_in(h, &dir, &["build", "img", "quick.def"]);

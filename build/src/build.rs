@@ -42,6 +42,8 @@ pub struct Ctx<'a> {
     pub spec: &'a Spec,
     /// More than one stage: messages name the stage.
     pub stages: usize,
+    /// The temporary names beside DEST.
+    pub names: Names,
 }
 
 /// One stage being built.
@@ -514,6 +516,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Error> {
     // Apptainer builds with umask 002 (build.go: newBuild(), Full()).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o002));
     sys::block_stopping();
+    sys::make_subreaper();
     let tmp = TempDir::new()?;
     let ctx = Ctx {
         opts,
@@ -522,6 +525,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Error> {
         mtime: build_time(),
         spec: &spec,
         stages: spec.def.stages.len(),
+        names: names.clone(),
     };
     let mut made = Made::default();
     let result = stages(&ctx, &output, existing, &names, &mut made);

@@ -20,6 +20,9 @@ pub enum Error {
     /// A step's fr session, import or export failed (the launcher's error).
     #[error("{step}: {why}")]
     Step { step: String, why: String, hint: Option<String> },
+    /// `%files` cannot copy what a line names.
+    #[error("{step}: {why}")]
+    Files { step: String, why: String, hint: String },
     /// A step's command failed.
     #[error("{step} failed (exit status {code})")]
     Failed { step: String, code: i32, hint: Option<String> },
@@ -45,7 +48,8 @@ impl Error {
         match self {
             Error::Spec { hint, .. }
             | Error::Unsupported { hint, .. }
-            | Error::Dest { hint, .. } => Some(hint.clone()),
+            | Error::Dest { hint, .. }
+            | Error::Files { hint, .. } => Some(hint.clone()),
             Error::Definition { .. } => {
                 Some("nothing was built; fix the definition file at that line".into())
             }

@@ -1,34 +1,44 @@
 //! `%files`: files copied into the stage's image.
 //!
-//! From the host: each `SRC [DST]` (SRC a path or a wildcard pattern,
-//! relative ones from the current directory; DST defaulting to SRC, or to
-//! each path the pattern matched) as `cp -a --no-preserve=ownership` run
-//! by real root would copy it: directories recursively, modes, times,
-//! links and hard links kept, every file owned by root (or by the group a
-//! set-group-id directory passes on). A symbolic link named as SRC is
-//! followed, as Apptainer's `cp -L` follows it. DST is resolved in the
-//! image (its links lead inside it, never to the host), its missing
-//! parents made 0755, and a DST that is a directory receives SRC by its
-//! own name (Apptainer's `CopyFromHost()`). The copy runs as fake root on
-//! the host tree, having loaded the image's records, so that it sees the
-//! image's owners and modes; its records go into the image's store.
+//! From the host, each `SRC [DST]` as Apptainer's `CopyFromHost()` copies
+//! it: SRC a path or a wildcard pattern (a relative one from the directory
+//! `fr build` runs in), DST defaulting to SRC (to each path a pattern
+//! matched), resolved in the image (its links lead inside it, never to the
+//! host), its missing parents made 0755 (`makeParentDir()`), and a DST
+//! that is a directory receiving SRC by its own name. The copy is `cp -fLr
+//! SRC DST` run by root with the build's umask (002): every symbolic link
+//! followed, directories recursively, each new file's mode the source's
+//! less the umask, times the copy's, every file root's.
 //!
-//! `from STAGE`: the same from an earlier stage's image, each file with
-//! that stage's fake metadata (owner, mode, device, xattrs), as
-//! Apptainer's tar copy keeps them (`CopyFromStage()`): the earlier stage
-//! is exported, the chosen members renamed, and imported here.
+//! fr runs that very `cp`, as fake root on the host tree, but into an
+//! empty directory of its own beside DEST, never into the image: run into
+//! the image, `cp -f` would write through a link the image holds at DST,
+//! out of the image onto the host file the link names (Apptainer's does,
+//! as root). That directory is then made an fr image with the session's
+//! records, exported, and its members unpacked into the stage's image by
+//! `fr import`, which follows no link: a link at DST is replaced, never
+//! written through. As `cp` leaves them, a directory the image has keeps
+//! its owner and mode, and a directory copied onto a non-directory (a link
+//! too) or a file onto a directory is an error.
+//!
+//! `from STAGE`: the same from an earlier stage's image, as Apptainer's
+//! `CopyFromStage()` copies (a tar archive of the source unpacked at DST):
+//! a source named, or matched by a pattern, is followed if it is a link
+//! (in the earlier stage), the links below it are kept, and each file
+//! keeps that stage's fake metadata (owner, mode, device, xattrs).
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fr_emulator::tar::{self, Kind, Member};
 use fr_image::def::Files;
 use fr_image::layout::{Existing, Image};
+use rustix::fs::FileType;
 
 use crate::build::StageRun;
-use crate::child;
+use crate::child::{self, Env, Session};
 use crate::error::Error;
 use crate::glob;
 use crate::tree::Tree;
@@ -109,44 +119,116 @@ fn plan(tree: &Tree, src: &str, dst: &str, matched: &[String]) -> Vec<Copy> {
         .collect()
 }
 
+/// A `%files` block that cannot be copied: the definition file, its line,
+/// and the source.
+fn files_error(run: &StageRun<'_>, block: &Files, why: String, hint: &str) -> Error {
+    let what = match &block.from {
+        Some(stage) => format!("%files from {stage}"),
+        None => "%files".to_string(),
+    };
+    Error::Files {
+        step: format!("{}: line {}: {}", run.ctx.spec.path.display(), block.line, run.name(&what)),
+        why,
+        hint: hint.into(),
+    }
+}
+
 /// `%files` from the host.
 pub fn from_host(run: &StageRun<'_>, blocks: &[&Files]) -> Result<(), Error> {
     let tree = Tree::open(&run.rootfs)?;
+    // Each copy goes to its own name in the staging directory: 0, 1, ...
+    let mut copies: Vec<(String, Copy)> = Vec::new();
     let mut script = String::from("set -e\n");
+    let staging = run.ctx.names.temp(&format!("-stage{}-files{}", run.index + 1, run.next_tag()));
     for block in blocks {
         for (src, dst) in &block.pairs {
             let matched: Vec<String> =
                 glob::expand(src).into_iter().map(|p| p.to_string_lossy().into_owned()).collect();
+            let hint = "a relative source is found from the directory fr build runs in";
             if matched.is_empty() {
-                return Err(Error::Failed {
-                    step: run.name(&format!("%files (line {})", block.line)),
-                    code: 1,
-                    hint: Some(format!("{src} matches no file on the host")),
-                });
+                return Err(files_error(
+                    run,
+                    block,
+                    format!("{src} matches no file on the host"),
+                    hint,
+                ));
             }
             for c in plan(&tree, src, dst, &matched) {
-                let root = run.rootfs.display().to_string();
-                if let Some(last) = c.parents.last() {
-                    // Each missing level 0755, as Apptainer's MkdirAll.
-                    script.push_str(&format!(
-                        "(umask 022 && mkdir -p -- {})\n",
-                        quote(&format!("{root}/{last}"))
+                let Ok(meta) = std::fs::metadata(&c.src) else {
+                    let why = match std::fs::symlink_metadata(&c.src) {
+                        Ok(_) => format!("{} is a symbolic link that leads nowhere", c.src),
+                        Err(e) => format!("{}: {e}", c.src),
+                    };
+                    return Err(files_error(run, block, why, hint));
+                };
+                if !meta.is_dir() && tree.file_type(&c.dst) == Some(FileType::Directory) {
+                    return Err(files_error(
+                        run,
+                        block,
+                        format!(
+                            "{} is not a directory, and /{} is one in the image: cp cannot \
+                             overwrite a directory with a non-directory",
+                            c.src, c.dst
+                        ),
+                        "give DST the path of a new file, or of a directory to put it in \
+                         (a trailing / makes one)",
                     ));
                 }
-                // --remove-destination: a link the image has at DST is
-                // replaced, never written through.
+                let name = copies.len().to_string();
                 script.push_str(&format!(
-                    "cp -a -H --no-preserve=ownership --remove-destination -- {} {}\n",
+                    "cp -fLr -- {} {}\n",
                     quote(&c.src),
-                    quote(&format!("{root}/{}", c.dst))
+                    quote(&staging.join(&name).display().to_string())
                 ));
+                copies.push((name, c));
             }
         }
     }
-    let path = run.ctx.tmp.join(format!("stage{}-files.sh", run.index));
+    let step = run.name("%files");
+    std::fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&staging)
+        .map_err(Error::io(format!("making {}", staging.display())))?;
+    let result = copy_from_host(run, &step, &staging, &script, &copies);
+    if let Err(e) = child::remove(&staging) {
+        log::warn!("{e}; fr rm {} removes it", staging.display());
+    }
+    result
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+/// `cp` into `staging` as fake root, then its members into the image.
+fn copy_from_host(
+    run: &StageRun<'_>,
+    step: &str,
+    staging: &Path,
+    script: &str,
+    copies: &[(String, Copy)],
+) -> Result<(), Error> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(staging.join(".fr"))
+        .map_err(Error::io(format!("making {}/.fr", staging.display())))?;
+    let tag = run.next_tag();
+    let path = run.ctx.tmp.join(format!("stage{}-files{tag}.sh", run.index));
     std::fs::write(&path, script).map_err(Error::io(format!("writing {}", path.display())))?;
-    let command: Vec<OsString> = vec!["/bin/sh".into(), "-e".into(), path.into()];
-    run.host_session("%files", command, Vec::new(), true)
+    let state = run.ctx.tmp.join(format!("stage{}-files{tag}.state", run.index));
+    let session = Session {
+        image: None,
+        command: vec!["/bin/sh".into(), "-e".into(), OsString::from(&path)],
+        userns: run.ctx.userns,
+        binds: Vec::new(),
+        env: Env { clean: false, set: vec![("PATH".into(), crate::agent::host_path())] },
+        load_state: None,
+        save_state: Some(state.clone()),
+    };
+    let ran = session.must(step, Some("cp's message above says why".into()));
+    if state.exists() {
+        child::import_state(&format!("{step}: the copy's records"), &state, staging)?;
+    }
+    ran?;
+    transfer(run, step, staging, copies, true)
 }
 
 /// Whether the member `path` is `prefix` or below it (`prefix` empty: the
@@ -206,6 +288,14 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
             .filter_map(|p| p.strip_prefix(source).ok().map(|r| r.to_string_lossy().into_owned()))
             .map(|r| format!("/{r}"))
             .collect();
+        if matched.is_empty() {
+            return Err(files_error(
+                run,
+                block,
+                format!("{src} matches nothing in stage {stage}"),
+                "a source of %files from names a path in that stage's image",
+            ));
+        }
         let src_shown = if glob::has_wildcard(src) {
             src.clone()
         } else {
@@ -216,26 +306,52 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
             // last one too (Apptainer dereferences the source).
             let resolved = there.resolve(&c.src);
             if there.lookup(&resolved) == Existing::Missing {
-                return Err(Error::Failed {
-                    step: step.clone(),
-                    code: 1,
-                    hint: Some(format!("{} is not in stage {stage}", c.src)),
-                });
+                return Err(files_error(
+                    run,
+                    block,
+                    format!("{} is not in stage {stage}", c.src),
+                    "a source of %files from names a path in that stage's image",
+                ));
             }
             copies.push((resolved.trim_end_matches('/').to_string(), c));
         }
-        if matched.is_empty() {
-            return Err(Error::Failed {
-                step: step.clone(),
-                code: 1,
-                hint: Some(format!("{src} matches nothing in stage {stage}")),
-            });
-        }
     }
+    transfer(run, &step, source, &copies, false)
+}
 
-    let tar_path = run.ctx.tmp.join(format!("stage{}-from-{}.tar", run.index, run.next_tag()));
+/// The members of the image `source` that `copies` name, renamed to their
+/// places in the stage's image and unpacked there (`fr import`), the
+/// missing parents first. `cp_rules`: a directory the image has is left
+/// as it is, and a directory onto a non-directory or a file onto a
+/// directory is an error, as `cp` makes them; else the members replace
+/// what is there, as tar does.
+fn transfer(
+    run: &StageRun<'_>,
+    step: &str,
+    source: &Path,
+    copies: &[(String, Copy)],
+    cp_rules: bool,
+) -> Result<(), Error> {
+    let here = Tree::open(&run.rootfs)?;
+    let tar_path =
+        run.ctx.names.temp(&format!("-stage{}-files{}.tar", run.index + 1, run.next_tag()));
+    let result = write_transfer(run, step, source, copies, cp_rules, &here, &tar_path)
+        .and_then(|()| child::import(step, &tar_path, &run.rootfs, false));
+    let _ = std::fs::remove_file(&tar_path);
+    result
+}
+
+fn write_transfer(
+    run: &StageRun<'_>,
+    step: &str,
+    source: &Path,
+    copies: &[(String, Copy)],
+    cp_rules: bool,
+    here: &Tree,
+    tar_path: &PathBuf,
+) -> Result<(), Error> {
     let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&tar_path)
+        std::fs::File::create(tar_path)
             .map_err(Error::io(format!("writing {}", tar_path.display())))?,
     );
     let write_err = |e: std::io::Error| Error::Io {
@@ -243,7 +359,7 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
         source: e,
     };
     let mut made: Vec<String> = Vec::new();
-    for (_, c) in &copies {
+    for (_, c) in copies {
         for dir in &c.parents {
             if made.contains(dir) {
                 continue;
@@ -268,7 +384,7 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
     // So the files chosen that have other names are known before, and the
     // data of their names outside the copy kept when they pass.
     let mut linked: HashSet<(u64, u64)> = HashSet::new();
-    for (src, _) in &copies {
+    for (src, _) in copies {
         linked_files(&source.join(src), &mut linked);
     }
     let mut held: HashMap<String, (Member, Vec<u8>)> = HashMap::new();
@@ -276,40 +392,73 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
 
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::Io { what: "a pipe".into(), source: e.into() })?;
-    let export = child::export(&step, source, Path::new("-"), Some(write), false, None)?;
+    let export = child::export(step, source, Path::new("-"), Some(write), false, None)?;
     let pipe = std::fs::File::from(read);
     let mut reader = tar::Reader::new(&pipe);
-    let mut problem: Option<String> = None;
+    let mut problem: Option<(String, &str)> = None;
+    let reading = "reading the export of the source";
     'members: loop {
         let entry = match reader.next_entry() {
             Ok(Some(e)) => e,
             Ok(None) => break,
             Err(e) => {
-                problem = Some(format!("reading the export of stage {stage}: {e}"));
+                problem = Some((format!("{reading}: {e}"), ""));
                 break;
             }
         };
         let name = normal(&entry.member.path);
         let chosen = copies.iter().any(|(src, _)| below(&name, src).is_some());
-        let regular = entry.member.kind.unwrap_or(Kind::Regular) == Kind::Regular;
+        let kind = entry.member.kind.unwrap_or(Kind::Regular);
         let mut data: Option<Vec<u8>> = None;
-        if !chosen && regular && !linked.is_empty() {
+        if !chosen && kind == Kind::Regular && !linked.is_empty() {
             use std::os::unix::fs::MetadataExt;
             let st = std::fs::symlink_metadata(source.join(&name));
             if st.is_ok_and(|m| linked.contains(&(m.dev(), m.ino()))) {
                 let mut bytes = Vec::new();
                 if let Err(e) = reader.data(&mut bytes) {
-                    problem = Some(format!("reading the export of stage {stage}: {e}"));
+                    problem = Some((format!("{reading}: {e}"), ""));
                     break;
                 }
                 held.insert(name.clone(), (entry.member.clone(), bytes));
             }
             continue;
         }
-        for (src, c) in &copies {
+        for (src, c) in copies {
             let Some(rest) = below(&name, src) else { continue };
             let mut m = entry.member.clone();
             let new_name = join(&c.dst, &rest);
+            if cp_rules {
+                let there = here.file_type(&new_name);
+                let is_dir = kind == Kind::Directory;
+                match there {
+                    Some(FileType::Directory) if is_dir => continue,
+                    Some(FileType::Directory) => {
+                        problem = Some((
+                            format!(
+                                "/{new_name} is a directory in the image, and {} copies a \
+                                 non-directory there: cp cannot overwrite a directory with a \
+                                 non-directory",
+                                c.src
+                            ),
+                            "copy it to another path, or remove the directory in %setup",
+                        ));
+                        break 'members;
+                    }
+                    Some(_) if is_dir => {
+                        problem = Some((
+                            format!(
+                                "/{new_name} is not a directory in the image (a symbolic link \
+                                 is not followed), and {} copies a directory there: cp cannot \
+                                 overwrite a non-directory with a directory",
+                                c.src
+                            ),
+                            "copy it to another path, or remove what is there in %setup",
+                        ));
+                        break 'members;
+                    }
+                    _ => {}
+                }
+            }
             m.path = format!("./{new_name}").into_bytes();
             let mut bytes_of_held = None;
             if m.kind == Some(Kind::HardLink) {
@@ -326,9 +475,12 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
                     moved.insert(target.clone(), new_name.clone());
                     bytes_of_held = Some(bytes.clone());
                 } else {
-                    problem = Some(format!(
-                        "/{name} is a hard link to /{target}, which the export did not give \
-                         first: copy /{target} too, or the directory that holds both"
+                    problem = Some((
+                        format!(
+                            "/{name} is a hard link to /{target}, which the export did not \
+                             give first"
+                        ),
+                        "copy the directory that holds both names",
                     ));
                     break 'members;
                 }
@@ -336,7 +488,7 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
             if data.is_none() && bytes_of_held.is_none() {
                 let mut bytes = Vec::new();
                 if let Err(e) = reader.data(&mut bytes) {
-                    problem = Some(format!("reading the export of stage {stage}: {e}"));
+                    problem = Some((format!("{reading}: {e}"), ""));
                     break 'members;
                 }
                 data = Some(bytes);
@@ -356,15 +508,11 @@ pub fn from_stage(run: &StageRun<'_>, block: &Files, source: &Path) -> Result<()
     let _ = std::io::copy(&mut &pipe, &mut std::io::sink());
     drop(pipe);
     export.must()?;
-    if let Some(why) = problem {
-        return Err(Error::Failed { step, code: 1, hint: Some(why) });
+    if let Some((why, hint)) = problem {
+        return Err(Error::Files { step: step.to_string(), why, hint: hint.to_string() });
     }
     out.write_all(&tar::END).map_err(write_err)?;
-    out.flush().map_err(write_err)?;
-    drop(out);
-    child::import(&step, &tar_path, &run.rootfs, false)?;
-    let _ = std::fs::remove_file(&tar_path);
-    Ok(())
+    out.flush().map_err(write_err)
 }
 
 #[cfg(test)]

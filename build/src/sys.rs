@@ -84,8 +84,14 @@ pub fn fork() -> Result<Forked, Errno> {
     // (see above), so the child may go on running Rust code.
     match unsafe { libc::fork() } {
         -1 => Err(errno()),
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent(pid)),
+        0 => {
+            STEPS.with(|s| s.borrow_mut().clear());
+            Ok(Forked::Child)
+        }
+        pid => {
+            STEPS.with(|s| s.borrow_mut().push(pid));
+            Ok(Forked::Parent(pid))
+        }
     }
 }
 
@@ -108,43 +114,137 @@ pub struct Ended {
     pub signal: Option<libc::c_int>,
 }
 
-/// Waits for the child `pid`, passing on to it each stopping signal the
-/// builder is sent meanwhile ([`STOPPING`], which must be blocked, as
-/// `SIGCHLD` must).
-pub fn wait_child(pid: i32) -> Ended {
+/// How long a step may take to end after the builder passed on a
+/// stopping signal, before it is killed: a step's workload may ignore the
+/// signal (a shell waiting for its command does), and a build that was
+/// told to stop must not wait for it. A second signal kills at once.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+thread_local! {
+    /// The steps running now (children [`fork`] made and nobody waited
+    /// for yet): what is not one of them among the builder's children is
+    /// an orphan of a step ([`make_subreaper`]).
+    static STEPS: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Makes the builder the reaper of its steps' orphans
+/// (`PR_SET_CHILD_SUBREAPER`, `prctl(2)`): when a step ends, or is killed,
+/// the processes it leaves (the launcher's own, which follow it by their
+/// parent-death signal, and a container's init, which takes every process
+/// of its pid namespace with it) become the builder's children, and the
+/// builder waits for them ([`wait_child`]). So no process of a step
+/// outlives it, and nothing still writes into an image the builder goes
+/// on with or removes.
+pub fn make_subreaper() {
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+}
+
+/// The builder's children now (`/proc/PID/task/TID/children`: the builder
+/// is single-threaded, its only thread's id is its pid).
+fn children() -> Vec<i32> {
+    let me = std::process::id();
+    std::fs::read_to_string(format!("/proc/{me}/task/{me}/children"))
+        .map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Reaps `pid` if it has ended; its status if so.
+fn reap(pid: i32) -> Option<i32> {
+    let mut status = 0;
+    // SAFETY: `status` is a writable int; WNOHANG makes it a poll.
+    let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    if ret == pid {
+        if libc::WIFEXITED(status) {
+            return Some(libc::WEXITSTATUS(status));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Some(128 + libc::WTERMSIG(status));
+        }
+        return None;
+    }
+    if ret == -1 && errno() == Errno::CHILD {
+        // Not (or no longer) a child: nothing to wait for.
+        return Some(125);
+    }
+    None
+}
+
+/// Sends `signal` to `pid`.
+fn send(pid: i32, signal: libc::c_int) {
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// Waits (up to a second) for a child to change or a stopping signal;
+/// the stopping signal taken, if one came.
+fn next_event() -> Option<libc::c_int> {
     let mut waited = STOPPING.to_vec();
     waited.push(libc::SIGCHLD);
     let set = sigset(&waited);
+    // A second is the longest a SIGCHLD merged with another's could leave
+    // an end unnoticed.
+    let second = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+    // SAFETY: `info` is a writable siginfo_t, `set` and `second` are
+    // initialised.
+    let got = unsafe {
+        let mut info = std::mem::zeroed::<libc::siginfo_t>();
+        libc::sigtimedwait(&set, &mut info, &second)
+    };
+    (got > 0 && got != libc::SIGCHLD).then_some(got)
+}
+
+/// Waits for the child `pid`, a step, passing on to it each stopping
+/// signal the builder is sent meanwhile ([`STOPPING`], which must be
+/// blocked, as `SIGCHLD` must): the first as it is, and if the step has
+/// not ended [`GRACE`] later, or at a second signal, `SIGKILL`. Then waits
+/// for the orphans the step left ([`make_subreaper`]), killing them too
+/// if the build was told to stop.
+pub fn wait_child(pid: i32) -> Ended {
     let mut signal = None;
+    let mut kill_at: Option<std::time::Instant> = None;
+    let code = loop {
+        if let Some(code) = reap(pid) {
+            break code;
+        }
+        let now = std::time::Instant::now();
+        match next_event() {
+            Some(got) if signal.is_none() => {
+                signal = Some(got);
+                send(pid, got);
+                kill_at = Some(now + GRACE);
+            }
+            Some(_) => kill_at = Some(now),
+            None => {}
+        }
+        if kill_at.is_some_and(|at| std::time::Instant::now() >= at) {
+            log::warn!("build: a step did not stop within {} s: killed", GRACE.as_secs());
+            send(pid, libc::SIGKILL);
+            kill_at = None;
+        }
+    };
+    STEPS.with(|s| s.borrow_mut().retain(|&p| p != pid));
+    reap_orphans(&mut signal);
+    Ended { code, signal }
+}
+
+/// Waits until every child of the builder that is not a running step has
+/// ended; `signal` is set if a stopping signal comes meanwhile, and they
+/// are killed then.
+fn reap_orphans(signal: &mut Option<libc::c_int>) {
     loop {
-        let mut status = 0;
-        // SAFETY: `status` is a writable int; WNOHANG makes it a poll.
-        let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if ret == pid {
-            let code = if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
-            } else {
-                continue;
-            };
-            return Ended { code, signal };
+        let steps = STEPS.with(|s| s.borrow().clone());
+        let orphans: Vec<i32> = children().into_iter().filter(|p| !steps.contains(p)).collect();
+        let alive: Vec<i32> = orphans.into_iter().filter(|&p| reap(p).is_none()).collect();
+        if alive.is_empty() {
+            return;
         }
-        if ret == -1 && errno() != Errno::INTR {
-            return Ended { code: 125, signal };
+        if signal.is_some() {
+            for &p in &alive {
+                send(p, libc::SIGKILL);
+            }
         }
-        // A second is the longest a SIGCHLD merged with another's could
-        // leave the wait unnoticed.
-        let second = libc::timespec { tv_sec: 1, tv_nsec: 0 };
-        // SAFETY: as in `pending`.
-        let got = unsafe {
-            let mut info = std::mem::zeroed::<libc::siginfo_t>();
-            libc::sigtimedwait(&set, &mut info, &second)
-        };
-        if got > 0 && got != libc::SIGCHLD {
+        if let Some(got) = next_event() {
             signal.get_or_insert(got);
-            // SAFETY: kill has no memory arguments.
-            unsafe { libc::kill(pid, got) };
         }
     }
 }

@@ -128,6 +128,18 @@ impl Tree {
     }
 }
 
+impl Tree {
+    /// The type of what is at `rel` (its last part not followed), without
+    /// reading it; `None` if nothing is there.
+    pub fn file_type(&self, rel: &str) -> Option<FileType> {
+        let Some((dir, name)) = self.parent_of(rel) else {
+            return parts(rel).next().is_none().then_some(FileType::Directory);
+        };
+        let st = fs::statx(&dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE).ok()?;
+        Some(FileType::from_raw_mode(st.stx_mode.into()))
+    }
+}
+
 impl Image for Tree {
     fn lookup(&self, rel: &str) -> Existing {
         let Some((dir, name)) = self.parent_of(rel) else {
