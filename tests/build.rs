@@ -790,27 +790,36 @@ fn files_from_an_earlier_stage_keep_its_fake_metadata() {
 fn a_bad_definition_says_the_line_and_builds_nothing() {
     let Some(h) = harness() else { return };
     let dir = h.scratch("build-bad");
+    // Each error names the file, the line and the word.
     for (name, text, says) in [
         (
             "unknown",
             "Bootstrap: scratch\n\n%nonsense\n    true\n",
-            "line 3: unknown section %nonsense",
+            "unknown.def: line 3: unknown section %nonsense",
         ),
         (
             "nofrom",
             "Bootstrap: localimage\n\n%post\n    true\n",
-            "line 1: bootstrap localimage needs From:",
+            "nofrom.def: line 1: bootstrap localimage needs From:",
         ),
         (
             "unset",
             "Bootstrap: scratch\n\n%post\n    echo {{ NOTSET }}\n",
-            "line 4: build argument NOTSET",
+            "unset.def: line 4: build argument NOTSET",
         ),
+        ("agent", "# an agent\nBootstrap: nonsense\n", "agent.def: line 2: "),
+        ("header", "Bootstrap: scratch\nNoSuchKey: x\n", "header.def: line 2: "),
     ] {
         def(h, &dir, name, text);
         let out = fr_in(h, &dir, &["build", "img", &format!("{name}.def")]);
         assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
         assert!(out.stderr.contains(says), "{name}: {}", out.stderr);
+        let word = match name {
+            "agent" => "nonsense",
+            "header" => "nosuchkey",
+            _ => "",
+        };
+        assert!(out.stderr.to_lowercase().contains(word), "{name}: {}", out.stderr);
         assert!(out.stderr.contains("fr: hint: "), "{name}: {}", out.stderr);
         assert!(names(&dir).iter().all(|n| n.ends_with(".def")), "{name}: {:?}", names(&dir));
     }
@@ -944,4 +953,195 @@ fn a_killed_build_is_named_by_the_next_and_fr_rm_removes_it() {
     let rm = fr_in(h, &dir, &["rm", &left]);
     assert_eq!(rm.code, Some(0), "{}", rm.stderr);
     assert_eq!(names(&dir), ["img", "quick.def", "s.def"]);
+}
+
+#[test]
+fn a_dest_in_a_missing_directory_or_an_existing_one_without_force_is_refused() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("build-dest");
+    def(h, &dir, "t", "Bootstrap: busybox\n");
+    // DEST's directory is not made.
+    let out = fr_in(h, &dir, &["build", "nodir/img", "t.def"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("fr: error: nodir/img: its directory nodir: "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "fr: hint: fr build makes DEST, not the directories above it: mkdir -p nodir"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(names(&dir), ["t.def"]);
+    // An archive that exists is kept without --force, and replaced with it.
+    std::fs::write(dir.join("out.tar"), "mine\n").unwrap();
+    let out = fr_in(h, &dir, &["build", "out.tar", "t.def"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("out.tar: it exists") && out.stderr.contains("--force"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("out.tar")).unwrap(), "mine\n");
+    assert_eq!(names(&dir), ["out.tar", "t.def"]);
+    let out = fr_in(h, &dir, &["build", "--force", "out.tar", "t.def"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let members = common::tar_members(&dir.join("out.tar"));
+    assert!(members.contains("bin/busybox"), "{members}");
+    assert_eq!(names(&dir), ["out.tar", "t.def"]);
+}
+
+#[test]
+fn a_failing_post_fails_the_build_and_leaves_dest_as_it_was() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("build-postfail");
+    def(h, &dir, "good", "Bootstrap: busybox\n\n%post\n    echo old > /marker\n");
+    def(
+        h,
+        &dir,
+        "bad",
+        "Bootstrap: busybox\n\n%post\n    echo new > /marker\n    false\n    touch /never\n",
+    );
+    // Without DEST: nothing is left.
+    let out = fr_in(h, &dir, &["build", "img", "bad.def"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("fr: error: %post failed (exit status 1)"), "{}", out.stderr);
+    // sh -e stopped at the failing command, and said which (-x).
+    assert!(out.stderr.contains("+ false") && !out.stderr.contains("+ touch"), "{}", out.stderr);
+    assert_eq!(names(&dir), ["bad.def", "good.def"]);
+    // With DEST and --force: DEST stays the image it was.
+    assert_eq!(fr_in(h, &dir, &["build", "img", "good.def"]).code, Some(0));
+    let out = fr_in(h, &dir, &["build", "--force", "img", "bad.def"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(inside(h, &dir.join("img"), "cat /marker"), "old\n");
+    assert_eq!(names(&dir), ["bad.def", "good.def", "img"]);
+}
+
+#[test]
+fn a_files_source_that_is_not_there_names_the_line_and_builds_nothing() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("build-nosource");
+    for (name, line, says) in [
+        ("missing", "    /no/such/file /opt/x\n", "/no/such/file: No such file or directory"),
+        ("pattern", "    /no/such/*.c /opt/\n", "/no/such/*.c matches no file on the host"),
+    ] {
+        let text = format!("Bootstrap: busybox\n\n%files\n    {}/t.def /opt/fine\n{line}", p(&dir));
+        def(h, &dir, "t", &text);
+        let out = fr_in(h, &dir, &["build", "img", "t.def"]);
+        assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("fr: error: t.def: line 3: %files: {says}")),
+            "{name}: {}",
+            out.stderr
+        );
+        assert_eq!(names(&dir), ["t.def"], "{name}");
+    }
+    // From an earlier stage, the same.
+    def(h, &dir, "t", "Bootstrap: busybox\nStage: one\n\nBootstrap: busybox\n\n%files from one\n    /no/such /opt/\n");
+    let out = fr_in(h, &dir, &["build", "img", "t.def"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("t.def: line 6: stage 2: %files from one: /no/such is not in stage one"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(names(&dir), ["t.def"]);
+}
+
+/// A directory outside every image, with a file in it; what a build must
+/// never change.
+fn outside(h: &Harness, dir: &Path) -> PathBuf {
+    let out = dir.join("outside");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("victim"), "untouched\n").unwrap();
+    if let Some(u) = &h.user {
+        let owner = format!("{}:{}", u.uid, u.gid);
+        assert_eq!(run(Command::new("chown").args(["-R", &owner]).arg(&out)).code, Some(0));
+    }
+    out
+}
+
+/// The names and contents under `dir`.
+fn listing(dir: &Path) -> String {
+    run(Command::new("sh").arg("-c").arg(format!("cd {} && find . | sort && cat victim", p(dir))))
+        .stdout
+}
+
+#[test]
+fn files_copied_into_the_image_never_leave_it() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("build-escape");
+    let out = outside(h, &dir);
+    let before = listing(&out);
+    let host = dir.join("host");
+    std::fs::create_dir_all(host.join("app/sub")).unwrap();
+    std::fs::write(host.join("file"), "copied\n").unwrap();
+    std::fs::write(host.join("app/sub/evil"), "evil\n").unwrap();
+    std::fs::create_dir_all(host.join("merged")).unwrap();
+    std::fs::write(host.join("merged/victim"), "merged\n").unwrap();
+    if let Some(u) = &h.user {
+        let owner = format!("{}:{}", u.uid, u.gid);
+        assert_eq!(run(Command::new("chown").args(["-R", &owner]).arg(&host)).code, Some(0));
+    }
+    // %setup leaves links in the image to the host directory, by absolute
+    // and by relative paths, and to the file in it.
+    let text = format!(
+        "Bootstrap: busybox\n\n%setup\n    mkdir -p $APPTAINER_ROOTFS/opt\n    \
+         ln -s {o} $APPTAINER_ROOTFS/opt/abs\n    \
+         ln -s ../../../../../../../../../../../../{o} $APPTAINER_ROOTFS/opt/rel\n    \
+         ln -s {o}/victim $APPTAINER_ROOTFS/opt/victim\n    \
+         mkdir $APPTAINER_ROOTFS/opt/merged\n    \
+         ln -s {o}/victim $APPTAINER_ROOTFS/opt/merged/victim\n\n\
+         %files\n    {f} ../../../../../../up\n    {f} /opt/abs/through-abs\n    \
+         {f} /opt/rel/through-rel\n    {f} /opt/victim\n    {m} /opt/\n",
+        o = p(&out),
+        f = p(&host.join("file")),
+        m = p(&host.join("merged")),
+    );
+    def(h, &dir, "t", &text);
+    let built = fr_in(h, &dir, &["build", "img", "t.def"]);
+    assert_eq!(built.code, Some(0), "{}", built.stderr);
+    assert_eq!(listing(&out), before, "the host directory changed");
+    let image = dir.join("img");
+    // Each landed inside: `..` stops at the image's root, and the links,
+    // the last one of DST too, lead to the image's own path of the host
+    // directory (Apptainer's securejoin, and what root in a chroot sees).
+    let inner = p(&out).trim_start_matches('/').to_string();
+    let got = inside(
+        h,
+        &image,
+        &format!(
+            "cat /up /{inner}/through-abs /{inner}/through-rel /{inner}/victim; \
+             readlink /opt/victim"
+        ),
+    );
+    assert_eq!(got, format!("{}{}/victim\n", "copied\n".repeat(4), p(&out)));
+    // A directory merged into one the image has: a link there is replaced
+    // by the file, never written through (Apptainer's cp -f writes
+    // through it, onto the host file).
+    assert_eq!(
+        inside(h, &image, "test ! -L /opt/merged/victim && cat /opt/merged/victim"),
+        "merged\n"
+    );
+    assert!(!dir.join("up").exists() && !Path::new("/up").exists());
+
+    // A directory copied onto a link in the image: refused, as cp refuses
+    // it, the link neither followed nor replaced.
+    let text = format!(
+        "Bootstrap: busybox\n\n%setup\n    mkdir -p $APPTAINER_ROOTFS/opt/app\n    \
+         ln -s {o} $APPTAINER_ROOTFS/opt/app/sub\n\n%files\n    {a} /opt/\n",
+        o = p(&out),
+        a = p(&host.join("app")),
+    );
+    def(h, &dir, "d", &text);
+    let built = fr_in(h, &dir, &["build", "dirs", "d.def"]);
+    assert_eq!(built.code, Some(1), "{}", built.stderr);
+    assert!(
+        built.stderr.contains("d.def: line 7: %files: /opt/app/sub is not a directory in the image (a symbolic link is not followed)")
+            || built.stderr.contains("%files: /opt/app/sub is not a directory in the image (a symbolic link is not followed)"),
+        "{}",
+        built.stderr
+    );
+    assert_eq!(listing(&out), before, "the host directory changed");
+    assert_eq!(names(&dir), ["d.def", "host", "img", "outside", "t.def"]);
 }

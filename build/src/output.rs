@@ -39,7 +39,18 @@ impl Output {
                 hint: "give the new image's own name: fr build ./myimage SPEC".into(),
             });
         }
-        let dest = absolute(dest).map_err(Error::io(format!("finding {shown}")))?;
+        let dest = absolute(dest).map_err(|e| {
+            let parent = match dest.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
+                _ => ".".into(),
+            };
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("fr build makes DEST, not the directories above it: mkdir -p {parent}")
+            } else {
+                format!("DEST goes into {parent}, which must be a directory you can write")
+            };
+            Error::Dest { path: shown.clone(), why: format!("its directory {parent}: {e}"), hint }
+        })?;
         if sandbox {
             return Ok(Output::Sandbox(dest));
         }
