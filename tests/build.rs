@@ -980,9 +980,8 @@ fn an_interrupted_build_leaves_nothing() {
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     assert_eq!(status.code(), Some(130), "{rest}");
     assert!(rest.contains("interrupted by SIGINT during %post"), "{rest}");
-    // Nothing is left: no image, no temporary directory, no process.
+    // Nothing is left: no image, no directory of the build's, no process.
     assert_eq!(names(&dir), ["s.def"]);
-    assert!(!Path::new(&format!("/tmp/fr-build-{}-0", child.0.id())).exists());
     assert_eq!(processes(&["sleep", "611"]), Vec::<String>::new(), "{rest}");
 }
 
@@ -995,19 +994,24 @@ fn a_killed_build_is_named_by_the_next_and_fr_rm_removes_it() {
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     let left = format!(".img.fr-build-{}", child.0.id());
-    assert_eq!(names(&dir), [left.clone(), "s.def".into()]);
+    let tmp = format!("{left}.tmp");
+    assert_eq!(names(&dir), [left.clone(), tmp.clone(), "s.def".into()]);
     def(h, &dir, "quick", "Bootstrap: busybox\n");
     let next = fr_in(h, &dir, &["build", "img", "quick.def"]);
     assert_eq!(next.code, Some(0), "{}", next.stderr);
-    let said = format!(
-        "{} is what a build of {} that was killed left: fr rm {} removes it",
-        p(&dir.join(&left)),
-        p(&dir.join("img")),
-        p(&dir.join(&left))
-    );
-    assert!(next.stderr.contains(&said), "{}", next.stderr);
+    for (name, how) in [(&left, "fr rm"), (&tmp, "rm -r")] {
+        let said = format!(
+            "{} is what a build of {} that was killed left: {how} {} removes it",
+            p(&dir.join(name)),
+            p(&dir.join("img")),
+            p(&dir.join(name))
+        );
+        assert!(next.stderr.contains(&said), "{}", next.stderr);
+    }
     // The killed build's session went with it: the image's lock is free.
     let rm = fr_in(h, &dir, &["rm", &left]);
+    assert_eq!(rm.code, Some(0), "{}", rm.stderr);
+    let rm = run(h.command("rm").arg("-r").arg(&tmp).current_dir(&dir));
     assert_eq!(rm.code, Some(0), "{}", rm.stderr);
     assert_eq!(names(&dir), ["img", "quick.def", "s.def"]);
 }

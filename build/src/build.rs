@@ -393,28 +393,19 @@ impl Made {
     }
 }
 
-/// A private directory for the build's own files, removed with it.
+/// A private directory for the build's own files (scripts, state files,
+/// small archives), beside DEST as the build's images are, so that the
+/// next build names it if this one is killed; removed with it.
 #[derive(Debug)]
 struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Result<TempDir, Error> {
-        let base = std::env::var_os("TMPDIR").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
-        for n in 0..1000 {
-            let path = base.join(format!("fr-build-{}-{n}", std::process::id()));
-            let made = std::fs::DirBuilder::new().mode(0o700).create(&path);
-            match made {
-                Ok(()) => return Ok(TempDir(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(Error::Io { what: format!("making {}", path.display()), source: e })
-                }
-            }
-        }
-        Err(Error::Io {
-            what: format!("making a directory in {}", base.display()),
-            source: std::io::ErrorKind::AlreadyExists.into(),
-        })
+    fn new(path: PathBuf) -> Result<TempDir, Error> {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(Error::io(format!("making {}", path.display())))?;
+        Ok(TempDir(path))
     }
 }
 
@@ -517,7 +508,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Error> {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o002));
     sys::block_stopping();
     sys::make_subreaper();
-    let tmp = TempDir::new()?;
+    let tmp = TempDir::new(names.temp(output::TMP))?;
     let ctx = Ctx {
         opts,
         userns,

@@ -165,6 +165,10 @@ pub fn check(output: &Output, force: bool, update: bool) -> Result<Existing, Err
     }
 }
 
+/// The suffix of the build's private directory, `.NAME.fr-build-PID.tmp`:
+/// its files are the user's own, and `rm -r` removes it.
+pub const TMP: &str = ".tmp";
+
 /// The temporary names of one build of DEST, beside it.
 #[derive(Clone, Debug)]
 pub struct Names {
@@ -208,6 +212,9 @@ impl Names {
                 }
                 let path = e.path();
                 let how = match e.file_type() {
+                    Ok(t) if t.is_dir() && rest.ends_with(TMP) => {
+                        format!("rm -r {}", path.display())
+                    }
                     Ok(t) if t.is_dir() => format!("fr rm {}", path.display()),
                     _ => format!("rm {}", path.display()),
                 };
@@ -273,11 +280,13 @@ mod tests {
         // pid 2^22+1 is above the kernel's pid_max limit: never running.
         std::fs::create_dir(base.join(".img.tar.fr-build-4194305")).unwrap();
         std::fs::write(base.join(".img.tar.fr-build-4194305.part"), "").unwrap();
+        std::fs::create_dir(base.join(".img.tar.fr-build-4194305.tmp")).unwrap();
         std::fs::create_dir(names.temp("")).unwrap();
         std::fs::create_dir(base.join(".other.fr-build-4194305")).unwrap();
         let left = names.leftovers();
-        assert_eq!(left.len(), 2, "{left:?}");
+        assert_eq!(left.len(), 3, "{left:?}");
         assert!(left[0].1.starts_with("fr rm ") && left[1].1.starts_with("rm "), "{left:?}");
+        assert!(left[2].1.starts_with("rm -r "), "{left:?}");
         std::fs::remove_dir_all(base).unwrap();
     }
 }
