@@ -13,6 +13,7 @@
 
 use std::cell::Cell;
 use std::ffi::OsString;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use fr_image::def::{Files, Script, Stage};
@@ -408,8 +409,6 @@ impl TempDir {
         Ok(TempDir(path))
     }
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 impl Drop for TempDir {
     fn drop(&mut self) {

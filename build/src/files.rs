@@ -30,6 +30,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use fr_emulator::tar::{self, Kind, Member};
@@ -195,8 +196,6 @@ pub fn from_host(run: &StageRun<'_>, blocks: &[&Files]) -> Result<(), Error> {
     }
     result
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 /// `cp` into `staging` as fake root, then its members into the image.
 fn copy_from_host(
