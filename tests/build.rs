@@ -247,7 +247,13 @@ fn cached_oracle(
     std::fs::create_dir_all(&part).unwrap();
     std::fs::write(part.join("manifest"), &made.manifest).unwrap();
     std::fs::write(part.join("listing"), &made.listing).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    // Those kept for other keys are stale: this run made the one it uses.
+    for old in std::fs::read_dir(h.cache.join("build-oracle")).unwrap().flatten() {
+        let name = old.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{release}-")) && old.path() != part {
+            let _ = std::fs::remove_dir_all(old.path());
+        }
+    }
     std::fs::rename(&part, &dir).unwrap();
     Ok(made)
 }
