@@ -6,3 +6,6 @@
 
 // Apptainer definition files: header, sections, stages, templates.
 pub mod def;
+// The metadata Apptainer keeps in an image (/.singularity.d), as a build
+// writes it.
+pub mod layout;
