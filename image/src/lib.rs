@@ -6,6 +6,9 @@
 
 // Apptainer definition files: header, sections, stages, templates.
 pub mod def;
+// The metadata Apptainer keeps in an image (/.singularity.d), as a build
+// writes it.
+pub mod layout;
 // How Apptainer's actions (exec, run, shell, test, start) run in an image:
 // the environment they pass and the script that sources the image's own.
 pub mod action;
