@@ -206,7 +206,8 @@ fn a_killed_monitor_loses_no_answered_change_and_list_removes_its_state() {
     let Some(img) = web_image(h, &marker) else { return };
     let rt = Runtime::new(h);
     rt.fr(&["instance", "start", "-f", s(&img), "db"]).ok();
-    rt.fr(&["exec", "instance://db", "--", "sh", "-c", "touch /kept && chown 70001:654 /kept"]).ok();
+    rt.fr(&["exec", "instance://db", "--", "sh", "-c", "touch /kept && chown 70001:654 /kept"])
+        .ok();
     let monitor = rt.field("db", "pid") as i32;
     let pid = rustix::process::Pid::from_raw(monitor).unwrap();
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();

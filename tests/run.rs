@@ -364,3 +364,42 @@ fn an_interactive_shell_has_job_control_and_ctrl_c_reaches_the_job() {
     let out = at_the_terminal(h, &steps);
     assert_eq!(out.code, Some(0), "{}", out.stdout);
 }
+
+/// An image `fr build` made from a definition file: `run` gives its
+/// `%runscript` the arguments with `%environment` set, `test` runs its
+/// `%test`, `--env` wins over `%environment`, and an instance runs its
+/// `%startscript`.
+#[test]
+fn an_image_fr_build_made_runs_its_sections() {
+    let Some(h) = harness() else { return };
+    let dir = h.scratch("built");
+    let def = "Bootstrap: busybox\n\n\
+               %environment\n    export GREETING=hello\n\n\
+               %runscript\n    echo \"$GREETING from the runscript: $*\"\n\n\
+               %startscript\n    echo started-$GREETING > /tmp/started; exec sleep 100000\n\n\
+               %test\n    echo \"test sees $GREETING\"\n";
+    std::fs::write(dir.join("app.def"), def).unwrap();
+    if let Some(u) = &h.user {
+        std::os::unix::fs::chown(dir.join("app.def"), Some(u.uid), Some(u.gid)).unwrap();
+    }
+    let built = h.fr_in(&dir, ["build", "img", "app.def"]);
+    assert_eq!(built.code, Some(0), "{built:?}");
+    let img = dir.join("img");
+    assert_eq!(fr_in(h, &dir, &["run", s(&img), "a", "b"]).ok(), "hello from the runscript: a b\n");
+    assert_eq!(
+        fr_in(h, &dir, &["run", "--env", "GREETING=hi", s(&img)]).ok(),
+        "hi from the runscript: \n"
+    );
+    assert_eq!(fr_in(h, &dir, &["test", s(&img)]).ok(), "test sees hello\n");
+    let rt = h.scratch("rt");
+    std::fs::set_permissions(&rt, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let with_rt = |args: &[&str]| {
+        let mut cmd = h.fr_command(args);
+        run(cmd.env("XDG_RUNTIME_DIR", &rt).current_dir(&dir))
+    };
+    with_rt(&["instance", "start", "-f", s(&img), "app"]).ok();
+    let seen = with_rt(&["exec", "instance://app", "--", "sh", "-c", "i=0; until [ -e /tmp/started ] || [ $i -gt 600 ]; do i=$((i+1)); sleep 0.05; done; cat /tmp/started"]);
+    let stopped = with_rt(&["instance", "stop", "app"]);
+    assert_eq!(seen.ok(), "started-hello\n");
+    stopped.ok();
+}
