@@ -395,6 +395,23 @@ pub fn options(
         Action::Start => may_have(&image_real, ".singularity.d/startscript"),
         Action::Run | Action::Test => true,
     };
+    // Without /bin/sh in the image the script cannot run: what it would
+    // have started, directly.
+    if scripted {
+        let direct = |path: &str| -> Vec<OsString> {
+            std::iter::once(path.to_string())
+                .chain(args.iter().cloned())
+                .map(OsString::from)
+                .collect()
+        };
+        opts.fallback = match action {
+            Action::Exec => args.iter().map(OsString::from).collect(),
+            Action::Shell => vec!["/bin/bash".into(), "--norc".into()],
+            Action::Run => direct(action::RUNSCRIPT),
+            Action::Test => direct(action::TEST),
+            Action::Start => direct(action::STARTSCRIPT),
+        };
+    }
     opts.command = match (scripted, action) {
         (true, _) => {
             action::argv(action, &environment, &args).into_iter().map(OsString::from).collect()

@@ -385,7 +385,10 @@ fn fr_manifest(h: &Harness, user: Option<&User>, image: &Path, tool: &Path) -> S
         Some(u) => h.command_as(u, &h.fr),
         None => h.command(&h.fr),
     };
-    cmd.args(["exec", "-f", "-B", &bind])
+    // From /, without the home bound: the image alone (fr exec binds the
+    // caller's home and working directory by default, as Apptainer).
+    cmd.args(["exec", "-f", "--no-home", "-B", &bind])
+        .current_dir("/")
         .arg(image)
         .arg("/tmp/manifest")
         .arg("/")
@@ -525,7 +528,9 @@ fn fr_in(h: &Harness, dir: &Path, args: &[&str]) -> Run {
 
 /// What `fr exec -f IMAGE sh -c SCRIPT` prints, as the test user.
 fn inside(h: &Harness, image: &Path, script: &str) -> String {
-    let out = h.exec(Some(image), &["-f"], &["/bin/sh", "-c", script]);
+    // From /, without the home bound: the image alone.
+    let out =
+        h.exec_in(Path::new("/"), Some(image), &["-f", "--no-home"], &["/bin/sh", "-c", script]);
     assert_eq!(out.code, Some(0), "in {}: {script}\n{}", image.display(), out.stderr);
     out.stdout
 }

@@ -403,3 +403,15 @@ fn an_image_fr_build_made_runs_its_sections() {
     assert_eq!(seen.ok(), "started-hello\n");
     stopped.ok();
 }
+
+#[test]
+fn an_image_with_environment_scripts_and_no_sh_still_runs_its_commands() {
+    let Some(h) = harness() else { return };
+    let Some(img) = image(h) else { return };
+    std::fs::remove_file(img.join("bin/sh")).unwrap();
+    assert_eq!(h.fr(["exec", "-f", s(&img), "/bin/busybox", "echo", "direct"]).ok(), "direct\n");
+    // The runscript too, whose #! names /bin/sh: it says so.
+    let out = h.fr(["run", s(&img)]);
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert!(out.stderr.contains("/.singularity.d/runscript"), "{}", out.stderr);
+}

@@ -126,6 +126,9 @@ pub struct ExecOptions {
     /// A directory holding a root file system; `None` keeps the host tree.
     pub image: Option<PathBuf>,
     pub command: Vec<OsString>,
+    /// What runs instead of `command` when its program is not in the
+    /// image (the action script's `/bin/sh`): the command itself.
+    pub fallback: Vec<OsString>,
     pub fakeroot: bool,
     pub userns: Userns,
     pub binds: Vec<Bind>,
@@ -166,6 +169,7 @@ impl Default for ExecOptions {
         ExecOptions {
             image: None,
             command: Vec::new(),
+            fallback: Vec::new(),
             fakeroot: false,
             userns: Userns::Auto,
             binds: Vec::new(),

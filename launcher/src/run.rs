@@ -51,17 +51,33 @@ pub(crate) fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| Error::Setup("an argument of the command contains a NUL byte".into()))?;
-    let (argv, fallback) = if argv.is_empty() { (shell, fallback) } else { (argv, None) };
+    let direct = opts
+        .fallback
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::Setup("an argument of the command contains a NUL byte".into()))?;
+    let direct = (!direct.is_empty()).then_some(direct);
+    let fallback_is_shell = argv.is_empty();
+    let (argv, fallback) = if argv.is_empty() { (shell, fallback) } else { (argv, direct) };
     let cwd = opts.cwd.clone();
     let strict_cwd = opts.strict_cwd;
     if let Some(env) = &opts.env {
         let mut env = env.clone();
-        if fallback.is_some() {
+        if fallback_is_shell && fallback.is_some() {
             // The shell that runs is named in $SHELL, as Apptainer does.
             env.retain(|(k, _)| k != "SHELL");
             env.push(("SHELL".into(), argv[0].to_string_lossy().into_owned()));
         }
-        return Ok(workload::Command { argv, env, fallback, image, cwd, strict_cwd });
+        return Ok(workload::Command {
+            argv,
+            env,
+            fallback,
+            fallback_is_shell,
+            image,
+            cwd,
+            strict_cwd,
+        });
     }
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -77,11 +93,11 @@ pub(crate) fn command(opts: &ExecOptions) -> Result<workload::Command, Error> {
             set("USER", "root");
             set("LOGNAME", "root");
         }
-        if fallback.is_some() {
+        if fallback_is_shell && fallback.is_some() {
             set("SHELL", &argv[0].to_string_lossy());
         }
     }
-    Ok(workload::Command { argv, env, fallback, image, cwd, strict_cwd })
+    Ok(workload::Command { argv, env, fallback, fallback_is_shell, image, cwd, strict_cwd })
 }
 
 /// Whether `clone(CLONE_NEWUSER)` failed because the host does not allow it

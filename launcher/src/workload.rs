@@ -18,8 +18,12 @@ pub struct Command {
     pub env: Vec<(String, String)>,
     /// What runs instead when `argv[0]` does not exist: the image's
     /// `/bin/sh` for a shell asked for without a command, when the image
-    /// has no `/bin/bash` (see [`shell`]).
+    /// has no `/bin/bash` (see [`shell`]); or the command itself, run
+    /// directly, when the image has no `/bin/sh` to run its action script.
     pub fallback: Option<Vec<CString>>,
+    /// The fallback is the other shell (named in `$SHELL`), not the
+    /// command run directly.
+    pub fallback_is_shell: bool,
     /// Whether the command runs in an image (its messages say where the
     /// search was).
     pub image: bool,
@@ -155,6 +159,16 @@ fn exec(cmd: &Command) -> ! {
     if name.contains(&b'/') {
         let e = sys::execve(&cmd.argv[0], &cmd.argv, &envp);
         if let (Errno::NOENT, Some(fallback), false) = (e, &cmd.fallback, exists(&cmd.argv[0])) {
+            if !cmd.fallback_is_shell {
+                // No /bin/sh for the action script: the command alone,
+                // without the image's environment scripts.
+                log::debug!(
+                    "{shown} is not in the image: {} runs without the image's environment scripts",
+                    fallback[0].to_string_lossy()
+                );
+                let direct = Command { argv: fallback.clone(), fallback: None, ..cmd.clone() };
+                exec(&direct)
+            }
             // The shell asked for is not there: the other one, named in
             // $SHELL as the shell that runs.
             envp.retain(|v| !v.as_bytes().starts_with(b"SHELL="));
