@@ -358,7 +358,7 @@ pub fn start(name: &str, opts: &ExecOptions) -> Result<Started, Error> {
                 name: name.to_string(),
                 image,
                 dir,
-                lock,
+                _lock: lock,
                 listener,
                 report: Some(report_w),
             };
@@ -517,9 +517,8 @@ struct Monitor {
     name: String,
     image: PathBuf,
     dir: PathBuf,
-    /// Held for the monitor's whole life.
-    #[allow(dead_code)]
-    lock: std::fs::File,
+    /// Held for the monitor's whole life (never read: its `flock` is).
+    _lock: std::fs::File,
     listener: OwnedFd,
     /// Where `start` waits for the word that the instance is up (closed
     /// once said).
