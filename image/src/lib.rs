@@ -6,3 +6,5 @@
 
 // Apptainer definition files: header, sections, stages, templates.
 pub mod def;
+// OCI images: transports, index, manifest, config, layers, digests.
+pub mod oci;

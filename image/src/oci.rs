@@ -1,0 +1,64 @@
+//! OCI images, as pure formats: where an image comes from (transports),
+//! its index, manifest and config (parsed with the `oci-spec` crate), the
+//! digests every blob is checked against, its layers as tar streams, the
+//! whiteouts in them, the ownership other rootless tools leave in xattrs,
+//! what Apptainer makes of an image config, and an OCI layout written
+//! out. Nothing here unpacks a layer onto disk: that is the launcher's
+//! walk, which takes the tar streams from here.
+//!
+//! Data flows top to bottom:
+
+// `oci:DIR[:TAG]`, `oci-archive:`, `docker-archive:`, `docker://`.
+pub mod transport;
+// sha256 digests and the reader that checks a blob as it is read.
+pub mod digest;
+// A source's files: a layout directory or an archive's members.
+pub mod blobs;
+// Index → manifest (for this host's platform) → config and layers.
+pub mod image;
+// A layer blob as its checked, decompressed tar stream.
+pub mod layer;
+// `.wh.NAME` and `.wh..wh..opq` in a layer's member names.
+pub mod whiteout;
+// `user.rootlesscontainers` and `user.containers.override_stat`.
+pub mod rootless;
+// The image config as Apptainer keeps it: environment, runscript, labels.
+pub mod apptainer;
+
+use std::fmt;
+
+/// An error reading an image: what was being read (the source, a blob by
+/// its role and digest) and why, with the way out when there is one.
+#[derive(Debug)]
+pub struct OciError {
+    pub what: String,
+    pub why: String,
+}
+
+impl OciError {
+    pub fn new(what: impl fmt::Display, why: impl fmt::Display) -> OciError {
+        OciError { what: what.to_string(), why: why.to_string() }
+    }
+}
+
+impl fmt::Display for OciError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.why)
+    }
+}
+
+impl std::error::Error for OciError {}
+
+/// The platform this host runs images of, in the image spec's (Go's)
+/// names: `(os, architecture)`.
+pub fn host_platform() -> (&'static str, &'static str) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other,
+    };
+    ("linux", arch)
+}
