@@ -360,6 +360,7 @@ fn exec(mut args: ExecArgs) -> ExitCode {
         }
     }
     let opts = ExecOptions {
+        read_only: false,
         image,
         command,
         fakeroot: args.fakeroot,

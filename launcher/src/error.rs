@@ -42,6 +42,13 @@ pub enum Error {
     Archive { path: String, source: Cause },
     #[error("importing {archive}: {source}")]
     Import { archive: String, source: Cause },
+    /// An OCI image's layer could not be unpacked: `what` names the
+    /// layer (or the image).
+    #[error("unpacking {what}: {source}")]
+    Layer { what: String, source: Cause },
+    /// An OCI image cannot be read: what, and why.
+    #[error(transparent)]
+    Oci(#[from] fr_image::oci::OciError),
     /// What `fr import` was given is no tar archive it can read, and
     /// nothing was unpacked: what it is, and what to do with it.
     #[error("importing {archive}: {why}")]
@@ -155,6 +162,10 @@ impl Error {
             Error::Archive { .. } => Some(
                 "the image and its metadata store are unchanged; check the path named, \
                  or the space left where the archive goes",
+            ),
+            Error::Layer { .. } => Some(
+                "nothing was kept: the image being unpacked was removed, and nothing was \
+                 written outside it",
             ),
             Error::Import { .. } => Some(
                 "nothing was written outside IMAGE; the members before this one are in IMAGE \

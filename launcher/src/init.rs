@@ -26,6 +26,9 @@ pub struct Plan {
     pub image: Option<PathBuf>,
     pub binds: Vec<Bind>,
     pub command: Command,
+    /// The image is mounted read-only (a cached OCI image, which other
+    /// images share files with).
+    pub read_only: bool,
 }
 
 /// The shell's convention for an exit status.

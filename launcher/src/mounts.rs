@@ -236,9 +236,15 @@ fn make_dev(root: BorrowedFd<'_>) -> Result<()> {
 /// The outer half of an image's setup (in the outer mount namespace, see
 /// the module doc): `/sys`, `/dev`, `/tmp`, the cover over fr's store and
 /// the binds, mounted on the image's own directories. The image does not
-/// become the root here; the init does that in its namespaces.
-pub fn outer_image(image: &Path, binds: &[Bind]) -> Result<()> {
+/// become the root here; the init does that in its namespaces. A
+/// read-only image is first bound on itself, and made read-only once
+/// every mount point in it is there (`/proc` too, which the init mounts).
+pub fn outer_image(image: &Path, binds: &[Bind], read_only: bool) -> Result<()> {
     make_private()?;
+    if read_only {
+        mount::mount_bind_recursive(image, image)
+            .map_err(|e| fail(format!("binding {} on itself", image.display()), e))?;
+    }
     let root =
         fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail(format!("opening {}", image.display()), e))?;
@@ -259,7 +265,12 @@ pub fn outer_image(image: &Path, binds: &[Bind]) -> Result<()> {
             MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
         mount_fs("tmpfs", store.as_fd(), flags, "mode=0700,size=4k", "/.fr")?;
     }
-    apply_binds(root, binds)
+    apply_binds(root, binds)?;
+    if read_only {
+        ensure_dir(root, Path::new("proc"))?;
+        remount_read_only(&fd_path(root))?;
+    }
+    Ok(())
 }
 
 /// The inner half, in the init's own mount and pid namespaces: the image

@@ -64,6 +64,8 @@ pub struct ExecOptions {
     pub load_state: Option<PathBuf>,
     /// Without an image: where the fake metadata is kept (`fakeroot -s`).
     pub save_state: Option<PathBuf>,
+    /// Mount the image read-only (a cached OCI image).
+    pub read_only: bool,
 }
 
 #[cfg(test)]

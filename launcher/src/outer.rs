@@ -39,7 +39,7 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
     }
     drop(go);
     let setup = match &plan.image {
-        Some(image) => mounts::outer_image(image, &plan.binds),
+        Some(image) => mounts::outer_image(image, &plan.binds, plan.read_only),
         None => mounts::outer_host(&plan.binds),
     };
     if let Err(why) = setup {

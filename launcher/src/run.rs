@@ -200,7 +200,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         let ro = if b.read_only { ", read-only" } else { "" };
         log::debug!("bind {} on {}{ro}", b.src.display(), b.dst.display());
     }
-    let plan = Plan { image, binds: opts.binds.clone(), command: command(opts)? };
+    let plan = Plan {
+        image,
+        binds: opts.binds.clone(),
+        command: command(opts)?,
+        read_only: opts.read_only,
+    };
     let (ours, theirs) = channel::pair().map_err(Error::sys("creating the container channel"))?;
     sys::block_signals().map_err(Error::sys("blocking signals"))?;
     let sup = supervisor(opts, ids, &mode)?;
