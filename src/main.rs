@@ -133,6 +133,15 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
 
+    /// Show or free the cache of OCI images unpacked to run ($XDG_CACHE_HOME/fr)
+    ///
+    /// `fr exec -f oci-archive:x.tar` (or oci:DIR, docker-archive:FILE)
+    /// unpacks the image once into the cache, keyed by its manifest's
+    /// digest, each layer once however many images share it, and runs it
+    /// read-only from there.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+
     /// List every intercepted system call, per ABI, and how fr handles it
     Syscalls,
 
@@ -152,6 +161,14 @@ enum Command {
         mkdir -p ~/.local/share/man/man1 && fr man > ~/.local/share/man/man1/fr.1\n  \
         fr man | man -l -     # to read it without installing")]
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// List the cached images: digest, layers, when unpacked, source
+    List,
+    /// Remove every cached image and layer
+    Clean,
 }
 
 #[derive(Debug, Subcommand)]
@@ -359,8 +376,26 @@ fn exec(mut args: ExecArgs) -> ExitCode {
             );
         }
     }
+    // An OCI image is run from the cache, unpacked there first if it is
+    // not yet; read-only, since its files are shared with its layers'.
+    let mut read_only = false;
+    let image = match image {
+        Some(spec) if fr_image::oci::transport::Source::is_reference(&spec.to_string_lossy()) => {
+            match cached(&spec.to_string_lossy()) {
+                Ok(path) => {
+                    read_only = true;
+                    Some(path)
+                }
+                Err(e) => {
+                    report(&e);
+                    return ExitCode::from(125);
+                }
+            }
+        }
+        other => other,
+    };
     let opts = ExecOptions {
-        read_only: false,
+        read_only,
         image,
         command,
         fakeroot: args.fakeroot,
@@ -384,6 +419,70 @@ fn exec(mut args: ExecArgs) -> ExitCode {
             ExitCode::from(125)
         }
     }
+}
+
+/// The cached image of the OCI reference `spec`, unpacked if needed.
+fn cached(spec: &str) -> Result<PathBuf, fr_launcher::Error> {
+    let source = fr_image::oci::transport::Source::parse(spec)
+        .map_err(|e| fr_launcher::Error::Setup(e.to_string()))?;
+    fr_launcher::cache::Cache::open()?.image(&source)
+}
+
+/// `fr cache list|clean`.
+fn cache(command: CacheCommand) -> ExitCode {
+    use fr_launcher::cache::Cache;
+    let cache = match Cache::open() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match command {
+        CacheCommand::List => match cache.list() {
+            Ok(images) => {
+                println!("{:<19}  {:>6}  {:<20}  SOURCE", "IMAGE", "LAYERS", "UNPACKED");
+                for i in &images {
+                    println!(
+                        "{:<19}  {:>6}  {:<20}  {}",
+                        &i.digest[..19.min(i.digest.len())],
+                        i.layers,
+                        date(i.created),
+                        i.source
+                    );
+                }
+                println!(
+                    "{} images, {} layers in {}",
+                    images.len(),
+                    cache.layer_count(),
+                    cache.root().display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        CacheCommand::Clean => match cache.clean() {
+            Ok(n) => {
+                log::info!("removed {n} images and their layers from {}", cache.root().display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+    }
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS` (UTC).
+fn date(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// `fr: error: ...` and, if there is one, `fr: hint: ...`.
@@ -638,6 +737,7 @@ fn main() -> ExitCode {
                 ExitCode::from(8)
             }
         },
+        Command::Cache(c) => cache(c),
         Command::Rm { image } => match fr_launcher::remove::remove(&image) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),

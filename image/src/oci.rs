@@ -27,6 +27,9 @@ pub mod apptainer;
 
 use std::fmt;
 
+/// The `oci-spec` crate, whose types the image's JSON is parsed into.
+pub use oci_spec;
+
 /// An error reading an image: what was being read (the source, a blob by
 /// its role and digest) and why, with the way out when there is one.
 #[derive(Debug)]

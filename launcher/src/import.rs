@@ -245,7 +245,8 @@ fn unpack(opts: &ImportOptions, landed: &mut bool) -> Result<Summary, Error> {
 }
 
 /// Unpacks the layers of an OCI image, bottom first, into `image`, a
-/// directory this makes (it must not exist), as real root's unpack
+/// directory this makes (it must not exist; with `base`, a copy of that
+/// image as hard links, [`crate::clone`]), as real root's unpack
 /// (`umoci unpack`) would leave them: whiteouts and opaque directories
 /// delete what the layers below left, and every owner, mode, device and
 /// xattr the user cannot set is recorded in the image's store. `open`
@@ -255,12 +256,22 @@ fn unpack(opts: &ImportOptions, landed: &mut bool) -> Result<Summary, Error> {
 /// written outside it.
 pub fn unpack_layers(
     image: &Path,
+    base: Option<&Path>,
     names: &[String],
     open: &mut dyn FnMut(usize) -> Result<LayerReader, OciError>,
 ) -> Result<Summary, Error> {
-    std::fs::create_dir(image)
-        .map_err(|e| Error::Image { path: image.display().to_string(), why: e.to_string() })?;
-    let result = unpack_layers_into(image, names, open);
+    if image.symlink_metadata().is_ok() {
+        return Err(Error::Image {
+            path: image.display().to_string(),
+            why: "it exists already; layers are unpacked into a new directory".into(),
+        });
+    }
+    let made = match base {
+        Some(base) => crate::clone::clone_image(base, image),
+        None => std::fs::create_dir(image)
+            .map_err(|e| Error::Image { path: image.display().to_string(), why: e.to_string() }),
+    };
+    let result = made.and_then(|()| unpack_layers_into(image, names, open));
     if result.is_err() {
         if let Err(e) = std::fs::remove_dir_all(image) {
             log::warn!("removing the unfinished image {}: {e}", image.display());
@@ -279,6 +290,7 @@ fn unpack_layers_into(
     // A new image, which nothing of a subordinate id's is in yet: read as
     // the user alone.
     let table = InodeTable::new(crate::mode::id_map(Path::new("/")));
+    store.load(&table)?;
     let root =
         fs::open(&image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| Error::Image { path: image.display().to_string(), why: e.to_string() })?;
@@ -573,7 +585,10 @@ impl Unpacker<'_> {
                 self.warned.push(key.clone());
             }
         }
-        let checked = check_xattrs(&self.archive, m, kind).map_err(|e| match e { Error::Import { source, .. } if self.oci => self.fail(source), e => e })?;
+        let checked = check_xattrs(&self.archive, m, kind).map_err(|e| match e {
+            Error::Import { source, .. } if self.oci => self.fail(source),
+            e => e,
+        })?;
         let Some((last, parents)) = parts.split_last() else {
             // The image root itself: only its attributes, never data.
             reader.skip_data().map_err(|e| self.fail(e))?;
@@ -755,8 +770,8 @@ impl Unpacker<'_> {
     /// The names in the directory `dir`.
     fn names(&self, dir: &OwnedFd, member: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
         let mut names = Vec::new();
-        let mut entries = fs::Dir::read_from(dir).map_err(|e| self.refuse(member, e))?;
-        while let Some(entry) = entries.next() {
+        let entries = fs::Dir::read_from(dir).map_err(|e| self.refuse(member, e))?;
+        for entry in entries {
             let entry = entry.map_err(|e| self.refuse(member, e))?;
             let name = entry.file_name().to_bytes();
             if name != b"." && name != b".." {

@@ -34,6 +34,10 @@ pub mod export;
 // `fr import`: a tar archive unpacked into an image, what the user cannot
 // set recorded in its store.
 pub mod import;
+// The per-user cache of OCI images unpacked to run.
+pub mod cache;
+// An image copied as hard links (the cache's layers and images).
+pub mod clone;
 // `fr rm`: an image removed, its subordinate-owned files included.
 pub mod remove;
 // `fr fsck`: a metadata store checked for damage, and repaired.
