@@ -249,6 +249,7 @@ impl Image {
         let config_bytes = read_blob(blobs, manifest.config(), &format!("{source}: config"))?;
         let config_digest = Digest::of(&config_bytes);
         let config = parse_config(&config_bytes, &format!("{source}: config {config_digest}"))?;
+        check_platform(&config.os().to_string(), &config.architecture().to_string(), source)?;
         let diff_ids = diff_ids(&config, manifest.layers().len(), source)?;
         let mut layers = Vec::new();
         for (i, (l, diff_id)) in manifest.layers().iter().zip(diff_ids).enumerate() {

@@ -1,0 +1,471 @@
+//! OCI images: fr unpacks them, as the unprivileged user, into the tree
+//! real root's `umoci unpack` makes, and refuses hostile ones by name,
+//! leaving nothing behind.
+//!
+//! The images are made with real tools as root (the oracle): `umoci`
+//! (init, new, unpack, repack, config, raw add-layer) over a busybox tree
+//! with device nodes, set-id files, a file owned by 1234:50, a file
+//! capability and its hard link, an ACL; a second layer (GNU tar and
+//! Python's tarfile) that deletes a file, makes a directory opaque and
+//! hard-links a file of the first layer; `skopeo copy` into an OCI
+//! archive and a docker archive. Built once into the test cache.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::{cannot_run, harness, is_root, Harness, Run};
+
+/// Bumped whenever the recipe changes, so that a stale fixture is rebuilt.
+const FIXTURE: &str = "oci-fixture-v1";
+
+/// The images: `img` (an OCI layout, tag v1), `img.tar` (oci-archive),
+/// `img-docker.tar` (docker-archive), `oracle/rootfs` (umoci unpack as
+/// real root) and the layer tars that went into them.
+const MAKE: &str = r#"
+umoci init --layout img
+umoci new --image img:base
+umoci unpack --image img:base bundle
+R=bundle/rootfs
+mkdir -p $R/bin $R/etc $R/dev $R/srv $R/usr/bin $R/opaque/sub $R/tmp $R/proc $R/sys
+chmod 1777 $R/tmp
+cp /bin/busybox $R/bin/busybox
+for a in sh ls cat stat find echo id true env pwd; do ln -s busybox $R/bin/$a; done
+printf 'root:x:0:0:root:/root:/bin/sh\n' > $R/etc/passwd
+printf 'root:x:0:\n' > $R/etc/group
+mknod $R/dev/null c 1 3
+mknod $R/dev/loop0 b 7 0
+cp /bin/busybox $R/usr/bin/suid && chmod 4755 $R/usr/bin/suid
+cp /bin/busybox $R/usr/bin/sgid && chown 0:50 $R/usr/bin/sgid && chmod 2711 $R/usr/bin/sgid
+echo owned > $R/srv/owned && chown 1234:50 $R/srv/owned
+echo ping > $R/usr/bin/ping && setcap cap_net_raw+ep $R/usr/bin/ping
+ln $R/usr/bin/ping $R/usr/bin/ping-link
+echo a > $R/opaque/a && echo b > $R/opaque/sub/b
+echo gone > $R/gone
+mkdir $R/acl && setfacl -m u:1234:rwx $R/acl
+umoci repack --image img:base bundle
+mkdir -p l2/opaque && touch l2/.wh.gone l2/opaque/.wh..wh..opq && echo c > l2/opaque/c
+tar --format=pax --no-recursion -C l2 -cf layer2.tar ./.wh.gone ./opaque ./opaque/.wh..wh..opq ./opaque/c
+python3 - <<'PY'
+import tarfile
+t = tarfile.open("layer2.tar", "a")
+i = tarfile.TarInfo("usr/bin/suid-link"); i.type = tarfile.LNKTYPE; i.linkname = "usr/bin/suid"
+t.addfile(i); t.close()
+PY
+umoci config --image img:base --tag v1 --config.env 'GREETING=hello there' \
+    --config.cmd /bin/echo --config.cmd 'from cmd' --config.workingdir /srv \
+    --config.label org.example=yes
+umoci raw add-layer --image img:v1 layer2.tar
+skopeo copy -q oci:img:v1 oci-archive:img.tar:v1
+skopeo copy -q oci:img:v1 docker-archive:img-docker.tar:example/img:v1
+umoci unpack --image img:v1 oracle
+rm -rf bundle
+chmod -R a+rX img img.tar img-docker.tar layer2.tar
+"#;
+
+/// Runs `script` with `sh -e` in `dir` as real root.
+fn as_root(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh").arg("-ec").arg(script).current_dir(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "as real root: {script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The tools the fixture needs, or why the test cannot run.
+fn tools_missing() -> Option<String> {
+    for tool in ["umoci", "skopeo", "setcap", "setfacl", "python3", "busybox"] {
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Some(format!(
+                "{tool} is missing (apt-get install umoci skopeo libcap2-bin acl python3 \
+                 busybox-static; .ci/run does)"
+            ));
+        }
+    }
+    None
+}
+
+/// The fixture, built once as real root.
+fn fixture(h: &Harness) -> Option<PathBuf> {
+    static BUILDING: Mutex<()> = Mutex::new(());
+    if !is_root() {
+        return cannot_run("the OCI tests make their images and the oracle as root: run as root");
+    }
+    if let Some(why) = tools_missing() {
+        return cannot_run(why);
+    }
+    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let done = h.cache.join(FIXTURE);
+    if done.join("oracle/rootfs").is_dir() {
+        return Some(done);
+    }
+    let build = h.cache.join(format!("{FIXTURE}.build.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&build);
+    std::fs::create_dir_all(&build).unwrap();
+    as_root(&build, MAKE);
+    if std::fs::rename(&build, &done).is_err() {
+        let _ = std::fs::remove_dir_all(&build);
+    }
+    Some(done)
+}
+
+/// The static manifest tool.
+fn manifest_tool(h: &Harness) -> Option<PathBuf> {
+    h.compile("manifest.c", "manifest-static", &["-static"])
+}
+
+/// What is not the image's own in a running container, nor umoci's.
+const SKIP: [&str; 8] =
+    ["/proc", "/sys", "/dev", "/tmp", "/.fr", "/.singularity.d", "/manifest", "/x"];
+
+/// The manifest real root's `umoci unpack` gives.
+fn oracle_manifest(h: &Harness, fixture: &Path) -> Option<String> {
+    let tool = manifest_tool(h)?;
+    let rootfs = fixture.join("oracle/rootfs");
+    let out = Command::new(&tool).arg(&rootfs).args(SKIP).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+/// A cache directory of the test's own.
+fn cache_home(h: &Harness) -> PathBuf {
+    h.scratch("xdg-cache")
+}
+
+/// `fr ARGS` as the test user with `XDG_CACHE_HOME` set.
+fn fr(h: &Harness, cache: &Path, args: &[&str]) -> Run {
+    let mut cmd = h.fr_command(args);
+    cmd.env("XDG_CACHE_HOME", cache);
+    common::run(&mut cmd)
+}
+
+/// The manifest of `source` as `fr exec -f` shows it.
+fn fr_manifest(h: &Harness, cache: &Path, source: &str) -> Option<String> {
+    let tool = manifest_tool(h)?;
+    let bind = format!("{}:/manifest", tool.display());
+    let mut args = vec!["exec", "-f", "-B", &bind, source, "--", "/manifest", "/"];
+    args.extend(SKIP);
+    let run = fr(h, cache, &args);
+    Some(run.ok())
+}
+
+fn first_difference(a: &str, b: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let only_a: Vec<&&str> = a.iter().filter(|l| !b.contains(l)).take(8).collect();
+    let only_b: Vec<&&str> = b.iter().filter(|l| !a.contains(l)).take(8).collect();
+    format!("real root only:\n{only_a:#?}\nfr only:\n{only_b:#?}")
+}
+
+/// The images the cache holds, and its layers: (images, layers, tmp entries).
+fn cache_contents(cache: &Path) -> (usize, usize, usize) {
+    let count = |d: &str| {
+        std::fs::read_dir(cache.join("fr/oci").join(d))
+            .map_or(0, |r| r.flatten().filter(|e| e.path().is_dir()).count())
+    };
+    (count("images"), count("layers"), count("tmp"))
+}
+
+fn same_as_umoci(source: impl Fn(&Path) -> String) {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(oracle) = oracle_manifest(h, &fixture) else { return };
+    for want in [
+        "/srv/owned reg 0644 1234:50",
+        "/usr/bin/suid reg 4755 0:0",
+        "/usr/bin/suid-link reg 4755 0:0 - 1982256 link=/usr/bin/suid",
+        "/usr/bin/sgid reg 2711 0:50",
+        "/usr/bin/ping reg 0644 0:0 - 5 security.capability=",
+        "link=/usr/bin/ping",
+        "/acl dir 0775 0:0 - - system.posix_acl_access=",
+        "/opaque/c reg",
+    ] {
+        assert!(oracle.contains(want), "the oracle lacks {want:?}: the fixture changed?\n{oracle}");
+    }
+    for gone in ["/gone ", "/opaque/a ", "/opaque/sub "] {
+        assert!(!oracle.contains(gone), "the oracle has {gone:?}: whiteouts not applied?");
+    }
+    let cache = cache_home(h);
+    let Some(got) = fr_manifest(h, &cache, &source(&fixture)) else { return };
+    assert!(oracle == got, "manifests differ:\n{}", first_difference(&oracle, &got));
+    // Again, from the cache: the same.
+    let Some(again) = fr_manifest(h, &cache, &source(&fixture)) else { return };
+    assert_eq!(got, again);
+    let (images, layers, tmp) = cache_contents(&cache);
+    assert_eq!((images, layers, tmp), (1, 2, 0), "one image, its two layers, nothing left in tmp");
+    // The devices under /dev, which the container's own /dev hides, are
+    // checked in the archive `fr export` makes of the cached image, against
+    // real root's GNU tar of umoci's tree.
+    let image = std::fs::read_dir(cache.join("fr/oci/images"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let out = h.scratch("export").join("fr.tar");
+    fr(h, &cache, &["export", &image.to_string_lossy(), &out.to_string_lossy()]).ok();
+    let oracle_tar = h.scratch("export-oracle").join("root.tar");
+    as_root(
+        &fixture,
+        &format!(
+            "tar --xattrs --xattrs-include='*' --acls -C oracle/rootfs -cf {} ./dev",
+            oracle_tar.display()
+        ),
+    );
+    let devs = |listing: String| -> Vec<String> {
+        listing.lines().filter(|l| l.starts_with("dev/")).map(str::to_string).collect()
+    };
+    let (want, got) = (devs(common::tar_members(&oracle_tar)), devs(common::tar_members(&out)));
+    assert_eq!(want.len(), 2, "{want:?}");
+    assert_eq!(want, got);
+}
+
+#[test]
+fn an_oci_layout_unpacks_as_umoci_unpacks_it_as_real_root() {
+    same_as_umoci(|f| format!("oci:{}:v1", f.join("img").display()));
+}
+
+#[test]
+fn an_oci_archive_unpacks_as_umoci_unpacks_it_as_real_root() {
+    same_as_umoci(|f| format!("oci-archive:{}:v1", f.join("img.tar").display()));
+}
+
+#[test]
+fn a_docker_archive_unpacks_as_umoci_unpacks_it_as_real_root() {
+    same_as_umoci(|f| format!("docker-archive:{}", f.join("img-docker.tar").display()));
+}
+
+/// A docker archive of the same image has another key (it has no
+/// manifest), but the same layers: they are unpacked once, and the two
+/// images share their files.
+#[test]
+fn each_layer_is_unpacked_once_however_many_images_share_it() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let cache = cache_home(h);
+    let oci = format!("oci:{}:v1", fixture.join("img").display());
+    let docker = format!("docker-archive:{}", fixture.join("img-docker.tar").display());
+    fr(h, &cache, &["exec", "-f", &oci, "--", "true"]).ok();
+    fr(h, &cache, &["exec", "-f", &docker, "--", "true"]).ok();
+    assert_eq!(cache_contents(&cache), (2, 2, 0));
+    let inodes: Vec<u64> = std::fs::read_dir(cache.join("fr/oci/images"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(e.path().join("srv/owned")).unwrap().ino()
+        })
+        .collect();
+    assert_eq!(inodes.len(), 2);
+    assert_eq!(inodes[0], inodes[1], "one file for both images");
+    let list = fr(h, &cache, &["cache", "list"]).ok();
+    assert!(list.contains(&oci) && list.contains(&docker), "{list}");
+    assert!(list.contains("2 images, 2 layers"), "{list}");
+    // The image runs read-only: its files are the layers' too.
+    let run = fr(h, &cache, &["exec", "-f", &oci, "--", "sh", "-c", "echo x >> /srv/owned"]);
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("Read-only"), "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(fixture.join("oracle/rootfs/srv/owned")).unwrap(),
+        "owned\n"
+    );
+    fr(h, &cache, &["cache", "clean"]).ok();
+    assert_eq!(cache_contents(&cache), (0, 0, 0));
+    let list = fr(h, &cache, &["cache", "list"]).ok();
+    assert!(list.contains("0 images, 0 layers"), "{list}");
+}
+
+/// Env, Entrypoint/Cmd, WorkingDir and Labels of the config, as Apptainer
+/// keeps them in /.singularity.d.
+#[test]
+fn the_image_config_is_carried_over() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let cache = cache_home(h);
+    let oci = format!("oci:{}:v1", fixture.join("img").display());
+    let run = |script: &str| fr(h, &cache, &["exec", "-f", &oci, "--", "sh", "-c", script]).ok();
+    assert_eq!(run("/.singularity.d/runscript"), "from cmd\n");
+    assert_eq!(run("/.singularity.d/runscript pwd"), "/srv\n");
+    assert_eq!(
+        run(". /.singularity.d/env/10-docker2singularity.sh; echo $GREETING"),
+        "hello there\n"
+    );
+    assert!(run("cat /.singularity.d/labels.json").contains("\"org.example\": \"yes\""));
+}
+
+/// Real root's tools make an image, the test spoils it in one way, and fr
+/// refuses it with `want` in its message, leaving no image, layer or
+/// scratch directory in the cache.
+fn refused(h: &Harness, source: &str, want: &[&str]) {
+    let cache = cache_home(h);
+    let run = fr(h, &cache, &["exec", "-f", source, "--", "true"]);
+    assert_eq!(run.code, Some(125), "{run:?}");
+    for w in want {
+        assert!(run.stderr.contains(w), "{w:?} not in:\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let (images, _, tmp) = cache_contents(&cache);
+    assert_eq!((images, tmp), (0, 0), "an image or a scratch directory was left: {run:?}");
+}
+
+/// A copy of the fixture's layout, writable by real root, in `dir`.
+fn layout_copy(h: &Harness, fixture: &Path, name: &str) -> PathBuf {
+    let dir = h.scratch(name);
+    as_root(&dir, &format!("cp -a {}/img img && chmod -R a+rX img", fixture.display()));
+    dir.join("img")
+}
+
+/// The blob of layer `n` (1-based) of tag v1 in `layout`.
+fn layer_blob(layout: &Path, n: usize) -> PathBuf {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "v1")
+        .unwrap();
+    let hex = |d: &serde_json::Value| d.as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(hex(&m["digest"]))).unwrap(),
+    )
+    .unwrap();
+    layout.join("blobs/sha256").join(hex(&manifest["layers"][n - 1]["digest"]))
+}
+
+#[test]
+fn a_layer_whose_digest_does_not_match_is_refused_by_name() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let layout = layout_copy(h, &fixture, "oci-digest");
+    let blob = layer_blob(&layout, 1);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&blob, &bytes).unwrap();
+    let name = blob.file_name().unwrap().to_string_lossy().to_string();
+    refused(
+        h,
+        &format!("oci:{}:v1", layout.display()),
+        &["layer 1 of 2", &name, "its content's digest is sha256:"],
+    );
+}
+
+#[test]
+fn a_truncated_layer_is_refused_by_name() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let layout = layout_copy(h, &fixture, "oci-truncated");
+    let blob = layer_blob(&layout, 1);
+    let bytes = std::fs::read(&blob).unwrap();
+    std::fs::write(&blob, &bytes[..bytes.len() / 3]).unwrap();
+    refused(h, &format!("oci:{}:v1", layout.display()), &["layer 1 of 2", "truncated or replaced"]);
+    // A truncated archive, cut inside the blob of layer 1.
+    let dir = h.scratch("oci-archive-cut");
+    let archive = dir.join("cut.tar");
+    let full = std::fs::read(fixture.join("img.tar")).unwrap();
+    std::fs::write(&archive, &full[..full.len() / 2]).unwrap();
+    let run = fr(
+        h,
+        &cache_home(h),
+        &["exec", "-f", &format!("oci-archive:{}", archive.display()), "--", "true"],
+    );
+    assert_eq!(run.code, Some(125), "{run:?}");
+    assert!(run.stderr.contains("cut.tar"), "{}", run.stderr);
+}
+
+/// A hostile layer, added to the fixture's image by `umoci raw add-layer`
+/// as real root, from a tar Python's tarfile writes with `members`
+/// (name, type, link target).
+fn hostile(h: &Harness, fixture: &Path, name: &str, members: &[(&str, char, &str)]) -> String {
+    let layout = layout_copy(h, fixture, name);
+    let dir = layout.parent().unwrap();
+    let mut py = String::from(
+        "import tarfile, io\nt = tarfile.open('evil.tar', 'w', format=tarfile.PAX_FORMAT)\n",
+    );
+    for (member, kind, link) in members {
+        py += &format!(
+            "i = tarfile.TarInfo({member:?}); i.type = {}; i.linkname = {link:?}\n\
+             data = b'evil' if i.type == tarfile.REGTYPE else b''; i.size = len(data)\n\
+             t.addfile(i, io.BytesIO(data))\n",
+            match kind {
+                'f' => "tarfile.REGTYPE",
+                'd' => "tarfile.DIRTYPE",
+                'l' => "tarfile.SYMTYPE",
+                'h' => "tarfile.LNKTYPE",
+                _ => unreachable!(),
+            }
+        );
+    }
+    py += "t.close()\n";
+    std::fs::write(dir.join("evil.py"), py).unwrap();
+    as_root(dir, "python3 evil.py && umoci raw add-layer --image img:v1 --tag evil evil.tar && chmod -R a+rX img");
+    format!("oci:{}:evil", layout.display())
+}
+
+#[test]
+fn members_that_would_land_outside_the_image_are_refused() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let escape = h.scratch("escape-target");
+    let dotdot = hostile(h, &fixture, "oci-dotdot", &[("../../../escaped", 'f', "")]);
+    refused(h, &dotdot, &["layer 3 of 3", "member `../../../escaped`", "`..` component"]);
+    let through = hostile(
+        h,
+        &fixture,
+        "oci-symlink",
+        &[("esc", 'l', &escape.to_string_lossy()), ("esc/escaped", 'f', "")],
+    );
+    refused(h, &through, &["member `esc/escaped`", "symbolic link is not followed"]);
+    assert!(!escape.join("escaped").exists(), "a file was written through the symbolic link");
+    let whiteout = hostile(h, &fixture, "oci-whiteout", &[("srv/.wh...", 'f', "")]);
+    refused(h, &whiteout, &["member `srv/.wh...`", "whiteout of `.` or `..`"]);
+    let hardlink = hostile(h, &fixture, "oci-hardlink", &[("pw", 'h', "../../../etc/passwd")]);
+    refused(h, &hardlink, &["member `pw`", "`..` component"]);
+    let store = hostile(h, &fixture, "oci-store", &[(".wh..fr", 'f', "")]);
+    refused(h, &store, &["fr's metadata store"]);
+}
+
+#[test]
+fn bad_json_and_other_platforms_are_refused_by_name() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    // index.json that is no JSON.
+    let layout = layout_copy(h, &fixture, "oci-badjson");
+    std::fs::write(layout.join("index.json"), "{\"schemaVersion\": 2, \"manifests\": [").unwrap();
+    refused(h, &format!("oci:{}:v1", layout.display()), &["index.json"]);
+    // A manifest whose descriptor claims 1 TB.
+    let layout = layout_copy(h, &fixture, "oci-huge");
+    let text = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    let mut index: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for m in index["manifests"].as_array_mut().unwrap() {
+        m["size"] = serde_json::json!(1u64 << 40);
+    }
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    refused(h, &format!("oci:{}:v1", layout.display()), &["manifest", "more than fr's limit"]);
+    // An image for another architecture only.
+    let layout = layout_copy(h, &fixture, "oci-arch");
+    as_root(
+        layout.parent().unwrap(),
+        "umoci config --image img:v1 --tag arm --architecture arm64 && chmod -R a+rX img",
+    );
+    refused(h, &format!("oci:{}:arm", layout.display()), &["linux/arm64", "this host runs"]);
+    // A tag the layout does not have.
+    refused(
+        h,
+        &format!("oci:{}:nope", fixture.join("img").display()),
+        &["no image tagged `nope`", "v1"],
+    );
+    // Not a layout at all.
+    let empty = h.scratch("oci-empty");
+    refused(h, &format!("oci:{}", empty.display()), &["not an OCI image layout"]);
+}
