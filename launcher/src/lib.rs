@@ -36,6 +36,9 @@ pub mod export;
 pub mod import;
 // The per-user cache of OCI images unpacked to run.
 pub mod cache;
+// A tree umoci --rootless or containers/storage unpacked: the owners
+// they keep in user.* xattrs taken into the store.
+pub mod adopt;
 // An image copied as hard links (the cache's layers and images).
 pub mod clone;
 // `fr rm`: an image removed, its subordinate-owned files included.

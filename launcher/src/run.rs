@@ -211,6 +211,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     let sup = supervisor(opts, ids, &mode)?;
     // The image's fake metadata: locked now, loaded before the command
     // runs, every change journaled while it runs, saved when it ends.
+    // A tree fr has never run (no store yet) may be another rootless
+    // tool's, whose owners are taken in (see adopt) when it is loaded.
+    let fresh = plan.image.as_ref().is_some_and(|i| !i.join(crate::store::DIR).exists());
     let store = match (&plan.image, &sup) {
         (Some(image), Some(_)) => Some(ImageStore::open(image)?),
         _ => None,
@@ -224,6 +227,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         if let (Some(store), Some(sup), Some(image)) = (&store, &sup, &plan.image) {
             let pending = log::log_enabled!(log::Level::Debug).then(|| journal_entries(store));
             store.load(sup.inodes())?;
+            if fresh && crate::adopt::adopt(image, sup.inodes()) > 0 {
+                store.save(sup.inodes())?;
+            }
             if let Some(pending) = pending {
                 log::debug!(
                     "metadata store {}: {} records, {pending} changes of an earlier session in \
