@@ -218,15 +218,26 @@ enum CompressArg {
 
 #[derive(Debug, clap::Args)]
 struct ExportArgs {
-    /// Compression, instead of the one OUT's name implies
+    /// Compression, instead of the one OUT's name implies (tar only)
     #[arg(short = 'z', long, value_enum, value_name = "KIND")]
     compress: Option<CompressArg>,
+
+    /// What to write: a tar archive, an OCI image layout (OUT is DIR[:TAG]) or an OCI archive (FILE[:TAG])
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<FormatArg>,
 
     /// The image directory
     image: PathBuf,
 
-    /// The archive to write; - for standard output
+    /// The archive to write, - for standard output; oci:DIR[:TAG] or oci-archive:FILE[:TAG] for an OCI image
     out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    Tar,
+    Oci,
+    OciArchive,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -498,9 +509,67 @@ fn fail(e: fr_launcher::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// `fr export --format oci|oci-archive IMAGE DEST[:TAG]`.
+fn export_oci(args: ExportArgs, quiet: bool) -> ExitCode {
+    use fr_image::oci::transport::Source;
+    use fr_launcher::export_oci::{export_oci, OciExportOptions, OciFormat};
+    use std::io::IsTerminal;
+    let out = args.out.to_string_lossy().into_owned();
+    let spec = match args.format {
+        _ if Source::is_reference(&out) => out.clone(),
+        Some(FormatArg::Oci) => format!("oci:{out}"),
+        _ => format!("oci-archive:{out}"),
+    };
+    let (format, dest, tag) = match Source::parse(&spec) {
+        Ok(Source::Layout { dir, tag }) => (OciFormat::Layout, dir, tag),
+        Ok(Source::Archive { file, tag }) => (OciFormat::Archive, file, tag),
+        Ok(other) => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!(
+                        "fr export writes oci:DIR[:TAG] or oci-archive:FILE[:TAG], not {other}"
+                    ),
+                )
+                .exit()
+        }
+        Err(e) => {
+            use clap::CommandFactory;
+            Cli::command().error(clap::error::ErrorKind::InvalidValue, e).exit()
+        }
+    };
+    let opts = OciExportOptions {
+        image: args.image,
+        dest,
+        tag,
+        format,
+        progress: !quiet && std::io::stderr().is_terminal(),
+    };
+    match export_oci(&opts) {
+        Ok(s) => {
+            log::debug!(
+                "{} members, {} bytes of file data; manifest {} tagged {}",
+                s.layer.members,
+                s.layer.bytes,
+                s.manifest.digest,
+                s.tag
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn export(args: ExportArgs, quiet: bool) -> ExitCode {
     use fr_launcher::export::{Compression, ExportOptions};
     use std::io::IsTerminal;
+    let oci = matches!(args.format, Some(FormatArg::Oci | FormatArg::OciArchive))
+        || (args.format.is_none()
+            && fr_image::oci::transport::Source::is_reference(&args.out.to_string_lossy()));
+    if oci {
+        return export_oci(args, quiet);
+    }
     let opts = ExportOptions {
         progress: !quiet && std::io::stderr().is_terminal(),
         image: args.image,

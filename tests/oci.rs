@@ -151,8 +151,10 @@ fn fr(h: &Harness, cache: &Path, args: &[&str]) -> Run {
 /// The manifest of `source` as `fr exec -f` shows it.
 fn fr_manifest(h: &Harness, cache: &Path, source: &str) -> Option<String> {
     let tool = manifest_tool(h)?;
-    let bind = format!("{}:/manifest", tool.display());
-    let mut args = vec!["exec", "-f", "-B", &bind, source, "--", "/manifest", "/"];
+    // Bound on the container's /tmp, so that no mount point is made in
+    // the image.
+    let bind = format!("{}:/tmp/manifest", tool.display());
+    let mut args = vec!["exec", "-f", "-B", &bind, source, "--", "/tmp/manifest", "/"];
     args.extend(SKIP);
     let run = fr(h, cache, &args);
     Some(run.ok())
@@ -522,4 +524,81 @@ fn a_umoci_rootless_bundle_shows_the_owners_umoci_meant() {
     // session shows the same.
     let again = h.fr(&args).ok();
     assert_eq!(got, again);
+}
+
+/// The only image in `cache`.
+fn cached_image(cache: &Path) -> PathBuf {
+    let images: Vec<PathBuf> = std::fs::read_dir(cache.join("fr/oci/images"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(images.len(), 1, "{images:?}");
+    images[0].clone()
+}
+
+/// `fr export --format oci-archive` and `oci:` of an image: skopeo
+/// accepts both, and umoci unpacks the archive's layer as real root into
+/// the tree it unpacked from the original image; fr reads it back to the
+/// same; its config carries Env and Labels, and the runscript.
+#[test]
+fn an_exported_oci_image_is_what_real_root_would_have_made() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(oracle) = oracle_manifest(h, &fixture) else { return };
+    let Some(tool) = manifest_tool(h) else { return };
+    let cache = cache_home(h);
+    let source = format!("oci:{}:v1", fixture.join("img").display());
+    fr(h, &cache, &["exec", "-f", &source, "--", "true"]).ok();
+    let image = cached_image(&cache);
+    let out = h.scratch("oci-export");
+    let archive = out.join("out.tar");
+    let img = image.to_string_lossy();
+    fr(
+        h,
+        &cache,
+        &["export", "--format", "oci-archive", &img, &format!("{}:v2", archive.display())],
+    )
+    .ok();
+    fr(h, &cache, &["export", &img, &format!("oci:{}:v3", out.join("layout").display())]).ok();
+    let inspect = as_root(&out, "skopeo inspect oci-archive:out.tar:v2");
+    let inspect: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(inspect["Labels"]["org.example"], "yes", "{inspect}");
+    let env: Vec<&str> =
+        inspect["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(env.contains(&"GREETING=hello there"), "{env:?}");
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 1);
+    let config = as_root(&out, "skopeo inspect --config oci:layout:v3");
+    assert!(config.contains("/.singularity.d/runscript"), "{config}");
+    as_root(
+        &out,
+        "skopeo copy -q oci-archive:out.tar:v2 oci:copy:v2 && umoci unpack --image copy:v2 bundle",
+    );
+    let got = Command::new(&tool).arg(out.join("bundle/rootfs")).args(SKIP).output().unwrap();
+    let got = String::from_utf8(got.stdout).unwrap();
+    assert!(
+        oracle == got,
+        "umoci's unpack of fr's export differs:\n{}",
+        first_difference(&oracle, &got)
+    );
+    // And fr reads its own export back to the same tree.
+    let again = cache_home(h);
+    let Some(back) = fr_manifest(h, &again, &format!("oci-archive:{}:v2", archive.display()))
+    else {
+        return;
+    };
+    assert!(oracle == back, "{}", first_difference(&oracle, &back));
+    let run = fr(
+        h,
+        &again,
+        &[
+            "exec",
+            "-f",
+            &format!("oci-archive:{}:v2", archive.display()),
+            "--",
+            "/.singularity.d/runscript",
+        ],
+    );
+    assert_eq!(run.ok(), "from cmd\n");
 }

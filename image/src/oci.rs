@@ -24,6 +24,8 @@ pub mod whiteout;
 pub mod rootless;
 // The image config as Apptainer keeps it: environment, runscript, labels.
 pub mod apptainer;
+// An OCI layout or archive written: blobs, config, manifest, index.
+pub mod write;
 
 use std::fmt;
 

@@ -71,8 +71,6 @@ pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
     let store = ImageStore::open(&image)?;
     let table = InodeTable::new(crate::idmap::enter_for_image()?);
     store.load(&table)?;
-    let names = Names::of(&image);
-
     let to_stdout = opts.out.as_os_str() == "-";
     let (sink, skip): (Box<dyn Write>, Option<InodeKey>) = if to_stdout {
         (Box::new(std::io::stdout().lock()), None)
@@ -93,20 +91,34 @@ pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
             zstd::Encoder::new(sink, 3).map_err(|e| archive_error(&opts.out, e))?.auto_finish(),
         ),
     };
+    let progress = opts.progress.then(|| Progress::new(count_members(&image, true) + 1));
+    write_tar(&image, &table, out, &opts.out, skip, progress)
+}
+
+/// Writes the tar archive of `image`, whose records are in `table`, to
+/// `out` (`shown` names it in errors), leaving out the file `skip`.
+pub(crate) fn write_tar<'a>(
+    image: &Path,
+    table: &'a InodeTable,
+    out: Box<dyn Write + 'a>,
+    shown: &Path,
+    skip: Option<InodeKey>,
+    progress: Option<Progress>,
+) -> Result<Summary, Error> {
     let mut writer = Writer {
-        table: &table,
-        names,
+        table,
+        names: Names::of(image),
         out,
-        archive: opts.out.clone(),
+        archive: shown.to_path_buf(),
         links: HashMap::new(),
         skip,
         summary: Summary::default(),
-        progress: opts.progress.then(|| Progress::new(count_members(&image, true) + 1)),
+        progress,
     };
-    writer.member(&image, b".")?;
-    writer.directory(&image, b".")?;
-    writer.out.write_all(&tar::END).map_err(|e| archive_error(&opts.out, e))?;
-    writer.out.flush().map_err(|e| archive_error(&opts.out, e))?;
+    writer.member(image, b".")?;
+    writer.directory(image, b".")?;
+    writer.out.write_all(&tar::END).map_err(|e| archive_error(shown, e))?;
+    writer.out.flush().map_err(|e| archive_error(shown, e))?;
     if let Some(p) = &mut writer.progress {
         p.done(&writer.summary);
     }

@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 
 use oci_spec::image::Config;
 
+/// The runscript, as a config names it.
+pub const RUNSCRIPT: &str = "/.singularity.d/runscript";
+
 /// The user label a config's `User` is kept in.
 pub const USER_LABEL: &str = "org.opencontainers.image.user";
 
@@ -64,6 +67,59 @@ pub fn env_script(env: &[String]) -> (String, Vec<String>) {
     (out, skipped)
 }
 
+/// A shell word that is quoted in single quotes (with `'\''` inside),
+/// double quotes without `$`, `` ` `` or `\\`, or bare without any of
+/// the shell's special characters: its value. Anything else is `None`.
+fn unquote(word: &str) -> Option<String> {
+    if let Some(inner) = word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) {
+        let value = inner.replace(r"'\''", "\u{0}");
+        return (!value.contains('\'')).then(|| value.replace('\u{0}', "'"));
+    }
+    if let Some(inner) = word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        return (!inner.contains(['"', '$', '`', '\\'])).then(|| inner.to_string());
+    }
+    let special = |c: char| c.is_whitespace() || "'\"$`\\|&;<>()*?[]#~{}".contains(c);
+    (!word.contains(special)).then(|| word.to_string())
+}
+
+/// The variables an environment script sets, read back without running
+/// it: `NAME=VALUE` and `export NAME=VALUE` with a plain or quoted
+/// value, and the defaults [`env_script`] writes. Lines that do more
+/// (expansions, conditions, functions) are returned apart, for a warning:
+/// an OCI config holds values, not scripts.
+pub fn parse_env(script: &str) -> (Vec<String>, Vec<String>) {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut skipped = Vec::new();
+    for line in script.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let assignment = line
+            .strip_prefix("[ -n \"${")
+            .and_then(|rest| rest.split_once(":-}\" ] || "))
+            .map(|(_, a)| a)
+            .or_else(|| line.strip_prefix("export "))
+            .unwrap_or(line);
+        let parsed = assignment.split_once('=').and_then(|(name, value)| {
+            let name = name.trim();
+            (shell_name(name)).then_some(())?;
+            Some((name.to_string(), unquote(value)?))
+        });
+        match parsed {
+            Some((name, value)) => {
+                vars.retain(|(n, _)| *n != name);
+                vars.push((name, value));
+            }
+            None if line
+                .strip_prefix("export ")
+                .is_some_and(|n| n.split_whitespace().all(shell_name)) => {}
+            None => skipped.push(line.to_string()),
+        }
+    }
+    (vars.into_iter().map(|(n, v)| format!("{n}={v}")).collect(), skipped)
+}
+
 /// The runscript for `Entrypoint`, `Cmd` and `WorkingDir`.
 pub fn runscript(entrypoint: &[String], cmd: &[String], workdir: Option<&str>) -> String {
     let words = |v: &[String]| v.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
@@ -105,20 +161,81 @@ pub fn metadata(config: &Config) -> (Vec<File>, Vec<String>) {
         config.working_dir().as_deref(),
     );
     let labels = serde_json::to_string_pretty(&labels(config)).unwrap_or_else(|_| "{}".into());
-    let files = vec![
+    let mut files = vec![
         File {
             path: ".singularity.d/env/10-docker2singularity.sh",
             mode: 0o755,
             content: env.into_bytes(),
         },
-        File { path: ".singularity.d/runscript", mode: 0o755, content: run.into_bytes() },
         File {
             path: ".singularity.d/labels.json",
             mode: 0o644,
             content: (labels + "\n").into_bytes(),
         },
     ];
+    // An image fr or Apptainer exported runs its own runscript: the one in
+    // its layer stays (a new one would run itself).
+    let program = config.entrypoint().as_deref().or(config.cmd().as_deref()).unwrap_or_default();
+    if program.first().map(String::as_str) != Some(RUNSCRIPT) {
+        files.push(File {
+            path: ".singularity.d/runscript",
+            mode: 0o755,
+            content: run.into_bytes(),
+        });
+    }
     (files, skipped)
+}
+
+/// The PATH an image gets when its environment sets none (Apptainer's
+/// and docker's default).
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The config of an image with this `/.singularity.d`, for an OCI image
+/// of it: `read(path)` gives a file's text. Env from the environment
+/// scripts (`10-docker2singularity.sh`, then `90-environment.sh`, which
+/// `%environment` fills), the runscript as the entrypoint (so that
+/// `podman run IMAGE ARGS` runs it with ARGS, as `fr run` does), the
+/// labels of `labels.json`. Returns what could not be carried, for
+/// warnings.
+pub fn run_config(read: impl Fn(&str) -> Option<String>) -> (super::write::RunConfig, Vec<String>) {
+    let mut run = super::write::RunConfig::default();
+    let mut warnings = Vec::new();
+    for script in
+        [".singularity.d/env/10-docker2singularity.sh", ".singularity.d/env/90-environment.sh"]
+    {
+        let Some(text) = read(script) else { continue };
+        let (vars, skipped) = parse_env(&text);
+        for v in vars {
+            let name = v.split('=').next().unwrap_or_default().to_string();
+            run.env.retain(|e| e.split('=').next() != Some(name.as_str()));
+            run.env.push(v);
+        }
+        for line in skipped {
+            warnings
+                .push(format!("/{script}: `{line}` is not a plain assignment; left out of Env"));
+        }
+    }
+    if !run.env.iter().any(|e| e.starts_with("PATH=")) {
+        run.env.insert(0, DEFAULT_PATH.into());
+    }
+    if read(".singularity.d/runscript").is_some() {
+        run.entrypoint = vec![RUNSCRIPT.into()];
+    }
+    if let Some(text) = read(".singularity.d/labels.json") {
+        match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
+            Ok(map) => {
+                for (k, v) in map {
+                    let v = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    run.labels.insert(k, v);
+                }
+            }
+            Err(e) => warnings.push(format!("/.singularity.d/labels.json: {e}; no labels carried")),
+        }
+    }
+    (run, warnings)
 }
 
 #[cfg(test)]
@@ -154,6 +271,22 @@ mod tests {
         assert_eq!(sh(&r, &["echo", "y"]), "y\n");
         let r = runscript(&s(&["pwd"]), &[], Some("/tmp"));
         assert_eq!(sh(&r, &[]), "/tmp\n");
+    }
+
+    #[test]
+    fn environment_scripts_read_back_as_values() {
+        let env = vec![
+            "PATH=/usr/bin:/bin".to_string(),
+            "GREETING=it's \"$HOME\"".into(),
+            "EMPTY=".into(),
+        ];
+        let (script, _) = env_script(&env);
+        assert_eq!(parse_env(&script), (env, vec![]));
+        let (vars, skipped) = parse_env(
+            "#!/bin/sh\nexport A=1\nB=\"two words\"\nexport C='x'\nexport A B\nD=$HOME/x\nif true; then :; fi\n",
+        );
+        assert_eq!(vars, ["A=1", "B=two words", "C=x"]);
+        assert_eq!(skipped, ["D=$HOME/x", "if true; then :; fi"]);
     }
 
     #[test]
