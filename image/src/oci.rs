@@ -26,6 +26,9 @@ pub mod rootless;
 pub mod apptainer;
 // An OCI layout or archive written: blobs, config, manifest, index.
 pub mod write;
+// One input of the `oci` fuzz target, and the promises it checks.
+#[doc(hidden)]
+pub mod check;
 
 use std::fmt;
 

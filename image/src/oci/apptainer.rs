@@ -72,8 +72,8 @@ pub fn env_script(env: &[String]) -> (String, Vec<String>) {
 /// the shell's special characters: its value. Anything else is `None`.
 fn unquote(word: &str) -> Option<String> {
     if let Some(inner) = word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) {
-        let value = inner.replace(r"'\''", "\u{0}");
-        return (!value.contains('\'')).then(|| value.replace('\u{0}', "'"));
+        let parts: Vec<&str> = inner.split(r"'\''").collect();
+        return parts.iter().all(|p| !p.contains('\'')).then(|| parts.join("'"));
     }
     if let Some(inner) = word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
         return (!inner.contains(['"', '$', '`', '\\'])).then(|| inner.to_string());
