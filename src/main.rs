@@ -133,6 +133,25 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
 
+    /// Push IMAGE to a registry as an OCI image: fr push IMAGE docker://REF
+    ///
+    /// IMAGE is written as `fr export --format oci` writes it (one layer
+    /// with the fake owners, modes, devices, hard links and xattrs; a
+    /// config with Env, the runscript and Labels) and pushed: the blobs the
+    /// registry does not have, then the manifest with REF's tag. Credentials
+    /// are read as podman reads them ($XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.docker/config.json).
+    #[command(after_help = "Example:\n  fr push --nohttps ./img docker://127.0.0.1:5000/me/img:v1")]
+    Push {
+        /// Reach the registry by plain HTTP (for one on this host)
+        #[arg(long)]
+        nohttps: bool,
+        /// The image directory
+        image: PathBuf,
+        /// docker://[HOST[:PORT]/]NAME[:TAG]
+        reference: String,
+    },
+
     /// Show or free the cache of OCI images unpacked to run ($XDG_CACHE_HOME/fr)
     ///
     /// `fr exec -f oci-archive:x.tar` (or oci:DIR, docker-archive:FILE)
@@ -279,6 +298,10 @@ struct ExecArgs {
     #[arg(long, env = "FR_BENCH_CONTINUE", hide = true, value_parser = clap::builder::FalseyValueParser::new())]
     bench_continue: bool,
 
+    /// Reach a docker:// registry by plain HTTP (for one on this host)
+    #[arg(long)]
+    nohttps: bool,
+
     /// Without IMAGE: load the fake metadata from FILE first (as fakeroot -i)
     #[arg(short = 'i', long = "load", value_name = "FILE")]
     load_state: Option<PathBuf>,
@@ -392,7 +415,7 @@ fn exec(mut args: ExecArgs) -> ExitCode {
     let mut read_only = false;
     let image = match image {
         Some(spec) if fr_image::oci::transport::Source::is_reference(&spec.to_string_lossy()) => {
-            match cached(&spec.to_string_lossy()) {
+            match cached(&spec.to_string_lossy(), args.nohttps) {
                 Ok(path) => {
                     read_only = true;
                     Some(path)
@@ -433,10 +456,51 @@ fn exec(mut args: ExecArgs) -> ExitCode {
 }
 
 /// The cached image of the OCI reference `spec`, unpacked if needed.
-fn cached(spec: &str) -> Result<PathBuf, fr_launcher::Error> {
+fn cached(spec: &str, nohttps: bool) -> Result<PathBuf, fr_launcher::Error> {
+    use std::io::IsTerminal;
     let source = fr_image::oci::transport::Source::parse(spec)
         .map_err(|e| fr_launcher::Error::Setup(e.to_string()))?;
-    fr_launcher::cache::Cache::open()?.image(&source)
+    let opts = fr_image::oci::registry::Options {
+        plain_http: nohttps,
+        progress: std::io::stderr().is_terminal(),
+    };
+    fr_launcher::cache::Cache::open()?.image(&source, &opts)
+}
+
+/// `fr push IMAGE docker://REF`.
+fn push(image: &std::path::Path, reference: &str, nohttps: bool, quiet: bool) -> ExitCode {
+    use fr_image::oci::transport::Source;
+    use std::io::IsTerminal;
+    let reference = match Source::parse(reference) {
+        Ok(Source::Registry(r)) => r,
+        Ok(other) => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!(
+                        "fr push sends to a registry (docker://REF); {other} is written by fr \
+                         export IMAGE {other}"
+                    ),
+                )
+                .exit()
+        }
+        Err(e) => {
+            use clap::CommandFactory;
+            Cli::command().error(clap::error::ErrorKind::InvalidValue, e).exit()
+        }
+    };
+    let opts = fr_image::oci::registry::Options {
+        plain_http: nohttps,
+        progress: !quiet && std::io::stderr().is_terminal(),
+    };
+    match fr_launcher::export_oci::push(image, &reference, &opts) {
+        Ok(digest) => {
+            log::info!("pushed docker://{reference} ({digest})");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
 /// `fr cache list|clean`.
@@ -807,6 +871,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Cache(c) => cache(c),
+        Command::Push { nohttps, image, reference } => push(&image, &reference, nohttps, cli.quiet),
         Command::Rm { image } => match fr_launcher::remove::remove(&image) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),

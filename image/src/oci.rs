@@ -26,6 +26,8 @@ pub mod rootless;
 pub mod apptainer;
 // An OCI layout or archive written: blobs, config, manifest, index.
 pub mod write;
+// A registry: pull into a layout, push from one (distribution API).
+pub mod registry;
 // One input of the `oci` fuzz target, and the promises it checks.
 #[doc(hidden)]
 pub mod check;

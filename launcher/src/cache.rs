@@ -6,6 +6,8 @@
 //! oci/images/MANIFEST/    an image: the tree of its top layer, /.singularity.d
 //! oci/images/MANIFEST.json  where it came from, when, its layers
 //! oci/tmp/PID.N/          what is being unpacked; renamed into place when done
+//! oci/pulled/             an OCI layout of what was pulled from registries,
+//!                         each manifest tagged with its reference
 //! ```
 //!
 //! A layer is keyed by its chain id (image-spec `config.md`: the digest of
@@ -28,7 +30,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use fr_image::oci::apptainer;
 use fr_image::oci::digest::Digest;
 use fr_image::oci::image::Image;
-use fr_image::oci::transport::Source;
+use fr_image::oci::blobs::DirBlobs;
+use fr_image::oci::registry::{Client, Options};
+use fr_image::oci::transport::{Reference, Source};
+use fr_image::oci::write::Layout;
 
 use crate::error::Error;
 use crate::import::unpack_layers;
@@ -103,8 +108,9 @@ impl Cache {
         self.root.join("oci/tmp")
     }
 
-    /// A new directory name in `tmp/`.
-    fn scratch(&self) -> PathBuf {
+    /// A new directory name in `tmp/`, removed by the next fr once this
+    /// process is gone.
+    pub fn scratch(&self) -> PathBuf {
         static N: AtomicUsize = AtomicUsize::new(0);
         self.tmp().join(format!("{}.{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
     }
@@ -121,10 +127,32 @@ impl Cache {
         }
     }
 
+    /// The layout that images pulled from registries are kept in.
+    fn pulled(&self) -> PathBuf {
+        self.root.join("oci/pulled")
+    }
+
+    /// Pulls `reference` into `oci/pulled`; the tag its manifest has there.
+    fn pull(&self, reference: &Reference, opts: &Options) -> Result<String, Error> {
+        let dir = self.pulled();
+        let layout = Layout::create(&dir).map_err(|e| cache_error(&dir, e))?;
+        let tag = reference.to_string();
+        Client::new(reference, opts, false).pull(&layout, &tag)?;
+        Ok(tag)
+    }
+
     /// The image `source` names, unpacked into the cache if it is not
-    /// there yet; its directory.
-    pub fn image(&self, source: &Source) -> Result<PathBuf, Error> {
-        let (blobs, image) = Image::open(source)?;
+    /// there yet (a registry's pulled first); its directory.
+    pub fn image(&self, source: &Source, opts: &Options) -> Result<PathBuf, Error> {
+        let (blobs, image): (Box<dyn fr_image::oci::blobs::Blobs>, Image) = match source {
+            Source::Registry(reference) => {
+                let tag = self.pull(reference, opts)?;
+                let blobs = DirBlobs::new(&self.pulled());
+                let image = Image::from_layout(&blobs, Some(&tag), &source.to_string())?;
+                (Box::new(blobs), image)
+            }
+            _ => Image::open(source)?,
+        };
         let dest = self.images().join(image.key.hex());
         if dest.is_dir() {
             log::debug!("{source}: cached as {}", dest.display());

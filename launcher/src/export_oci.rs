@@ -142,3 +142,29 @@ fn write_layout(
     layout.tag(&manifest, tag).map_err(|e| oci_error(dir, e))?;
     Ok(OciSummary { layer: summary, manifest, tag: tag.to_string() })
 }
+
+/// `fr push IMAGE docker://REF`: the image written as an OCI image (as
+/// [`export_oci`] writes it) into the cache's scratch space, then pushed:
+/// every blob the registry does not have yet, then the manifest, tagged.
+pub fn push(
+    image: &Path,
+    reference: &fr_image::oci::transport::Reference,
+    opts: &fr_image::oci::registry::Options,
+) -> Result<Digest, Error> {
+    let cache = crate::cache::Cache::open()?;
+    let dir = cache.scratch();
+    let export = OciExportOptions {
+        image: image.to_path_buf(),
+        dest: dir.clone(),
+        tag: Some("push".into()),
+        format: OciFormat::Layout,
+        progress: false,
+    };
+    let result = export_oci(&export).and_then(|_| {
+        fr_image::oci::registry::Client::new(reference, opts, true)
+            .push(&dir, "push")
+            .map_err(Error::from)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

@@ -29,11 +29,11 @@ pub const JSON_LIMIT: u64 = 8 << 20;
 /// The annotation that tags a manifest in a layout's index.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-const INDEX_TYPES: [&str; 2] = [
+pub(crate) const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
-const MANIFEST_TYPES: [&str; 2] = [
+pub(crate) const MANIFEST_TYPES: [&str; 2] = [
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ];
@@ -69,7 +69,7 @@ pub struct Image {
 }
 
 /// Reads all of `r`, at most `limit` bytes.
-fn read_limited(mut r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>, OciError> {
+pub(crate) fn read_limited(mut r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>, OciError> {
     let mut bytes = Vec::new();
     r.by_ref().take(limit + 1).read_to_end(&mut bytes).map_err(|e| OciError::new(what, e))?;
     if bytes.len() as u64 > limit {
@@ -503,7 +503,7 @@ fn check_platform(os: &str, arch: &str, source: &str) -> Result<(), OciError> {
 }
 
 /// The descriptor for this host's platform among `all`.
-fn pick_platform<'a>(all: &[&'a Descriptor], what: &str) -> Result<&'a Descriptor, OciError> {
+pub(crate) fn pick_platform<'a>(all: &[&'a Descriptor], what: &str) -> Result<&'a Descriptor, OciError> {
     let (hos, harch) = host_platform();
     all.iter()
         .find(|d| platform_of(d).is_some_and(|(os, arch)| os == hos && arch == harch))
