@@ -141,7 +141,9 @@ enum Command {
     /// registry does not have, then the manifest with REF's tag. Credentials
     /// are read as podman reads them ($XDG_RUNTIME_DIR/containers/auth.json,
     /// ~/.docker/config.json).
-    #[command(after_help = "Example:\n  fr push --nohttps ./img docker://127.0.0.1:5000/me/img:v1")]
+    #[command(
+        after_help = "Example:\n  fr push --nohttps ./img docker://127.0.0.1:5000/me/img:v1"
+    )]
     Push {
         /// Reach the registry by plain HTTP (for one on this host)
         #[arg(long)]

@@ -602,3 +602,261 @@ fn an_exported_oci_image_is_what_real_root_would_have_made() {
     );
     assert_eq!(run.ok(), "from cmd\n");
 }
+
+/// A server the test starts on 127.0.0.1 and stops when dropped.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `cmd` (which listens on `port`), and waits for the port to
+    /// take connections (at most 20 s).
+    fn start(mut cmd: Command, port: u16, what: &str) -> Server {
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        let mut server = Server { child, port };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("{what} exited before it listened: {status}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("{what} did not listen on 127.0.0.1:{port} within 20 s");
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// A port no one listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Debian's `docker-registry` (Distribution) on 127.0.0.1, storing into a
+/// scratch directory; with `user` and a password, it wants them (htpasswd).
+fn registry(h: &Harness, login: Option<(&str, &str)>) -> Option<Server> {
+    if Command::new("sh")
+        .arg("-c")
+        .arg("command -v docker-registry")
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        return cannot_run(
+            "docker-registry is missing (apt-get install docker-registry; .ci/run does)",
+        );
+    }
+    let dir = h.scratch("registry");
+    let port = free_port();
+    let mut config = format!(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  \
+         filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        dir.join("data").display()
+    );
+    if let Some((user, password)) = login {
+        // bcrypt, the one form Distribution's htpasswd takes (Python's
+        // crypt, through libxcrypt).
+        as_root(
+            &dir,
+            &format!(
+                "python3 -W ignore -c 'import crypt; print(\"{user}:\" + crypt.crypt(\"{password}\", \
+                 crypt.mksalt(crypt.METHOD_BLOWFISH)))' > htpasswd"
+            ),
+        );
+        config += &format!(
+            "auth:\n  htpasswd:\n    realm: fr-test\n    path: {}\n",
+            dir.join("htpasswd").display()
+        );
+    }
+    std::fs::write(dir.join("config.yml"), config).unwrap();
+    let mut cmd = Command::new("docker-registry");
+    cmd.arg("serve").arg(dir.join("config.yml"));
+    Some(Server::start(cmd, port, "docker-registry"))
+}
+
+/// Copies the fixture's image `tag` into the registry at `addr` as
+/// `test/img:TAG`, as real root, with skopeo.
+fn skopeo_push(fixture: &Path, layout: &Path, tag: &str, addr: &str, creds: Option<&str>) {
+    let creds = creds.map(|c| format!("--dest-creds {c}")).unwrap_or_default();
+    as_root(
+        fixture,
+        &format!(
+            "skopeo copy -q --dest-tls-verify=false {creds} oci:{}:{tag} docker://{addr}/test/img:{tag}",
+            layout.display()
+        ),
+    );
+}
+
+/// An image skopeo pushed to a registry on 127.0.0.1 unpacks as umoci
+/// unpacks the original as real root; a second run takes it from the
+/// cache, a tag the registry lacks is a 404 naming the reference, and
+/// plain HTTP without --nohttps says what to add.
+#[test]
+fn a_registry_image_unpacks_as_umoci_unpacks_it_as_real_root() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(oracle) = oracle_manifest(h, &fixture) else { return };
+    let Some(reg) = registry(h, None) else { return };
+    skopeo_push(&fixture, &fixture.join("img"), "v1", &reg.addr(), None);
+    let cache = cache_home(h);
+    let source = format!("docker://{}/test/img:v1", reg.addr());
+    let Some(tool) = manifest_tool(h) else { return };
+    let bind = format!("{}:/tmp/manifest", tool.display());
+    let mut args =
+        vec!["exec", "-f", "--nohttps", "-B", &bind, &source, "--", "/tmp/manifest", "/"];
+    args.extend(SKIP);
+    let got = fr(h, &cache, &args).ok();
+    assert!(oracle == got, "manifests differ:\n{}", first_difference(&oracle, &got));
+    assert_eq!(cache_contents(&cache), (1, 2, 0));
+    let run =
+        fr(h, &cache, &["exec", "-f", "--nohttps", &source.replace(":v1", ":nope"), "--", "true"]);
+    assert_eq!(run.code, Some(125));
+    assert!(
+        run.stderr.contains(&format!("docker://{}/test/img:nope", reg.addr())),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("not found (404"), "{}", run.stderr);
+    let run = fr(h, &cache, &["exec", "-f", &source, "--", "true"]);
+    assert_eq!(run.code, Some(125));
+    assert!(run.stderr.contains("needs --nohttps"), "{}", run.stderr);
+    assert_eq!(cache_contents(&cache), (1, 2, 0), "nothing more in the cache");
+}
+
+/// `fr push` of an image to the registry, then a pull with skopeo as real
+/// root (another user than fr's) and umoci's unpack: the same tree.
+#[test]
+fn fr_push_round_trips_through_a_registry() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(oracle) = oracle_manifest(h, &fixture) else { return };
+    let Some(tool) = manifest_tool(h) else { return };
+    let Some(reg) = registry(h, None) else { return };
+    let cache = cache_home(h);
+    let source = format!("oci:{}:v1", fixture.join("img").display());
+    fr(h, &cache, &["exec", "-f", &source, "--", "true"]).ok();
+    let image = cached_image(&cache);
+    let target = format!("docker://{}/test/pushed:v2", reg.addr());
+    fr(h, &cache, &["push", "--nohttps", &image.to_string_lossy(), &target]).ok();
+    let out = h.scratch("pulled");
+    as_root(
+        &out,
+        &format!(
+            "skopeo copy -q --src-tls-verify=false {target} oci:copy:v2 && umoci unpack --image copy:v2 bundle"
+        ),
+    );
+    let got = Command::new(&tool).arg(out.join("bundle/rootfs")).args(SKIP).output().unwrap();
+    let got = String::from_utf8(got.stdout).unwrap();
+    assert!(oracle == got, "{}", first_difference(&oracle, &got));
+    // Pushed again: the registry has every blob, only the manifest goes.
+    fr(h, &cache, &["push", "--nohttps", &image.to_string_lossy(), &target]).ok();
+}
+
+/// A registry that wants a login: refused (401) without credentials,
+/// naming the reference and `podman login`; pulled with the credentials of
+/// `$XDG_RUNTIME_DIR/containers/auth.json`, as podman keeps them.
+#[test]
+fn a_registry_that_wants_a_login_takes_podmans_credentials() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(reg) = registry(h, Some(("frtest", "s3cret"))) else { return };
+    skopeo_push(&fixture, &fixture.join("img"), "v1", &reg.addr(), Some("frtest:s3cret"));
+    let cache = cache_home(h);
+    let source = format!("docker://{}/test/img:v1", reg.addr());
+    let run = fr(h, &cache, &["exec", "-f", "--nohttps", &source, "--", "true"]);
+    assert_eq!(run.code, Some(125), "{run:?}");
+    assert!(run.stderr.contains(&source) && run.stderr.contains("401"), "{}", run.stderr);
+    assert!(run.stderr.contains("podman login"), "{}", run.stderr);
+    assert_eq!(cache_contents(&cache).0, 0);
+    let runtime = h.scratch("runtime");
+    let auth = runtime.join("containers");
+    std::fs::create_dir(&auth).unwrap();
+    use base64_like::encode;
+    std::fs::write(
+        auth.join("auth.json"),
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{}\"}}}}}}",
+            reg.addr(),
+            encode(b"frtest:s3cret")
+        ),
+    )
+    .unwrap();
+    let mut cmd = h.fr_command(["exec", "-f", "--nohttps", &source, "--", "cat", "/srv/owned"]);
+    cmd.env("XDG_CACHE_HOME", &cache).env("XDG_RUNTIME_DIR", &runtime);
+    assert_eq!(common::run(&mut cmd).ok(), "owned\n");
+}
+
+/// A server that answers 500 to everything, and an image for another
+/// architecture only: refused by name, nothing in the cache.
+#[test]
+fn a_failing_registry_and_a_foreign_image_are_refused_by_name() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let port = free_port();
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(format!(
+        "import http.server\n\
+         class H(http.server.BaseHTTPRequestHandler):\n    \
+             def do_GET(self):\n        self.send_response(500); self.send_header('Content-Length', '0'); self.end_headers()\n    \
+             do_HEAD = do_GET\n    \
+             def log_message(self, *a): pass\n\
+         http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    ));
+    let broken = Server::start(cmd, port, "a server that answers 500");
+    let source = format!("docker://{}/test/img:v1", broken.addr());
+    let cache = cache_home(h);
+    let run = fr(h, &cache, &["exec", "-f", "--nohttps", &source, "--", "true"]);
+    assert_eq!(run.code, Some(125), "{run:?}");
+    assert!(run.stderr.contains(&source) && run.stderr.contains("500"), "{}", run.stderr);
+    assert!(run.stderr.contains("after 3 tries"), "{}", run.stderr);
+    assert_eq!(cache_contents(&cache), (0, 0, 0));
+    drop(broken);
+    let Some(reg) = registry(h, None) else { return };
+    let layout = layout_copy(h, &fixture, "oci-arm");
+    as_root(
+        layout.parent().unwrap(),
+        "umoci config --image img:v1 --tag arm --architecture arm64 && chmod -R a+rX img",
+    );
+    skopeo_push(&fixture, &layout, "arm", &reg.addr(), None);
+    let arm = format!("docker://{}/test/img:arm", reg.addr());
+    let run = fr(h, &cache, &["exec", "-f", "--nohttps", &arm, "--", "true"]);
+    assert_eq!(run.code, Some(125), "{run:?}");
+    assert!(run.stderr.contains(&arm) && run.stderr.contains("linux/arm64"), "{}", run.stderr);
+    assert_eq!(cache_contents(&cache).0, 0);
+}
+
+/// Base64 for the test's auth.json (the standard alphabet, padded).
+mod base64_like {
+    pub fn encode(data: &[u8]) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in data.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}

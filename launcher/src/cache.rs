@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fr_image::oci::apptainer;
+use fr_image::oci::blobs::DirBlobs;
 use fr_image::oci::digest::Digest;
 use fr_image::oci::image::Image;
-use fr_image::oci::blobs::DirBlobs;
 use fr_image::oci::registry::{Client, Options};
 use fr_image::oci::transport::{Reference, Source};
 use fr_image::oci::write::Layout;

@@ -503,7 +503,10 @@ fn check_platform(os: &str, arch: &str, source: &str) -> Result<(), OciError> {
 }
 
 /// The descriptor for this host's platform among `all`.
-pub(crate) fn pick_platform<'a>(all: &[&'a Descriptor], what: &str) -> Result<&'a Descriptor, OciError> {
+pub(crate) fn pick_platform<'a>(
+    all: &[&'a Descriptor],
+    what: &str,
+) -> Result<&'a Descriptor, OciError> {
     let (hos, harch) = host_platform();
     all.iter()
         .find(|d| platform_of(d).is_some_and(|(os, arch)| os == hos && arch == harch))

@@ -203,7 +203,11 @@ impl Client {
         Client {
             agent,
             reference: reference.clone(),
-            base: format!("{scheme}://{}/v2/{}", host_of(&reference.registry), reference.repository),
+            base: format!(
+                "{scheme}://{}/v2/{}",
+                host_of(&reference.registry),
+                reference.repository
+            ),
             auth: Auth::None,
             push,
             authenticated: false,
@@ -321,9 +325,9 @@ impl Client {
     /// Answers a 401's challenge.
     fn authenticate(&mut self, header: &str) -> Result<(), OciError> {
         let creds = credentials(&self.reference.registry);
-        let basic = creds.as_ref().map(|(u, p)| {
-            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-        });
+        let basic = creds
+            .as_ref()
+            .map(|(u, p)| base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
         let Some(challenge) = parse_challenge(header) else {
             return Err(self.error(format!(
                 "the registry asks for authentication with a challenge fr does not read: `{header}`"
@@ -339,9 +343,14 @@ impl Client {
             };
         }
         if !challenge.scheme.eq_ignore_ascii_case("bearer") {
-            return Err(self.error(format!("the registry asks for `{}` authentication, which fr does not speak", challenge.scheme)));
+            return Err(self.error(format!(
+                "the registry asks for `{}` authentication, which fr does not speak",
+                challenge.scheme
+            )));
         }
-        let realm = challenge.param("realm").ok_or_else(|| self.error("a Bearer challenge without a realm"))?;
+        let realm = challenge
+            .param("realm")
+            .ok_or_else(|| self.error("a Bearer challenge without a realm"))?;
         let actions = if self.push { "pull,push" } else { "pull" };
         let scope = challenge
             .param("scope")
@@ -354,7 +363,8 @@ impl Client {
         if let Some(b) = &basic {
             req = req.header("Authorization", format!("Basic {b}"));
         }
-        let mut resp = req.call().map_err(|e| self.error(format!("getting a token from {realm}: {e}")))?;
+        let mut resp =
+            req.call().map_err(|e| self.error(format!("getting a token from {realm}: {e}")))?;
         if !resp.status().is_success() {
             return Err(self.status_error(resp.status(), &format!("a token from {realm}")));
         }
@@ -408,7 +418,13 @@ impl Client {
     }
 
     /// Fetches blob `digest` into `layout`, checked, unless it is there.
-    fn get_blob(&mut self, layout: &Layout, digest: &Digest, size: u64, what: &str) -> Result<(), OciError> {
+    fn get_blob(
+        &mut self,
+        layout: &Layout,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+    ) -> Result<(), OciError> {
         if layout.dir().join(digest.blob_path()).is_file() {
             return Ok(());
         }
@@ -419,7 +435,11 @@ impl Client {
                 return Err(self.status_error(resp.status(), &format!("{what} {digest}")));
             }
             let (file, tmp) = layout.blob_file().map_err(|e| self.error(e))?;
-            let expect = Expect { what: format!("{what} {digest}"), digest: digest.clone(), size: Some(size) };
+            let expect = Expect {
+                what: format!("{what} {digest}"),
+                digest: digest.clone(),
+                size: Some(size),
+            };
             let mut reader = Verify::new(resp.into_body().into_reader(), expect);
             let mut out = io::BufWriter::new(file);
             let copied = io::copy(&mut reader, &mut out).and_then(|_| {
@@ -449,7 +469,8 @@ impl Client {
     /// Pulls the image into `layout` and tags its manifest `tag`; returns
     /// the manifest's descriptor.
     pub fn pull(&mut self, layout: &Layout, tag: &str) -> Result<Blob, OciError> {
-        let (mut bytes, mut media) = self.get_manifest(self.reference.wanted().to_string().as_str())?;
+        let (mut bytes, mut media) =
+            self.get_manifest(self.reference.wanted().to_string().as_str())?;
         if INDEX_TYPES.contains(&media.as_str()) {
             let index = ImageIndex::from_reader(&bytes[..])
                 .map_err(|e| self.error(format!("its index: {e}")))?;
@@ -525,7 +546,8 @@ impl Client {
     /// repository and tag; returns the manifest's digest.
     pub fn push(&mut self, dir: &Path, tag: &str) -> Result<Digest, OciError> {
         let blobs = super::blobs::DirBlobs::new(dir);
-        let image = super::image::Image::from_layout(&blobs, Some(tag), &dir.display().to_string())?;
+        let image =
+            super::image::Image::from_layout(&blobs, Some(tag), &dir.display().to_string())?;
         let manifest = image.manifest.clone().unwrap_or_default();
         self.put_blob(&dir.join(image.config_digest.blob_path()), &image.config_digest, "config")?;
         let n = image.layers.len();
