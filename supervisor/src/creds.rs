@@ -87,6 +87,10 @@ pub struct CredsTable {
     /// epoll set's reports.
     generation: AtomicU32,
     warned: AtomicBool,
+    /// No task's credentials have changed yet: every task has `root`'s,
+    /// so a lookup needs neither the epoll set nor a record. Cleared for
+    /// good by the first change (or exec that would make one).
+    untouched: AtomicBool,
 }
 
 /// What is known of one task.
@@ -217,6 +221,7 @@ impl CredsTable {
             supervisor,
             generation: AtomicU32::new(0),
             warned: AtomicBool::new(false),
+            untouched: AtomicBool::new(true),
         }
     }
 
@@ -359,6 +364,9 @@ impl CredsTable {
 
     /// The credentials of thread `tid`.
     pub fn get(&self, tid: i32) -> Creds {
+        if self.untouched.load(Ordering::Acquire) {
+            return self.root.clone();
+        }
         self.drain();
         if !self.recorded(tid) {
             return self.first_seen(tid);
@@ -387,6 +395,24 @@ impl CredsTable {
         valid: impl Fn() -> Result<(), Errno>,
         change: impl FnOnce(&mut Creds) -> T,
     ) -> Result<T, Errno> {
+        if self.untouched.load(Ordering::Acquire) {
+            // The caller is root, as every task is so far. A change that
+            // leaves it root (setgroups([0]), setuid(0)) keeps it so.
+            let mut creds = self.root.clone();
+            let out = change(&mut creds);
+            if creds == self.root {
+                return Ok(out);
+            }
+            // From now on tasks are told apart. Those seen so far were
+            // root, as a task without a record of its own or an
+            // ancestor's is.
+            self.untouched.store(false, Ordering::Release);
+            self.get(tid);
+            let mut r = self.by_tid.get_mut(&tid).ok_or(Errno::NOENT)?;
+            valid()?;
+            r.creds = creds;
+            return Ok(out);
+        }
         self.get(tid);
         let mut r = self.by_tid.get_mut(&tid).ok_or(Errno::NOENT)?;
         // Under the record's lock: while the call waits, its thread holds
@@ -416,6 +442,11 @@ impl CredsTable {
         leader: Option<i32>,
         after: Creds,
     ) -> Result<(), Errno> {
+        if after == self.root && self.untouched.load(Ordering::Acquire) {
+            // Root stays root: nothing to note.
+            return Ok(());
+        }
+        self.untouched.store(false, Ordering::Release);
         let marker = exec_marker(tid);
         for t in std::iter::once(tid).chain(leader) {
             self.get(t);
@@ -505,6 +536,29 @@ mod tests {
             assert!(!t.recorded(tid), "{backend:?}: the ended thread's record is left");
             assert_eq!(t.by_tid.len(), 0, "{backend:?}");
         }
+    }
+
+    /// Until a task's credentials differ from root's, lookups need no
+    /// record (and no epoll set); the first real change makes one, and
+    /// from then on tasks are told apart.
+    #[test]
+    fn lookups_are_records_only_once_a_task_is_no_longer_root() {
+        let t = table(Backend::Probe);
+        let tid = gettid();
+        t.update_with(tid, || Ok(()), |c| c.setgroups(vec![0])).unwrap().unwrap();
+        t.update_with(tid, || Ok(()), |c| c.setuid(0)).unwrap().unwrap();
+        t.exec_pending_with(tid, || Ok(()), None, t.root.clone()).unwrap();
+        assert!(t.untouched.load(Ordering::Acquire), "root's own changes keep the fast path");
+        assert_eq!(t.get(tid), t.root);
+        assert_eq!(t.by_tid.len(), 0);
+        t.update_with(tid, || Ok(()), |c| c.setresuid(1000, 1000, 0)).unwrap().unwrap();
+        assert!(!t.untouched.load(Ordering::Acquire));
+        assert_eq!(t.get(tid).euid, 1000);
+        assert_eq!(t.by_tid.len(), 1);
+        // A refused change on the fast path changes nothing.
+        let fresh = table(Backend::Probe);
+        assert!(fresh.update_with(tid, || Ok(()), |c| c.setuid(u32::MAX)).unwrap().is_err());
+        assert!(fresh.untouched.load(Ordering::Acquire));
     }
 
     /// A call that no longer waits changes nothing.

@@ -210,10 +210,16 @@ impl<'a> Request<'a> {
     /// page by page so that a string ending just before unmapped memory is
     /// still read.
     pub fn read_string(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
-        let mut s = Vec::with_capacity(max.min(256));
+        // Most names are short: the first read asks for a little, so that
+        // the kernel copies (and fr zeroes) a few hundred bytes, not the
+        // rest of a page.
+        const FIRST: u64 = 256;
+        let mut s = Vec::with_capacity(max.min(FIRST as usize));
         let mut at = addr;
         while s.len() < max {
-            let chunk = ((PAGE - at % PAGE) as usize).min(max - s.len());
+            let page_rest = PAGE - at % PAGE;
+            let want = if s.is_empty() { page_rest.min(FIRST) } else { page_rest };
+            let chunk = (want as usize).min(max - s.len());
             let start = s.len();
             s.resize(start + chunk, 0);
             let n = self.read_memory(at, &mut s[start..]).map_err(|e| self.memory_error(e))?;

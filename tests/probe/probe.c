@@ -846,7 +846,8 @@ static void acl_dir_steps(void)
 
 static void show_conf(void)
 {
-    static const char *paths[] = {"cf", "cf/root600", "cf/cdev", "cf/t7777", "cf/c6755", "cf/tr4755", NULL};
+    static const char *paths[] = {"cf",          "cf/root600",   "cf/cdev",   "cf/t7777", "cf/c6755",
+                                  "cf/tr4755",   "cf/same",      "cf/same4755", NULL};
     for (const char **p = paths; *p; p++)
         show(*p);
 }
@@ -914,6 +915,46 @@ static void flag_steps(void)
  * named file and for an O_TMPFILE linked in; and, as an id root dropped
  * to, a regular file as the directory of a relative name (ENOTDIR before
  * any permission, fs/namei.c: path_init()). */
+/* fchown to the owner a file shows already, which fr answers without a
+ * record where it can (the archiver's case): the ctime moves, set-id bits
+ * go, an id beyond the ranges and a dropped root take the whole way. */
+static void same_owner_steps(void)
+{
+    /* Made as an archiver makes it, without a chmod. */
+    mode_t mask = umask(022);
+    int same = open("cf/same", O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+    umask(mask);
+    make("cf/same4755", 04755);
+    int suid = open("cf/same4755", O_RDONLY | O_CLOEXEC);
+    QSTEP("fchown(cf/same,0,0)", fchown(same, 0, 0));
+    QSTEP("fchown(cf/same,-1,-1)", fchown(same, -1, -1));
+    QSTEP("fchown(cf/same,-1,0)", fchown(same, -1, 0));
+    QSTEP("fchown(cf/same4755,0,0)", fchown(suid, 0, 0));
+    pid_t pid = fork();
+    if (pid == 0) {
+        syscall(NR(setgroups), 0, NULL);
+        syscall(NR(setresgid), 1000, 1000, 1000);
+        syscall(NR(setresuid), 1000, 1000, 1000);
+        QSTEP("fchown(cf/same,0,0) as uid 1000", fchown(same, 0, 0));
+        QSTEP("fchown(cf/same,-1,-1) as uid 1000", fchown(same, -1, -1));
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    /* A chmod real root makes, which the real file can show by itself,
+     * and one it cannot (the owner's read and write taken away). */
+    QSTEP("fchmod(cf/same,0600)", fchmod(same, 0600));
+    QSTEP("fchmod(cf/same,0444)", fchmod(same, 0444));
+    QSTEP("fchmod(cf/same,0644)", fchmod(same, 0644));
+    QSTEP("fchown(cf/same,70000,70000)", fchown(same, 70000, 70000));
+    QSTEP("fchown(cf/same,70000,70000) again", fchown(same, 70000, 70000));
+    QSTEP("fchown(cf/same,0,0) back", fchown(same, 0, 0));
+    QSTEP("fchown(cf/same,0,0) again", fchown(same, 0, 0));
+    close(same);
+    close(suid);
+}
+
 static void conform_steps(void)
 {
     char buf[16];
@@ -1021,6 +1062,7 @@ static void conform_steps(void)
     }
     waitpid(pid, &status, 0);
     flag_steps();
+    same_owner_steps();
 }
 
 /* Lone names and the errors around them, which fr may answer with one

@@ -73,6 +73,14 @@ fn set_mode(ctx: &Context, req: &Request<'_>, file: OwnedFd, mode: u32) -> Outco
             Err(e) => return Err(e),
         }
     }
+    // A file without a record whose real mode is now the one real root's
+    // chmod leaves needs none: its view is the real file (no set-id bit,
+    // which a later write would clear for real, and no owner bit fr had
+    // to add).
+    let plain = perms & 0o6000 == 0 && usable_perms(kind, perms) == perms;
+    if changed && plain && ctx.inodes.record(key, real.attrs()).is_none() {
+        return Ok(Reply::Value(0));
+    }
     if let Err(e) = ctx.inodes.chmod(key, real.attrs(), perms, &creds) {
         // The journal could not keep it: the file keeps its mode, as real
         // root's failed call leaves it.

@@ -57,12 +57,64 @@ fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
 
 /// `fchown(fd, uid, gid)`.
 pub fn fchown(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set_owner(ctx, req, open_fd(req)?, new_owner(req, 1, W32))
+    fd_owner(ctx, req, new_owner(req, 1, W32))
 }
 
 /// i386 `fchown(fd, uid16, gid16)`.
 pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
-    set_owner(ctx, req, open_fd(req)?, new_owner(req, 1, W16))
+    fd_owner(ctx, req, new_owner(req, 1, W16))
+}
+
+fn fd_owner(ctx: &Context, req: &Request<'_>, ids: (Option<u32>, Option<u32>)) -> Outcome {
+    if let Some(done) = same_owner(ctx, req, req.int(0), ids) {
+        return done;
+    }
+    set_owner(ctx, req, open_fd(req)?, ids)
+}
+
+/// The common `fchown` of an archiver (`tar` gives each file it made the
+/// owner it already has, root's): root gives an image's file without a
+/// record the owner and group it shows already, and it has no set-id bit
+/// to lose. Real root's call changes nothing but the ctime, and so does
+/// this one: a `chown(-1, -1)` of the file behind the descriptor's link,
+/// which also gives the kernel's `EROFS` and `EPERM` (immutable). No
+/// record is made, none is needed, and no descriptor is opened: nothing is
+/// decided here that a descriptor replaced meanwhile could turn into more
+/// than a moved ctime. `None` when the call takes the whole way.
+fn same_owner(
+    ctx: &Context,
+    req: &Request<'_>,
+    fd: i32,
+    (uid, gid): (Option<u32>, Option<u32>),
+) -> Option<Outcome> {
+    if fd < 0 {
+        return None;
+    }
+    let link = format!("/proc/{}/fd/{fd}", req.tid);
+    // A link of mode 0 is an O_PATH descriptor (EBADF) or one for ioctl
+    // only: the whole way tells them apart.
+    let own = fs::statx(fs::CWD, &link, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MODE).ok()?;
+    if own.stx_mode & 0o777 == 0 {
+        return None;
+    }
+    let st = fs::statx(fs::CWD, &link, AtFlags::empty(), StatxFlags::BASIC_STATS).ok()?;
+    let (key, real) = super::kstat(&st);
+    let creds = ctx.creds.get(req.tid);
+    let unchanged = real.mode & 0o6000 == 0
+        && ctx.bounds.reach(key, &real) == crate::bounds::Reach::Own
+        && ctx.inodes.record(key, real.attrs()).is_none()
+        && {
+            let view = ctx.inodes.view(key, real.attrs());
+            fr_emulator::rules::chown(view, uid, gid, &creds).is_ok_and(|new| new == view)
+        };
+    if !unchanged {
+        return None;
+    }
+    Some(match fs::chownat(fs::CWD, &link, None, None, AtFlags::empty()) {
+        Ok(()) => Ok(Reply::Value(0)),
+        Err(e @ (Errno::ROFS | Errno::PERM)) => Err(e),
+        Err(_) => return None,
+    })
 }
 
 /// `fchownat(dirfd, path, uid, gid, flags)`.
