@@ -649,9 +649,35 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// How a test registry wants clients to authenticate.
+enum Login<'a> {
+    Anyone,
+    /// htpasswd: Basic with this user and password.
+    Password(&'a str, &'a str),
+    /// Distribution's token auth, with a token server of the test's
+    /// (`tests/tools/token_server.py`), which must outlive the registry.
+    Token(&'a Server, &'a Path),
+}
+
+/// The token server for [`Login::Token`], with its key and certificate
+/// made by openssl in `dir`.
+fn token_server(h: &Harness) -> (Server, PathBuf) {
+    let dir = h.scratch("tokens");
+    as_root(
+        &dir,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 \
+         -subj /CN=fr-test-token 2>/dev/null",
+    );
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/token_server.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(port.to_string()).arg(dir.join("key.pem")).arg(dir.join("cert.pem"));
+    (Server::start(cmd, port, "the token server"), dir.join("cert.pem"))
+}
+
 /// Debian's `docker-registry` (Distribution) on 127.0.0.1, storing into a
-/// scratch directory; with `user` and a password, it wants them (htpasswd).
-fn registry(h: &Harness, login: Option<(&str, &str)>) -> Option<Server> {
+/// scratch directory, wanting `login`.
+fn registry(h: &Harness, login: Login<'_>) -> Option<Server> {
     if Command::new("sh")
         .arg("-c")
         .arg("command -v docker-registry")
@@ -669,7 +695,15 @@ fn registry(h: &Harness, login: Option<(&str, &str)>) -> Option<Server> {
          filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
         dir.join("data").display()
     );
-    if let Some((user, password)) = login {
+    if let Login::Token(server, cert) = login {
+        config += &format!(
+            "auth:\n  token:\n    realm: http://{}/token\n    service: fr-test-registry\n    \
+             issuer: fr-test-issuer\n    rootcertbundle: {}\n",
+            server.addr(),
+            cert.display()
+        );
+    }
+    if let Login::Password(user, password) = login {
         // bcrypt, the one form Distribution's htpasswd takes (Python's
         // crypt, through libxcrypt).
         as_root(
@@ -712,7 +746,7 @@ fn a_registry_image_unpacks_as_umoci_unpacks_it_as_real_root() {
     let Some(h) = harness() else { return };
     let Some(fixture) = fixture(h) else { return };
     let Some(oracle) = oracle_manifest(h, &fixture) else { return };
-    let Some(reg) = registry(h, None) else { return };
+    let Some(reg) = registry(h, Login::Anyone) else { return };
     skopeo_push(&fixture, &fixture.join("img"), "v1", &reg.addr(), None);
     let cache = cache_home(h);
     let source = format!("docker://{}/test/img:v1", reg.addr());
@@ -747,7 +781,7 @@ fn fr_push_round_trips_through_a_registry() {
     let Some(fixture) = fixture(h) else { return };
     let Some(oracle) = oracle_manifest(h, &fixture) else { return };
     let Some(tool) = manifest_tool(h) else { return };
-    let Some(reg) = registry(h, None) else { return };
+    let Some(reg) = registry(h, Login::Anyone) else { return };
     let cache = cache_home(h);
     let source = format!("oci:{}:v1", fixture.join("img").display());
     fr(h, &cache, &["exec", "-f", &source, "--", "true"]).ok();
@@ -775,7 +809,7 @@ fn fr_push_round_trips_through_a_registry() {
 fn a_registry_that_wants_a_login_takes_podmans_credentials() {
     let Some(h) = harness() else { return };
     let Some(fixture) = fixture(h) else { return };
-    let Some(reg) = registry(h, Some(("frtest", "s3cret"))) else { return };
+    let Some(reg) = registry(h, Login::Password("frtest", "s3cret")) else { return };
     skopeo_push(&fixture, &fixture.join("img"), "v1", &reg.addr(), Some("frtest:s3cret"));
     let cache = cache_home(h);
     let source = format!("docker://{}/test/img:v1", reg.addr());
@@ -827,7 +861,7 @@ fn a_failing_registry_and_a_foreign_image_are_refused_by_name() {
     assert!(run.stderr.contains("after 3 tries"), "{}", run.stderr);
     assert_eq!(cache_contents(&cache), (0, 0, 0));
     drop(broken);
-    let Some(reg) = registry(h, None) else { return };
+    let Some(reg) = registry(h, Login::Anyone) else { return };
     let layout = layout_copy(h, &fixture, "oci-arm");
     as_root(
         layout.parent().unwrap(),
@@ -859,4 +893,27 @@ mod base64_like {
         }
         out
     }
+}
+
+/// A registry with Distribution's token auth: fr answers the Bearer
+/// challenge with a token from its realm, to pull (every blob, into a new
+/// cache) and to push (pull and push scope).
+#[test]
+fn a_registry_with_token_auth_is_pulled_from_and_pushed_to() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let (tokens, cert) = token_server(h);
+    let Some(reg) = registry(h, Login::Token(&tokens, &cert)) else { return };
+    skopeo_push(&fixture, &fixture.join("img"), "v1", &reg.addr(), None);
+    let cache = cache_home(h);
+    let source = format!("docker://{}/test/img:v1", reg.addr());
+    let out = fr(h, &cache, &["exec", "-f", "--nohttps", &source, "--", "cat", "/srv/owned"]);
+    assert_eq!(out.ok(), "owned\n");
+    let image = cached_image(&cache);
+    let target = format!("docker://{}/test/pushed:bearer", reg.addr());
+    fr(h, &cache, &["push", "--nohttps", &image.to_string_lossy(), &target]).ok();
+    let inspect = as_root(&fixture, &format!("skopeo inspect --tls-verify=false {target}"));
+    assert!(inspect.contains("org.example"), "{inspect}");
+    drop(reg);
+    drop(tokens);
 }

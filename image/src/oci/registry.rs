@@ -351,11 +351,15 @@ impl Client {
         let realm = challenge
             .param("realm")
             .ok_or_else(|| self.error("a Bearer challenge without a realm"))?;
-        let actions = if self.push { "pull,push" } else { "pull" };
-        let scope = challenge
-            .param("scope")
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("repository:{}:{actions}", self.reference.repository));
+        // A push asks for both rights at once (the registry's challenge to
+        // the first HEAD names pull alone, and a token for it would be
+        // refused at the upload); a pull takes the challenge's scope.
+        let own = format!("repository:{}:pull,push", self.reference.repository);
+        let scope = match challenge.param("scope") {
+            _ if self.push => own,
+            Some(scope) => scope.to_string(),
+            None => format!("repository:{}:pull", self.reference.repository),
+        };
         let mut req = self.agent.get(realm).query("scope", &scope);
         if let Some(service) = challenge.param("service") {
             req = req.query("service", service);
