@@ -280,6 +280,27 @@ fn each_layer_is_unpacked_once_however_many_images_share_it() {
         std::fs::read_to_string(fixture.join("oracle/rootfs/srv/owned")).unwrap(),
         "owned\n"
     );
+    // Two sessions at once in one cached image (its lock is shared), and
+    // `fr cache clean` refused while one runs.
+    let mut first = h.fr_command(["exec", "-f", &oci, "--", "sh", "-c", "echo ready; read x || true"]);
+    first.env("XDG_CACHE_HOME", &cache);
+    let mut first = first
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(first.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let second = fr(h, &cache, &["exec", "-f", &oci, "--", "cat", "/srv/owned"]);
+    let clean = fr(h, &cache, &["cache", "clean"]);
+    drop(first.stdin.take());
+    assert!(first.wait().unwrap().success());
+    assert_eq!(second.ok(), "owned\n");
+    assert_ne!(clean.code, Some(0), "{clean:?}");
+    assert!(clean.stderr.contains("in use"), "{clean:?}");
+    assert_eq!(cache_contents(&cache), (2, 2, 0), "nothing removed while in use");
     fr(h, &cache, &["cache", "clean"]).ok();
     assert_eq!(cache_contents(&cache), (0, 0, 0));
     let list = fr(h, &cache, &["cache", "list"]).ok();

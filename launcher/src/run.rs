@@ -215,6 +215,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
     // tool's, whose owners are taken in (see adopt) when it is loaded.
     let fresh = plan.image.as_ref().is_some_and(|i| !i.join(crate::store::DIR).exists());
     let store = match (&plan.image, &sup) {
+        (Some(image), Some(_)) if opts.read_only => Some(ImageStore::open_shared(image)?),
         (Some(image), Some(_)) => Some(ImageStore::open(image)?),
         _ => None,
     };
@@ -238,7 +239,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
                     sup.inodes().len()
                 );
             }
-            sup.inodes().set_journal(store.journal()?);
+            if !opts.read_only {
+                sup.inodes().set_journal(store.journal()?);
+            }
         }
         Ok(())
     };
@@ -250,6 +253,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32, Error> {
         let code = finish(pid, ours, &sup, store.is_some(), terminal)?;
         let Some(sup) = &sup else { return Ok(code) };
         let kept = match (&store, &state) {
+            // A read-only image's sessions change nothing of it, and save
+            // nothing (others may be running in it).
+            (Some(_), _) if opts.read_only => true,
             (Some(store), _) => keep_image(store, sup.inodes()),
             (None, Some(state)) => keep_state(state, sup.inodes()),
             (None, None) => true,
