@@ -282,7 +282,8 @@ fn each_layer_is_unpacked_once_however_many_images_share_it() {
     );
     // Two sessions at once in one cached image (its lock is shared), and
     // `fr cache clean` refused while one runs.
-    let mut first = h.fr_command(["exec", "-f", &oci, "--", "sh", "-c", "echo ready; read x || true"]);
+    let mut first =
+        h.fr_command(["exec", "-f", &oci, "--", "sh", "-c", "echo ready; read x || true"]);
     first.env("XDG_CACHE_HOME", &cache);
     let mut first = first
         .stdin(std::process::Stdio::piped())
@@ -937,4 +938,34 @@ fn a_registry_with_token_auth_is_pulled_from_and_pushed_to() {
     assert!(inspect.contains("org.example"), "{inspect}");
     drop(reg);
     drop(tokens);
+}
+
+/// An opaque marker whose directory no layer had makes it (the marker
+/// says the directory is the layer's), and a whiteout in a directory no
+/// layer had deletes nothing and is no error.
+#[test]
+fn an_opaque_marker_alone_makes_its_directory() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let source = hostile(
+        h,
+        &fixture,
+        "oci-opaque-alone",
+        &[("newdir/.wh..wh..opq", 'f', ""), ("nodir/.wh.x", 'f', ""), ("srv/.wh.owned", 'f', "")],
+    );
+    let cache = cache_home(h);
+    let out = fr(
+        h,
+        &cache,
+        &[
+            "exec",
+            "-f",
+            &source,
+            "--",
+            "sh",
+            "-c",
+            "ls -d /newdir; ls /srv; ls /nodir 2>&1 || true",
+        ],
+    );
+    assert_eq!(out.ok(), "/newdir\nls: /nodir: No such file or directory\n");
 }

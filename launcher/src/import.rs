@@ -720,6 +720,15 @@ impl Unpacker<'_> {
     /// (image-spec `layer.md`). A directory that is not there has nothing
     /// to delete; one reached through a symbolic link is refused.
     fn whiteout(&mut self, parents: &[&[u8]], name: Name, member: &[u8]) -> Result<(), Error> {
+        if name == Name::Opaque {
+            // The marker says the directory is this layer's: it is made
+            // (as tar makes a member's directories) if the layers below
+            // have none, and kept.
+            self.dir(parents, member, true)?;
+            for n in 1..=parents.len() {
+                self.upper.insert(parents[..n].join(&b'/'));
+            }
+        }
         let Some(dir) = self.existing_dir(parents, member)? else { return Ok(()) };
         let prefix = parents.join(&b'/');
         match name {
