@@ -969,3 +969,26 @@ fn an_opaque_marker_alone_makes_its_directory() {
     );
     assert_eq!(out.ok(), "/newdir\nls: /nodir: No such file or directory\n");
 }
+
+/// The same image unpacked by a user without subordinate ids (root-mapped
+/// mode) shows the same tree.
+#[test]
+fn a_user_without_subordinate_ids_sees_the_same_tree() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(oracle) = oracle_manifest(h, &fixture) else { return };
+    let Some(tool) = manifest_tool(h) else { return };
+    let Some(user) = common::second_user() else { return };
+    let cache = h.scratch("xdg-cache-2");
+    std::os::unix::fs::chown(&cache, Some(user.uid), Some(user.gid)).unwrap();
+    let source = format!("oci-archive:{}:v1", fixture.join("img.tar").display());
+    let bind = format!("{}:/tmp/manifest", tool.display());
+    let mut cmd = h.command_as(&user, &h.fr);
+    cmd.args(["exec", "-f", "-B", &bind, &source, "--", "/tmp/manifest", "/"]).args(SKIP);
+    cmd.env("XDG_CACHE_HOME", &cache);
+    let run = common::run(&mut cmd);
+    let got = run.ok();
+    assert!(oracle == got, "{}", first_difference(&oracle, &got));
+    // Real root removes what the other user left.
+    let _ = std::fs::remove_dir_all(&cache);
+}
