@@ -247,6 +247,14 @@ struct ExportArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     format: Option<FormatArg>,
 
+    /// The OCI image IMAGE was made from (oci:, oci-archive:, docker-archive:, docker://): its layers are kept as they are, and only IMAGE's changes over them are the new layer
+    #[arg(long, value_name = "SOURCE")]
+    base: Option<String>,
+
+    /// Reach the --base registry by plain HTTP (for one on this host)
+    #[arg(long)]
+    nohttps: bool,
+
     /// The image directory
     image: PathBuf,
 
@@ -605,12 +613,25 @@ fn export_oci(args: ExportArgs, quiet: bool) -> ExitCode {
             Cli::command().error(clap::error::ErrorKind::InvalidValue, e).exit()
         }
     };
+    let base = match args.base.as_deref().map(Source::parse) {
+        None => None,
+        Some(Ok(source)) => Some(source),
+        Some(Err(e)) => {
+            use clap::CommandFactory;
+            Cli::command().error(clap::error::ErrorKind::InvalidValue, e).exit()
+        }
+    };
     let opts = OciExportOptions {
         image: args.image,
         dest,
         tag,
         format,
         progress: !quiet && std::io::stderr().is_terminal(),
+        base,
+        pull: fr_image::oci::registry::Options {
+            plain_http: args.nohttps,
+            progress: !quiet && std::io::stderr().is_terminal(),
+        },
     };
     match export_oci(&opts) {
         Ok(s) => {

@@ -992,3 +992,50 @@ fn a_user_without_subordinate_ids_sees_the_same_tree() {
     // Real root removes what the other user left.
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+/// An image made from an OCI image (here a copy of the cached one, changed
+/// under fr) exported with `--base`: the base's layers as they were, blob
+/// for blob, and one layer of the changes (an owner, a new file and its
+/// hard link, a device, a deleted file as a whiteout), which umoci unpacks
+/// as real root into the tree fr shows.
+#[test]
+fn a_layer_of_changes_over_an_oci_base_keeps_its_layers() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(tool) = manifest_tool(h) else { return };
+    let cache = cache_home(h);
+    let source = format!("oci:{}:v1", fixture.join("img").display());
+    fr(h, &cache, &["exec", "-f", &source, "--", "true"]).ok();
+    let dir = h.scratch("derived");
+    let copy = dir.join("copy");
+    common::run(h.command("cp").arg("-a").arg(cached_image(&cache)).arg(&copy)).ok();
+    let change = "chown 77:88 /srv/owned && echo new > /srv/new && rm /usr/bin/sgid && \
+                  mkdir /data && mknod /data/node c 5 5 && ln /srv/new /data/newlink";
+    fr(h, &cache, &["exec", "-f", &copy.to_string_lossy(), "--", "sh", "-c", change]).ok();
+    let out = format!("oci-archive:{}:d", dir.join("out.tar").display());
+    fr(h, &cache, &["export", "--base", &source, &copy.to_string_lossy(), &out]).ok();
+    let layers = |inspect: String| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+        v["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
+    };
+    let base = layers(as_root(&dir, &format!("skopeo inspect {source}")));
+    let derived = layers(as_root(&dir, "skopeo inspect oci-archive:out.tar:d"));
+    assert_eq!(derived.len(), 3, "{derived:?}");
+    assert_eq!(derived[..2], base[..], "the base's layers as they were");
+    let members = as_root(
+        &dir,
+        "skopeo copy -q oci-archive:out.tar:d oci:lay:d && umoci unpack --image lay:d bundle >/dev/null && \
+         python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m[\"layers\"][2][\"digest\"][7:])' \
+         lay/blobs/sha256/$(python3 -c 'import json; print(json.load(open(\"lay/index.json\"))[\"manifests\"][0][\"digest\"][7:])') \
+         | xargs -I{} tar -tzf lay/blobs/sha256/{}",
+    );
+    for want in ["./srv/owned", "./srv/new", "./data/node", "./data/newlink", "./usr/bin/.wh.sgid"]
+    {
+        assert!(members.lines().any(|l| l == want), "{want} not in the new layer:\n{members}");
+    }
+    assert!(!members.contains("busybox"), "unchanged files are not in the new layer:\n{members}");
+    let want = Command::new(&tool).arg(dir.join("bundle/rootfs")).args(SKIP).output().unwrap();
+    let want = String::from_utf8(want.stdout).unwrap();
+    let Some(got) = fr_manifest(h, &cache, &copy.to_string_lossy()) else { return };
+    assert!(want == got, "{}", first_difference(&want, &got));
+}

@@ -38,6 +38,13 @@ use fr_image::oci::write::Layout;
 use crate::error::Error;
 use crate::import::unpack_layers;
 
+/// An image source's files.
+pub type Sourced = Box<dyn fr_image::oci::blobs::Blobs>;
+
+/// A base for a layer of changes: the tree of its layers (none for an
+/// image of no layers), its source's files, the image.
+pub type Base = (Option<PathBuf>, Sourced, Image);
+
 /// The per-user cache.
 #[derive(Debug)]
 pub struct Cache {
@@ -144,6 +151,20 @@ impl Cache {
     /// The image `source` names, unpacked into the cache if it is not
     /// there yet (a registry's pulled first); its directory.
     pub fn image(&self, source: &Source, opts: &Options) -> Result<PathBuf, Error> {
+        self.ensure(source, opts).map(|(dest, _, _)| dest)
+    }
+
+    /// A base for a layer of changes ([`crate::diff`]): the tree of the
+    /// image's layers alone (its top layer's, without the metadata the
+    /// cache adds; `None` for an image of no layers), its files and the
+    /// image itself, whose blobs are reused as they are.
+    pub fn base(&self, source: &Source, opts: &Options) -> Result<Base, Error> {
+        let (_, blobs, image) = self.ensure(source, opts)?;
+        let top = chain_ids(&image).last().map(|c| self.layers().join(c.hex()));
+        Ok((top, blobs, image))
+    }
+
+    fn ensure(&self, source: &Source, opts: &Options) -> Result<(PathBuf, Sourced, Image), Error> {
         let (blobs, image): (Box<dyn fr_image::oci::blobs::Blobs>, Image) = match source {
             Source::Registry(reference) => {
                 let tag = self.pull(reference, opts)?;
@@ -156,7 +177,7 @@ impl Cache {
         let dest = self.images().join(image.key.hex());
         if dest.is_dir() {
             log::debug!("{source}: cached as {}", dest.display());
-            return Ok(dest);
+            return Ok((dest, blobs, image));
         }
         let chains = chain_ids(&image);
         let have = chains.iter().take_while(|c| self.layers().join(c.hex()).is_dir()).count();
@@ -195,7 +216,7 @@ impl Cache {
         }
         self.settle(&tmp, &dest)?;
         self.write_info(&image, &chains, &dest);
-        Ok(dest)
+        Ok((dest, blobs, image))
     }
 
     /// Renames `tmp` to `dest`; if another fr got there first, its copy

@@ -31,6 +31,8 @@ pub mod store;
 pub mod sniff;
 // `fr export`: the image and its fake metadata as a tar archive.
 pub mod export;
+// What an image changed over a base tree, as an OCI layer's members.
+pub mod diff;
 // `fr export --format oci|oci-archive`: the image as an OCI image.
 pub mod export_oci;
 // `fr import`: a tar archive unpacked into an image, what the user cannot
