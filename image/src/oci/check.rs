@@ -12,6 +12,8 @@
 //!   `index.json`; `@N` in a file is replaced by the digest of file N, and
 //!   `#N` by its size, so that the fuzzer can reach past the digests):
 //!   resolving it returns, and a resolved image's blobs are the ones named.
+//! - 6: a `WWW-Authenticate` challenge: what it gives, written back in
+//!   its quoted form, parses back to itself.
 //!
 //! [`env_script`]: super::apptainer::env_script
 
@@ -41,7 +43,7 @@ impl Blobs for Memory {
 pub fn one(data: &[u8]) -> usize {
     let Some((&mode, rest)) = data.split_first() else { return 0 };
     let text = String::from_utf8_lossy(rest);
-    match mode % 6 {
+    match mode % 7 {
         0 => {
             if let Ok(owner) = rootlesscontainers(rest) {
                 assert!(owner.uid != Some(u32::MAX) && owner.gid != Some(u32::MAX));
@@ -82,6 +84,26 @@ pub fn one(data: &[u8]) -> usize {
             }
             assert_eq!(back, want);
             let _ = parse_env(&text);
+        }
+        6 => {
+            if let Some(c) = super::registry::parse_challenge(&text) {
+                assert!(!c.scheme.is_empty());
+                let quoted: Vec<String> = c
+                    .params
+                    .iter()
+                    .map(|(k, v)| {
+                        format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+                    })
+                    .collect();
+                let again = format!("{} {}", c.scheme, quoted.join(", "));
+                if !c.scheme.contains(char::is_whitespace)
+                    && c.params.iter().all(|(k, _)| {
+                        !k.contains(['=', ',', '"']) && !k.contains(char::is_whitespace)
+                    })
+                {
+                    assert_eq!(super::registry::parse_challenge(&again), Some(c), "{again:?}");
+                }
+            }
         }
         _ => return layout(rest),
     }
