@@ -11,7 +11,7 @@
 //! - 5: a layout whose files are the input cut at NUL bytes (the first is
 //!   `index.json`; `@N` in a file is replaced by the digest of file N, and
 //!   `#N` by its size, so that the fuzzer can reach past the digests):
-//!   resolving it returns, and a resolved image's blobs are the ones named.
+//!   resolving it returns, and a resolved image's blobs are the ones named;
 //! - 6: a `WWW-Authenticate` challenge: what it gives, written back in
 //!   its quoted form, parses back to itself.
 //!
