@@ -18,7 +18,7 @@
 //!   then renamed to it: a layout holds nothing unchecked. A blob already
 //!   in the layout is not fetched again.
 
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::time::Duration;
 
@@ -574,13 +574,6 @@ impl Client {
         }
         Ok(image.key)
     }
-}
-
-/// Reads all of a response body as text, for a message.
-pub fn body_text(resp: Response<Body>) -> String {
-    let mut s = String::new();
-    let _ = resp.into_body().into_reader().take(4096).read_to_string(&mut s);
-    s
 }
 
 #[cfg(test)]
