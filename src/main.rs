@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use fr_launcher::{Bind, ExecOptions, Userns};
 
+mod build;
+
 /// fr gives an unprivileged user "fake root": the workload's chown, stat
 /// and related system calls are intercepted by seccomp user notification
 /// and answered as real root would answer them, for static binaries and raw
@@ -56,6 +58,29 @@ enum Command {
         fr exec -f                       # $SHELL on the host tree, as fakeroot"
     )]
     Exec(ExecArgs),
+
+    /// Build an image from an Apptainer definition file, or convert an image, as fake root
+    ///
+    /// SPEC is a definition file (Bootstrap: debootstrap, localimage, busybox
+    /// or scratch; %setup, %files, %post, %environment, %runscript,
+    /// %startscript, %test, %labels, %help; several stages), or an image to
+    /// convert: a directory (an fr image or any tree) or a tar archive. DEST
+    /// is a sandbox directory (an fr image), or a tar archive as fr export
+    /// writes it when its name ends in .tar, .tar.gz or .tar.zst.
+    ///
+    /// Every step is an fr session as fake root, in the mode fr exec -f
+    /// picks: debootstrap and %setup on the host tree, %post and %test in
+    /// the image, and the image's store keeps what they did, as real root's
+    /// build would have left it. The build works in a temporary sibling of
+    /// DEST (.DEST.fr-build-PID) and gives it DEST's name only when done; a
+    /// failed build removes it (a failed %test keeps it, and says where).
+    /// `docs/build.md` has the details.
+    #[command(after_help = "Examples:\n  \
+        fr build ./debian debian.def            # a sandbox\n  \
+        fr build debian.tar.zst debian.def      # a tar archive\n  \
+        fr build --section post ./debian debian.def\n  \
+        fr build image.tar.zst ./debian         # convert an image")]
+    Build(build::BuildArgs),
 
     /// Write IMAGE as a tar archive with its fake owners, modes, devices and xattrs
     ///
@@ -270,7 +295,7 @@ enum FormatArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum UsernsArg {
+pub(crate) enum UsernsArg {
     /// The best mode the host offers: subuid, root-mapped, else none (without IMAGE)
     Auto,
     /// Root and your subordinate ids from /etc/subuid, mapped by newuidmap
@@ -822,6 +847,9 @@ const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
 \fBfr exec\fR
 The command's status; 128+N if signal N killed it; 125 if fr itself failed (or the command exited 0 but a change could not be kept); 126 if the command cannot be run (a directory, not executable); 127 if it is not found; 2 for a usage error.
 .TP
+\fBfr build\fR
+0 built; 1 failed; 128+N if signal N stopped it; 2 for a usage error.
+.TP
 \fBfr fsck\fR
 0 clean, 1 damage repaired, 4 damage left, 8 fsck failed.
 .TP
@@ -852,6 +880,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Exec(args) => exec(args),
+        Command::Build(args) => build::build(args, cli.quiet),
         Command::Export(args) => export(args, cli.quiet),
         Command::Import(args) => import(args, cli.quiet),
         Command::Check { json } => {

@@ -120,7 +120,7 @@ fn fixture(h: &Harness) -> Option<PathBuf> {
 
 /// The static manifest tool.
 fn manifest_tool(h: &Harness) -> Option<PathBuf> {
-    h.compile("manifest.c", "manifest-static", &["-static"])
+    h.compile("oci_manifest.c", "oci-manifest-static", &["-static"])
 }
 
 /// What is not the image's own in a running container, nor umoci's.

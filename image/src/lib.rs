@@ -6,5 +6,8 @@
 
 // Apptainer definition files: header, sections, stages, templates.
 pub mod def;
+// The metadata Apptainer keeps in an image (/.singularity.d), as a build
+// writes it.
+pub mod layout;
 // OCI images: transports, index, manifest, config, layers, digests.
 pub mod oci;

@@ -127,6 +127,26 @@ pub(crate) fn write_tar<'a>(
     Ok(summary)
 }
 
+/// The records of `images`, keyed by inode, written as a state file that
+/// a session on the host tree loads with `-i FILE`: the inverse of
+/// [`crate::import::import_state`]. A host-tree session that works on an
+/// image's files (a build's `%setup`, a copy out of another image) then
+/// sees their owners, modes and devices as a session in the image would,
+/// and keeps what it changes in its own `-s FILE`. Each image's lock is
+/// held while its store is read. As [`export`], it reads the images from
+/// a namespace that maps the user's subordinate ids, which the calling
+/// process enters for good. Returns how many records were written.
+pub fn export_state(images: &[&Path], state: &Path) -> Result<usize, Error> {
+    let images = images.iter().map(|i| check_image(i)).collect::<Result<Vec<_>, _>>()?;
+    let stores = images.iter().map(|i| ImageStore::open(i)).collect::<Result<Vec<_>, _>>()?;
+    let table = InodeTable::new(crate::idmap::enter_for_image()?);
+    for store in &stores {
+        store.load(&table)?;
+    }
+    crate::store::StateFile::new(state)?.save(&table)?;
+    Ok(table.len())
+}
+
 struct Writer<'a> {
     table: &'a InodeTable,
     names: Names,

@@ -1,12 +1,18 @@
-/* Prints a manifest of the tree under ROOT, one line per path, sorted:
- * path, type, mode, owner:group, device numbers, size of a regular file,
- * the first path (in sorted order) of the file it is a hard link of, and
- * extended attributes (names sorted, values in hex). Built static, so
- * that it runs inside a busybox image under `fr exec` as well as on the
- * host as real root: the two manifests of one image must be equal.
- * Paths under the arguments after ROOT (relative to it) are left out.
+/* manifest ROOT [SKIP...]: one line per file under ROOT, sorted by path:
  *
- * manifest ROOT [SKIP...] */
+ *     PATH TYPE MODE UID:GID RDEV [-> TARGET] [XATTR=HEX...]
+ *
+ * TYPE reg, dir, lnk, chr, blk, fifo or sock; MODE the permission, set-id
+ * and sticky bits in octal; RDEV major:minor for devices, else -; a
+ * symbolic link's target; extended attributes by name, values in hex. The
+ * paths under each SKIP (relative to ROOT) are left out.
+ *
+ * The build tests run it statically linked, as real root on the oracle's
+ * tree and under fr exec -f inside the image fr built (where Python, which
+ * tests/tools/manifest.py needs, is not), so that both manifests come from
+ * the same code and differ only where the trees do. Links are never
+ * followed: lstat, llistxattr, lgetxattr.
+ */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <stdio.h>
@@ -15,137 +21,144 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
-struct line {
-    char *path;
-    dev_t dev;
-    ino_t ino;
-    int multi;
-    char *text;
-};
-
-static struct line *lines;
-static size_t count, cap;
+static char **lines;
+static size_t nlines, cap;
 static const char *root;
-static size_t root_len;
+static size_t rootlen;
 static char **skips;
 static int nskips;
 
-static const char *rel(const char *path) {
-    const char *r = path + root_len;
-    return *r ? r : "/";
+static void add(char *line)
+{
+	if (nlines == cap) {
+		cap = cap ? cap * 2 : 4096;
+		lines = realloc(lines, cap * sizeof *lines);
+		if (!lines) {
+			perror("realloc");
+			exit(1);
+		}
+	}
+	lines[nlines++] = line;
 }
 
-static int skipped(const char *r) {
-    for (int i = 0; i < nskips; i++) {
-        size_t n = strlen(skips[i]);
-        if (strncmp(r, skips[i], n) == 0 && (r[n] == 0 || r[n] == '/'))
-            return 1;
-    }
-    return 0;
+/* The path as seen from ROOT: "/" for ROOT itself. */
+static const char *rel(const char *path)
+{
+	const char *r = path + rootlen;
+	while (*r == '/' && r[1] == '/')
+		r++;
+	return *r ? r : "/";
 }
 
-static int cmp_name(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+static int skipped(const char *r)
+{
+	for (int i = 0; i < nskips; i++) {
+		size_t n = strlen(skips[i]);
+		if (strncmp(r, skips[i], n) == 0 && (r[n] == '\0' || r[n] == '/'))
+			return 1;
+	}
+	return 0;
 }
 
-static char *xattrs(const char *path) {
-    static char names[65536];
-    ssize_t n = llistxattr(path, names, sizeof names);
-    if (n < 0)
-        return strdup("");
-    char *list[4096];
-    int k = 0;
-    for (char *p = names; p < names + n && k < 4096; p += strlen(p) + 1)
-        list[k++] = p;
-    qsort(list, k, sizeof *list, cmp_name);
-    size_t size = 1;
-    char *out = calloc(1, 1);
-    for (int i = 0; i < k; i++) {
-        unsigned char value[65536];
-        ssize_t v = lgetxattr(path, list[i], value, sizeof value);
-        size_t need = strlen(list[i]) + 3 + (v > 0 ? 2 * v : 0) + 8;
-        out = realloc(out, size + need);
-        char *end = out + strlen(out);
-        end += sprintf(end, " %s=", list[i]);
-        if (v < 0)
-            end += sprintf(end, "<error>");
-        for (ssize_t j = 0; j < v; j++)
-            end += sprintf(end, "%02x", value[j]);
-        size = strlen(out) + 1;
-    }
-    return out;
+static const char *kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return "reg";
+	case S_IFDIR: return "dir";
+	case S_IFLNK: return "lnk";
+	case S_IFCHR: return "chr";
+	case S_IFBLK: return "blk";
+	case S_IFIFO: return "fifo";
+	case S_IFSOCK: return "sock";
+	}
+	return "?";
 }
 
-static int visit(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)flag;
-    const char *r = rel(path);
-    if (skipped(r))
-        return ftw->level > 0 && S_ISDIR(st->st_mode) ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
-    const char *kind = S_ISREG(st->st_mode)    ? "reg"
-                       : S_ISDIR(st->st_mode)  ? "dir"
-                       : S_ISLNK(st->st_mode)  ? "lnk"
-                       : S_ISCHR(st->st_mode)  ? "chr"
-                       : S_ISBLK(st->st_mode)  ? "blk"
-                       : S_ISFIFO(st->st_mode) ? "fifo"
-                       : S_ISSOCK(st->st_mode) ? "sock"
-                                               : "?";
-    char dev[64] = "-";
-    if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
-        snprintf(dev, sizeof dev, "%u:%u", major(st->st_rdev), minor(st->st_rdev));
-    char size[32] = "-";
-    if (S_ISREG(st->st_mode))
-        snprintf(size, sizeof size, "%lld", (long long)st->st_size);
-    char *x = xattrs(path);
-    char *text;
-    if (asprintf(&text, "%s %04o %u:%u %s %s", kind, st->st_mode & 07777, st->st_uid, st->st_gid,
-                 dev, size) < 0)
-        exit(2);
-    if (count == cap) {
-        cap = cap ? 2 * cap : 1024;
-        lines = realloc(lines, cap * sizeof *lines);
-    }
-    char *full;
-    if (asprintf(&full, "%s%s", text, x) < 0)
-        exit(2);
-    free(text);
-    free(x);
-    lines[count++] = (struct line){strdup(r), st->st_dev, st->st_ino,
-                                   !S_ISDIR(st->st_mode) && st->st_nlink > 1, full};
-    return FTW_CONTINUE;
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int by_path(const void *a, const void *b) {
-    return strcmp(((const struct line *)a)->path, ((const struct line *)b)->path);
+static int visit(const char *path, const struct stat *st0, int flag, struct FTW *ftw)
+{
+	(void)st0;
+	(void)ftw;
+	const char *r = rel(path);
+	if (skipped(r))
+		return flag == FTW_D || flag == FTW_DP ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+	struct stat st;
+	if (lstat(path, &st) != 0) {
+		fprintf(stderr, "manifest: lstat %s: %m\n", path);
+		exit(1);
+	}
+	char *line;
+	size_t size;
+	FILE *out = open_memstream(&line, &size);
+	fprintf(out, "%s %s %04o %u:%u ", r, kind(st.st_mode), st.st_mode & 07777, st.st_uid, st.st_gid);
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+		fprintf(out, "%u:%u", major(st.st_rdev), minor(st.st_rdev));
+	else
+		fputc('-', out);
+	if (S_ISLNK(st.st_mode)) {
+		char target[4096];
+		ssize_t n = readlink(path, target, sizeof target - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		fprintf(out, " -> %s", target);
+	}
+	char names[65536];
+	ssize_t n = llistxattr(path, names, sizeof names);
+	if (n > 0) {
+		char *sorted[1024];
+		int count = 0;
+		for (char *p = names; p < names + n && count < 1024; p += strlen(p) + 1)
+			sorted[count++] = p;
+		qsort(sorted, count, sizeof *sorted, cmp);
+		for (int i = 0; i < count; i++) {
+			unsigned char value[65536];
+			ssize_t len = lgetxattr(path, sorted[i], value, sizeof value);
+			fprintf(out, " %s=", sorted[i]);
+			if (len < 0)
+				fprintf(out, "<%m>");
+			for (ssize_t j = 0; j < len; j++)
+				fprintf(out, "%02x", value[j]);
+		}
+	} else if (n < 0) {
+		fprintf(out, " <%m>");
+	}
+	fclose(out);
+	add(line);
+	return FTW_CONTINUE;
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: manifest ROOT [SKIP...]\n");
-        return 2;
-    }
-    root = argv[1];
-    root_len = strlen(root);
-    while (root_len > 1 && root[root_len - 1] == '/')
-        root_len--;
-    if (root_len == 1)
-        root_len = 0;
-    skips = argv + 2;
-    nskips = argc - 2;
-    if (nftw(root, visit, 64, FTW_PHYS | FTW_ACTIONRETVAL) != 0) {
-        perror("nftw");
-        return 1;
-    }
-    qsort(lines, count, sizeof *lines, by_path);
-    for (size_t i = 0; i < count; i++) {
-        const char *first = "-";
-        if (lines[i].multi)
-            for (size_t j = 0; j < i; j++)
-                if (lines[j].multi && lines[j].dev == lines[i].dev && lines[j].ino == lines[i].ino) {
-                    first = lines[j].path;
-                    break;
-                }
-        printf("%s %s link=%s\n", lines[i].path, lines[i].text, first);
-    }
-    return 0;
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: manifest ROOT [SKIP...]\n");
+		return 2;
+	}
+	root = argv[1];
+	rootlen = strlen(root);
+	while (rootlen > 1 && root[rootlen - 1] == '/')
+		rootlen--;
+	if (rootlen == 1 && root[0] == '/')
+		rootlen = 0;
+	nskips = argc - 2;
+	skips = calloc(nskips + 1, sizeof *skips);
+	for (int i = 0; i < nskips; i++) {
+		const char *s = argv[i + 2];
+		while (*s == '/')
+			s++;
+		if (asprintf(&skips[i], "/%s", s) < 0)
+			return 1;
+	}
+	if (nftw(root, visit, 64, FTW_PHYS | FTW_ACTIONRETVAL) != 0) {
+		perror("nftw");
+		return 1;
+	}
+	qsort(lines, nlines, sizeof *lines, cmp);
+	for (size_t i = 0; i < nlines; i++)
+		puts(lines[i]);
+	return 0;
 }
