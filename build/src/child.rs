@@ -202,6 +202,7 @@ impl Session {
                 continue_all: false,
                 load_state: self.load_state.clone(),
                 save_state: self.save_state.clone(),
+                read_only: false,
             };
             fr_launcher::exec(&opts)
         })
