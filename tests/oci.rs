@@ -1039,3 +1039,128 @@ fn a_layer_of_changes_over_an_oci_base_keeps_its_layers() {
     let Some(got) = fr_manifest(h, &cache, &copy.to_string_lossy()) else { return };
     assert!(want == got, "{}", first_difference(&want, &got));
 }
+
+/// What Apptainer's build adds to every image (its base environment,
+/// `fr_image::layout`), which umoci's unpack of the source does not have.
+const BASE_ENV: [&str; 13] = [
+    "/.exec",
+    "/.run",
+    "/.shell",
+    "/.test",
+    "/singularity",
+    "/environment",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/home",
+    "/root",
+    "/var",
+    "/var/tmp",
+    "/.singularity.d",
+];
+
+/// `fr build --sandbox` from `source` gives umoci's tree, and Apptainer's
+/// base environment beside it.
+fn build_gives_umocis_tree(h: &Harness, fixture: &Path, source: &str, opts: &[&str]) {
+    let Some(oracle) = oracle_manifest(h, fixture) else { return };
+    let cache = cache_home(h);
+    let dir = h.scratch("build-oci");
+    let dest = dir.join("sandbox");
+    let dest_s = dest.to_string_lossy().to_string();
+    let mut args = vec!["build"];
+    args.extend(opts);
+    args.extend(["--sandbox", &dest_s, source]);
+    let built = fr(h, &cache, &args);
+    assert_eq!(built.code, Some(0), "{built:?}");
+    let Some(got) = fr_manifest(h, &cache, &dest.to_string_lossy()) else { return };
+    let path = |l: &str| l.split(' ').next().unwrap_or("").to_string();
+    let base = |p: &str| BASE_ENV.iter().any(|b| p == *b || p.starts_with(&format!("{b}/")));
+    let got: Vec<&str> = got.lines().filter(|l| !base(&path(l))).collect();
+    let want: Vec<&str> = oracle.lines().filter(|l| !base(&path(l))).collect();
+    assert!(want == got, "{source}:\n{}", first_difference(&want.join("\n"), &got.join("\n")));
+}
+
+#[test]
+fn fr_build_from_each_oci_source_gives_umocis_tree() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    for source in [
+        format!("oci:{}:v1", fixture.join("img").display()),
+        format!("oci-archive:{}:v1", fixture.join("img.tar").display()),
+        format!("docker-archive:{}", fixture.join("img-docker.tar").display()),
+    ] {
+        build_gives_umocis_tree(h, &fixture, &source, &[]);
+    }
+    let Some(reg) = registry(h, Login::Anyone) else { return };
+    skopeo_push(&fixture, &fixture.join("img"), "v1", &reg.addr(), None);
+    let source = format!("docker://{}/test/img:v1", reg.addr());
+    build_gives_umocis_tree(h, &fixture, &source, &["--nohttps"]);
+}
+
+/// A definition file on an OCI image (`Bootstrap: docker` from the test's
+/// registry) built to `oci-archive:` and `oci:`: skopeo accepts both; the
+/// base's layers are kept blob for blob under one layer of the build's
+/// changes; the config's Env is the image's and `%environment`'s, its
+/// entrypoint runs `%runscript`, its labels are the image's and
+/// `%labels`; umoci unpacks it as real root into the tree of the same
+/// build as a sandbox.
+#[test]
+fn fr_build_writes_oci_images_that_skopeo_and_umoci_take() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(tool) = manifest_tool(h) else { return };
+    let Some(reg) = registry(h, Login::Anyone) else { return };
+    skopeo_push(&fixture, &fixture.join("img"), "v1", &reg.addr(), None);
+    let dir = h.scratch("build-oci-out");
+    let def = dir.join("app.def");
+    std::fs::write(
+        &def,
+        format!(
+            "Bootstrap: docker\nFrom: {}/test/img:v1\n\n%post\n    echo hi > /srv/post\n    \
+             chown 5:6 /srv/post\n    rm /usr/bin/sgid\n    mknod /srv/null c 1 3\n\n\
+             %environment\n    export FOO=bar\n\n%runscript\n    echo run \"$@\"\n\n\
+             %labels\n    Maintainer me\n",
+            reg.addr()
+        ),
+    )
+    .unwrap();
+    let cache = cache_home(h);
+    let def_s = def.to_string_lossy().to_string();
+    let sandbox = dir.join("sandbox").to_string_lossy().to_string();
+    let archive = format!("oci-archive:{}:t", dir.join("out.tar").display());
+    let layout = format!("oci:{}", dir.join("layout").display());
+    for dest in [&sandbox, &archive, &layout] {
+        fr(h, &cache, &["build", "--nohttps", dest, &def_s]).ok();
+    }
+    let inspect = |what: &str| -> serde_json::Value {
+        serde_json::from_str(&as_root(&dir, &format!("skopeo inspect {what}"))).unwrap()
+    };
+    let base = inspect(&format!("oci:{}:v1", fixture.join("img").display()));
+    for out in ["oci-archive:out.tar:t", "oci:layout:latest"] {
+        let v = inspect(out);
+        let layers = v["Layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 3, "{v}");
+        assert_eq!(layers[..2], base["Layers"].as_array().unwrap()[..], "the base's blobs");
+        let env: Vec<&str> =
+            v["Env"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
+        assert!(env.contains(&"FOO=bar") && env.contains(&"GREETING=hello there"), "{env:?}");
+        assert_eq!(v["Labels"]["Maintainer"], "me", "{v}");
+        assert_eq!(v["Labels"]["org.example"], "yes", "{v}");
+    }
+    let config = as_root(&dir, "skopeo inspect --config oci:layout:latest");
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/.singularity.d/runscript"]));
+    as_root(&dir, "skopeo copy -q oci-archive:out.tar:t oci:copy:t && umoci unpack --image copy:t bundle >/dev/null");
+    let want = Command::new(&tool).arg(dir.join("bundle/rootfs")).args(SKIP).output().unwrap();
+    let want = String::from_utf8(want.stdout).unwrap();
+    assert!(
+        want.lines().any(|l| l.starts_with("/srv/null chr ") && l.contains(" 0:0 1:3 "))
+            && want.lines().any(|l| l.starts_with("/srv/post reg ") && l.contains(" 5:6 ")),
+        "{want}"
+    );
+    assert!(!want.contains("/usr/bin/sgid "), "{want}");
+    let Some(got) = fr_manifest(h, &cache, &sandbox) else { return };
+    assert!(want == got, "{}", first_difference(&want, &got));
+    // The entrypoint runs %runscript, as `podman run IMAGE x` would.
+    let out = fr(h, &cache, &["exec", "-f", &archive, "--", "/.singularity.d/runscript", "x"]);
+    assert_eq!(out.ok(), "run x\n");
+}
