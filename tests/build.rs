@@ -886,11 +886,16 @@ fn a_bad_definition_says_the_line_and_builds_nothing() {
         assert!(out.stderr.contains("fr: hint: "), "{name}: {}", out.stderr);
         assert!(names(&dir).iter().all(|n| n.ends_with(".def")), "{name}: {:?}", names(&dir));
     }
-    // An agent fr does not run yet is refused before anything is written.
-    def(h, &dir, "docker", "Bootstrap: docker\nFrom: debian:bookworm\n");
+    // An agent fr does not run is refused before anything is written.
+    def(h, &dir, "library", "Bootstrap: library\nFrom: alpine:3\n");
+    let out = fr_in(h, &dir, &["build", "img", "library.def"]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("Bootstrap: library is not supported"), "{}", out.stderr);
+    // An OCI agent whose From: is no reference: the same, by name.
+    def(h, &dir, "docker", "Bootstrap: docker\nFrom: UPPER/Case\n");
     let out = fr_in(h, &dir, &["build", "img", "docker.def"]);
     assert_eq!(out.code, Some(1));
-    assert!(out.stderr.contains("OCI support"), "{}", out.stderr);
+    assert!(out.stderr.contains("UPPER/Case"), "{}", out.stderr);
     assert!(names(&dir).iter().all(|n| n.ends_with(".def")));
 }
 
