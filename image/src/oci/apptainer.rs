@@ -193,16 +193,19 @@ pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/u
 /// The config of an image with this `/.singularity.d`, for an OCI image
 /// of it: `read(path)` gives a file's text. Env from the environment
 /// scripts (`10-docker2singularity.sh`, then `90-environment.sh`, which
-/// `%environment` fills), the runscript as the entrypoint (so that
+/// `%environment` fills, then `91-environment.sh`, which `%post` appends
+/// to through `$APPTAINER_ENVIRONMENT`), the runscript as the entrypoint (so that
 /// `podman run IMAGE ARGS` runs it with ARGS, as `fr run` does), the
 /// labels of `labels.json`. Returns what could not be carried, for
 /// warnings.
 pub fn run_config(read: impl Fn(&str) -> Option<String>) -> (super::write::RunConfig, Vec<String>) {
     let mut run = super::write::RunConfig::default();
     let mut warnings = Vec::new();
-    for script in
-        [".singularity.d/env/10-docker2singularity.sh", ".singularity.d/env/90-environment.sh"]
-    {
+    for script in [
+        ".singularity.d/env/10-docker2singularity.sh",
+        ".singularity.d/env/90-environment.sh",
+        ".singularity.d/env/91-environment.sh",
+    ] {
         let Some(text) = read(script) else { continue };
         let (vars, skipped) = parse_env(&text);
         for v in vars {
