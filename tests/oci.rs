@@ -1038,6 +1038,17 @@ fn a_layer_of_changes_over_an_oci_base_keeps_its_layers() {
     let want = String::from_utf8(want.stdout).unwrap();
     let Some(got) = fr_manifest(h, &cache, &copy.to_string_lossy()) else { return };
     assert!(want == got, "{}", first_difference(&want, &got));
+    // Over a docker archive of the same image: its uncompressed layer
+    // files are the base's blobs.
+    let docker = format!("docker-archive:{}", fixture.join("img-docker.tar").display());
+    let out = format!("oci-archive:{}:e", dir.join("out2.tar").display());
+    fr(h, &cache, &["export", "--base", &docker, &copy.to_string_lossy(), &out]).ok();
+    let base = layers(as_root(&dir, &format!("skopeo inspect {docker}")));
+    let derived = layers(as_root(&dir, "skopeo inspect oci-archive:out2.tar:e"));
+    assert_eq!((derived.len(), &derived[..2]), (3, &base[..]));
+    as_root(&dir, "skopeo copy -q oci-archive:out2.tar:e oci:lay2:e && umoci unpack --image lay2:e b2 >/dev/null");
+    let again = Command::new(&tool).arg(dir.join("b2/rootfs")).args(SKIP).output().unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), got);
 }
 
 /// What Apptainer's build adds to every image (its base environment,
