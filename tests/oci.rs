@@ -1175,3 +1175,26 @@ fn fr_build_writes_oci_images_that_skopeo_and_umoci_take() {
     let out = fr(h, &cache, &["exec", "-f", &archive, "--", "/.singularity.d/runscript", "x"]);
     assert_eq!(out.ok(), "run x\n");
 }
+
+/// The image with zstd layers (skopeo's `--dest-compress-format zstd`, as
+/// real root): the same tree.
+#[test]
+fn zstd_layers_unpack_as_gzip_ones() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let Some(oracle) = oracle_manifest(h, &fixture) else { return };
+    let dir = h.scratch("oci-zstd");
+    as_root(
+        &dir,
+        &format!(
+            "skopeo copy -q --dest-compress-format zstd oci:{}:v1 oci:zimg:v1 && chmod -R a+rX zimg",
+            fixture.join("img").display()
+        ),
+    );
+    let raw = as_root(&dir, "skopeo inspect --raw oci:zimg:v1");
+    assert_eq!(raw.matches("tar+zstd").count(), 2, "{raw}");
+    let cache = cache_home(h);
+    let source = format!("oci:{}:v1", dir.join("zimg").display());
+    let Some(got) = fr_manifest(h, &cache, &source) else { return };
+    assert!(oracle == got, "{}", first_difference(&oracle, &got));
+}
