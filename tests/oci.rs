@@ -467,6 +467,23 @@ fn bad_json_and_other_platforms_are_refused_by_name() {
     let layout = layout_copy(h, &fixture, "oci-badjson");
     std::fs::write(layout.join("index.json"), "{\"schemaVersion\": 2, \"manifests\": [").unwrap();
     refused(h, &format!("oci:{}:v1", layout.display()), &["index.json"]);
+    // A manifest that is no manifest, its digest and size right.
+    let layout = layout_copy(h, &fixture, "oci-badmanifest");
+    let garbage = b"{\"schemaVersion\": 2, \"layers\": 7}";
+    let hex = as_root(
+        &layout,
+        "printf '%s' '{\"schemaVersion\": 2, \"layers\": 7}' | sha256sum | cut -c1-64",
+    );
+    let hex = hex.trim();
+    std::fs::write(layout.join("blobs/sha256").join(hex), garbage).unwrap();
+    let text = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    let mut index: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for m in index["manifests"].as_array_mut().unwrap() {
+        m["digest"] = serde_json::json!(format!("sha256:{hex}"));
+        m["size"] = serde_json::json!(garbage.len());
+    }
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    refused(h, &format!("oci:{}:v1", layout.display()), &["manifest sha256:", "it is not a valid image manifest", "line 1 column"]);
     // A manifest whose descriptor claims 1 TB.
     let layout = layout_copy(h, &fixture, "oci-huge");
     let text = std::fs::read_to_string(layout.join("index.json")).unwrap();

@@ -164,7 +164,8 @@ impl Image {
             .map_err(|e| OciError::new(source, format!("no index.json ({e})")))?;
         let what = format!("{source}: index.json");
         let bytes = read_limited(r, JSON_LIMIT, &what)?;
-        let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| OciError::new(&what, e))?;
+        let index = ImageIndex::from_reader(&bytes[..])
+            .map_err(|e| OciError::new(&what, invalid("image index", &e)))?;
         let mut chosen: Vec<&Descriptor> = match tag {
             Some(tag) => index
                 .manifests()
@@ -224,7 +225,8 @@ impl Image {
             }
             let bytes = read_blob(blobs, d, &format!("{source}: index"))?;
             let what = format!("{source}: index {}", d.digest());
-            let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| OciError::new(&what, e))?;
+            let index = ImageIndex::from_reader(&bytes[..])
+                .map_err(|e| OciError::new(&what, invalid("image index", &e)))?;
             let all: Vec<&Descriptor> = index.manifests().iter().collect();
             if all.is_empty() {
                 return Err(OciError::new(what, "it lists no image"));
@@ -244,8 +246,8 @@ impl Image {
         let bytes = read_blob(blobs, d, &format!("{source}: manifest"))?;
         let key = Digest::of(&bytes);
         let what = format!("{source}: manifest {key}");
-        let manifest =
-            ImageManifest::from_reader(&bytes[..]).map_err(|e| OciError::new(&what, e))?;
+        let manifest = ImageManifest::from_reader(&bytes[..])
+            .map_err(|e| OciError::new(&what, invalid("image manifest", &e)))?;
         let config_bytes = read_blob(blobs, manifest.config(), &format!("{source}: config"))?;
         let config_digest = Digest::of(&config_bytes);
         let config = parse_config(&config_bytes, &format!("{source}: config {config_digest}"))?;
@@ -460,8 +462,24 @@ fn index_archive(file: &Path, source: &str) -> Result<TarBlobs, OciError> {
         .map_err(|e| OciError::new(source, format!("it is not a tar archive fr can read: {e}")))
 }
 
+/// What is wrong with a JSON document oci-spec would not take: its own
+/// words ("serde failed") and the parser's beneath them, with the place.
+pub(crate) fn invalid(what: &str, e: &oci_spec::OciSpecError) -> String {
+    let mut why = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        why = s.to_string();
+        source = s.source();
+    }
+    if why.is_empty() {
+        why = e.to_string();
+    }
+    format!("it is not a valid {what}: {why}")
+}
+
 fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration, OciError> {
-    ImageConfiguration::from_reader(bytes).map_err(|e| OciError::new(what, e))
+    ImageConfiguration::from_reader(bytes)
+        .map_err(|e| OciError::new(what, invalid("image config", &e)))
 }
 
 /// The config's `rootfs.diff_ids`, one for each of `layers` layers.

@@ -28,7 +28,7 @@ use ureq::http::{Response, StatusCode};
 use ureq::Body;
 
 use super::digest::{Digest, Expect, Verify};
-use super::image::{pick_platform, INDEX_TYPES, JSON_LIMIT};
+use super::image::{invalid, pick_platform, INDEX_TYPES, JSON_LIMIT};
 use super::transport::Reference;
 use super::write::{Blob, Layout};
 use super::OciError;
@@ -477,14 +477,14 @@ impl Client {
             self.get_manifest(self.reference.wanted().to_string().as_str())?;
         if INDEX_TYPES.contains(&media.as_str()) {
             let index = ImageIndex::from_reader(&bytes[..])
-                .map_err(|e| self.error(format!("its index: {e}")))?;
+                .map_err(|e| self.error(format!("its index: {}", invalid("image index", &e))))?;
             let all: Vec<&Descriptor> = index.manifests().iter().collect();
             let chosen = pick_platform(&all, &format!("docker://{}", self.reference))?;
             let digest = chosen.digest().to_string();
             (bytes, media) = self.get_manifest(&digest)?;
         }
         let manifest = ImageManifest::from_reader(&bytes[..])
-            .map_err(|e| self.error(format!("its manifest: {e}")))?;
+            .map_err(|e| self.error(format!("its manifest: {}", invalid("image manifest", &e))))?;
         let config = manifest.config();
         let config_digest = Digest::parse(config.digest().as_ref()).map_err(|e| self.error(e))?;
         if config.size() > JSON_LIMIT {
