@@ -483,7 +483,11 @@ fn bad_json_and_other_platforms_are_refused_by_name() {
         m["size"] = serde_json::json!(garbage.len());
     }
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
-    refused(h, &format!("oci:{}:v1", layout.display()), &["manifest sha256:", "it is not a valid image manifest", "line 1 column"]);
+    refused(
+        h,
+        &format!("oci:{}:v1", layout.display()),
+        &["manifest sha256:", "it is not a valid image manifest", "line 1 column"],
+    );
     // A manifest whose descriptor claims 1 TB.
     let layout = layout_copy(h, &fixture, "oci-huge");
     let text = std::fs::read_to_string(layout.join("index.json")).unwrap();
