@@ -814,6 +814,11 @@ fn a_registry_image_unpacks_as_umoci_unpacks_it_as_real_root() {
     assert_eq!(run.code, Some(125));
     assert!(run.stderr.contains("needs --nohttps"), "{}", run.stderr);
     assert_eq!(cache_contents(&cache), (1, 2, 0), "nothing more in the cache");
+    // The registry gone: the copy pulled before, with a warning.
+    drop(reg);
+    let run = fr(h, &cache, &["exec", "-f", "--nohttps", &source, "--", "cat", "/srv/owned"]);
+    assert!(run.stderr.contains("using the copy pulled before"), "{run:?}");
+    assert_eq!(run.ok(), "owned\n");
 }
 
 /// `fr push` of an image to the registry, then a pull with skopeo as real

@@ -43,11 +43,14 @@ pub use oci_spec;
 pub struct OciError {
     pub what: String,
     pub why: String,
+    /// The registry could not be reached at all (no answer, after the
+    /// tries): a copy pulled before may stand in.
+    pub unreachable: bool,
 }
 
 impl OciError {
     pub fn new(what: impl fmt::Display, why: impl fmt::Display) -> OciError {
-        OciError { what: what.to_string(), why: why.to_string() }
+        OciError { what: what.to_string(), why: why.to_string(), unreachable: false }
     }
 }
 

@@ -139,6 +139,12 @@ impl Cache {
         self.root.join("oci/pulled")
     }
 
+    /// Whether `oci/pulled` has a manifest tagged `reference`.
+    fn has_pulled(&self, reference: &Reference) -> bool {
+        let blobs = DirBlobs::new(&self.pulled());
+        Image::from_layout(&blobs, Some(&reference.to_string()), "pulled").is_ok()
+    }
+
     /// Pulls `reference` into `oci/pulled`; the tag its manifest has there.
     fn pull(&self, reference: &Reference, opts: &Options) -> Result<String, Error> {
         let dir = self.pulled();
@@ -167,7 +173,15 @@ impl Cache {
     fn ensure(&self, source: &Source, opts: &Options) -> Result<(PathBuf, Sourced, Image), Error> {
         let (blobs, image): (Box<dyn fr_image::oci::blobs::Blobs>, Image) = match source {
             Source::Registry(reference) => {
-                let tag = self.pull(reference, opts)?;
+                let tag = match self.pull(reference, opts) {
+                    Ok(tag) => tag,
+                    // Offline: the copy pulled before, if there is one.
+                    Err(Error::Oci(e)) if e.unreachable && self.has_pulled(reference) => {
+                        log::warn!("{e}; using the copy pulled before");
+                        reference.to_string()
+                    }
+                    Err(e) => return Err(e),
+                };
                 let blobs = DirBlobs::new(&self.pulled());
                 let image = Image::from_layout(&blobs, Some(&tag), &source.to_string())?;
                 (Box::new(blobs), image)

@@ -97,6 +97,27 @@ pub fn credentials(registry: &str) -> Option<(String, String)> {
     None
 }
 
+/// Whether a request failed without any answer from the registry (no
+/// route, no host, refused, timed out), as opposed to one that came but
+/// was wrong (TLS to a plain-HTTP server, a cut transfer).
+fn unreachable(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => {
+            true
+        }
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::TimedOut
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NetworkUnreachable
+                | io::ErrorKind::NetworkDown
+                | io::ErrorKind::AddrNotAvailable
+        ),
+        _ => false,
+    }
+}
+
 /// A `WWW-Authenticate` challenge: its scheme and parameters.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Challenge {
@@ -292,14 +313,16 @@ impl Client {
                         log::debug!("{method} {url}: {e}; trying again");
                         continue;
                     }
-                    return Err(self.error(format!(
+                    let mut error = self.error(format!(
                         "{method} {url}: {e} (3 tries){}",
                         if url.starts_with("https:") {
                             "; a registry on this host that speaks plain HTTP needs --nohttps"
                         } else {
                             ""
                         }
-                    )));
+                    ));
+                    error.unreachable = unreachable(&e);
+                    return Err(error);
                 }
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !self.authenticated => {
                     self.authenticated = true;
