@@ -82,13 +82,19 @@ enum Command {
         fr build image.tar.zst ./debian         # convert an image")]
     Build(build::BuildArgs),
 
-    /// Write IMAGE as a tar archive with its fake owners, modes, devices and xattrs
+    /// Write IMAGE as a tar archive (or an OCI image) with its fake owners, modes, devices and xattrs
     ///
     /// The archive is what `tar -C IMAGE -cpf OUT --xattrs .` would write if
     /// real root had built the image: fake owners (named from the image's
     /// /etc/passwd and /etc/group), modes, device nodes, hard links and
     /// extended attributes as pax SCHILY.xattr records. OUT `-` is standard
     /// output; a name ending in .gz/.tgz or .zst/.tzst is compressed so.
+    ///
+    /// With --format oci or oci-archive (or OUT oci:DIR[:TAG],
+    /// oci-archive:FILE[:TAG]) the archive is the one gzip layer of an OCI
+    /// image whose config carries the image's Env, runscript and labels;
+    /// --base SOURCE keeps the layers of the OCI image IMAGE was made from
+    /// and adds IMAGE's changes as one layer.
     #[command(after_help = "Examples:\n  \
         fr export ./rootfs rootfs.tar.zst\n  \
         fr export ./rootfs - | tar -tvv --xattrs")]
@@ -345,9 +351,12 @@ struct ExecArgs {
     #[arg(short = 's', long = "save", value_name = "FILE")]
     save_state: Option<PathBuf>,
 
-    /// IMAGE, a directory holding a root file system (omit it to keep the
-    /// host tree), then the command and its arguments; with no command, a
-    /// shell. Everything after IMAGE belongs to the command, options too
+    /// IMAGE, a directory holding a root file system or an OCI image
+    /// (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE,
+    /// docker://REF: unpacked once into $XDG_CACHE_HOME/fr, run read-only;
+    /// omit IMAGE to keep the host tree), then the command and its
+    /// arguments; with no command, a shell. Everything after IMAGE belongs
+    /// to the command, options too
     #[arg(allow_hyphen_values = true, num_args = 0.., value_name = "IMAGE [CMD [ARG]...]",
           value_hint = clap::ValueHint::AnyPath)]
     words: Vec<OsString>,
