@@ -102,9 +102,7 @@ pub fn credentials(registry: &str) -> Option<(String, String)> {
 /// was wrong (TLS to a plain-HTTP server, a cut transfer).
 fn unreachable(e: &ureq::Error) -> bool {
     match e {
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => {
-            true
-        }
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => true,
         ureq::Error::Io(io) => matches!(
             io.kind(),
             io::ErrorKind::ConnectionRefused
