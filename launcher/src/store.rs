@@ -214,7 +214,12 @@ impl ImageStore {
             let _ = lock.read_to_string(&mut holder);
             return Err(Error::InUse {
                 image: image.display().to_string(),
-                holder: holder.trim().to_string(),
+                holder: match holder.trim() {
+                    // Sessions in a read-only image share the lock and
+                    // leave no pid (there may be several).
+                    "" => "sessions reading it".to_string(),
+                    pid => pid.to_string(),
+                },
             });
         }
         if !shared {
