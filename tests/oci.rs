@@ -384,6 +384,31 @@ fn a_layer_whose_digest_does_not_match_is_refused_by_name() {
     );
 }
 
+/// A cache home the user cannot write is named, with the way out, and
+/// nothing runs.
+#[test]
+fn an_unwritable_cache_home_is_named_with_the_way_out() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    // A directory of root's, 0755: the test user may not make fr/ in it.
+    let cache = h.scratch("xdg-cache-root");
+    std::fs::set_permissions(&cache, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = common::run(std::process::Command::new("chown").arg("0:0").arg(&cache));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let layout = layout_copy(h, &fixture, "oci-cache-home");
+    let source = format!("oci:{}:v1", layout.display());
+    let out = fr(h, &cache, &["exec", "-f", &source, "--", "echo", "ran"]);
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(!out.stdout.contains("ran"), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("the cache of OCI images at {}/fr", cache.display()))
+            && out.stderr.contains("Permission denied")
+            && out.stderr.contains("set XDG_CACHE_HOME"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn a_truncated_layer_is_refused_by_name() {
     let Some(h) = harness() else { return };

@@ -91,7 +91,10 @@ impl Cache {
     pub fn open() -> Result<Cache, Error> {
         let cache = Cache { root: Cache::dir()? };
         for d in [cache.layers(), cache.images(), cache.tmp()] {
-            std::fs::create_dir_all(&d).map_err(|e| cache_error(&d, e))?;
+            std::fs::create_dir_all(&d).map_err(|e| Error::CacheDir {
+                path: cache.root.display().to_string(),
+                why: format!("cannot make {}: {e}", d.display()),
+            })?;
         }
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&cache.root, std::fs::Permissions::from_mode(0o700));

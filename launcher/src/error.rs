@@ -28,6 +28,9 @@ pub enum Error {
     IdMap { path: String, source: std::io::Error },
     #[error("setting up the container: {0}")]
     Setup(String),
+    /// The cache of OCI images cannot be made where the environment says.
+    #[error("the cache of OCI images at {path}: {why}")]
+    CacheDir { path: String, why: String },
     #[error("metadata store {path}: {source}")]
     Store { path: String, source: Cause },
     #[error("metadata store {path}: {why}")]
@@ -135,6 +138,10 @@ impl Error {
                  ids outside your subordinate ranges (fr check lists them) need real root",
             ),
             Error::RemoveRefused { .. } => Some("nothing was removed"),
+            Error::CacheDir { .. } => Some(
+                "fr keeps OCI images it runs in $XDG_CACHE_HOME/fr (else ~/.cache/fr); set \
+                 XDG_CACHE_HOME to a directory you can write",
+            ),
             Error::IdMap { .. } => {
                 Some("the kernel refused the id map; is /proc mounted read-write?")
             }
