@@ -109,6 +109,10 @@ pub struct Common {
     #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER[/PROTO]")]
     pub publish: Vec<PortMap>,
 
+    /// Reach a docker:// registry by plain HTTP (for one on this host)
+    #[arg(long)]
+    pub nohttps: bool,
+
     /// Supervisor worker threads at the start (more are added when all are held up)
     #[arg(long, env = "FR_WORKERS", default_value_t = 1, hide = true)]
     pub workers: usize,

@@ -41,6 +41,10 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
     userns: UsernsArg,
 
+    /// Reach a docker:// source's registry by plain HTTP (for one on this host)
+    #[arg(long)]
+    nohttps: bool,
+
     /// Keep what a failed build made (fr rm removes it), and say where
     #[arg(long)]
     no_cleanup: bool,
@@ -49,12 +53,13 @@ pub struct BuildArgs {
     #[arg(short = 'f', long, hide = true)]
     fakeroot: bool,
 
-    /// The image to write: a sandbox directory, or a tar archive when its
-    /// name ends in .tar, .tar.gz or .tar.zst
+    /// The image to write: a sandbox directory, a tar archive when its
+    /// name ends in .tar, .tar.gz or .tar.zst, or an OCI image:
+    /// oci:DIR[:TAG] or oci-archive:FILE[:TAG]
     #[arg(value_name = "DEST", value_hint = clap::ValueHint::AnyPath)]
     dest: PathBuf,
 
-    /// A definition file, or an image to convert (a directory, a tar archive)
+    /// A definition file, or an image to convert (a directory, a tar archive, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, docker://REF)
     #[arg(value_name = "SPEC", value_hint = clap::ValueHint::AnyPath)]
     spec: PathBuf,
 }
@@ -84,6 +89,7 @@ pub fn build(args: BuildArgs, quiet: bool) -> ExitCode {
         },
         no_cleanup: args.no_cleanup,
         progress: !quiet && std::io::stderr().is_terminal(),
+        nohttps: args.nohttps,
     };
     match fr_build::build(&opts) {
         Ok(_) => ExitCode::SUCCESS,

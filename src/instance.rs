@@ -120,8 +120,17 @@ fn start(verb: &str, action: Action, args: StartArgs) -> ExitCode {
     if rest.first().is_some_and(|w| w == "--") {
         rest.remove(0);
     }
-    let opts = match action::options(&args.common, Some(image), action, rest, Some(&name)) {
-        Ok(opts) => opts,
+    let (image, shared) = match crate::resolve_image(Some(image), args.common.nohttps) {
+        Ok(resolved) => resolved,
+        Err(code) => return code,
+    };
+    let opts = match action::options(&args.common, image, action, rest, Some(&name)) {
+        Ok(mut opts) => {
+            if shared {
+                opts.root = fr_launcher::Root::Shared;
+            }
+            opts
+        }
         Err(action::Usage(why)) => usage(verb, why),
     };
     match instance::start(&name, &opts) {

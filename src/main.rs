@@ -126,13 +126,19 @@ enum Command {
         fr build image.tar.zst ./debian         # convert an image")]
     Build(build::BuildArgs),
 
-    /// Write IMAGE as a tar archive with its fake owners, modes, devices and xattrs
+    /// Write IMAGE as a tar archive (or an OCI image) with its fake owners, modes, devices and xattrs
     ///
     /// The archive is what `tar -C IMAGE -cpf OUT --xattrs .` would write if
     /// real root had built the image: fake owners (named from the image's
     /// /etc/passwd and /etc/group), modes, device nodes, hard links and
     /// extended attributes as pax SCHILY.xattr records. OUT `-` is standard
     /// output; a name ending in .gz/.tgz or .zst/.tzst is compressed so.
+    ///
+    /// With --format oci or oci-archive (or OUT oci:DIR[:TAG],
+    /// oci-archive:FILE[:TAG]) the archive is the one gzip layer of an OCI
+    /// image whose config carries the image's Env, runscript and labels;
+    /// --base SOURCE keeps the layers of the OCI image IMAGE was made from
+    /// and adds IMAGE's changes as one layer.
     #[command(after_help = "Examples:\n  \
         fr export ./rootfs rootfs.tar.zst\n  \
         fr export ./rootfs - | tar -tvv --xattrs")]
@@ -202,6 +208,36 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
 
+    /// Push IMAGE to a registry as an OCI image: fr push IMAGE docker://REF
+    ///
+    /// IMAGE is written as `fr export --format oci` writes it (one layer
+    /// with the fake owners, modes, devices, hard links and xattrs; a
+    /// config with Env, the runscript and Labels) and pushed: the blobs the
+    /// registry does not have, then the manifest with REF's tag. Credentials
+    /// are read as podman reads them ($XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.docker/config.json).
+    #[command(
+        after_help = "Example:\n  fr push --nohttps ./img docker://127.0.0.1:5000/me/img:v1"
+    )]
+    Push {
+        /// Reach the registry by plain HTTP (for one on this host)
+        #[arg(long)]
+        nohttps: bool,
+        /// The image directory
+        image: PathBuf,
+        /// docker://[HOST[:PORT]/]NAME[:TAG]
+        reference: String,
+    },
+
+    /// Show or free the cache of OCI images unpacked to run ($XDG_CACHE_HOME/fr)
+    ///
+    /// `fr exec -f oci-archive:x.tar` (or oci:DIR, docker-archive:FILE)
+    /// unpacks the image once into the cache, keyed by its manifest's
+    /// digest, each layer once however many images share it, and runs it
+    /// read-only from there.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+
     /// List every intercepted system call, per ABI, and how fr handles it
     Syscalls,
 
@@ -221,6 +257,14 @@ enum Command {
         mkdir -p ~/.local/share/man/man1 && fr man > ~/.local/share/man/man1/fr.1\n  \
         fr man | man -l -     # to read it without installing")]
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// List the cached images: digest, layers, when unpacked, source
+    List,
+    /// Remove every cached image and layer
+    Clean,
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,14 +314,26 @@ enum CompressArg {
 
 #[derive(Debug, clap::Args)]
 struct ExportArgs {
-    /// Compression, instead of the one OUT's name implies
+    /// Compression, instead of the one OUT's name implies (tar only)
     #[arg(short = 'z', long, value_enum, value_name = "KIND")]
     compress: Option<CompressArg>,
+
+    /// What to write: a tar archive, an OCI image layout (OUT is DIR[:TAG]) or an OCI archive (FILE[:TAG])
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<FormatArg>,
+
+    /// The OCI image IMAGE was made from (oci:, oci-archive:, docker-archive:, docker://): its layers are kept as they are, and only IMAGE's changes over them are the new layer
+    #[arg(long, value_name = "SOURCE")]
+    base: Option<String>,
+
+    /// Reach the --base registry by plain HTTP (for one on this host)
+    #[arg(long)]
+    nohttps: bool,
 
     /// The image directory
     image: PathBuf,
 
-    /// The archive to write; - for standard output
+    /// The archive to write, - for standard output; oci:DIR[:TAG] or oci-archive:FILE[:TAG] for an OCI image
     out: PathBuf,
 }
 
@@ -294,6 +350,13 @@ struct ActionArgs {
     words: Vec<OsString>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    Tar,
+    Oci,
+    OciArchive,
+}
+
 #[derive(Debug, clap::Args)]
 struct ExecArgs {
     #[command(flatten)]
@@ -307,9 +370,12 @@ struct ExecArgs {
     #[arg(short = 's', long = "save", value_name = "FILE")]
     save_state: Option<PathBuf>,
 
-    /// IMAGE, a directory holding a root file system (omit it to keep the
-    /// host tree), then the command and its arguments; with no command, a
-    /// shell. Everything after IMAGE belongs to the command, options too
+    /// IMAGE, a directory holding a root file system or an OCI image
+    /// (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE,
+    /// docker://REF: unpacked once into $XDG_CACHE_HOME/fr, run read-only;
+    /// omit IMAGE to keep the host tree), then the command and its
+    /// arguments; with no command, a shell. Everything after IMAGE belongs
+    /// to the command, options too
     #[arg(allow_hyphen_values = true, num_args = 0.., value_name = "IMAGE [CMD [ARG]...]",
           value_hint = clap::ValueHint::AnyPath)]
     words: Vec<OsString>,
@@ -453,13 +519,44 @@ fn exec(mut args: ExecArgs) -> ExitCode {
             );
         }
     }
+    // An OCI image is run from the cache, unpacked there first if it is
+    // not yet; shared and read-only, since its files are its layers'.
+    let (image, shared) = match resolve_image(image, args.common.nohttps) {
+        Ok(resolved) => resolved,
+        Err(code) => return code,
+    };
     let mut opts = match action::options(&args.common, image, Action::Exec, command, None) {
         Ok(opts) => opts,
         Err(action::Usage(why)) => usage_error(ErrorKind::ArgumentConflict, why),
     };
+    if shared {
+        opts.root = fr_launcher::Root::Shared;
+    }
     opts.load_state = args.load_state;
     opts.save_state = args.save_state;
     run_session(&opts)
+}
+
+/// IMAGE as a directory: an OCI reference (`oci:`, `oci-archive:`,
+/// `docker-archive:`, `docker://`) is unpacked into the cache if it is
+/// not there yet, and run from there, shared (see [`fr_launcher::Root`]).
+/// Whether it is a cached image; fr's failure status on error.
+pub(crate) fn resolve_image(
+    image: Option<PathBuf>,
+    nohttps: bool,
+) -> Result<(Option<PathBuf>, bool), ExitCode> {
+    match image {
+        Some(spec) if fr_image::oci::transport::Source::is_reference(&spec.to_string_lossy()) => {
+            match cached(&spec.to_string_lossy(), nohttps) {
+                Ok(path) => Ok((Some(path), true)),
+                Err(e) => {
+                    report(&e);
+                    Err(ExitCode::from(125))
+                }
+            }
+        }
+        other => Ok((other, false)),
+    }
 }
 
 /// `fr run`, `fr shell`, `fr test`: the image's own action, with ARGS.
@@ -483,10 +580,124 @@ fn act(verb: &str, action: Action, common: Common, mut words: Vec<OsString>) -> 
         return instance::join(&common, &name, action, words);
     }
     check_common(verb, &common, Some(&image));
-    match action::options(&common, Some(image), action, words, None) {
-        Ok(opts) => run_session(&opts),
+    let (image, shared) = match resolve_image(Some(image), common.nohttps) {
+        Ok(resolved) => resolved,
+        Err(code) => return code,
+    };
+    match action::options(&common, image, action, words, None) {
+        Ok(mut opts) => {
+            if shared {
+                opts.root = fr_launcher::Root::Shared;
+            }
+            run_session(&opts)
+        }
         Err(action::Usage(why)) => usage_error_of(verb, ErrorKind::ArgumentConflict, why),
     }
+}
+
+/// The cached image of the OCI reference `spec`, unpacked if needed.
+fn cached(spec: &str, nohttps: bool) -> Result<PathBuf, fr_launcher::Error> {
+    use std::io::IsTerminal;
+    let source = fr_image::oci::transport::Source::parse(spec)
+        .map_err(|e| fr_launcher::Error::Setup(e.to_string()))?;
+    let opts = fr_image::oci::registry::Options {
+        plain_http: nohttps,
+        progress: std::io::stderr().is_terminal(),
+    };
+    fr_launcher::cache::Cache::open()?.image(&source, &opts)
+}
+
+/// `fr push IMAGE docker://REF`.
+fn push(image: &std::path::Path, reference: &str, nohttps: bool, quiet: bool) -> ExitCode {
+    use fr_image::oci::transport::Source;
+    use std::io::IsTerminal;
+    let reference = match Source::parse(reference) {
+        Ok(Source::Registry(r)) => r,
+        Ok(other) => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!(
+                        "fr push sends to a registry (docker://REF); {other} is written by fr \
+                         export IMAGE {other}"
+                    ),
+                )
+                .exit()
+        }
+        Err(e) => {
+            use clap::CommandFactory;
+            Cli::command().error(clap::error::ErrorKind::InvalidValue, e).exit()
+        }
+    };
+    let opts = fr_image::oci::registry::Options {
+        plain_http: nohttps,
+        progress: !quiet && std::io::stderr().is_terminal(),
+    };
+    match fr_launcher::export_oci::push(image, &reference, &opts) {
+        Ok(digest) => {
+            log::info!("pushed docker://{reference} ({digest})");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `fr cache list|clean`.
+fn cache(command: CacheCommand) -> ExitCode {
+    use fr_launcher::cache::Cache;
+    let cache = match Cache::open() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match command {
+        CacheCommand::List => match cache.list() {
+            Ok(images) => {
+                println!("{:<19}  {:>6}  {:<20}  SOURCE", "IMAGE", "LAYERS", "UNPACKED");
+                for i in &images {
+                    println!(
+                        "{:<19}  {:>6}  {:<20}  {}",
+                        &i.digest[..19.min(i.digest.len())],
+                        i.layers,
+                        date(i.created),
+                        i.source
+                    );
+                }
+                println!(
+                    "{} images, {} layers in {}",
+                    images.len(),
+                    cache.layer_count(),
+                    cache.root().display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        CacheCommand::Clean => match cache.clean() {
+            Ok(n) => {
+                log::info!("removed {n} images and their layers from {}", cache.root().display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+    }
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS` (UTC).
+fn date(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// `fr: error: ...` and, if there is one, `fr: hint: ...`.
@@ -502,9 +713,80 @@ fn fail(e: fr_launcher::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// `fr export --format oci|oci-archive IMAGE DEST[:TAG]`.
+fn export_oci(args: ExportArgs, quiet: bool) -> ExitCode {
+    use fr_image::oci::transport::Source;
+    use fr_launcher::export_oci::{export_oci, OciExportOptions, OciFormat};
+    use std::io::IsTerminal;
+    let out = args.out.to_string_lossy().into_owned();
+    let spec = match args.format {
+        _ if Source::is_reference(&out) => out.clone(),
+        Some(FormatArg::Oci) => format!("oci:{out}"),
+        _ => format!("oci-archive:{out}"),
+    };
+    let (format, dest, tag) = match Source::parse(&spec) {
+        Ok(Source::Layout { dir, tag }) => (OciFormat::Layout, dir, tag),
+        Ok(Source::Archive { file, tag }) => (OciFormat::Archive, file, tag),
+        Ok(other) => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!(
+                        "fr export writes oci:DIR[:TAG] or oci-archive:FILE[:TAG], not {other}"
+                    ),
+                )
+                .exit()
+        }
+        Err(e) => {
+            use clap::CommandFactory;
+            Cli::command().error(clap::error::ErrorKind::InvalidValue, e).exit()
+        }
+    };
+    let base = match args.base.as_deref().map(Source::parse) {
+        None => None,
+        Some(Ok(source)) => Some(source),
+        Some(Err(e)) => {
+            use clap::CommandFactory;
+            Cli::command().error(clap::error::ErrorKind::InvalidValue, e).exit()
+        }
+    };
+    let opts = OciExportOptions {
+        image: args.image,
+        dest,
+        tag,
+        format,
+        progress: !quiet && std::io::stderr().is_terminal(),
+        base,
+        pull: fr_image::oci::registry::Options {
+            plain_http: args.nohttps,
+            progress: !quiet && std::io::stderr().is_terminal(),
+        },
+    };
+    match export_oci(&opts) {
+        Ok(s) => {
+            log::debug!(
+                "{} members, {} bytes of file data; manifest {} tagged {}",
+                s.layer.members,
+                s.layer.bytes,
+                s.manifest.digest,
+                s.tag
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn export(args: ExportArgs, quiet: bool) -> ExitCode {
     use fr_launcher::export::{Compression, ExportOptions};
     use std::io::IsTerminal;
+    let oci = matches!(args.format, Some(FormatArg::Oci | FormatArg::OciArchive))
+        || (args.format.is_none()
+            && fr_image::oci::transport::Source::is_reference(&args.out.to_string_lossy()));
+    if oci {
+        return export_oci(args, quiet);
+    }
     let opts = ExportOptions {
         progress: !quiet && std::io::stderr().is_terminal(),
         image: args.image,
@@ -750,6 +1032,8 @@ fn main() -> ExitCode {
                 ExitCode::from(8)
             }
         },
+        Command::Cache(c) => cache(c),
+        Command::Push { nohttps, image, reference } => push(&image, &reference, nohttps, cli.quiet),
         Command::Rm { image } => match fr_launcher::remove::remove(&image) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),

@@ -14,12 +14,19 @@
 //! - `busybox`: the host's static busybox (or the one `MirrorURL` names)
 //!   with a link for each applet in `/bin`, and Apptainer's `/etc` files.
 //! - `scratch`: nothing but the base environment.
+//! - `docker`, `oci`, `oci-archive`, `docker-archive`: the OCI image
+//!   `From:` names (a registry reference, a layout `DIR[:TAG]`, an
+//!   archive), unpacked as real root's unpack would into the per-user
+//!   cache (`fr_launcher::cache`, in a child), then copied into the stage
+//!   with its fake metadata, the config's Env, Entrypoint/Cmd and Labels
+//!   in `/.singularity.d` as Apptainer's OCI conversion writes them.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use fr_image::def::{Agent, Stage};
 use fr_image::layout::{self, Content, Entry};
+use fr_image::oci::transport::Source;
 
 use crate::build::StageRun;
 use crate::child::{self, Env, Session};
@@ -28,6 +35,48 @@ use crate::spec::{self, ImageKind};
 use crate::sys;
 use crate::tarball::Tarball;
 use crate::tree::Tree;
+
+/// The agents that start from an OCI image, as Apptainer names them.
+pub const OCI_AGENTS: [&str; 4] = ["docker", "oci", "oci-archive", "docker-archive"];
+
+/// The OCI image a stage's `Bootstrap: AGENT` and `From:` name.
+pub fn oci_source(agent: &str, from: &str) -> Result<Source, Error> {
+    Source::from_agent(agent, from).map_err(|e| Error::Unsupported {
+        what: format!("Bootstrap: {agent}, From: {from}: {e}"),
+        hint: "From: names a registry reference (docker), an OCI layout DIR[:TAG] (oci), or \
+               an archive FILE (oci-archive, docker-archive)"
+            .into(),
+    })
+}
+
+/// A stage from an OCI image: unpacked into the per-user cache in a child
+/// (every blob checked, each layer once), then copied into the stage with
+/// its fake metadata and the config's `/.singularity.d`, and Apptainer's
+/// base environment around them.
+fn oci(run: &StageRun<'_>, agent: &str) -> Result<(), Error> {
+    let from = run.stage.header.from.clone().unwrap_or_default();
+    let source = oci_source(agent, &from)?;
+    run.step(&format!("bootstrap {agent} from {from}"))?;
+    let opts = fr_image::oci::registry::Options {
+        plain_http: run.ctx.opts.nohttps,
+        progress: run.ctx.opts.progress,
+    };
+    let name = run.name(&format!("unpacking {source}"));
+    let (s, o) = (source.clone(), opts.clone());
+    child::must(&name, move || fr_launcher::cache::Cache::open()?.image(&s, &o).map(|_| 0))?;
+    // Cached now: found again without unpacking (a registry's manifest is
+    // asked for once more).
+    let cached =
+        fr_launcher::cache::Cache::open().and_then(|c| c.image(&source, &opts)).map_err(|e| {
+            Error::Step {
+                step: name.clone(),
+                why: e.to_string(),
+                hint: e.hint().map(|h| h.to_string()),
+            }
+        })?;
+    copy_image(run, &cached)?;
+    base(run, false, false, &[])
+}
 
 /// Debian's mirror when the header names none.
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
@@ -133,23 +182,23 @@ pub fn check(stage: &Stage) -> Result<(), Error> {
     let unsupported = |what: String, hint: &str| Error::Unsupported { what, hint: hint.into() };
     match &h.bootstrap {
         Agent::Scratch => Ok(()),
+        Agent::Other(name) if OCI_AGENTS.contains(&name.as_str()) => {
+            let Some(from) = &h.from else {
+                return Err(unsupported(
+                    format!("Bootstrap: {name} needs From: (the image to start from)"),
+                    "add From: to the header, e.g. From: debian:bookworm",
+                ));
+            };
+            oci_source(name, from).map(|_| ())
+        }
         Agent::Other(name) => {
-            let oci = [
-                "docker",
-                "docker-archive",
-                "docker-daemon",
-                "oci",
-                "oci-archive",
-                "library",
-                "shub",
-                "oras",
-            ];
+            let oci = ["docker-daemon", "library", "shub", "oras"];
             if oci.contains(&name.as_str()) {
                 Err(unsupported(
-                    format!("Bootstrap: {name} is not supported yet: registries and OCI images come with fr's OCI support"),
-                    "meanwhile export the container's root file system as a tar archive \
-                     (podman create IMAGE, podman export), and start from it with Bootstrap: \
-                     localimage and From: the archive",
+                    format!("Bootstrap: {name} is not supported: fr reads OCI images from registries, layouts and archives"),
+                    "copy the image into an OCI archive first (skopeo copy ... \
+                     oci-archive:img.tar) and start from it with Bootstrap: oci-archive, From: \
+                     img.tar",
                 ))
             } else {
                 Err(unsupported(
@@ -232,6 +281,7 @@ pub fn bootstrap(run: &StageRun<'_>) -> Result<(), Error> {
         Agent::Debootstrap => debootstrap(run),
         Agent::LocalImage => localimage(run),
         Agent::Busybox => busybox(run),
+        Agent::Other(name) if OCI_AGENTS.contains(&name.as_str()) => oci(run, name),
         Agent::Other(name) => Err(Error::Unsupported {
             what: format!("Bootstrap: {name}"),
             hint: "fr builds from debootstrap, localimage, busybox and scratch".into(),

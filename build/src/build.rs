@@ -659,6 +659,49 @@ fn finish(
                 }
             }
         }
+        Output::Oci { path, tag, archive } => {
+            log::info!("build: writing the {}", output.describe());
+            // Built on an OCI image: its layers stay as they are, and the
+            // build's changes are one layer over them.
+            let base = ctx.spec.def.stages.last().and_then(|stage| {
+                let h = &stage.header;
+                match (&h.bootstrap, &h.from) {
+                    (fr_image::def::Agent::Other(agent), Some(from))
+                        if crate::agent::OCI_AGENTS.contains(&agent.as_str()) =>
+                    {
+                        crate::agent::oci_source(agent, from).ok()
+                    }
+                    _ => None,
+                }
+            });
+            let opts = fr_launcher::export_oci::OciExportOptions {
+                image: image.to_path_buf(),
+                dest: path.clone(),
+                tag: tag.clone(),
+                format: if *archive {
+                    fr_launcher::export_oci::OciFormat::Archive
+                } else {
+                    fr_launcher::export_oci::OciFormat::Layout
+                },
+                progress: ctx.opts.progress,
+                base,
+                pull: fr_image::oci::registry::Options {
+                    plain_http: ctx.opts.nohttps,
+                    progress: ctx.opts.progress,
+                },
+            };
+            child::must("writing the OCI image", move || {
+                fr_launcher::export_oci::export_oci(&opts).map(|_| 0)
+            })?;
+            if let Err(e) = child::remove(image) {
+                log::warn!(
+                    "{e}; the built image is left at {}: fr rm {} removes it",
+                    image.display(),
+                    image.display()
+                );
+            }
+            made.images.retain(|p| p != image);
+        }
         Output::Tar(dest) => {
             log::info!("build: exporting to {}", dest.display());
             let part = names.temp(".part");

@@ -42,4 +42,6 @@ pub struct BuildOptions {
     pub no_cleanup: bool,
     /// Progress bars for long steps (stderr is a terminal, no `-q`).
     pub progress: bool,
+    /// `--nohttps`: a `docker://` source's registry by plain HTTP.
+    pub nohttps: bool,
 }

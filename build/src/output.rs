@@ -11,9 +11,11 @@
 
 use std::path::{Path, PathBuf};
 
+use fr_image::oci::transport::Source;
+
 use crate::error::Error;
 
-/// The kinds of DEST fr writes; OCI layouts and archives come later.
+/// The kinds of DEST fr writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// A directory holding the root file system: an fr image.
@@ -21,6 +23,9 @@ pub enum Output {
     /// A tar archive as `fr export` writes it, compressed as its name says
     /// (`.tar`, `.tar.gz`, `.tar.zst`).
     Tar(PathBuf),
+    /// An OCI image, `oci:DIR[:TAG]` (a layout, made or added to) or
+    /// `oci-archive:FILE[:TAG]`, as `fr export --format oci` writes it.
+    Oci { path: PathBuf, tag: Option<String>, archive: bool },
 }
 
 /// Names that make DEST a tar archive.
@@ -30,8 +35,42 @@ impl Output {
     /// What `dest` asks for: a tar archive by its name, else a sandbox
     /// (always with `--sandbox`).
     pub fn of(dest: &Path, sandbox: bool) -> Result<Output, Error> {
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let shown = dest.display().to_string();
+        if Source::is_reference(&shown) && !dest.exists() {
+            let bad = |why: String, hint: &str| Error::Dest {
+                path: shown.clone(),
+                why,
+                hint: hint.into(),
+            };
+            if sandbox {
+                return Err(bad(
+                    "--sandbox builds a directory, not an OCI image".into(),
+                    "drop --sandbox, or name a directory as DEST",
+                ));
+            }
+            let (path, tag, archive) = match Source::parse(&shown) {
+                Ok(Source::Layout { dir, tag }) => (dir, tag, false),
+                Ok(Source::Archive { file, tag }) => (file, tag, true),
+                Ok(Source::Registry(_)) => {
+                    return Err(bad(
+                        "fr build writes no registry".into(),
+                        "build to a sandbox, then fr push DIR docker://REF",
+                    ))
+                }
+                Ok(Source::DockerArchive { .. }) => {
+                    return Err(bad(
+                        "fr build writes no docker archive".into(),
+                        "build to oci-archive:FILE; skopeo copy makes a docker archive of it",
+                    ))
+                }
+                Err(e) => return Err(bad(e.why, "oci:DIR[:TAG] or oci-archive:FILE[:TAG]")),
+            };
+            let path = absolute(&path).map_err(|e| {
+                bad(format!("its directory: {e}"), "its directory must exist and be yours to write")
+            })?;
+            return Ok(Output::Oci { path, tag, archive });
+        }
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name.is_empty() || name == "." || name == ".." {
             return Err(Error::Dest {
                 path: shown,
@@ -72,7 +111,7 @@ impl Output {
 
     pub fn path(&self) -> &Path {
         match self {
-            Output::Sandbox(p) | Output::Tar(p) => p,
+            Output::Sandbox(p) | Output::Tar(p) | Output::Oci { path: p, .. } => p,
         }
     }
 
@@ -81,6 +120,12 @@ impl Output {
         match self {
             Output::Sandbox(p) => format!("sandbox {}", p.display()),
             Output::Tar(p) => format!("tar archive {}", p.display()),
+            Output::Oci { path, tag, archive } => format!(
+                "OCI {} {}:{}",
+                if *archive { "archive" } else { "image layout" },
+                path.display(),
+                tag.as_deref().unwrap_or("latest")
+            ),
         }
     }
 }
@@ -129,6 +174,12 @@ pub fn check(output: &Output, force: bool, update: bool) -> Result<Existing, Err
         }
         Err(e) => return Err(Error::Io { what: format!("looking at {shown}"), source: e }),
     };
+    if let Output::Oci { archive: false, .. } = output {
+        // A layout is added to: the tag names the new manifest.
+        if !update && meta.is_dir() && path.join("oci-layout").is_file() {
+            return Ok(Existing::Nothing);
+        }
+    }
     let image = meta.is_dir() && path.join(".fr").symlink_metadata().is_ok_and(|m| m.is_dir());
     let empty = meta.is_dir() && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
     if update {
@@ -150,7 +201,7 @@ pub fn check(output: &Output, force: bool, update: bool) -> Result<Existing, Err
         ));
     }
     match output {
-        Output::Tar(_) if meta.is_dir() => Err(err(
+        Output::Tar(_) | Output::Oci { .. } if meta.is_dir() => Err(err(
             "it is a directory, which a tar archive does not replace",
             format!("remove it (fr rm {shown} for an image) or name another archive"),
         )),

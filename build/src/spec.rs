@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fr_image::def::{Agent, Definition, Header, Stage};
+use fr_image::oci::transport::Source;
 use fr_launcher::sniff;
 
 use crate::error::Error;
@@ -86,15 +87,17 @@ pub fn image_kind(path: &Path) -> Result<ImageKind, Error> {
 /// image. Nothing is written.
 pub fn read(spec: &Path, args: &BTreeMap<String, String>) -> Result<Spec, Error> {
     let shown = spec.display().to_string();
+    if Source::is_reference(&shown) && !spec.exists() {
+        return oci_spec(&shown);
+    }
     if let Some((scheme, _)) = shown.split_once("://").or_else(|| shown.split_once(':')) {
         if URI_SOURCES.contains(&scheme) && !spec.exists() {
             return Err(Error::Unsupported {
-                what: format!("{shown}: fr builds from definition files and local images"),
-                hint: format!(
-                    "{scheme}: sources come with fr's OCI support; meanwhile a container's root \
-                     file system exported as a tar archive (podman export, docker export) is a \
-                     SPEC, or a definition's Bootstrap: localimage with From: that archive"
-                ),
+                what: format!("{shown}: fr does not read {scheme}: sources"),
+                hint: "fr builds from definition files, local images and OCI images \
+                       (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, docker://REF); \
+                       skopeo copy brings others into an OCI archive"
+                    .into(),
             });
         }
     }
@@ -143,6 +146,40 @@ pub fn read(spec: &Path, args: &BTreeMap<String, String>) -> Result<Spec, Error>
         });
     }
     Ok(Spec { path: spec.to_path_buf(), text, def })
+}
+
+/// An OCI image as SPEC: a one-stage definition of its agent
+/// (`docker`, `oci`, `oci-archive`, `docker-archive`), as Apptainer makes
+/// of `docker://REF`.
+fn oci_spec(reference: &str) -> Result<Spec, Error> {
+    let source = Source::parse(reference).map_err(|e| Error::Spec {
+        path: reference.to_string(),
+        why: e.why.clone(),
+        hint: "an OCI image is oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] \
+               or docker://REF"
+            .into(),
+    })?;
+    let (agent, from) = match &source {
+        Source::Registry(r) => ("docker", r.to_string()),
+        Source::Layout { .. } => ("oci", reference.trim_start_matches("oci:").to_string()),
+        Source::Archive { .. } => {
+            ("oci-archive", reference.trim_start_matches("oci-archive:").to_string())
+        }
+        Source::DockerArchive { .. } => {
+            ("docker-archive", reference.trim_start_matches("docker-archive:").to_string())
+        }
+    };
+    let text = format!("bootstrap: {agent}\nfrom: {from}\n\n").into_bytes();
+    let stage = Stage {
+        name: None,
+        header: Header {
+            bootstrap: Agent::Other(agent.into()),
+            from: Some(from),
+            ..Header::default()
+        },
+        sections: Default::default(),
+    };
+    Ok(Spec { path: reference.into(), text, def: Definition { stages: vec![stage] } })
 }
 
 fn parse(
@@ -217,8 +254,14 @@ mod tests {
         assert!(image_kind(&dir.join("x.xz")).unwrap_err().to_string().contains("xz"));
         let spec = read(&dir.join("tree"), &BTreeMap::new()).unwrap();
         assert_eq!(spec.def.stages[0].header.bootstrap, Agent::LocalImage);
-        let docker = read(Path::new("docker://debian"), &BTreeMap::new()).unwrap_err();
-        assert!(docker.hint().unwrap().contains("OCI support"), "{docker}");
+        let docker = read(Path::new("docker://debian"), &BTreeMap::new()).unwrap();
+        let h = &docker.def.stages[0].header;
+        assert_eq!(h.bootstrap, Agent::Other("docker".into()));
+        assert_eq!(h.from.as_deref(), Some("docker.io/library/debian:latest"));
+        let oci = read(Path::new("oci-archive:x.tar:v1"), &BTreeMap::new()).unwrap();
+        assert_eq!(oci.def.stages[0].header.from.as_deref(), Some("x.tar:v1"));
+        let shub = read(Path::new("shub://a/b"), &BTreeMap::new()).unwrap_err();
+        assert!(shub.hint().unwrap().contains("skopeo copy"), "{shub}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

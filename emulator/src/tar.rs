@@ -423,6 +423,12 @@ impl<R: Read> Reader<R> {
         Reader { inner, offset: 0, pending: 0, global: Vec::new() }
     }
 
+    /// The reader underneath, positioned after what was read (the end of
+    /// archive blocks, or wherever reading stopped).
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
     /// Fills `buf`; false at a clean end of input before its first byte.
     fn fill(&mut self, buf: &mut [u8]) -> Result<bool, ReadError> {
         let mut got = 0;

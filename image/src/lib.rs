@@ -9,6 +9,8 @@ pub mod def;
 // The metadata Apptainer keeps in an image (/.singularity.d), as a build
 // writes it.
 pub mod layout;
+// OCI images: transports, index, manifest, config, layers, digests.
+pub mod oci;
 // How Apptainer's actions (exec, run, shell, test, start) run in an image:
 // the environment they pass and the script that sources the image's own.
 pub mod action;

@@ -28,6 +28,9 @@ pub enum Error {
     IdMap { path: String, source: std::io::Error },
     #[error("setting up the container: {0}")]
     Setup(String),
+    /// The cache of OCI images cannot be made where the environment says.
+    #[error("the cache of OCI images at {path}: {why}")]
+    CacheDir { path: String, why: String },
     #[error("metadata store {path}: {source}")]
     Store { path: String, source: Cause },
     #[error("metadata store {path}: {why}")]
@@ -42,6 +45,13 @@ pub enum Error {
     Archive { path: String, source: Cause },
     #[error("importing {archive}: {source}")]
     Import { archive: String, source: Cause },
+    /// An OCI image's layer could not be unpacked: `what` names the
+    /// layer (or the image).
+    #[error("unpacking {what}: {source}")]
+    Layer { what: String, source: Cause },
+    /// An OCI image cannot be read: what, and why.
+    #[error(transparent)]
+    Oci(#[from] fr_image::oci::OciError),
     /// What `fr import` was given is no tar archive it can read, and
     /// nothing was unpacked: what it is, and what to do with it.
     #[error("importing {archive}: {why}")]
@@ -135,6 +145,10 @@ impl Error {
                  ids outside your subordinate ranges (fr check lists them) need real root",
             ),
             Error::RemoveRefused { .. } => Some("nothing was removed"),
+            Error::CacheDir { .. } => Some(
+                "fr keeps OCI images it runs in $XDG_CACHE_HOME/fr (else ~/.cache/fr); set \
+                 XDG_CACHE_HOME to a directory you can write",
+            ),
             Error::IdMap { .. } => {
                 Some("the kernel refused the id map; is /proc mounted read-write?")
             }
@@ -162,6 +176,10 @@ impl Error {
             Error::Archive { .. } => Some(
                 "the image and its metadata store are unchanged; check the path named, \
                  or the space left where the archive goes",
+            ),
+            Error::Layer { .. } => Some(
+                "nothing was kept: the image being unpacked was removed, and nothing was \
+                 written outside it",
             ),
             Error::Import { .. } => Some(
                 "nothing was written outside IMAGE; the members before this one are in IMAGE \

@@ -71,8 +71,6 @@ pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
     let store = ImageStore::open(&image)?;
     let table = InodeTable::new(crate::idmap::enter_for_image()?);
     store.load(&table)?;
-    let names = Names::of(&image);
-
     let to_stdout = opts.out.as_os_str() == "-";
     let (sink, skip): (Box<dyn Write>, Option<InodeKey>) = if to_stdout {
         (Box::new(std::io::stdout().lock()), None)
@@ -93,20 +91,34 @@ pub fn export(opts: &ExportOptions) -> Result<Summary, Error> {
             zstd::Encoder::new(sink, 3).map_err(|e| archive_error(&opts.out, e))?.auto_finish(),
         ),
     };
+    let progress = opts.progress.then(|| Progress::new(count_members(&image, true) + 1));
+    write_tar(&image, &table, out, &opts.out, skip, progress)
+}
+
+/// Writes the tar archive of `image`, whose records are in `table`, to
+/// `out` (`shown` names it in errors), leaving out the file `skip`.
+pub(crate) fn write_tar<'a>(
+    image: &Path,
+    table: &'a InodeTable,
+    out: Box<dyn Write + 'a>,
+    shown: &Path,
+    skip: Option<InodeKey>,
+    progress: Option<Progress>,
+) -> Result<Summary, Error> {
     let mut writer = Writer {
-        table: &table,
-        names,
+        table,
+        names: Names::of(image),
         out,
-        archive: opts.out.clone(),
+        archive: shown.to_path_buf(),
         links: HashMap::new(),
         skip,
         summary: Summary::default(),
-        progress: opts.progress.then(|| Progress::new(count_members(&image, true) + 1)),
+        progress,
     };
-    writer.member(&image, b".")?;
-    writer.directory(&image, b".")?;
-    writer.out.write_all(&tar::END).map_err(|e| archive_error(&opts.out, e))?;
-    writer.out.flush().map_err(|e| archive_error(&opts.out, e))?;
+    writer.member(image, b".")?;
+    writer.directory(image, b".")?;
+    writer.out.write_all(&tar::END).map_err(|e| archive_error(shown, e))?;
+    writer.out.flush().map_err(|e| archive_error(shown, e))?;
     if let Some(p) = &mut writer.progress {
         p.done(&writer.summary);
     }
@@ -283,6 +295,51 @@ impl Writer<'_> {
     }
 }
 
+/// Writes the members `changes` lists (an OCI layer over a base,
+/// [`crate::diff`]) of `image`, whose records are in `table`, to `out`,
+/// and the end-of-archive blocks.
+pub(crate) fn write_changes<'a>(
+    image: &Path,
+    table: &'a InodeTable,
+    out: Box<dyn Write + 'a>,
+    shown: &Path,
+    changes: &[crate::diff::Change],
+) -> Result<Summary, Error> {
+    use crate::diff::Change;
+    let mut writer = Writer {
+        table,
+        names: Names::of(image),
+        out,
+        archive: shown.to_path_buf(),
+        links: HashMap::new(),
+        skip: None,
+        summary: Summary::default(),
+        progress: None,
+    };
+    for change in changes {
+        match change {
+            Change::Write { path, name } => {
+                writer.member(path, name)?;
+            }
+            Change::Whiteout { name } => {
+                let member = Member {
+                    path: name.clone(),
+                    kind: Some(Kind::Regular),
+                    mode: 0o644,
+                    ..Member::default()
+                };
+                writer.write(&tar::header(&member))?;
+                writer.count(0);
+            }
+        }
+    }
+    writer.out.write_all(&tar::END).map_err(|e| archive_error(shown, e))?;
+    writer.out.flush().map_err(|e| archive_error(shown, e))?;
+    let summary = std::mem::take(&mut writer.summary);
+    drop(writer);
+    Ok(summary)
+}
+
 /// Whether a second name of a file of this kind is archived as a hard
 /// link to the first: GNU tar does so for regular files and symbolic
 /// links, and archives every name of a fifo or a device as a member of
@@ -294,7 +351,7 @@ fn archived_as_links(kind: Kind) -> bool {
 
 /// The file's real `user.*` attributes: the user may set those for real,
 /// so fr keeps them on disk rather than in its table.
-fn user_xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn user_xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut list = vec![0u8; 65536];
     let Ok(n) = fs::llistxattr(path, &mut list) else { return Vec::new() };
     list[..n]

@@ -35,6 +35,9 @@ use crate::export::{Progress, Summary};
 use crate::run::check_image;
 use crate::sniff;
 use crate::store::{key_of, replay, ImageStore, StateFile, DIR};
+use fr_image::oci::layer::LayerReader;
+use fr_image::oci::whiteout::{self, Name};
+use fr_image::oci::OciError;
 
 #[derive(Debug)]
 pub struct ImportOptions {
@@ -176,7 +179,9 @@ fn unpack(opts: &ImportOptions, landed: &mut bool) -> Result<Summary, Error> {
     };
 
     let mut unpacker = Unpacker {
-        archive: &opts.archive,
+        archive: opts.archive.clone(),
+        oci: false,
+        upper: HashSet::new(),
         root,
         table: &table,
         ids: table.ids().clone(),
@@ -236,6 +241,96 @@ fn unpack(opts: &ImportOptions, landed: &mut bool) -> Result<Summary, Error> {
     if let Some(p) = &mut unpacker.progress {
         p.done(&unpacker.summary);
     }
+    Ok(std::mem::take(&mut unpacker.summary))
+}
+
+/// Unpacks the layers of an OCI image, bottom first, into `image`, a
+/// directory this makes (it must not exist; with `base`, a copy of that
+/// image as hard links, [`crate::clone`]), as real root's unpack
+/// (`umoci unpack`) would leave them: whiteouts and opaque directories
+/// delete what the layers below left, and every owner, mode, device and
+/// xattr the user cannot set is recorded in the image's store. `open`
+/// gives layer `i`'s checked tar stream; `names[i]` names it in errors.
+/// Each layer is read to its end, so that its digests are checked. On
+/// any error `image` is removed, with all it holds, and nothing was
+/// written outside it.
+pub fn unpack_layers(
+    image: &Path,
+    base: Option<&Path>,
+    names: &[String],
+    open: &mut dyn FnMut(usize) -> Result<LayerReader, OciError>,
+) -> Result<Summary, Error> {
+    if image.symlink_metadata().is_ok() {
+        return Err(Error::Image {
+            path: image.display().to_string(),
+            why: "it exists already; layers are unpacked into a new directory".into(),
+        });
+    }
+    let made = match base {
+        Some(base) => crate::clone::clone_image(base, image),
+        None => std::fs::create_dir(image)
+            .map_err(|e| Error::Image { path: image.display().to_string(), why: e.to_string() }),
+    };
+    let result = made.and_then(|()| unpack_layers_into(image, names, open));
+    if result.is_err() {
+        if let Err(e) = std::fs::remove_dir_all(image) {
+            log::warn!("removing the unfinished image {}: {e}", image.display());
+        }
+    }
+    result
+}
+
+fn unpack_layers_into(
+    image: &Path,
+    names: &[String],
+    open: &mut dyn FnMut(usize) -> Result<LayerReader, OciError>,
+) -> Result<Summary, Error> {
+    let image = check_image(image)?;
+    let store = ImageStore::open(&image)?;
+    // A new image, which nothing of a subordinate id's is in yet: read as
+    // the user alone.
+    let table = InodeTable::new(crate::mode::id_map(Path::new("/")));
+    store.load(&table)?;
+    let root =
+        fs::open(&image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::Image { path: image.display().to_string(), why: e.to_string() })?;
+    let mut unpacker = Unpacker {
+        archive: PathBuf::new(),
+        oci: true,
+        upper: HashSet::new(),
+        root,
+        table: &table,
+        ids: table.ids().clone(),
+        umask: umask(),
+        delayed: HashSet::new(),
+        dir_times: Vec::new(),
+        warned: Vec::new(),
+        summary: Summary::default(),
+        progress: None,
+        read: Arc::new(AtomicU64::new(0)),
+    };
+    for (i, name) in names.iter().enumerate() {
+        log::debug!("unpacking {name}");
+        unpacker.archive = PathBuf::from(name);
+        unpacker.upper.clear();
+        let stream = open(i)?;
+        let mut reader = Reader::new(stream);
+        loop {
+            match reader.next_entry() {
+                Ok(Some(entry)) => unpacker.entry(&mut reader, entry)?,
+                Ok(None) => break,
+                Err(e) => return Err(unpacker.fail(e)),
+            }
+        }
+        // The rest of the stream (zero blocks, padding) is read and both
+        // digests checked before the layer counts as unpacked.
+        reader
+            .into_inner()
+            .finish()
+            .map_err(|e| Error::Layer { what: name.clone(), source: e.into() })?;
+        unpacker.finish_dirs();
+    }
+    store.save(&table)?;
     Ok(std::mem::take(&mut unpacker.summary))
 }
 
@@ -324,7 +419,14 @@ fn components(name: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
 }
 
 struct Unpacker<'a> {
-    archive: &'a Path,
+    /// The archive, or the layer, that members come from (for messages).
+    archive: PathBuf,
+    /// Layers of an OCI image: whiteouts delete what the layers below
+    /// left, a directory is replaced with all it holds, and the names
+    /// this layer wrote are kept in `upper`.
+    oci: bool,
+    /// The paths the current layer has written (OCI only).
+    upper: HashSet<Vec<u8>>,
     root: OwnedFd,
     table: &'a InodeTable,
     ids: IdMap,
@@ -374,7 +476,16 @@ struct Checked {
 
 impl Unpacker<'_> {
     fn refuse(&self, name: &[u8], why: impl std::fmt::Display) -> Error {
-        archive_error(self.archive, format!("member `{}`: {why}", name.escape_ascii()))
+        self.fail(format!("member `{}`: {why}", name.escape_ascii()))
+    }
+
+    /// An error of the archive, or of the OCI layer, being unpacked.
+    fn fail(&self, why: impl Into<crate::error::Cause>) -> Error {
+        if self.oci {
+            Error::Layer { what: self.archive.display().to_string(), source: why.into() }
+        } else {
+            archive_error(&self.archive, why)
+        }
     }
 
     /// The directory `parts` inside the image, opened without following
@@ -474,10 +585,13 @@ impl Unpacker<'_> {
                 self.warned.push(key.clone());
             }
         }
-        let checked = check_xattrs(self.archive, m, kind)?;
+        let checked = check_xattrs(&self.archive, m, kind).map_err(|e| match e {
+            Error::Import { source, .. } if self.oci => self.fail(source),
+            e => e,
+        })?;
         let Some((last, parents)) = parts.split_last() else {
             // The image root itself: only its attributes, never data.
-            reader.skip_data().map_err(|e| archive_error(self.archive, e))?;
+            reader.skip_data().map_err(|e| self.fail(e))?;
             if kind == Kind::Directory {
                 let st = fs::statx(&self.root, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)
                     .map_err(|e| self.refuse(&m.path, e))?;
@@ -487,6 +601,23 @@ impl Unpacker<'_> {
             self.count(0);
             return Ok(());
         };
+        if self.oci {
+            match whiteout::classify(last).map_err(|why| self.refuse(&m.path, why))? {
+                Name::Plain => {
+                    // The member and the directories above it are this
+                    // layer's: an opaque marker keeps them.
+                    for n in 1..=parts.len() {
+                        self.upper.insert(parts[..n].join(&b'/'));
+                    }
+                }
+                name => {
+                    reader.skip_data().map_err(|e| self.fail(e))?;
+                    self.whiteout(parents, name, &m.path)?;
+                    self.count(0);
+                    return Ok(());
+                }
+            }
+        }
         let dir = self.dir(parents, &m.path, true)?;
         let existing = fs::statx(&dir, *last, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS);
         if kind == Kind::HardLink {
@@ -519,7 +650,7 @@ impl Unpacker<'_> {
                 let mut file = File::from(fd);
                 let written = reader
                     .data(&mut file)
-                    .map_err(|e| archive_error(self.archive, e))
+                    .map_err(|e| self.fail(e))
                     .and_then(|()| file.flush().map_err(|e| self.refuse(&m.path, e)))
                     .and_then(|()| {
                         fs::fchmod(file.as_fd(), Mode::from_raw_mode(perms | 0o600))
@@ -583,11 +714,137 @@ impl Unpacker<'_> {
         Ok(())
     }
 
+    /// A whiteout member of an OCI layer (in the directory `parents`):
+    /// `.wh.NAME` deletes NAME, `.wh..wh..opq` everything the layers
+    /// below left in the directory; what this layer wrote stays
+    /// (image-spec `layer.md`). A directory that is not there has nothing
+    /// to delete; one reached through a symbolic link is refused.
+    fn whiteout(&mut self, parents: &[&[u8]], name: Name, member: &[u8]) -> Result<(), Error> {
+        if name == Name::Opaque {
+            // The marker says the directory is this layer's: it is made
+            // (as tar makes a member's directories) if the layers below
+            // have none, and kept.
+            self.dir(parents, member, true)?;
+            for n in 1..=parents.len() {
+                self.upper.insert(parents[..n].join(&b'/'));
+            }
+        }
+        let Some(dir) = self.existing_dir(parents, member)? else { return Ok(()) };
+        let prefix = parents.join(&b'/');
+        match name {
+            Name::Opaque => self.clear_lower(&dir, &prefix, member),
+            Name::Whiteout(target) => {
+                if parents.is_empty() && target == DIR.as_bytes() {
+                    return Err(self.refuse(member, "a whiteout of IMAGE/.fr, fr's metadata store"));
+                }
+                let path = if prefix.is_empty() {
+                    target.to_vec()
+                } else {
+                    [prefix.as_slice(), b"/", target].concat()
+                };
+                if self.upper.contains(&path) {
+                    return Ok(());
+                }
+                self.remove_tree(&dir, target, member)
+            }
+            Name::Plain | Name::Meta => Ok(()),
+        }
+    }
+
+    /// The directory `parents`, if it is there, opened without following
+    /// symbolic links.
+    fn existing_dir(&self, parents: &[&[u8]], member: &[u8]) -> Result<Option<OwnedFd>, Error> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut dir = fs::openat(&self.root, ".", flags, Mode::empty())
+            .map_err(|e| self.refuse(member, e))?;
+        for part in parents {
+            dir = match fs::openat(&dir, *part, flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => return Ok(None),
+                Err(Errno::LOOP | Errno::NOTDIR) => {
+                    return Err(self.refuse(
+                        member,
+                        format!(
+                            "`{}` on its path is not a directory (a symbolic link is not followed out of the image)",
+                            part.escape_ascii()
+                        ),
+                    ))
+                }
+                Err(e) => return Err(self.refuse(member, e)),
+            };
+        }
+        Ok(Some(dir))
+    }
+
+    /// The names in the directory `dir`.
+    fn names(&self, dir: &OwnedFd, member: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        let mut names = Vec::new();
+        let entries = fs::Dir::read_from(dir).map_err(|e| self.refuse(member, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| self.refuse(member, e))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Removes from `dir` (at `prefix`) what the current layer did not
+    /// write, keeping what it did, and below it what it wrote.
+    fn clear_lower(&self, dir: &OwnedFd, prefix: &[u8], member: &[u8]) -> Result<(), Error> {
+        for name in self.names(dir, member)? {
+            if prefix.is_empty() && name == DIR.as_bytes() {
+                continue;
+            }
+            let path =
+                if prefix.is_empty() { name.clone() } else { [prefix, b"/", &name].concat() };
+            if !self.upper.contains(&path) {
+                self.remove_tree(dir, &name, member)?;
+                continue;
+            }
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            if let Ok(sub) = fs::openat(dir, name.as_slice(), flags, Mode::empty()) {
+                self.clear_lower(&sub, &path, member)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes `name` in `dir` and, for a directory, all it holds; the
+    /// records go with their files' last links.
+    fn remove_tree(&self, dir: &OwnedFd, name: &[u8], member: &[u8]) -> Result<(), Error> {
+        let st = match fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(self.refuse(member, e)),
+        };
+        let removing = |e| self.refuse(member, format!("removing `{}`: {e}", name.escape_ascii()));
+        if FileType::from_raw_mode(st.stx_mode.into()) == FileType::Directory {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let sub = fs::openat(dir, name, flags, Mode::empty()).map_err(removing)?;
+            for child in self.names(&sub, member)? {
+                self.remove_tree(&sub, &child, member)?;
+            }
+            fs::unlinkat(dir, name, AtFlags::REMOVEDIR).map_err(removing)?;
+        } else {
+            fs::unlinkat(dir, name, AtFlags::empty()).map_err(removing)?;
+        }
+        if FileType::from_raw_mode(st.stx_mode.into()) == FileType::Directory || st.stx_nlink <= 1 {
+            self.table.forget(key_of(&st));
+        }
+        Ok(())
+    }
+
     /// Removes what is at `last` in `dir` for a member that replaces it;
     /// its record goes with its last link, so that a file that takes its
-    /// inode number does not inherit it.
+    /// inode number does not inherit it. In an OCI layer a directory goes
+    /// with all it holds.
     fn remove(&self, dir: &OwnedFd, last: &[u8], st: &fs::Statx, name: &[u8]) -> Result<(), Error> {
         let is_dir = FileType::from_raw_mode(st.stx_mode.into()) == FileType::Directory;
+        if is_dir && self.oci {
+            return self.remove_tree(dir, last, name);
+        }
         let flags = if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
         fs::unlinkat(dir, last, flags)
             .map_err(|e| self.refuse(name, format!("replacing what is there: {e}")))?;

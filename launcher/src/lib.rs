@@ -31,9 +31,20 @@ pub mod store;
 pub mod sniff;
 // `fr export`: the image and its fake metadata as a tar archive.
 pub mod export;
+// What an image changed over a base tree, as an OCI layer's members.
+pub mod diff;
+// `fr export --format oci|oci-archive`: the image as an OCI image.
+pub mod export_oci;
 // `fr import`: a tar archive unpacked into an image, what the user cannot
 // set recorded in its store.
 pub mod import;
+// The per-user cache of OCI images unpacked to run.
+pub mod cache;
+// A tree umoci --rootless or containers/storage unpacked: the owners
+// they keep in user.* xattrs taken into the store.
+pub mod adopt;
+// An image copied as hard links (the cache's layers and images).
+pub mod clone;
 // `fr rm`: an image removed, its subordinate-owned files included.
 pub mod remove;
 // `fr fsck`: a metadata store checked for damage, and repaired.

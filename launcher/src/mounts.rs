@@ -251,8 +251,8 @@ fn make_dev(root: BorrowedFd<'_>, made: &mut Made) -> Result<()> {
 }
 
 /// The outer half of an image's setup (in the outer mount namespace, see
-/// the module doc): the root as the plan wants it (read-only, or under a
-/// tmpfs overlay), `/sys`, `/dev`, `/tmp`, the cover over fr's store, the
+/// the module doc): the root as the plan wants it (read-only, under a
+/// tmpfs overlay, or both for a shared image), `/sys`, `/dev`, `/tmp`, the cover over fr's store, the
 /// container's own empty directories, the binds (and the store covered
 /// wherever a bind reaches it), and the network's `/etc/resolv.conf`,
 /// mounted on the image's own directories. The image does not become the
@@ -265,7 +265,7 @@ pub fn outer_image(image: &Path, plan: &Plan, made: &mut Made) -> Result<()> {
         // in the image until then).
         Root::ReadOnly => mount::mount_bind_recursive(image, image)
             .map_err(|e| fail(format!("binding {} on itself", image.display()), e))?,
-        Root::Tmpfs => overlay(image)?,
+        Root::Tmpfs | Root::Shared => overlay(image)?,
     }
     let root =
         fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -304,7 +304,9 @@ pub fn outer_image(image: &Path, plan: &Plan, made: &mut Made) -> Result<()> {
     if let Some(text) = &plan.resolv {
         resolv_conf(root, text, made)?;
     }
-    if plan.root == Root::ReadOnly {
+    if matches!(plan.root, Root::ReadOnly | Root::Shared) {
+        // The init mounts /proc: its mount point must be there first.
+        ensure_dir(root, Path::new("proc"), made)?;
         remount_read_only(&fd_path(reopen(root, ".")?.as_fd()))?;
     }
     Ok(())
@@ -475,7 +477,8 @@ pub fn outer_host(plan: &Plan, made: &mut Made) -> Result<()> {
 /// image's own mount (read-only, or the overlay) is detached first, so
 /// that the directories beneath it can be reached.
 pub fn remove_made(root: &Path, plan: &Plan, made: &Made) {
-    if made.0.is_empty() {
+    // A layer's mount points are the layer's, gone with it.
+    if made.0.is_empty() || matches!(plan.root, Root::Tmpfs | Root::Shared) {
         return;
     }
     if plan.image.is_some() && plan.root != Root::Writable {

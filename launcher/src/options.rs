@@ -58,6 +58,11 @@ pub enum Root {
     /// when the session ends (`--writable-tmpfs`); the image and its store
     /// are left as they were.
     Tmpfs,
+    /// An image others run at the same time, read-only (a cached OCI image,
+    /// whose files are its layers'): the tmpfs layer of `Tmpfs` holds the
+    /// session's mount points, then all is made read-only; the store is
+    /// read under a shared lock and never written.
+    Shared,
 }
 
 /// How a `--net` session reaches outside its network namespace.

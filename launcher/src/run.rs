@@ -261,6 +261,8 @@ pub(crate) struct Session<'a> {
     /// The container's namespaces and root, once its init shared them.
     pub shared: Option<channel::Shared>,
     pub helper: Option<net::Helper>,
+    /// The image had no store: another rootless tool's owners are adopted.
+    fresh: bool,
 }
 
 impl std::fmt::Debug for Session<'_> {
@@ -302,7 +304,7 @@ impl<'a> Session<'a> {
             let ro = if b.read_only { ", read-only" } else { "" };
             log::debug!("bind {} on {}{ro}", b.src.display(), b.dst.display());
         }
-        if opts.root == Root::Tmpfs && image.is_none() {
+        if matches!(opts.root, Root::Tmpfs | Root::Shared) && image.is_none() {
             return Err(Error::Setup(
                 "--writable-tmpfs lays a tmpfs over an image: it needs IMAGE".into(),
             ));
@@ -334,7 +336,7 @@ impl<'a> Session<'a> {
         plan.idle = idle;
         plan.share = share
             || chosen.as_ref().is_some_and(|c| *c != net::Chosen::None)
-            || (opts.root == Root::Tmpfs && opts.fakeroot);
+            || (matches!(opts.root, Root::Tmpfs | Root::Shared) && opts.fakeroot);
         if let Some(image) = &plan.image {
             plan.hide.push(image.join(crate::store::DIR));
         }
@@ -344,7 +346,13 @@ impl<'a> Session<'a> {
         let sup = supervisor(opts, ids, &mode)?;
         // The image's fake metadata: locked now, loaded before the command
         // runs, every change journaled while it runs, saved when it ends.
+        // A tree fr has never run (no store yet) may be another rootless
+        // tool's, whose owners are taken in (see adopt) when it is loaded.
+        let fresh = plan.image.as_ref().is_some_and(|i| !i.join(crate::store::DIR).exists());
         let store = match (&plan.image, &sup) {
+            (Some(image), Some(_)) if opts.root == Root::Shared => {
+                Some(ImageStore::open_shared(image)?)
+            }
             (Some(image), Some(_)) => Some(ImageStore::open(image)?),
             _ => None,
         };
@@ -364,6 +372,7 @@ impl<'a> Session<'a> {
             terminal,
             shared: None,
             helper: None,
+            fresh,
         })
     }
 
@@ -381,12 +390,19 @@ impl<'a> Session<'a> {
         else {
             return Ok(());
         };
-        if self.plan.root == Root::Tmpfs {
+        if matches!(self.plan.root, Root::Tmpfs | Root::Shared) {
             let scratch = fr_emulator::InodeTable::new(sup.inodes().ids().clone());
-            return store.load(&scratch);
+            store.load(&scratch)?;
+            if self.fresh && crate::adopt::adopt(image, &scratch) > 0 {
+                store.save(&scratch)?;
+            }
+            return Ok(());
         }
         let pending = log::log_enabled!(log::Level::Debug).then(|| journal_entries(store));
         store.load(sup.inodes())?;
+        if self.fresh && crate::adopt::adopt(image, sup.inodes()) > 0 {
+            store.save(sup.inodes())?;
+        }
         if let Some(pending) = pending {
             log::debug!(
                 "metadata store {}: {} records, {pending} changes of an earlier session in \
@@ -404,7 +420,7 @@ impl<'a> Session<'a> {
     /// than the image's own).
     fn restore_through(&self, root: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
         let (Some(store), Some(sup)) = (&self.store, &self.sup) else { return Ok(()) };
-        if self.plan.root != Root::Tmpfs {
+        if !matches!(self.plan.root, Root::Tmpfs | Root::Shared) {
             return Ok(());
         }
         store.restore_at(sup.inodes(), root)?;
@@ -527,7 +543,9 @@ impl<'a> Session<'a> {
         job::end();
         let Some(sup) = &self.sup else { return code };
         let kept = match (&self.store, &self.state) {
-            (Some(_), _) if self.plan.root == Root::Tmpfs => true,
+            // A layer's changes, or a shared image's session: nothing of
+            // the image changed, nothing to save (others may be running).
+            (Some(_), _) if matches!(self.plan.root, Root::Tmpfs | Root::Shared) => true,
             (Some(store), _) => keep_image(store, sup.inodes()),
             (None, Some(state)) => keep_state(state, sup.inodes()),
             (None, None) => true,

@@ -168,6 +168,18 @@ impl ImageStore {
     /// Opens (making if needed) `IMAGE/.fr` and takes its lock; another
     /// session holding it is a clear refusal that names it.
     pub fn open(image: &Path) -> Result<ImageStore, Error> {
+        ImageStore::open_as(image, false)
+    }
+
+    /// Opens the store of an image that sessions only read (a cached OCI
+    /// image, mounted read-only): its lock is shared with the other
+    /// readers, and refuses a writer (`fr cache clean`) while they run.
+    /// Such a session keeps no journal and saves nothing.
+    pub fn open_shared(image: &Path) -> Result<ImageStore, Error> {
+        ImageStore::open_as(image, true)
+    }
+
+    fn open_as(image: &Path, shared: bool) -> Result<ImageStore, Error> {
         let dir = image.join(DIR);
         let image_fd = fs::openat(
             CWD,
@@ -192,16 +204,28 @@ impl ImageStore {
             Ok(lock) => lock,
             Err(e) => return Err(store_error(&lock_path, e)),
         };
-        if fs::flock(lock.as_fd(), FlockOperation::NonBlockingLockExclusive).is_err() {
+        let operation = if shared {
+            FlockOperation::NonBlockingLockShared
+        } else {
+            FlockOperation::NonBlockingLockExclusive
+        };
+        if fs::flock(lock.as_fd(), operation).is_err() {
             let mut holder = String::new();
             let _ = lock.read_to_string(&mut holder);
             return Err(Error::InUse {
                 image: image.display().to_string(),
-                holder: holder.trim().to_string(),
+                holder: match holder.trim() {
+                    // Sessions in a read-only image share the lock and
+                    // leave no pid (there may be several).
+                    "" => "sessions reading it".to_string(),
+                    pid => pid.to_string(),
+                },
             });
         }
-        lock.set_len(0).map_err(|e| store_error(&lock_path, e))?;
-        let _ = write!(lock, "fr pid {}", std::process::id());
+        if !shared {
+            lock.set_len(0).map_err(|e| store_error(&lock_path, e))?;
+            let _ = write!(lock, "fr pid {}", std::process::id());
+        }
         Ok(ImageStore {
             image: image.to_path_buf(),
             dir,

@@ -85,7 +85,10 @@ static void *look(void *arg)
     return (void *)gettid_();
 }
 
-static void thread(void)
+/* One round: a thread drops to 1000 and ends, and a new thread is made
+ * with its tid; 0 if it got it (and printed what it saw), -1 if another
+ * task (one of fr's threads, which share the namespace) took the number. */
+static int thread_round(void)
 {
     pthread_t t;
     pthread_create(&t, NULL, drop, NULL);
@@ -100,14 +103,27 @@ static void thread(void)
     snprintf(task, sizeof task, "/proc/self/task/%ld", first_tid);
     while (access(task, F_OK) == 0)
         sched_yield();
+    char other[64];
+    snprintf(other, sizeof other, "/proc/%ld", first_tid);
     for (int tries = 0; tries < 100; tries++) {
         next_pid(first_tid);
         void *got;
         pthread_create(&t, NULL, look, NULL);
         pthread_join(t, &got);
         if ((long)got == first_tid)
-            return;
+            return 0;
+        if (access(other, F_OK) == 0)
+            return -1;
+        usleep(1000);
     }
+    return -1;
+}
+
+static void thread(void)
+{
+    for (int round = 0; round < 20; round++)
+        if (thread_round() == 0)
+            return;
     printf("thread: tid %ld never came back\n", first_tid);
     exit(2);
 }
