@@ -143,8 +143,15 @@ fn cache_home(h: &Harness) -> PathBuf {
 
 /// `fr ARGS` as the test user with `XDG_CACHE_HOME` set.
 fn fr(h: &Harness, cache: &Path, args: &[&str]) -> Run {
-    let mut cmd = h.fr_command(args);
-    cmd.env("XDG_CACHE_HOME", cache);
+    // A session sees the image alone: run from /, without the home bound
+    // (fr exec binds the caller's home and working directory by default,
+    // as Apptainer).
+    let mut args = args.to_vec();
+    if args.first() == Some(&"exec") {
+        args.insert(1, "--no-home");
+    }
+    let mut cmd = h.fr_command(&args);
+    cmd.env("XDG_CACHE_HOME", cache).current_dir("/");
     common::run(&mut cmd)
 }
 
@@ -570,6 +577,7 @@ fn a_umoci_rootless_bundle_shows_the_owners_umoci_meant() {
     let mut args = vec![
         "exec".to_string(),
         "-f".into(),
+        "--no-home".into(),
         "-B".into(),
         bind,
         rootfs.to_string_lossy().into(),
@@ -578,7 +586,7 @@ fn a_umoci_rootless_bundle_shows_the_owners_umoci_meant() {
         "/".into(),
     ];
     args.extend(SKIP.iter().map(|s| s.to_string()));
-    let got = h.fr(&args).ok();
+    let got = h.fr_in(Path::new("/"), &args).ok();
     // umoci lost the capability (it could not set it) before fr saw the
     // tree; the ACL it set for real names host uid 1234, which the user
     // namespace does not map (the kernel shows it as -1 inside).
@@ -590,7 +598,7 @@ fn a_umoci_rootless_bundle_shows_the_owners_umoci_meant() {
     assert!(want == got_lines, "{}", first_difference(&want.join("\n"), &got_lines.join("\n")));
     // The xattrs are gone, their records kept in the store: a second
     // session shows the same.
-    let again = h.fr(&args).ok();
+    let again = h.fr_in(Path::new("/"), &args).ok();
     assert_eq!(got, again);
 }
 
@@ -1035,8 +1043,9 @@ fn a_user_without_subordinate_ids_sees_the_same_tree() {
     let source = format!("oci-archive:{}:v1", fixture.join("img.tar").display());
     let bind = format!("{}:/tmp/manifest", tool.display());
     let mut cmd = h.command_as(&user, &h.fr);
-    cmd.args(["exec", "-f", "-B", &bind, &source, "--", "/tmp/manifest", "/"]).args(SKIP);
-    cmd.env("XDG_CACHE_HOME", &cache);
+    cmd.args(["exec", "-f", "--no-home", "-B", &bind, &source, "--", "/tmp/manifest", "/"])
+        .args(SKIP);
+    cmd.env("XDG_CACHE_HOME", &cache).current_dir("/");
     let run = common::run(&mut cmd);
     let got = run.ok();
     assert!(oracle == got, "{}", first_difference(&oracle, &got));

@@ -22,8 +22,12 @@ impl Log for Stderr {
             // (`fr -vv ... 2>&1 | head -1`): a supervisor worker logging
             // would die with its notification unanswered and the workload
             // blocked. A message that cannot be written is dropped.
+            // One write(2) per message: fr's processes (fr, the container's
+            // outer process, an instance's monitor) share stderr, and a
+            // message written in pieces would be cut by another's.
             use std::io::Write;
-            let _ = writeln!(std::io::stderr().lock(), "fr: {level}: {}", record.args());
+            let line = format!("fr: {level}: {}\n", record.args());
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }
 
