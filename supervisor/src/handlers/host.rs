@@ -231,7 +231,7 @@ pub fn changeable_fd(req: &Request<'_>, fd: i32) -> Result<OwnedFd, Errno> {
 /// to read or write. Mode 0 is `O_PATH` or the rare access mode 3 (for
 /// `ioctl` only); the descriptor's flags in `fdinfo` tell those apart. A
 /// descriptor that is not there is not `O_PATH`: the lookup says `EBADF`.
-fn is_o_path(req: &Request<'_>, fd: i32) -> Result<bool, Errno> {
+pub(super) fn is_o_path(req: &Request<'_>, fd: i32) -> Result<bool, Errno> {
     use crate::linux::O_PATH;
     if fd < 0 {
         return Ok(false);

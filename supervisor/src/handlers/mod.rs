@@ -44,7 +44,7 @@ pub use args::{at_file, at_name, read_name, read_name_maybe_null, read_plain_pat
 pub use host::{
     changeable_fd, chmod_real, fd_status, may_change, real_stat, touch_ctime, usable_perms, Touched,
 };
-use host::{kstat, lone_name, lone_open};
+use host::{is_o_path, kstat, lone_name, lone_open};
 
 /// `AT_NO_AUTOMOUNT` and `AT_STATX_SYNC_TYPE` from `<linux/fcntl.h>`.
 pub use crate::linux::{AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE};

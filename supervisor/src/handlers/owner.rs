@@ -10,7 +10,7 @@ use fr_emulator::creds::UNCHANGED;
 
 use super::Width::{self, W16, W32};
 use super::{
-    at_file, changeable_fd, may_change, read_plain_path, real_stat, refused, touch_ctime, Context,
+    at_file, is_o_path, may_change, read_plain_path, real_stat, refused, touch_ctime, Context,
     Outcome, Reply, Touched,
 };
 use crate::request::Request;
@@ -51,10 +51,6 @@ pub fn lchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
     set_owner(ctx, req, at_path(ctx, req, &path, false)?, new_owner(req, 1, W16))
 }
 
-fn open_fd(req: &Request<'_>) -> Result<OwnedFd, Errno> {
-    changeable_fd(req, req.int(0))
-}
-
 /// `fchown(fd, uid, gid)`.
 pub fn fchown(ctx: &Context, req: &Request<'_>) -> Outcome {
     fd_owner(ctx, req, new_owner(req, 1, W32))
@@ -66,10 +62,15 @@ pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
 }
 
 fn fd_owner(ctx: &Context, req: &Request<'_>, ids: (Option<u32>, Option<u32>)) -> Outcome {
-    if let Some(done) = same_owner(ctx, req, req.int(0), ids) {
+    let fd = req.int(0);
+    // As changeable_fd: an O_PATH descriptor is EBADF to a change.
+    if is_o_path(req, fd)? {
+        return Err(Errno::BADF);
+    }
+    if let Some(done) = same_owner(ctx, req, fd, ids) {
         return done;
     }
-    set_owner(ctx, req, open_fd(req)?, ids)
+    set_owner(ctx, req, crate::resolve::fd(req, fd)?, ids)
 }
 
 /// The common `fchown` of an archiver (`tar` gives each file it made the
@@ -91,12 +92,6 @@ fn same_owner(
         return None;
     }
     let link = format!("/proc/{}/fd/{fd}", req.tid);
-    // A link of mode 0 is an O_PATH descriptor (EBADF) or one for ioctl
-    // only: the whole way tells them apart.
-    let own = fs::statx(fs::CWD, &link, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MODE).ok()?;
-    if own.stx_mode & 0o777 == 0 {
-        return None;
-    }
     let st = fs::statx(fs::CWD, &link, AtFlags::empty(), StatxFlags::BASIC_STATS).ok()?;
     let (key, real) = super::kstat(&st);
     let creds = ctx.creds.get(req.tid);
