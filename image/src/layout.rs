@@ -491,19 +491,8 @@ pub fn labels_json(labels: &BTreeMap<String, String>) -> Vec<u8> {
 /// `org.label-schema.build-date` in Apptainer's own form
 /// (`Monday_2_January_2006_15:4:5_UTC`).
 pub fn date_labels(secs: i64) -> [(String, String); 2] {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Howard Hinnant's days_from_civil, inverted.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let crate::civil::Civil { year: y, month: m, day: d, hour: h, minute: mi, second: s, days } =
+        crate::civil::Civil::from_unix(secs);
     const MONTHS: [&str; 12] = [
         "January",
         "February",

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 // Apptainer definition files: header, sections, stages, templates.
+pub mod civil;
 pub mod def;
 // The metadata Apptainer keeps in an image (/.singularity.d), as a build
 // writes it.
