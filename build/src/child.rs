@@ -135,23 +135,6 @@ pub struct Env {
     pub set: Vec<(String, String)>,
 }
 
-/// Apptainer's `--cleanenv` keeps these (`internal/pkg/util/env/create.go`):
-/// the terminal and the proxies, so that `apt-get` in `%post` reaches the
-/// mirror the way the host does.
-const ALWAYS_PASSED: [&str; 11] = [
-    "TERM",
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "ftp_proxy",
-    "FTP_PROXY",
-];
-
 impl Env {
     /// Makes this the child's own environment, which the launcher hands
     /// on to the command (it sets `PATH`, `HOME`, `USER` in an image).
@@ -160,7 +143,7 @@ impl Env {
         let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
         for (key, _) in &vars {
             let k = key.to_string_lossy();
-            let keep = !self.clean || ALWAYS_PASSED.contains(&k.as_ref());
+            let keep = !self.clean || fr_image::action::ALWAYS_PASS.contains(&k.as_ref());
             if !keep || k.starts_with("APPTAINER_") || k.starts_with("SINGULARITY_") {
                 std::env::remove_var(key);
             }

@@ -58,7 +58,7 @@ impl Action {
 }
 
 /// Variables that pass even with `--cleanenv` (Apptainer's `alwaysPassKeys`).
-const ALWAYS_PASS: [&str; 11] = [
+pub const ALWAYS_PASS: [&str; 11] = [
     "TERM",
     "http_proxy",
     "HTTP_PROXY",
