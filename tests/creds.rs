@@ -35,3 +35,30 @@ fn a_reused_pid_or_tid_does_not_inherit_the_dead_tasks_credentials() {
     assert_eq!(out.stdout, "process: uid 0\nthread: uid 0\n", "{}", out.stderr);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
+
+/// fr reaches a target's descriptors through a pidfd kept per thread: a
+/// task given a dead task's number sees its own descriptor's file, not the
+/// one the dead task gave to 7:7.
+#[test]
+fn a_reused_pid_or_tid_is_answered_for_its_own_descriptors() {
+    let Some(h) = harness() else { return };
+    let Some(probe) = h.compile("fd_reuse.c", "fd-reuse", &["-pthread"]) else { return };
+    let ns = run(h.command("unshare").args(["-Urpf", "--mount-proc", "true"]));
+    if ns.code != Some(0) {
+        cannot_run::<()>(format!(
+            "the test user cannot make user and pid namespaces with unshare: {}",
+            ns.stderr
+        ));
+        return;
+    }
+    let dir = h.scratch("fd-reuse");
+    let out = run(h
+        .command("unshare")
+        .current_dir(&dir)
+        .args(["-Urpf", "--mount-proc"])
+        .arg(&h.fr)
+        .args(["exec", "-q", "--fakeroot", "--userns=none", "--"])
+        .arg(&probe));
+    assert_eq!(out.stdout, "process: uid 0\nthread: uid 0\n", "{}", out.stderr);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}

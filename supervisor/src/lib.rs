@@ -24,6 +24,8 @@ pub mod procfs;
 pub mod request;
 // Finding the file a target's path or descriptor names, in its root.
 pub mod resolve;
+// A target's descriptors, duplicated through a pidfd kept per thread.
+pub mod descriptors;
 // The handlers, one module per system call family.
 pub mod handlers;
 // The few raw system calls no safe crate wraps.
@@ -106,6 +108,7 @@ impl Supervisor {
         let shared = Arc::new(notify::Shared {
             dispatch: table::Dispatch::new(&bound),
             ctx,
+            descriptors: descriptors::Descriptors::default(),
             continue_all: config.continue_all,
         });
         Ok(Self { program, shared, config })

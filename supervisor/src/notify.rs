@@ -33,6 +33,8 @@ use crate::table::Dispatch;
 pub struct Shared {
     pub dispatch: Dispatch,
     pub ctx: Context,
+    /// The workload threads' pidfds, for duplicating their descriptors.
+    pub descriptors: crate::descriptors::Descriptors,
     /// Benchmarks only: every call continues untouched.
     pub continue_all: bool,
 }
@@ -198,7 +200,7 @@ fn handle(shared: &Shared, listener: BorrowedFd<'_>, notif: &sys::SeccompNotif) 
     let Some(syscall) = shared.dispatch.find(arch, nr) else {
         return Ok(Reply::Continue("not in fr's table for this ABI"));
     };
-    let req = Request::new(listener, notif, arch, nr);
+    let req = Request::new(listener, notif, arch, nr, &shared.descriptors);
     let outcome = (syscall.handler)(&shared.ctx, &req);
     if log::log_enabled!(log::Level::Trace) {
         log::trace!(

@@ -10,11 +10,12 @@
 //! ([`Request::over`]), so that decoding can be driven without a process.
 
 use std::fmt;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::io::Errno;
 
 use crate::arch::Arch;
+use crate::descriptors::Descriptors;
 use crate::sys;
 
 /// `PATH_MAX`: a path argument, with its NUL, fits in this many bytes.
@@ -50,6 +51,12 @@ pub trait Target: fmt::Debug {
     /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the call still waits, so the thread
     /// is the one that made it and what was read from it is its own.
     fn still_waiting(&self) -> Result<(), Errno>;
+    /// The thread's descriptor `fd`, duplicated (see
+    /// [`crate::descriptors`]): `EBADF` if it has none by that number,
+    /// `ENOSYS` where `/proc/<tid>/fd/N` must serve instead.
+    fn dup(&self, _fd: i32) -> Result<OwnedFd, Errno> {
+        Err(Errno::NOSYS)
+    }
 }
 
 /// The real target: thread `tid`, read and written with
@@ -59,6 +66,7 @@ pub struct Live<'a> {
     listener: BorrowedFd<'a>,
     id: u64,
     tid: i32,
+    descriptors: &'a Descriptors,
 }
 
 impl Target for Live<'_> {
@@ -72,6 +80,10 @@ impl Target for Live<'_> {
 
     fn still_waiting(&self) -> Result<(), Errno> {
         sys::notif_id_valid(self.listener, self.id)
+    }
+
+    fn dup(&self, fd: i32) -> Result<OwnedFd, Errno> {
+        self.descriptors.dup(self.tid, fd)
     }
 }
 
@@ -97,9 +109,15 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    pub fn new(listener: BorrowedFd<'a>, notif: &sys::SeccompNotif, arch: Arch, nr: i32) -> Self {
+    pub fn new(
+        listener: BorrowedFd<'a>,
+        notif: &sys::SeccompNotif,
+        arch: Arch,
+        nr: i32,
+        descriptors: &'a Descriptors,
+    ) -> Self {
         let (id, tid) = (notif.id, notif.pid as i32);
-        let target = Reach::Live(Live { listener, id, tid });
+        let target = Reach::Live(Live { listener, id, tid, descriptors });
         Self { target, tid, arch, nr, args: notif.data.args, unreachable: Default::default() }
     }
 
@@ -182,6 +200,16 @@ impl<'a> Request<'a> {
                 Errno::PERM
             }
             _ => Errno::FAULT,
+        }
+    }
+
+    /// The target's descriptor `fd`, duplicated into the supervisor:
+    /// `EBADF` if it has none by that number, `ENOSYS` where only
+    /// `/proc/<tid>/fd/N` reaches it. Not yet checked with `ID_VALID`.
+    pub fn dup(&self, fd: i32) -> Result<OwnedFd, Errno> {
+        match self.target {
+            Reach::Live(t) => t.dup(fd),
+            Reach::Other(t) => t.dup(fd),
         }
     }
 

@@ -11,7 +11,10 @@
 //! `/proc/self` or `/proc/thread-self` take the walk too: those links name
 //! the reader, and the reader must be the target, not the supervisor.
 //!
-//! Everything returned is an `O_PATH` descriptor of the file itself.
+//! Everything returned is a descriptor of the file itself: an `O_PATH` one,
+//! or for a target's descriptor its duplicate, which shares the target's
+//! open file, so that nothing here or in the handlers reads, seeks or
+//! changes the flags of what it is given.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -39,15 +42,20 @@ pub fn root(req: &Request<'_>) -> Result<OwnedFd, Errno> {
     proc_open(req, "root")
 }
 
-/// The target's file descriptor `fd`, or `EBADF` as the kernel would say.
+/// The target's file descriptor `fd`, or `EBADF` as the kernel would say:
+/// its duplicate ([`Request::dup`]), or where none can be had an `O_PATH`
+/// open of `/proc/<tid>/fd/N`.
 pub fn fd(req: &Request<'_>, fd: i32) -> Result<OwnedFd, Errno> {
     if fd < 0 {
         return Err(Errno::BADF);
     }
-    let file = proc_open(req, &format!("fd/{fd}")).map_err(|e| match e {
-        Errno::NOENT => Errno::BADF,
-        e => e,
-    });
+    let file = match req.dup(fd) {
+        Err(Errno::NOSYS) => proc_open(req, &format!("fd/{fd}")).map_err(|e| match e {
+            Errno::NOENT => Errno::BADF,
+            e => e,
+        }),
+        done => done,
+    };
     req.check_valid()?;
     file
 }

@@ -15,28 +15,52 @@ use crate::bounds::Reach;
 use crate::request::Request;
 use crate::resolve::{self, LookupFlags};
 
-/// `/proc/<tid>/cwd/NAME` or `/proc/<tid>/fd/<dirfd>/NAME` for a lone name
-/// (no slash, not `.`, `..` or a name that may lead into procfs's `self`):
-/// the kernel jumps through the magic link to the target's directory and
-/// looks up that one component there, crossing no symlink. `None` for any
-/// other path.
-pub(super) fn lone_name(req: &Request<'_>, dirfd: i32, path: &[u8]) -> Option<std::ffi::OsString> {
+/// Where a lone name (no slash, not `.`, `..` or a name that may lead into
+/// procfs's `self`) is looked up: `/proc/<tid>/cwd/NAME` from fr's cwd, or
+/// NAME in the duplicate of the target's `dirfd` (`/proc/<tid>/fd/<dirfd>/NAME`
+/// where none can be had). The kernel looks up that one component in the
+/// target's directory, crossing no symlink.
+pub(super) struct Lone {
+    dir: Option<OwnedFd>,
+    pub name: std::ffi::OsString,
+}
+
+impl Lone {
+    /// The directory [`Lone::name`] is relative to.
+    pub fn dir(&self) -> BorrowedFd<'_> {
+        self.dir.as_ref().map_or(fs::CWD, |d| d.as_fd())
+    }
+}
+
+/// The [`Lone`] lookup of `path` from the target's `dirfd`; `None` for any
+/// other path, and for a `dirfd` the target does not have (the full lookup
+/// then gives the kernel's errno).
+pub(super) fn lone_name(req: &Request<'_>, dirfd: i32, path: &[u8]) -> Option<Lone> {
     use std::os::unix::ffi::OsStringExt;
     let lone = !path.is_empty()
         && !path.contains(&b'/')
         && path != b"."
         && path != b".."
         && !resolve::names_proc_self(path);
-    let dir = match dirfd {
-        resolve::AT_FDCWD => "cwd".to_string(),
-        fd if fd >= 0 => format!("fd/{fd}"),
-        _ => return None,
-    };
-    lone.then(|| {
+    if !lone {
+        return None;
+    }
+    let via_proc = |dir: String| {
         let mut name = format!("/proc/{}/{dir}/", req.tid).into_bytes();
         name.extend_from_slice(path);
-        std::ffi::OsString::from_vec(name)
-    })
+        Some(Lone { dir: None, name: std::ffi::OsString::from_vec(name) })
+    };
+    match dirfd {
+        resolve::AT_FDCWD => via_proc("cwd".to_string()),
+        fd if fd >= 0 => match req.dup(fd) {
+            Ok(dir) => {
+                Some(Lone { dir: Some(dir), name: std::ffi::OsString::from_vec(path.to_vec()) })
+            }
+            Err(Errno::NOSYS) => via_proc(format!("fd/{fd}")),
+            Err(_) => None,
+        },
+        _ => None,
+    }
 }
 
 /// The lookup of a lone name (see [`lone_name`]) with one `openat`, for a
@@ -49,9 +73,9 @@ pub(super) fn lone_open(
     path: &[u8],
     how: LookupFlags,
 ) -> Result<Option<OwnedFd>, Errno> {
-    let Some(name) = lone_name(req, dirfd, path) else { return Ok(None) };
+    let Some(lone) = lone_name(req, dirfd, path) else { return Ok(None) };
     let flags = fs::OFlags::PATH | fs::OFlags::NOFOLLOW | fs::OFlags::CLOEXEC;
-    let Ok(file) = fs::openat(fs::CWD, &name, flags, fs::Mode::empty()) else {
+    let Ok(file) = fs::openat(lone.dir(), &lone.name, flags, fs::Mode::empty()) else {
         return Ok(None);
     };
     req.check_valid()?;
@@ -80,17 +104,23 @@ pub fn real_stat(
 }
 
 /// The real status of the file the target's descriptor `fd` refers to:
-/// one `statx` through the magic link `/proc/<tid>/fd/<fd>`, which lands on
-/// the open file itself (a symlink opened `O_PATH | O_NOFOLLOW` included)
-/// without following it further; an error takes [`resolve::fd`], which
-/// answers `EBADF` as the kernel would. Not yet checked with `ID_VALID`
-/// (see [`Context::stat_path`]).
+/// one `statx` of its duplicate ([`Request::dup`]), or where none can be
+/// had, through the magic link `/proc/<tid>/fd/<fd>`, which lands on the
+/// open file itself (a symlink opened `O_PATH | O_NOFOLLOW` included)
+/// without following it further; an error there takes [`resolve::fd`],
+/// which answers `EBADF` as the kernel would. Not yet checked with
+/// `ID_VALID` (see [`Context::stat_path`]).
 pub fn fd_status(
     req: &Request<'_>,
     fd: i32,
     sync: AtFlags,
     mask: StatxFlags,
 ) -> Result<(InodeKey, Kstat), Errno> {
+    match req.dup(fd) {
+        Ok(file) => return real_stat(file.as_fd(), sync, mask),
+        Err(Errno::NOSYS) => {}
+        Err(e) => return Err(e),
+    }
     if fd >= 0 {
         if let Ok(st) = fs::statx(fs::CWD, format!("/proc/{}/fd/{fd}", req.tid), sync, mask) {
             return Ok(kstat(&st));
@@ -165,6 +195,12 @@ pub fn usable_perms(kind: u32, perms: u32) -> u32 {
 /// `AT_EMPTY_PATH` (6.6); its `/proc/self/fd` link can, on every kernel.
 pub fn chmod_real(file: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
     use std::os::fd::AsRawFd;
+    // A target's descriptor, duplicated, takes fchmod; an O_PATH one
+    // (EBADF) its magic link.
+    match fs::fchmod(file, fs::Mode::from_raw_mode(mode)) {
+        Err(Errno::BADF) => {}
+        done => return done,
+    }
     let link = format!("/proc/self/fd/{}", file.as_raw_fd());
     fs::chmodat(fs::CWD, link, fs::Mode::from_raw_mode(mode), AtFlags::empty())
 }
@@ -211,9 +247,19 @@ pub fn touch_ctime(ctx: &Context, file: BorrowedFd<'_>, key: InodeKey, real: &Ks
 /// The file the target's descriptor `fd` refers to, for a call that
 /// changes it through the descriptor (`fchown`, `fchmod`, `fsetxattr`,
 /// ...): `EBADF` for a closed descriptor and for an `O_PATH` one, which
-/// `fdget()` skips. The mode of `/proc/<tid>/fd/N` is read first, so that
-/// [`resolve::fd`]'s `ID_VALID` vouches for both.
+/// `fdget()` skips. Its duplicate's flags tell; where none can be had the
+/// mode of `/proc/<tid>/fd/N` is read first, so that [`resolve::fd`]'s
+/// `ID_VALID` vouches for both.
 pub fn changeable_fd(req: &Request<'_>, fd: i32) -> Result<OwnedFd, Errno> {
+    match req.dup(fd) {
+        Ok(file) if opened_o_path(file.as_fd()) => return Err(Errno::BADF),
+        Ok(file) => {
+            req.check_valid()?;
+            return Ok(file);
+        }
+        Err(Errno::NOSYS) => {}
+        Err(e) => return Err(e),
+    }
     let o_path = is_o_path(req, fd)?;
     let file = resolve::fd(req, fd)?;
     if o_path {
@@ -222,7 +268,13 @@ pub fn changeable_fd(req: &Request<'_>, fd: i32) -> Result<OwnedFd, Errno> {
     Ok(file)
 }
 
-/// Whether the target's descriptor `fd` was opened with `O_PATH`; not yet
+/// Whether a duplicate of a target's descriptor was opened `O_PATH`.
+pub(super) fn opened_o_path(file: BorrowedFd<'_>) -> bool {
+    fs::fcntl_getfl(file).is_ok_and(|flags| flags.contains(fs::OFlags::PATH))
+}
+
+/// Whether the target's descriptor `fd` was opened with `O_PATH`, read
+/// through `/proc` (for where [`Request::dup`] cannot serve); not yet
 /// checked with `ID_VALID` (see [`changeable_fd`]).
 ///
 /// The link `/proc/<tid>/fd/N` carries the descriptor's access in its

@@ -44,7 +44,7 @@ pub use args::{at_file, at_name, read_name, read_name_maybe_null, read_plain_pat
 pub use host::{
     changeable_fd, chmod_real, fd_status, may_change, real_stat, touch_ctime, usable_perms, Touched,
 };
-use host::{is_o_path, kstat, lone_name, lone_open};
+use host::{is_o_path, kstat, lone_name, lone_open, opened_o_path};
 
 /// `AT_NO_AUTOMOUNT` and `AT_STATX_SYNC_TYPE` from `<linux/fcntl.h>`.
 pub use crate::linux::{AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE};
@@ -175,8 +175,9 @@ impl Context {
         mask: StatxFlags,
     ) -> Result<(InodeKey, Kstat), Errno> {
         let may_search_all = || searcher(&self.creds.get(req.tid), &|_| true).is_none();
-        if let Some(name) = lone_name(req, dirfd, path).filter(|_| may_search_all()) {
-            if let Ok(st) = fs::statx(fs::CWD, &name, sync | AtFlags::SYMLINK_NOFOLLOW, mask) {
+        if let Some(lone) = lone_name(req, dirfd, path).filter(|_| may_search_all()) {
+            let at = sync | AtFlags::SYMLINK_NOFOLLOW;
+            if let Ok(st) = fs::statx(lone.dir(), &lone.name, at, mask) {
                 let link = u32::from(st.stx_mode) & fr_emulator::attrs::S_IFMT
                     == fr_emulator::attrs::S_IFLNK;
                 if !(link && how.follow) {

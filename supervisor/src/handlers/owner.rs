@@ -1,7 +1,7 @@
 //! The chown family: `chown lchown fchown fchownat`, and i386's 16-bit
 //! `chown lchown fchown` beside its `*32` calls. All end in [`set_owner`].
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{self, AtFlags, Gid, StatxFlags, Uid};
 use rustix::io::Errno;
@@ -10,8 +10,8 @@ use fr_emulator::creds::UNCHANGED;
 
 use super::Width::{self, W16, W32};
 use super::{
-    at_file, is_o_path, may_change, read_plain_path, real_stat, refused, touch_ctime, Context,
-    Outcome, Reply, Touched,
+    at_file, is_o_path, may_change, opened_o_path, read_plain_path, real_stat, refused,
+    touch_ctime, Context, Outcome, Reply, Touched,
 };
 use crate::request::Request;
 use crate::resolve::{LookupFlags, AT_FDCWD};
@@ -63,36 +63,75 @@ pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 fn fd_owner(ctx: &Context, req: &Request<'_>, ids: (Option<u32>, Option<u32>)) -> Outcome {
     let fd = req.int(0);
-    // As changeable_fd: an O_PATH descriptor is EBADF to a change.
+    match req.dup(fd) {
+        // As changeable_fd: an O_PATH descriptor is EBADF to a change.
+        Ok(file) if opened_o_path(file.as_fd()) => return Err(Errno::BADF),
+        Ok(file) => {
+            if let Some(done) = same_owner(ctx, req, Behind::Dup(file.as_fd()), ids) {
+                return done;
+            }
+            req.check_valid()?;
+            return set_owner(ctx, req, file, ids);
+        }
+        Err(Errno::NOSYS) => {}
+        Err(e) => return Err(e),
+    }
     if is_o_path(req, fd)? {
         return Err(Errno::BADF);
     }
-    if let Some(done) = same_owner(ctx, req, fd, ids) {
-        return done;
+    let link = format!("/proc/{}/fd/{fd}", req.tid);
+    if fd >= 0 {
+        if let Some(done) = same_owner(ctx, req, Behind::Link(&link), ids) {
+            return done;
+        }
     }
     set_owner(ctx, req, crate::resolve::fd(req, fd)?, ids)
+}
+
+/// The file behind a target's descriptor: its duplicate, or the magic link
+/// `/proc/<tid>/fd/N` where no duplicate can be had.
+#[derive(Clone, Copy)]
+enum Behind<'a> {
+    Dup(BorrowedFd<'a>),
+    Link(&'a str),
+}
+
+impl Behind<'_> {
+    fn statx(self) -> Result<fs::Statx, Errno> {
+        match self {
+            Behind::Dup(file) => fs::statx(file, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS),
+            Behind::Link(link) => {
+                fs::statx(fs::CWD, link, AtFlags::empty(), StatxFlags::BASIC_STATS)
+            }
+        }
+    }
+
+    /// `chown(-1, -1)`: nothing but the ctime changes.
+    fn touch_owner(self) -> Result<(), Errno> {
+        match self {
+            Behind::Dup(file) => fs::chownat(file, "", None, None, AtFlags::EMPTY_PATH),
+            Behind::Link(link) => fs::chownat(fs::CWD, link, None, None, AtFlags::empty()),
+        }
+    }
 }
 
 /// The common `fchown` of an archiver (`tar` gives each file it made the
 /// owner it already has, root's): root gives an image's file without a
 /// record the owner and group it shows already, and it has no set-id bit
 /// to lose. Real root's call changes nothing but the ctime, and so does
-/// this one: a `chown(-1, -1)` of the file behind the descriptor's link,
-/// which also gives the kernel's `EROFS` and `EPERM` (immutable). No
-/// record is made, none is needed, and no descriptor is opened: nothing is
-/// decided here that a descriptor replaced meanwhile could turn into more
-/// than a moved ctime. `None` when the call takes the whole way.
+/// this one: a `chown(-1, -1)` of the file behind the descriptor, which
+/// also gives the kernel's `EROFS` and `EPERM` (immutable). No record is
+/// made and none is needed; the file stated is the file changed (the
+/// descriptor's duplicate; through the magic link, a descriptor replaced
+/// meanwhile could at most have its ctime moved). `None` when the call
+/// takes the whole way.
 fn same_owner(
     ctx: &Context,
     req: &Request<'_>,
-    fd: i32,
+    file: Behind<'_>,
     (uid, gid): (Option<u32>, Option<u32>),
 ) -> Option<Outcome> {
-    if fd < 0 {
-        return None;
-    }
-    let link = format!("/proc/{}/fd/{fd}", req.tid);
-    let st = fs::statx(fs::CWD, &link, AtFlags::empty(), StatxFlags::BASIC_STATS).ok()?;
+    let st = file.statx().ok()?;
     let (key, real) = super::kstat(&st);
     let creds = ctx.creds.get(req.tid);
     let unchanged = real.mode & 0o6000 == 0
@@ -105,7 +144,7 @@ fn same_owner(
     if !unchanged {
         return None;
     }
-    Some(match fs::chownat(fs::CWD, &link, None, None, AtFlags::empty()) {
+    Some(match file.touch_owner() {
         Ok(()) => Ok(Reply::Value(0)),
         Err(e @ (Errno::ROFS | Errno::PERM)) => Err(e),
         Err(_) => return None,
