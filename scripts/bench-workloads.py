@@ -821,10 +821,24 @@ def render(res, meta):
     L.append("Each tool's tree was unpacked by that tool (`tar --same-owner`, natively plain "
              "`tar -xpf`) with its state saved; each timed session loads it and saves nothing:")
     L.append("")
+    width = max(len(c["label"]) for c in cfgs) + 2
     for c in cfgs:
         pre = " ".join(shlex.quote(a) for a in c["load"]).replace(meta["frpath"], "fr")
-        L.append(f"    {c['label'] + ':':16} {pre + ' ' if pre else ''}sh -c '{TIMED.format(cmd='CMD')}'")
+        L.append(f"    {c['label'] + ':':{width}} {pre + ' ' if pre else ''}sh -c '{TIMED.format(cmd='CMD')}'")
     L.append("")
+    images = [c for c in cfgs if c.get("image")]
+    if images:
+        L.append(f"The *image* rows ({', '.join(c['label'] for c in images)}) run fr with an image, "
+                 f"the tree inside it: a small root under the work directory whose `bin`, `sbin`, "
+                 f"`lib` and `lib64` point into `/usr`, with an `/etc/passwd` and `/etc/group` "
+                 f"of root and the user; each session binds the host's `/usr` read-only "
+                 f"(`-B /usr:/usr:ro`) and nothing else (`--contain`: no home, no working "
+                 f"directory). `tree.tar` and `pkg/` were copied to `{INSIDE}` in the image, and "
+                 f"`$T`, `$T2`, `$X` are under it, so the workloads' files are the image's own. "
+                 f"The image keeps its records in `IMAGE/.fr`: no state file is loaded or saved; "
+                 f"each run's output is removed inside a session of the image, and the tree is "
+                 f"unpacked again (untimed) after each `chown -R`.")
+        L.append("")
     L.append("CMD, with `$T` the tool's tree, `$T2`, `$X` fresh directories, `$FIX` the tar, "
              "`$PKG` the package tree:")
     L.append("")
@@ -880,7 +894,7 @@ def render(res, meta):
     for wl in WORKLOADS:
         m = meds[wl[0]]
         fk = m.get("fakeroot")
-        for key in ("fr-rm", "fr-sub", "fr-none"):
+        for key in ("fr-rm", "fr-sub", "fr-none", "fr-rm-img", "fr-sub-img"):
             if key not in label:
                 continue
             v = m.get(key)
@@ -916,7 +930,9 @@ def render(res, meta):
         L.append("Checks (one untimed pass per tool before the runs): every tool's tree lists with "
                  "the headers' owners and modes (natively the user's), `find -ls` prints every "
                  "entry, `chown -R` leaves no other owner, the `cp -a` copy lists as the original "
-                 "(link counts included), and the fake-root packages hold only root/root members.")
+                 "(link counts included), and the fake-root packages hold only root/root members"
+                 + ("; an image's tree, unpacked again after `chown -R`, lists as the first." if images
+                    else "."))
     L.append("")
     prof = res.get("profile")
     if prof:
