@@ -19,6 +19,13 @@ with --same-owner and its state saved (fr -s, fakeroot -s); each timed
 session loads that state (-i) and saves nothing, so the workloads see the
 fake owners and runs do not change each other's input.
 
+fr is also measured with an image ("fr root-mapped image", "fr subuid
+image"): a small root under images/ whose bin, sbin, lib and lib64 point
+into /usr, the host's /usr bound read-only (-B /usr:/usr:ro) and nothing
+else (--contain), the tree unpacked inside it by a session of it. The image
+keeps its own records (IMAGE/.fr), so its runs clean up inside a session
+and the tree is unpacked again after each chown -R.
+
 Timing is taken inside the session: the command is wrapped in
 `s=$(date +%s%N); CMD; e=$(date +%s%N)` so a session's start (fr's
 launcher, fakeroot's faked, loading the state) is not counted; the start
@@ -269,18 +276,36 @@ def rmtree(p):
 
 
 class Config:
-    def __init__(self, key, label, load, save, fake, note="", tracks_paths=False):
+    def __init__(self, key, label, load, save, fake, note="", tracks_paths=False, image=None):
         self.key, self.label, self.fake, self.note = key, label, fake, note
         self._load, self._save = load, save  # state file -> argv prefix
         # A tool whose database follows paths (pseudo) aborts when files
         # it knows are removed behind its back: its runs clean up inside it.
+        # So do an image's, whose store keeps records by path and whose
+        # files subordinate ids may own.
         self.tracks_paths = tracks_paths
+        # An image's sessions have it as their root: the paths of env_for
+        # are inside it, and IMAGE/PATH on the host.
+        self.image = image
 
     def state(self):
         return f"state/{self.key}"
 
     def prefix(self, save=False):
         return (self._save if save else self._load)(self.state())
+
+
+def host_path(cfg, path):
+    """Where a path of cfg's sessions is on the host."""
+    if cfg is None or cfg.image is None:
+        return path
+    return os.path.join(cfg.image, path.lstrip("/"))
+
+
+# The image configurations: each image under IMAGES, the workloads' files
+# under INSIDE in it.
+IMAGES = "images"
+INSIDE = "/bench"
 
 
 def configs(fr):
@@ -302,13 +327,27 @@ def configs(fr):
     probe = subprocess.run([fr, "exec", "-q", "-f", "--userns=subuid", "--", "true"],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-    if probe.returncode == 0:
+    subuid = probe.returncode == 0
+    if subuid:
         out.insert(2, Config("fr-sub", "fr subuid",
                              lambda s: [fr, "exec", "-q", "-f", "--userns=subuid", "-i", s, "--"],
                              lambda s: [fr, "exec", "-q", "-f", "--userns=subuid", "-s", s, "--"],
                              True))
     else:
         missing.append("fr subuid (no subordinate ids for the user)")
+    # fr with an image, the tree the image's own: root-mapped, and subuid
+    # where the user has ranges. The image borrows the host's /usr alone,
+    # so its tools are the host's only where /bin and /lib are in /usr.
+    merged = all(os.path.realpath(f"/{d}") == f"/usr/{d}" for d in ("bin", "sbin", "lib"))
+    if not merged:
+        missing.append("fr images (the host's /bin, /sbin and /lib are not in /usr)")
+    else:
+        at = len([c for c in out if c.key.startswith("fr-")]) + 1
+        out.insert(at, image_config(fr, "fr-rm-img", "fr root-mapped image", "root-mapped"))
+        if subuid:
+            out.insert(at + 1, image_config(fr, "fr-sub-img", "fr subuid image", "subuid"))
+        else:
+            missing.append("fr subuid image (no subordinate ids for the user)")
     if shutil.which("pseudo"):
         # The server leaves the work directory: its state takes a whole path.
         env = lambda s: ["env", f"PSEUDO_LOCALSTATEDIR={os.path.abspath(s)}", "PSEUDO_PREFIX=/usr",
@@ -325,18 +364,60 @@ def configs(fr):
     return out, missing
 
 
+def image_config(fr, key, label, mode):
+    """fr running the workloads in an image session, on the image's own
+    tree: nothing of the host is bound but /usr, read-only (--contain
+    leaves out the home and the working directory). The image keeps its
+    records in IMAGE/.fr, so there is no state file to load or save."""
+    image = f"{IMAGES}/{key}"
+    argv = [fr, "exec", "-q", "-f", f"--userns={mode}", "--contain", "-B", "/usr:/usr:ro", image, "--"]
+    return Config(key, label, lambda s: argv, lambda s: argv, True, tracks_paths=True, image=image)
+
+
+def make_image(cfg, user, uid, gid):
+    """The root of cfg's image: bin, sbin, lib and lib64 point into /usr,
+    which each session binds from the host; etc names root and the user.
+    tree.tar and the package tree are copied under INSIDE before the first
+    session makes IMAGE/.fr: the user's files, so root's inside, as the
+    host tree's are to the other tools."""
+    root = Path(cfg.image)
+    for d in ("usr", "etc", "tmp", "root", "dev", "proc", "sys", INSIDE.lstrip("/")):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(root / "tmp", 0o1777)
+    os.chmod(root / "root", 0o700)
+    for d in ("bin", "sbin", "lib", "lib64"):
+        os.symlink(f"usr/{d}", root / d)
+    (root / "etc" / "passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\n"
+                                         f"{user}:x:{uid}:{gid}::/home/{user}:/bin/sh\n")
+    (root / "etc" / "group").write_text(f"root:x:0:\n{user}:x:{gid}:\n")
+    inside = Path(host_path(cfg, INSIDE))
+    shutil.copyfile("tree.tar", inside / "tree.tar")
+    shutil.copytree("pkg", inside / "pkg", symlinks=True)
+
+
+def remove_images():
+    """fr rm each image (subordinate ids own its files in subuid mode)."""
+    if not os.path.isdir(IMAGES):
+        return
+    for name in sorted(os.listdir(IMAGES)):
+        output([FR_BIN, "rm", "-q", f"{IMAGES}/{name}"])
+    rmtree(IMAGES)
+
+
 def env_for(cfg, run_tag):
-    base = f"trees/{cfg.key}"
+    base, fix, pkg = f"trees/{cfg.key}", "tree.tar", "pkg"
+    if cfg.image:
+        base, fix, pkg = INSIDE, f"{INSIDE}/tree.tar", f"{INSIDE}/pkg"
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
         "HOME": os.getcwd(),
         "LC_ALL": "C",
-        "FIX": "tree.tar",
+        "FIX": fix,
         "D": base,
         "T": f"{base}/tree",
         "T2": f"{base}/copy",
         "X": f"{base}/x",
-        "PKG": "pkg",
+        "PKG": pkg,
         "DEB": f"{base}/out.deb",
         "TIMEFILE": f"{base}/time-{run_tag}",
     }
@@ -367,7 +448,7 @@ def cmd_for(cfg, wl):
 def before(env, wl, cfg=None):
     after(env, cfg)
     if wl[0] == "tar":
-        os.mkdir(env["X"])
+        os.mkdir(host_path(cfg, env["X"]))
 
 
 def after(env, cfg=None):
@@ -375,7 +456,23 @@ def after(env, cfg=None):
     if cfg is not None and cfg.tracks_paths:
         session(cfg.prefix() + ["rm", "-rf", "--"] + paths, env, os.devnull)
     for p in paths:
-        rmtree(p)
+        rmtree(host_path(cfg, p))
+
+
+UNPACK = 'tar --same-owner -xpf "$FIX" -C "$D"'
+
+
+def restore_tree(cfg, env, logfile):
+    """After chown -R: an image keeps what its sessions did, so its tree is
+    unpacked again (untimed) and every workload and run sees the headers'
+    owners and set-id bits, as the other tools' sessions do with -i. A
+    second chown -R of a tree already 1234's would not do the same work:
+    it would find no set-id bit to clear and give every file the owner it
+    has. Returns rc."""
+    if cfg.image is None:
+        return 0
+    rc, _, _ = session(cfg.prefix() + ["sh", "-c", f'rm -rf "$T" && {UNPACK}'], env, logfile)
+    return rc
 
 
 def timed_run(cfg, wl, tag, logdir):
@@ -385,11 +482,16 @@ def timed_run(cfg, wl, tag, logdir):
     rc, wall, tail = session(argv, env, f"{logdir}/{cfg.key}-{wl[0]}-{tag}.log")
     inside = None
     try:
-        s, e, _ = Path(env["TIMEFILE"]).read_text().split()
+        s, e, _ = Path(host_path(cfg, env["TIMEFILE"])).read_text().split()
         inside = (int(e) - int(s)) / 1e9
     except (OSError, ValueError):
         pass
     after(env, cfg)
+    if wl[0] == "chown":
+        restored = restore_tree(cfg, env, f"{logdir}/{cfg.key}-restore-{tag}.log")
+        if restored != 0:
+            # The later runs would see another tree: this one counts as failed.
+            rc = f"tree not unpacked again (rc {restored})"
     return {"rc": rc, "wall": wall, "inside": inside, "stderr": tail if rc != 0 else ""}
 
 
@@ -406,9 +508,14 @@ def run_in(cfg, script, logdir, name, extra_env=None):
     env = env_for(cfg, "check")
     env.update(extra_env or {})
     out = f"{logdir}/{cfg.key}-{name}.out"
-    argv = cfg.prefix() + ["sh", "-c", f"({script}) >{shlex.quote(out)}"]
+    # An image's session writes inside it; the text is copied to the logs.
+    inner = f"{env['D']}/check-{name}.out" if cfg.image else out
+    argv = cfg.prefix() + ["sh", "-c", f"({script}) >{shlex.quote(inner)}"]
     rc, _, tail = session(argv, env, f"{logdir}/{cfg.key}-{name}.log")
-    text = Path(out).read_text(errors="replace") if os.path.exists(out) else ""
+    src = host_path(cfg, inner)
+    text = Path(src).read_text(errors="replace") if os.path.exists(src) else ""
+    if src != out:
+        Path(out).write_text(text)
     return rc, text, tail
 
 
@@ -444,6 +551,11 @@ def check_config(cfg, uid, gid, logdir):
         script = f'{cmd_for(cfg, WORKLOADS[2])} && find "$T" \\( ! -user "$(id -u)" -o ! -group "$(id -g)" \\) -print | wc -l'
     rc, text, tail = run_in(cfg, script, logdir, "chown")
     res["chown"] = {"ok": rc == 0 and text.strip() == "0", "left": text.strip(), "stderr": tail if rc != 0 else ""}
+    if cfg.image:
+        # The tree unpacked again lists as the first did.
+        restore_tree(cfg, env, f"{logdir}/{cfg.key}-restore-check.log")
+        rc, text, tail = run_in(cfg, listing("T"), logdir, "restored")
+        res["restored"] = diff_summary(text.splitlines(), want) if rc == 0 else {"ok": False, "rc": rc, "stderr": tail}
     # cp -a: the copy lists as the original, link counts included.
     before(env, WORKLOADS[3], cfg)
     script = (f'{cmd_for(cfg, WORKLOADS[3])} && '
@@ -456,8 +568,9 @@ def check_config(cfg, uid, gid, logdir):
     # dpkg-deb: every member root/root under fake root.
     rc, text, tail = run_in(cfg, f'{cmd_for(cfg, WORKLOADS[4])} && dpkg-deb -c "$DEB" | wc -l', logdir, "dpkg")
     owners = {}
-    if rc == 0 and os.path.exists(env["DEB"]):
-        for line in output(["dpkg-deb", "-c", env["DEB"]]).splitlines():
+    deb = host_path(cfg, env["DEB"])
+    if rc == 0 and os.path.exists(deb):
+        for line in output(["dpkg-deb", "-c", deb]).splitlines():
             f = line.split()
             if len(f) > 1:
                 owners[f[1]] = owners.get(f[1], 0) + 1
@@ -599,18 +712,24 @@ def worker(args):
     FR_BIN = fr
     uid, gid = os.getuid(), os.getgid()
     cfgs, missing = configs(fr)
-    for d in ("trees", "state", "logs"):
+    remove_images()
+    for d in ("trees", "state", "logs", IMAGES):
         rmtree(work / d)
         (work / d).mkdir()
     logdir = "logs"
     log(f"package tree of {max(100, args.files // 7)} files")
     make_package(work / "pkg", max(100, args.files // 7))
-    # Each tool unpacks its own tree with --same-owner and saves its state.
+    user = pwd.getpwuid(uid).pw_name
+    # Each tool unpacks its own tree with --same-owner and saves its state
+    # (an image keeps its own).
     prep = {}
     for cfg in cfgs:
-        os.makedirs(f"trees/{cfg.key}")
+        if cfg.image:
+            make_image(cfg, user, uid, gid)
+        else:
+            os.makedirs(f"trees/{cfg.key}")
         env = env_for(cfg, "prep")
-        cmd = 'tar -xpf "$FIX" -C "$D"' if not cfg.fake else 'tar --same-owner -xpf "$FIX" -C "$D"'
+        cmd = 'tar -xpf "$FIX" -C "$D"' if not cfg.fake else UNPACK
         rc, wall, tail = session(cfg.prefix(save=True) + ["sh", "-c", cmd], env, f"{logdir}/{cfg.key}-prep.log")
         prep[cfg.key] = {"rc": rc, "wall": wall, "stderr": tail if rc != 0 else ""}
         log(f"prepared {cfg.label}: rc {rc}, {wall:.2f} s")
@@ -638,11 +757,13 @@ def worker(args):
         log(f"run {r + 1}/{args.runs} done, load {' '.join(loads[-1])}, "
             f"other processes {others[-1]:.2f} CPUs")
     prof = profile(fr, cfgs, logdir) if args.profile else None
+    # The images hold a copy of everything: gone once measured.
+    remove_images()
     result = {
         "files": args.files, "runs": args.runs, "uid": uid, "gid": gid,
-        "user": pwd.getpwuid(uid).pw_name,
+        "user": user,
         "configs": [{"key": c.key, "label": c.label, "fake": c.fake, "note": c.note,
-                     "load": c.prefix(), "save": c.prefix(save=True)} for c in cfgs],
+                     "image": c.image, "load": c.prefix(), "save": c.prefix(save=True)} for c in cfgs],
         "missing": missing, "prep": prep, "checks": checks, "times": times, "loads": loads, "others": others,
         "profile": prof, "fixture": fixture_stats("tree.tar"),
         "package_files": max(100, args.files // 7),
@@ -700,10 +821,24 @@ def render(res, meta):
     L.append("Each tool's tree was unpacked by that tool (`tar --same-owner`, natively plain "
              "`tar -xpf`) with its state saved; each timed session loads it and saves nothing:")
     L.append("")
+    width = max(len(c["label"]) for c in cfgs) + 2
     for c in cfgs:
         pre = " ".join(shlex.quote(a) for a in c["load"]).replace(meta["frpath"], "fr")
-        L.append(f"    {c['label'] + ':':16} {pre + ' ' if pre else ''}sh -c '{TIMED.format(cmd='CMD')}'")
+        L.append(f"    {c['label'] + ':':{width}} {pre + ' ' if pre else ''}sh -c '{TIMED.format(cmd='CMD')}'")
     L.append("")
+    images = [c for c in cfgs if c.get("image")]
+    if images:
+        L.append(f"The *image* rows ({', '.join(c['label'] for c in images)}) run fr with an image, "
+                 f"the tree inside it: a small root under the work directory whose `bin`, `sbin`, "
+                 f"`lib` and `lib64` point into `/usr`, with an `/etc/passwd` and `/etc/group` "
+                 f"of root and the user; each session binds the host's `/usr` read-only "
+                 f"(`-B /usr:/usr:ro`) and nothing else (`--contain`: no home, no working "
+                 f"directory). `tree.tar` and `pkg/` were copied to `{INSIDE}` in the image, and "
+                 f"`$T`, `$T2`, `$X` are under it, so the workloads' files are the image's own. "
+                 f"The image keeps its records in `IMAGE/.fr`: no state file is loaded or saved; "
+                 f"each run's output is removed inside a session of the image, and the tree is "
+                 f"unpacked again (untimed) after each `chown -R`.")
+        L.append("")
     L.append("CMD, with `$T` the tool's tree, `$T2`, `$X` fresh directories, `$FIX` the tar, "
              "`$PKG` the package tree:")
     L.append("")
@@ -759,7 +894,7 @@ def render(res, meta):
     for wl in WORKLOADS:
         m = meds[wl[0]]
         fk = m.get("fakeroot")
-        for key in ("fr-rm", "fr-sub", "fr-none"):
+        for key in ("fr-rm", "fr-sub", "fr-none", "fr-rm-img", "fr-sub-img"):
             if key not in label:
                 continue
             v = m.get(key)
@@ -795,7 +930,9 @@ def render(res, meta):
         L.append("Checks (one untimed pass per tool before the runs): every tool's tree lists with "
                  "the headers' owners and modes (natively the user's), `find -ls` prints every "
                  "entry, `chown -R` leaves no other owner, the `cp -a` copy lists as the original "
-                 "(link counts included), and the fake-root packages hold only root/root members.")
+                 "(link counts included), and the fake-root packages hold only root/root members"
+                 + ("; an image's tree, unpacked again after `chown -R`, lists as the first." if images
+                    else "."))
     L.append("")
     prof = res.get("profile")
     if prof:
