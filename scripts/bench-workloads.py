@@ -583,7 +583,9 @@ def check_config(cfg, uid, gid, logdir):
 # ---------------------------------------------------------------- where the time goes
 
 
-TRACE = re.compile(r"fr: trace: \d+\[\w+\] (\w+)\(.*\) = (Ok\(Continue|Ok|Err)")
+# One -vv line: `fr: trace: TID[ABI] call(args) = ANSWER`, the answer a
+# value, `-1 ERRNO`, or `?` and why for a call the kernel runs itself.
+TRACE = re.compile(r"fr: trace: \d+\[\w+\] (\w+)\(.*\) = (\?|-?\d+|0x[0-9a-f]+)")
 
 
 def profile(fr, cfgs, logdir):
@@ -620,7 +622,7 @@ def profile(fr, cfgs, logdir):
                 if not m:
                     continue
                 counts[m.group(1)] = counts.get(m.group(1), 0) + 1
-                kinds["continue" if m.group(2) == "Ok(Continue" else "answered"] += 1
+                kinds["continue" if m.group(2) == "?" else "answered"] += 1
         entry.update(rc=rc, notified=sum(counts.values()), by_call=counts, **kinds)
         out[wl[0]] = entry
     return out
