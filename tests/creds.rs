@@ -62,3 +62,25 @@ fn a_reused_pid_or_tid_is_answered_for_its_own_descriptors() {
     assert_eq!(out.stdout, "process: uid 0\nthread: uid 0\n", "{}", out.stderr);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
+
+/// fr keeps a pidfd per thread it reached descriptors of: thousands of
+/// short-lived processes (a build's) must not run fr, at the usual soft
+/// limit of 1024 descriptors, out of them, which failed the workload's
+/// next exec with "Too many open files".
+#[test]
+fn thousands_of_processes_do_not_run_fr_out_of_descriptors() {
+    let Some(h) = harness() else { return };
+    let Some(probe) = h.compile("many_processes.c", "many-processes", &[]) else { return };
+    let probe = probe.to_str().expect("a UTF-8 path");
+    let workload = format!("{probe} 3000 && cat /dev/null && echo ok");
+    for mode in ["--userns=root-mapped", "--userns=none"] {
+        let out = run(h
+            .command("sh")
+            .current_dir(h.scratch("many-processes"))
+            .args(["-c", r#"ulimit -S -n 1024 && exec "$0" exec -q -f "$1" -- sh -c "$2""#])
+            .arg(&h.fr)
+            .args([mode, &workload]));
+        assert_eq!(out.stdout, "0 of 3000 failed\nok\n", "{mode}: {}", out.stderr);
+        assert_eq!(out.code, Some(0), "{mode}: {}", out.stderr);
+    }
+}

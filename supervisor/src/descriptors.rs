@@ -37,20 +37,61 @@ use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
 /// `PIDFD_THREAD` from `<linux/pidfd.h>` (6.9): a pidfd for one thread.
 const PIDFD_THREAD: u32 = libc::O_EXCL as u32;
 
-/// Beyond this many kept pidfds, all are dropped (those of threads that
-/// ended; the live ones are opened again at their next call).
-const MOST: usize = 4096;
-
 /// The kept pidfds, by thread id in the supervisor's pid namespace.
-#[derive(Debug, Default)]
+///
+/// A thread's pidfd stays until its number comes back or the table is
+/// full. At most a quarter of fr's soft descriptor limit is kept (a build
+/// starts thousands of processes, and the limit is often 1024); when full,
+/// the pidfds of threads that ended go (`poll` reports them), and if the
+/// table is still full, all go (the live ones are opened again at their
+/// next call).
+#[derive(Debug)]
 pub struct Descriptors {
     pidfds: DashMap<i32, Arc<OwnedFd>>,
+    most: usize,
     /// Set once the kernel said it has no thread pidfds or no
     /// `pidfd_getfd`.
     missing: AtomicBool,
 }
 
+impl Default for Descriptors {
+    fn default() -> Self {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let quarter = limit.map_or(1024, |l| usize::try_from(l / 4).unwrap_or(1024));
+        Self::keeping(quarter.clamp(16, 1024))
+    }
+}
+
 impl Descriptors {
+    /// A table that keeps at most `most` pidfds.
+    fn keeping(most: usize) -> Self {
+        Self { pidfds: DashMap::new(), most, missing: AtomicBool::new(false) }
+    }
+
+    /// Room for one more pidfd: those of ended threads go, or all do.
+    fn make_room(&self) {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        if self.pidfds.len() < self.most {
+            return;
+        }
+        let kept: Vec<(i32, Arc<OwnedFd>)> =
+            self.pidfds.iter().map(|e| (*e.key(), Arc::clone(e.value()))).collect();
+        let mut fds: Vec<PollFd<'_>> =
+            kept.iter().map(|(_, p)| PollFd::new(&**p, PollFlags::IN)).collect();
+        let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+        if poll(&mut fds, Some(&now)).is_ok() {
+            for (fd, (tid, pidfd)) in fds.iter().zip(&kept) {
+                // A thread pidfd is readable once its thread has exited.
+                if !fd.revents().is_empty() {
+                    self.pidfds.remove_if(tid, |_, p| Arc::ptr_eq(p, pidfd));
+                }
+            }
+        }
+        if self.pidfds.len() >= self.most {
+            self.pidfds.clear();
+        }
+    }
+
     /// Thread `tid`'s descriptor `fd`, duplicated: `EBADF` if it has none
     /// by that number, `ENOSYS` where a duplicate cannot be had (the
     /// caller then opens `/proc/<tid>/fd/N`).
@@ -77,9 +118,7 @@ impl Descriptors {
                 Err(e) => return Err(self.unavailable(e)),
             };
         let done = getfd(&pidfd, fd).map_err(|e| self.unavailable(e))?;
-        if self.pidfds.len() >= MOST {
-            self.pidfds.clear();
-        }
+        self.make_room();
         self.pidfds.insert(tid, pidfd);
         Ok(done)
     }
@@ -135,6 +174,36 @@ mod tests {
     }
 
     #[test]
+    fn a_full_table_lets_the_ended_threads_go_first() {
+        let d = Descriptors::keeping(2);
+        let me = rustix::thread::gettid().as_raw_nonzero().get();
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        use std::os::fd::AsRawFd;
+        if d.dup(me, file.as_raw_fd()).is_err_and(|e| e == Errno::NOSYS) {
+            return;
+        }
+        // Two threads that end after their call.
+        for _ in 0..2 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let t = std::thread::spawn(move || {
+                tx.send(rustix::thread::gettid().as_raw_nonzero().get()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            });
+            let tid = rx.recv().unwrap();
+            d.dup(tid, 0).unwrap();
+            t.join().unwrap();
+            // join() returns before the kernel has let the thread go.
+            while std::path::Path::new(&format!("/proc/self/task/{tid}")).exists() {
+                std::thread::yield_now();
+            }
+            assert!(d.pidfds.len() <= 2);
+        }
+        // The live thread's pidfd was kept, the ended one's went.
+        assert!(d.pidfds.contains_key(&me));
+        assert_eq!(d.pidfds.len(), 2);
+    }
+
+    #[test]
     fn a_thread_that_ended_is_never_answered_for() {
         let d = Descriptors::default();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -150,6 +219,9 @@ mod tests {
         assert_eq!(d.pidfds.len(), 1);
         done_tx.send(()).unwrap();
         t.join().unwrap();
+        while std::path::Path::new(&format!("/proc/self/task/{tid}")).exists() {
+            std::thread::yield_now();
+        }
         // The kept pidfd fails, is dropped, and the number cannot be opened.
         assert_eq!(d.dup(tid, 0).unwrap_err(), Errno::NOSYS);
         assert_eq!(d.pidfds.len(), 0);
