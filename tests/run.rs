@@ -415,3 +415,57 @@ fn an_image_with_environment_scripts_and_no_sh_still_runs_its_commands() {
     assert_eq!(out.code, Some(127), "{out:?}");
     assert!(out.stderr.contains("/.singularity.d/runscript"), "{}", out.stderr);
 }
+
+/// A session killed with `SIGKILL` (fr's outer process goes with it)
+/// cannot remove the mount points it made in the image; it leaves their
+/// list in the store, and the next session removes them: the directories
+/// and the empty file it made, not the image's own files nor what the
+/// user put in them since.
+#[test]
+fn a_killed_sessions_mount_points_go_with_the_next_session() {
+    let Some(h) = harness() else { return };
+    let Some(img) = h.rootfs() else { return };
+    h.fr(["exec", "-f", s(&img), "true"]).ok();
+    let before = tree(&img);
+    let data = h.scratch("killed-data");
+    std::fs::write(data.join("file"), "data").unwrap();
+    let mut child = h
+        .fr_command([
+            "exec",
+            "-q",
+            "-f",
+            "--contain",
+            "-B",
+            &format!("{}:/new/mount/point", data.display()),
+            "-B",
+            &format!("{}:/etc/newfile", data.join("file").display()),
+            "-B",
+            &format!("{}:/kept/by/user", data.display()),
+            s(&img),
+            "sleep",
+            "60",
+        ])
+        .spawn()
+        .expect("starting fr");
+    let made = [img.join("new/mount/point"), img.join("etc/newfile"), img.join("kept/by/user")];
+    let start = std::time::Instant::now();
+    while !made.iter().all(|p| p.exists()) {
+        assert!(start.elapsed().as_secs() < 30, "the session never made its mount points");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Give the outer process time to make every mount before the kill.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().expect("SIGKILL to fr");
+    child.wait().unwrap();
+    assert!(made.iter().all(|p| p.exists()), "the killed session left no mount point to clean");
+    // What the user put in one since stays, with the directories above it.
+    std::fs::write(img.join("kept/by/user/note"), "mine").unwrap();
+    h.fr(["exec", "-f", s(&img), "true"]).ok();
+    let mut want = before.clone();
+    for p in ["kept", "kept/by", "kept/by/user", "kept/by/user/note"] {
+        want.push(img.join(p).display().to_string());
+    }
+    want.sort();
+    assert_eq!(tree(&img), want, "the next session left the killed one's mount points");
+    assert!(!img.join(".fr/mount-points").exists(), "the list outlived its sweep");
+}

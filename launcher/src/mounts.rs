@@ -63,8 +63,141 @@ fn relative(p: &Path) -> &Path {
 /// tree), in the order made: they are removed again when the container
 /// has ended ([`remove_made`]), so that a session leaves no trace of its
 /// binds in the image.
+///
+/// In a writable image each one is also added, as it is made, to a list
+/// in fr's store ([`LIST`]): a session killed before [`remove_made`]
+/// (`SIGKILL` of fr takes the outer process along) leaves the list, and
+/// the next session of the image removes what it names ([`sweep`]). fr
+/// holds a writable image's lock alone, so a list there at a session's
+/// start is a dead session's.
 #[derive(Debug, Default)]
-pub struct Made(Vec<(std::path::PathBuf, bool)>);
+pub struct Made {
+    made: Vec<(std::path::PathBuf, bool)>,
+    /// The image whose store keeps the list, once [`Made::keep_list`].
+    list: Option<std::path::PathBuf>,
+    /// The store, opened before fr's cover hides it, until
+    /// [`Made::close_list`].
+    store: Option<OwnedFd>,
+    /// The image's mount (`stx_mnt_id`).
+    image_mount: Option<u64>,
+}
+
+/// The mount `fd` is on.
+fn mount_id(fd: BorrowedFd<'_>) -> Option<u64> {
+    let st = fs::statx(fd, "", fs::AtFlags::EMPTY_PATH, fs::StatxFlags::MNT_ID).ok()?;
+    (st.stx_mask & fs::StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id)
+}
+
+/// The list of a writable image's mount points, in its store: for each,
+/// `d` (a directory) or `f` (a file), the path from the image's root, and
+/// a NUL.
+const LIST: &str = "mount-points";
+
+/// The image's store, `IMAGE/.fr`, never through a symbolic link.
+fn store_dir(image: &Path) -> std::result::Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    fs::openat(CWD, image.join(crate::store::DIR), flags, Mode::empty())
+}
+
+impl Made {
+    /// Keeps the list of the mount points made from now on in `image`'s
+    /// store.
+    fn keep_list(&mut self, image: &Path, root: BorrowedFd<'_>) {
+        self.list = Some(image.to_path_buf());
+        self.store = store_dir(image).ok();
+        self.image_mount = mount_id(root);
+    }
+
+    /// Closes the store, before the container's init is forked: the
+    /// mount points are all made.
+    pub fn close_list(&mut self) {
+        self.store = None;
+    }
+
+    /// Notes `rel`, just made; `at` is on the same mount (its directory,
+    /// or the file). Only what is made in the image itself is listed: a
+    /// mount point made on a tmpfs of the session's goes with it, and the
+    /// image may have a file of its own at that path.
+    fn push(&mut self, rel: &Path, dir: bool, at: BorrowedFd<'_>) {
+        use std::os::unix::ffi::OsStrExt;
+        self.made.push((rel.to_path_buf(), dir));
+        let Some(store) = &self.store else { return };
+        if self.image_mount.is_none() || mount_id(at) != self.image_mount {
+            return;
+        }
+        let mut entry = vec![if dir { b'd' } else { b'f' }];
+        entry.extend_from_slice(rel.as_os_str().as_bytes());
+        entry.push(0);
+        let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOFOLLOW;
+        let written = fs::openat(store, LIST, flags | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
+            .and_then(|list| rustix::io::write(&list, &entry).map(drop));
+        if let Err(e) = written {
+            log::debug!("noting the mount point /{} in the store: {e}", rel.display());
+        }
+    }
+}
+
+/// Removes what a dead session's list names (see [`Made`]), deepest
+/// first, and the list: a directory only if empty, a file only if it is
+/// an empty regular file, each looked up from the image's root without
+/// following a symbolic link. What the user put there since stays.
+fn sweep(root: BorrowedFd<'_>, image: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(store) = store_dir(image) else { return };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(list) = fs::openat(&store, LIST, flags, Mode::empty()) else { return };
+    let mut bytes = Vec::new();
+    if std::io::Read::read_to_end(&mut std::fs::File::from(list), &mut bytes).is_err() {
+        return;
+    }
+    let entries = bytes.split(|&b| b == 0).filter_map(|entry| {
+        let (&kind, path) = entry.split_first()?;
+        let rel = Path::new(std::ffi::OsStr::from_bytes(path));
+        let plain = rel.is_relative()
+            && rel.components().all(|c| matches!(c, Component::Normal(_)))
+            && rel.file_name().is_some();
+        (plain && (kind == b'd' || kind == b'f')).then_some((rel, kind == b'd'))
+    });
+    let entries: Vec<(&Path, bool)> = entries.collect();
+    for (rel, dir) in entries.into_iter().rev() {
+        let Some(parent) = made_parent(root, rel) else { continue };
+        let name = rel.file_name().expect("checked above");
+        if !dir {
+            let empty_file = fs::statx(
+                &parent,
+                name,
+                fs::AtFlags::SYMLINK_NOFOLLOW,
+                fs::StatxFlags::BASIC_STATS,
+            )
+            .is_ok_and(|st| {
+                u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFREG && st.stx_size == 0
+            });
+            if !empty_file {
+                continue;
+            }
+        }
+        let flags = if dir { fs::AtFlags::REMOVEDIR } else { fs::AtFlags::empty() };
+        match fs::unlinkat(&parent, name, flags) {
+            Ok(()) => log::debug!("removed /{}, a killed session's mount point", rel.display()),
+            Err(e) => {
+                log::debug!("leaving /{}, a killed session's mount point: {e}", rel.display())
+            }
+        }
+    }
+    if let Err(e) = fs::unlinkat(&store, LIST, fs::AtFlags::empty()) {
+        log::warn!("removing {}: {e}", image.join(crate::store::DIR).join(LIST).display());
+    }
+}
+
+/// The directory `rel` is in, looked up from `root` without following a
+/// symbolic link (the workload may have renamed a parent and left a link).
+fn made_parent(root: BorrowedFd<'_>, rel: &Path) -> Option<OwnedFd> {
+    let parent = rel.parent()?;
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    fs::openat2(root, parent, flags, Mode::empty(), resolve).ok()
+}
 
 /// Opens `rel` inside `root` as `O_PATH`, creating missing directories
 /// (mode 0755, owned by the user) on the way, as container runtimes do for
@@ -81,7 +214,7 @@ fn ensure_dir(root: BorrowedFd<'_>, rel: &Path, made: &mut Made) -> Result<Owned
         _ => return Err(MountError::NoParent(rel.to_path_buf())),
     };
     match fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
-        Ok(()) => made.0.push((rel.to_path_buf(), true)),
+        Ok(()) => made.push(rel, true, parent.as_fd()),
         Err(Errno::EXIST) => {}
         Err(e) => return Err(fail(format!("creating mount point /{}", rel.display()), e)),
     }
@@ -106,8 +239,8 @@ fn ensure_file(root: BorrowedFd<'_>, rel: &Path, made: &mut Made) -> Result<Owne
         Mode::from_raw_mode(0o644),
     )
     .map_err(|e| fail(format!("creating /{}", rel.display()), e))?;
+    made.push(rel, false, file.as_fd());
     drop(file);
-    made.0.push((rel.to_path_buf(), false));
     open(path, Mode::empty()).map_err(|e| fail(format!("opening /{}", rel.display()), e))
 }
 
@@ -271,6 +404,10 @@ pub fn outer_image(image: &Path, plan: &Plan, made: &mut Made) -> Result<()> {
         fs::openat(CWD, image, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| fail(format!("opening {}", image.display()), e))?;
     let root = root.as_fd();
+    if plan.root == Root::Writable {
+        sweep(root, image);
+        made.keep_list(image, root);
+    }
     bind(Path::new("/sys"), ensure_dir(root, Path::new("sys"), made)?.as_fd(), "/sys")?;
     make_dev(root, made)?;
     mount_fs(
@@ -478,24 +615,23 @@ pub fn outer_host(plan: &Plan, made: &mut Made) -> Result<()> {
 /// that the directories beneath it can be reached.
 pub fn remove_made(root: &Path, plan: &Plan, made: &Made) {
     // A layer's mount points are the layer's, gone with it.
-    if made.0.is_empty() || matches!(plan.root, Root::Tmpfs | Root::Shared) {
+    if made.made.is_empty() || matches!(plan.root, Root::Tmpfs | Root::Shared) {
         return;
     }
     if plan.image.is_some() && plan.root != Root::Writable {
         let _ = mount::unmount(root, UnmountFlags::DETACH);
     }
-    let Ok(root) =
+    let Ok(root_fd) =
         fs::openat(CWD, root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
     else {
         return;
     };
     let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    for (rel, dir) in made.0.iter().rev() {
-        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else { continue };
-        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    for (rel, dir) in made.made.iter().rev() {
+        let Some(name) = rel.file_name() else { continue };
         loop {
             let Ok(at) =
-                fs::openat2(&root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), resolve)
+                fs::openat2(&root_fd, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), resolve)
             else {
                 break;
             };
@@ -503,18 +639,17 @@ pub fn remove_made(root: &Path, plan: &Plan, made: &Made) {
                 break;
             }
         }
-        let Ok(parent) = fs::openat2(
-            &root,
-            parent,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            resolve,
-        ) else {
-            continue;
-        };
+        let Some(parent) = made_parent(root_fd.as_fd(), rel) else { continue };
         let flags = if *dir { fs::AtFlags::REMOVEDIR } else { fs::AtFlags::empty() };
         if let Err(e) = fs::unlinkat(&parent, name, flags) {
             log::debug!("leaving the mount point /{}: {e}", rel.display());
+        }
+    }
+    // The list goes too; fr's cover over the store is this namespace's.
+    if let Some(image) = &made.list {
+        let _ = mount::unmount(image.join(crate::store::DIR), UnmountFlags::DETACH);
+        if let Ok(store) = store_dir(image) {
+            let _ = fs::unlinkat(&store, LIST, fs::AtFlags::empty());
         }
     }
 }

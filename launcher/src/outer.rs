@@ -46,6 +46,7 @@ pub fn run(plan: &Plan, chan: OwnedFd, go: OwnedFd, program: Option<&[SockFilter
     if let Err(why) = setup {
         fail(chan.as_fd(), &why.to_string());
     }
+    made.close_list();
     let (go_read, go_write) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(pair) => pair,
         Err(e) => fail(chan.as_fd(), &format!("creating a pipe: {e}")),
