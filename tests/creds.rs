@@ -12,26 +12,34 @@
 
 mod common;
 
-use common::{cannot_run, harness, run};
+use common::{cannot_run, harness, run, Harness, Run};
+
+/// Runs `tests/probe/SOURCE` (built with `-pthread`) under fr without a
+/// namespace of its own, fr and the probe in one new pid namespace whose
+/// user namespace the test user owns; `None` if the test user cannot make
+/// one.
+fn in_shared_pid_namespace(h: &Harness, source: &str, name: &str) -> Option<Run> {
+    let probe = h.compile(source, name, &["-pthread"])?;
+    let ns = run(h.command("unshare").args(["-Urpf", "--mount-proc", "true"]));
+    if ns.code != Some(0) {
+        return cannot_run(format!(
+            "the test user cannot make user and pid namespaces with unshare: {}",
+            ns.stderr
+        ));
+    }
+    Some(run(h
+        .command("unshare")
+        .current_dir(h.scratch(name))
+        .args(["-Urpf", "--mount-proc"])
+        .arg(&h.fr)
+        .args(["exec", "-q", "--fakeroot", "--userns=none", "--"])
+        .arg(&probe)))
+}
 
 #[test]
 fn a_reused_pid_or_tid_does_not_inherit_the_dead_tasks_credentials() {
     let Some(h) = harness() else { return };
-    let Some(probe) = h.compile("tid_reuse.c", "tid-reuse", &["-pthread"]) else { return };
-    let ns = run(h.command("unshare").args(["-Urpf", "--mount-proc", "true"]));
-    if ns.code != Some(0) {
-        cannot_run::<()>(format!(
-            "the test user cannot make user and pid namespaces with unshare: {}",
-            ns.stderr
-        ));
-        return;
-    }
-    let out = run(h
-        .command("unshare")
-        .args(["-Urpf", "--mount-proc"])
-        .arg(&h.fr)
-        .args(["exec", "-q", "--fakeroot", "--userns=none", "--"])
-        .arg(&probe));
+    let Some(out) = in_shared_pid_namespace(h, "tid_reuse.c", "tid-reuse") else { return };
     assert_eq!(out.stdout, "process: uid 0\nthread: uid 0\n", "{}", out.stderr);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
@@ -42,23 +50,7 @@ fn a_reused_pid_or_tid_does_not_inherit_the_dead_tasks_credentials() {
 #[test]
 fn a_reused_pid_or_tid_is_answered_for_its_own_descriptors() {
     let Some(h) = harness() else { return };
-    let Some(probe) = h.compile("fd_reuse.c", "fd-reuse", &["-pthread"]) else { return };
-    let ns = run(h.command("unshare").args(["-Urpf", "--mount-proc", "true"]));
-    if ns.code != Some(0) {
-        cannot_run::<()>(format!(
-            "the test user cannot make user and pid namespaces with unshare: {}",
-            ns.stderr
-        ));
-        return;
-    }
-    let dir = h.scratch("fd-reuse");
-    let out = run(h
-        .command("unshare")
-        .current_dir(&dir)
-        .args(["-Urpf", "--mount-proc"])
-        .arg(&h.fr)
-        .args(["exec", "-q", "--fakeroot", "--userns=none", "--"])
-        .arg(&probe));
+    let Some(out) = in_shared_pid_namespace(h, "fd_reuse.c", "fd-reuse") else { return };
     assert_eq!(out.stdout, "process: uid 0\nthread: uid 0\n", "{}", out.stderr);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }

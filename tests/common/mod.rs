@@ -546,8 +546,18 @@ impl Harness {
         let out_path = dir.join(name);
         let key_path = dir.join(format!("{name}.key"));
         let text = std::fs::read(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
+        // The headers beside it (tests/probe/*.h) are part of what is built.
+        let mut headers: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(src.parent().unwrap())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "h"))
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap_or_default()))
+            .collect();
+        headers.sort();
         let mut hasher = std::hash::DefaultHasher::new();
-        (text, how, format!("{:?}", cmd.get_args().collect::<Vec<_>>())).hash(&mut hasher);
+        (text, headers, how, format!("{:?}", cmd.get_args().collect::<Vec<_>>())).hash(&mut hasher);
         let key = format!("{:016x}\n", hasher.finish());
         if out_path.exists() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
             return Ok(out_path);
