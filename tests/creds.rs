@@ -76,3 +76,27 @@ fn thousands_of_processes_do_not_run_fr_out_of_descriptors() {
         assert_eq!(out.code, Some(0), "{mode}: {}", out.stderr);
     }
 }
+
+/// fr holds the unnamed files it made (`O_TMPFILE`) open while their
+/// records stand: thousands of them, at a hard limit of 1024 descriptors
+/// it cannot raise, must leave fr room for the workload's other calls
+/// (here 300 processes' `fstat`, then an exec).
+#[test]
+fn thousands_of_unnamed_files_do_not_run_fr_out_of_descriptors() {
+    let Some(h) = harness() else { return };
+    let Some(tmp) = h.compile("tmpfiles.c", "tmpfiles", &[]) else { return };
+    let Some(many) = h.compile("many_processes.c", "many-processes", &[]) else { return };
+    let (tmp, many) = (tmp.to_str().expect("UTF-8"), many.to_str().expect("UTF-8"));
+    let workload = format!("{tmp} . 3000 && {many} 300 && cat /dev/null && echo ok");
+    let out = run(h
+        .command("sh")
+        .current_dir(h.scratch("tmpfiles"))
+        .args([
+            "-c",
+            r#"ulimit -n 1024 && exec "$0" exec -q -f --userns=root-mapped -- sh -c "$1""#,
+        ])
+        .arg(&h.fr)
+        .arg(&workload));
+    assert_eq!(out.stdout, "0 of 3000 failed\n0 of 300 failed\nok\n", "{}", out.stderr);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}

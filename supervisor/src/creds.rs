@@ -172,14 +172,6 @@ fn pidfd_open(tid: i32, flags: u32) -> Result<OwnedFd, Errno> {
     rustix::process::pidfd_open(pid, PidfdFlags::from_bits_retain(flags))
 }
 
-/// Raises the soft descriptor limit to the hard one; whether it grew.
-fn raise_descriptor_limit() -> bool {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let limit = getrlimit(Resource::Nofile);
-    limit.current < limit.maximum
-        && setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, ..limit }).is_ok()
-}
-
 impl Watch {
     /// Whether the task is still there, for the watches the epoll set does
     /// not cover.
@@ -282,7 +274,7 @@ impl CredsTable {
         let mut raised = false;
         loop {
             match self.try_watch(tid, generation) {
-                Err(Errno::MFILE) if !raised && raise_descriptor_limit() => raised = true,
+                Err(Errno::MFILE) if !raised && crate::descriptors::raise_limit() => raised = true,
                 Err(Errno::MFILE | Errno::NFILE) => {
                     if !self.warned.swap(true, Ordering::Relaxed) {
                         log::warn!(

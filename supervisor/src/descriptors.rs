@@ -56,10 +56,25 @@ pub struct Descriptors {
 
 impl Default for Descriptors {
     fn default() -> Self {
-        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
-        let quarter = limit.map_or(1024, |l| usize::try_from(l / 4).unwrap_or(1024));
-        Self::keeping(quarter.clamp(16, 1024))
+        Self::keeping(quarter_of_limit().clamp(16, 1024))
     }
+}
+
+/// A quarter of fr's soft descriptor limit: how many descriptors one of
+/// fr's tables may keep open (its kept pidfds, the unnamed files it made).
+pub fn quarter_of_limit() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    limit.map_or(1024, |l| usize::try_from(l / 4).unwrap_or(1024))
+}
+
+/// Raises fr's soft descriptor limit to the hard one; whether it grew.
+/// Only the supervisor's: the workload, forked before, keeps the limits it
+/// was given.
+pub fn raise_limit() -> bool {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    limit.current < limit.maximum
+        && setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, ..limit }).is_ok()
 }
 
 impl Descriptors {

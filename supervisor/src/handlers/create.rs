@@ -170,9 +170,13 @@ fn unmake(dir: &OwnedFd, name: &[u8], key: InodeKey, is_dir: bool) -> bool {
 
 /// Holds an `O_PATH` descriptor of the unnamed file `file` for the rest of
 /// the session (see [`Context::pinned`]): a new open file description, so
-/// that no lock or offset of the workload's is shared. Once many are held,
-/// those since linked into a directory are let go: a named file's last
-/// unlink is one fr sees.
+/// that no lock or offset of the workload's is shared. Once many are held
+/// (a quarter of fr's descriptor limit), those since linked into a
+/// directory are let go: a named file's last unlink is one fr sees. If
+/// that leaves too many and the limit cannot grow, the oldest quarter go
+/// with their records (a file made later with one's inode number must not
+/// show it; a workload still holding one sees its real attributes), so
+/// that fr never runs out of descriptors for the workload's other calls.
 fn pin(ctx: &Context, file: &OwnedFd) {
     use std::os::fd::AsRawFd;
     let link = format!("/proc/self/fd/{}", file.as_raw_fd());
@@ -184,8 +188,24 @@ fn pin(ctx: &Context, file: &OwnedFd) {
         }
     };
     let mut pinned = ctx.pinned.lock().unwrap_or_else(|e| e.into_inner());
-    if pinned.len() >= 1024 {
+    let room = || crate::descriptors::quarter_of_limit().max(16);
+    if pinned.len() >= room() {
         pinned.retain(|f| fs::fstat(f).is_ok_and(|st| st.st_nlink == 0));
+    }
+    if pinned.len() >= room() && !crate::descriptors::raise_limit() {
+        let oldest = pinned.len() / 4 + 1;
+        for gone in pinned.drain(..oldest) {
+            if let Ok((key, real)) =
+                real_stat(gone.as_fd(), AtFlags::empty(), StatxFlags::BASIC_STATS)
+            {
+                if real.nlink == 0 {
+                    ctx.inodes.forget(key);
+                }
+            }
+        }
+        log::debug!(
+            "let {oldest} unnamed files fr made go, with their records: no descriptors left"
+        );
     }
     pinned.push(held);
 }
