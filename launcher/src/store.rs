@@ -305,15 +305,9 @@ impl ImageStore {
     ) -> Result<usize, Error> {
         let mut dropped = 0usize;
         let mut unreachable = Vec::new();
+        let mut dirs = Dirs::default();
         for rec in snapshot.records {
-            let found = fs::openat2(
-                image,
-                rec.path.as_slice(),
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
-            )
-            .and_then(|f| fs::statx(&f, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS));
+            let found = dirs.status(image, &rec.path);
             match place(&rec.attrs, found.as_ref().map(|st| u32::from(st.stx_mode)).map_err(|e| *e))
             {
                 Place::Apply => {
@@ -766,6 +760,58 @@ pub fn replay(table: &InodeTable, changes: Vec<Change>) {
     }
 }
 
+/// The status of the file a record's path names in the image, found as
+/// `openat2` with `RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`
+/// of the whole path finds it (the same file, the same errno), but with
+/// the directory looked up once for all its records: a snapshot lists
+/// paths in walk order, so a directory's records follow each other, and a
+/// `statx` of a name in an open directory costs a fraction of a lookup
+/// from the root (an image session's start loads every record).
+#[derive(Default)]
+struct Dirs {
+    /// The last directory looked up, by its path.
+    last: Option<(Vec<u8>, Looked)>,
+}
+
+/// A directory looked up: it and its mount, or the errno of its lookup.
+type Looked = Result<(OwnedFd, u64), rustix::io::Errno>;
+
+impl Dirs {
+    fn status(
+        &mut self,
+        image: std::os::fd::BorrowedFd<'_>,
+        path: &[u8],
+    ) -> Result<fs::Statx, rustix::io::Errno> {
+        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV;
+        let (dir, name) = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (&b"."[..], path),
+        };
+        if name.is_empty() || name == b"." || name == b".." || dir.is_empty() {
+            let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            return fs::openat2(image, path, flags, Mode::empty(), resolve)
+                .and_then(|f| fs::statx(&f, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS));
+        }
+        if self.last.as_ref().is_none_or(|(last, _)| last.as_slice() != dir) {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let opened = fs::openat2(image, dir, flags, Mode::empty(), resolve).and_then(|d| {
+                let st = fs::statx(&d, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?;
+                Ok((d, st.stx_mnt_id))
+            });
+            self.last = Some((dir.to_vec(), opened));
+        }
+        let Some((_, opened)) = &self.last else { unreachable!("just set") };
+        let (dir, mount) = opened.as_ref().map_err(|e| *e)?;
+        let mask = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
+        let st = fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, mask)?;
+        // A mount on the name itself: RESOLVE_NO_XDEV's EXDEV.
+        if st.stx_mnt_id != *mount {
+            return Err(rustix::io::Errno::XDEV);
+        }
+        Ok(st)
+    }
+}
+
 /// What loading does with a snapshot's record, by what its path leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
@@ -950,6 +996,52 @@ mod tests {
         assert!(!belongs(&attrs(S_IFDIR, 0), S_IFREG | 0o644));
         assert!(!belongs(&attrs(S_IFLNK | 0o777, 0), S_IFREG | 0o644));
         assert!(!belongs(&attrs(S_IFIFO | 0o644, 0), S_IFREG | 0o644));
+    }
+
+    /// Looking a record's path up through its directory, kept from one
+    /// record to the next, finds what `openat2` of the whole path finds:
+    /// the same file, or the same errno.
+    #[test]
+    fn a_kept_directory_finds_what_the_whole_path_finds() {
+        use std::os::unix::fs::symlink;
+        let root = std::env::temp_dir().join(format!("fr-store-dirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/b/f"), "").unwrap();
+        std::fs::write(root.join("a/g"), "").unwrap();
+        std::fs::write(root.join("top"), "").unwrap();
+        symlink("b", root.join("a/link")).unwrap();
+        symlink("/etc", root.join("a/b/abs")).unwrap();
+        let image =
+            fs::openat(CWD, &root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let whole = |path: &[u8]| {
+            let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV;
+            fs::openat2(&image, path, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty(), resolve)
+                .and_then(|f| fs::statx(&f, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS))
+        };
+        let mut dirs = Dirs::default();
+        let paths: [&[u8]; 14] = [
+            b"a/b/f",
+            b"a/b/abs",
+            b"a/b/none",
+            b"a/b",
+            b"a/g",
+            b"a/g/x",
+            b"a/link",
+            b"a/link/f",
+            b"top",
+            b"none/x",
+            b"none/y",
+            b"a/b/f",
+            b"a/b/../g",
+            b"",
+        ];
+        for path in paths {
+            let got = dirs.status(image.as_fd(), path).map(|st| (st.stx_ino, st.stx_mode));
+            let want = whole(path).map(|st| (st.stx_ino, st.stx_mode));
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(path));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
