@@ -339,6 +339,12 @@ impl InodeTable {
         self.create_with(key, attrs, Xattrs::new())
     }
 
+    /// Whether fr keeps an emulated xattr of any file: until it does, every
+    /// xattr read is the file's own.
+    pub fn keeps_xattrs(&self) -> bool {
+        !self.xattrs.is_empty()
+    }
+
     /// The emulated xattrs of `key`, if its record applies to the real file.
     pub fn xattrs(&self, key: InodeKey, real: Attrs) -> Xattrs {
         match self.record(key, real) {

@@ -442,7 +442,31 @@ pub fn getxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
         .and_then(|args| get(ctx, req, file, args))
 }
 
+/// Whether a read of `file`'s xattrs is the kernel's without a look at the
+/// file: fr keeps no xattr of any file, and nothing of the lookup is fr's
+/// (a descriptor, which the kernel refuses as fr would when it is
+/// `O_PATH` or closed, or a path by a caller that may search every
+/// directory). The kernel then answers as fr would: the file's own
+/// attributes, and `ENODATA` for `trusted.*`, which it hides without
+/// `CAP_SYS_ADMIN` in the initial namespace.
+fn none_kept(ctx: &Context, req: &Request<'_>, file: &File) -> bool {
+    use fr_emulator::rules::{CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH};
+    if ctx.inodes.keeps_xattrs() {
+        return false;
+    }
+    match file {
+        File::Fd(_) => true,
+        File::Path { .. } | File::At { .. } => {
+            let creds = ctx.creds.get(req.tid);
+            creds.capable(CAP_DAC_OVERRIDE) || creds.capable(CAP_DAC_READ_SEARCH)
+        }
+    }
+}
+
 fn get(ctx: &Context, req: &Request<'_>, file: File, Get { name, value, size }: Get) -> Outcome {
+    if none_kept(ctx, req, &file) {
+        return Ok(Reply::Continue("fr keeps no xattr of any file"));
+    }
     let file = open(ctx, req, file)?;
     let (key, real) = stat(&file)?;
     let creds = ctx.creds.get(req.tid);
@@ -504,6 +528,9 @@ pub fn listxattrat(ctx: &Context, req: &Request<'_>) -> Outcome {
 /// The file's real names (as the supervisor can read them) followed by the
 /// ones fr keeps, each NUL-terminated.
 fn list(ctx: &Context, req: &Request<'_>, file: File, List { addr, size }: List) -> Outcome {
+    if none_kept(ctx, req, &file) {
+        return Ok(Reply::Continue("fr keeps no xattr of any file"));
+    }
     let file = open(ctx, req, file)?;
     let (key, real) = stat(&file)?;
     let kept = ctx.inodes.xattrs(key, real.attrs());
