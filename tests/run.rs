@@ -442,19 +442,19 @@ fn a_killed_sessions_mount_points_go_with_the_next_session() {
             "-B",
             &format!("{}:/kept/by/user", data.display()),
             s(&img),
-            "sleep",
-            "60",
+            "sh",
+            "-c",
+            "touch /new/mount/point/ready && exec sleep 60",
         ])
         .spawn()
         .expect("starting fr");
-    let made = [img.join("new/mount/point"), img.join("etc/newfile"), img.join("kept/by/user")];
+    // The workload runs: every mount is made.
     let start = std::time::Instant::now();
-    while !made.iter().all(|p| p.exists()) {
-        assert!(start.elapsed().as_secs() < 30, "the session never made its mount points");
+    while !data.join("ready").exists() {
+        assert!(start.elapsed().as_secs() < 30, "the session's workload never ran");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    // Give the outer process time to make every mount before the kill.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let made = [img.join("new/mount/point"), img.join("etc/newfile"), img.join("kept/by/user")];
     child.kill().expect("SIGKILL to fr");
     child.wait().unwrap();
     assert!(made.iter().all(|p| p.exists()), "the killed session left no mount point to clean");
