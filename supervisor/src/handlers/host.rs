@@ -251,14 +251,9 @@ pub fn touch_ctime(ctx: &Context, file: BorrowedFd<'_>, key: InodeKey, real: &Ks
 /// mode of `/proc/<tid>/fd/N` is read first, so that [`resolve::fd`]'s
 /// `ID_VALID` vouches for both.
 pub fn changeable_fd(req: &Request<'_>, fd: i32) -> Result<OwnedFd, Errno> {
-    match req.dup(fd) {
-        Ok(file) if opened_o_path(file.as_fd()) => return Err(Errno::BADF),
-        Ok(file) => {
-            req.check_valid()?;
-            return Ok(file);
-        }
-        Err(Errno::NOSYS) => {}
-        Err(e) => return Err(e),
+    if let Some(file) = changeable_dup(req, fd)? {
+        req.check_valid()?;
+        return Ok(file);
     }
     let o_path = is_o_path(req, fd)?;
     let file = resolve::fd(req, fd)?;
@@ -268,9 +263,18 @@ pub fn changeable_fd(req: &Request<'_>, fd: i32) -> Result<OwnedFd, Errno> {
     Ok(file)
 }
 
-/// Whether a duplicate of a target's descriptor was opened `O_PATH`.
-pub(super) fn opened_o_path(file: BorrowedFd<'_>) -> bool {
-    fs::fcntl_getfl(file).is_ok_and(|flags| flags.contains(fs::OFlags::PATH))
+/// The duplicate of the target's descriptor `fd` for a change through it
+/// (`EBADF` for an `O_PATH` one, as `fdget()` skips it); `None` where no
+/// duplicate can be had. Not yet checked with `ID_VALID`.
+pub(super) fn changeable_dup(req: &Request<'_>, fd: i32) -> Result<Option<OwnedFd>, Errno> {
+    match req.dup(fd) {
+        Ok(file) if fs::fcntl_getfl(&file).is_ok_and(|f| f.contains(fs::OFlags::PATH)) => {
+            Err(Errno::BADF)
+        }
+        Ok(file) => Ok(Some(file)),
+        Err(Errno::NOSYS) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether the target's descriptor `fd` was opened with `O_PATH`, read

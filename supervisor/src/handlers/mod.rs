@@ -41,10 +41,10 @@ pub mod xattr;
 
 pub use crate::resolve::{AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW};
 pub use args::{at_file, at_name, read_name, read_name_maybe_null, read_plain_path, Width};
+use host::{changeable_dup, is_o_path, kstat, lone_name, lone_open};
 pub use host::{
     changeable_fd, chmod_real, fd_status, may_change, real_stat, touch_ctime, usable_perms, Touched,
 };
-use host::{is_o_path, kstat, lone_name, lone_open, opened_o_path};
 
 /// `AT_NO_AUTOMOUNT` and `AT_STATX_SYNC_TYPE` from `<linux/fcntl.h>`.
 pub use crate::linux::{AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE};

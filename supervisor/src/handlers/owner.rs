@@ -10,7 +10,7 @@ use fr_emulator::creds::UNCHANGED;
 
 use super::Width::{self, W16, W32};
 use super::{
-    at_file, is_o_path, may_change, opened_o_path, read_plain_path, real_stat, refused,
+    at_file, changeable_dup, is_o_path, may_change, read_plain_path, real_stat, refused,
     touch_ctime, Context, Outcome, Reply, Touched,
 };
 use crate::request::Request;
@@ -63,19 +63,14 @@ pub fn fchown16(ctx: &Context, req: &Request<'_>) -> Outcome {
 
 fn fd_owner(ctx: &Context, req: &Request<'_>, ids: (Option<u32>, Option<u32>)) -> Outcome {
     let fd = req.int(0);
-    match req.dup(fd) {
-        // As changeable_fd: an O_PATH descriptor is EBADF to a change.
-        Ok(file) if opened_o_path(file.as_fd()) => return Err(Errno::BADF),
-        Ok(file) => {
-            if let Some(done) = same_owner(ctx, req, Behind::Dup(file.as_fd()), ids) {
-                return done;
-            }
-            req.check_valid()?;
-            return set_owner(ctx, req, file, ids);
+    if let Some(file) = changeable_dup(req, fd)? {
+        if let Some(done) = same_owner(ctx, req, Behind::Dup(file.as_fd()), ids) {
+            return done;
         }
-        Err(Errno::NOSYS) => {}
-        Err(e) => return Err(e),
+        req.check_valid()?;
+        return set_owner(ctx, req, file, ids);
     }
+    // As changeable_fd: an O_PATH descriptor is EBADF to a change.
     if is_o_path(req, fd)? {
         return Err(Errno::BADF);
     }
