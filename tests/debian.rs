@@ -8,9 +8,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{cannot_run, harness, is_root, Harness};
+use common::{as_root, cannot_run, harness, is_root, Harness};
 
 const ENV: &str =
     "/usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive";
@@ -28,17 +27,6 @@ fn unpack(fixture: &Path) -> String {
 
 fn manifest_tool() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/manifest.py")
-}
-
-/// Runs `script` in `dir` as real root (the oracle) and returns its stdout.
-fn as_root(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh").arg("-ec").arg(script).current_dir(dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "as real root: {script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs `script` in `dir` under `fr exec --fakeroot` and returns its stdout.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::{cannot_run, harness, is_root, Harness, Run};
+use common::{as_root, cannot_run, harness, is_root, Harness, Run};
 
 /// Bumped whenever the recipe changes, so that a stale fixture is rebuilt.
 const FIXTURE: &str = "oci-fixture-v1";
@@ -64,17 +64,6 @@ umoci unpack --image img:v1 oracle
 rm -rf bundle
 chmod -R a+rX img img.tar img-docker.tar layer2.tar
 "#;
-
-/// Runs `script` with `sh -e` in `dir` as real root.
-fn as_root(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh").arg("-ec").arg(script).current_dir(dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "as real root: {script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The tools the fixture needs, or why the test cannot run.
 fn tools_missing() -> Option<String> {

@@ -715,6 +715,18 @@ impl Harness {
 }
 
 /// Runs `cmd` and returns what it did.
+/// Runs `script` with `sh -e` in `dir` as real root, the oracle (the
+/// harness runs as root where a test asks for one); its stdout.
+pub fn as_root(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh").arg("-ec").arg(script).current_dir(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "as real root: {script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn run(cmd: &mut Command) -> Run {
     Run::from(cmd.output().expect("running a command"))
 }
