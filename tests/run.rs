@@ -469,3 +469,24 @@ fn a_killed_sessions_mount_points_go_with_the_next_session() {
     assert_eq!(tree(&img), want, "the next session left the killed one's mount points");
     assert!(!img.join(".fr/mount-points").exists(), "the list outlived its sweep");
 }
+
+/// The container's `/proc` is mounted on the image's own directory; an
+/// image without one (a home directory given as IMAGE by mistake) gets it
+/// for the session only.
+#[test]
+fn an_image_without_proc_is_left_without_it() {
+    let Some(h) = harness() else { return };
+    let Some(img) = h.rootfs() else { return };
+    std::fs::remove_dir(img.join("proc")).unwrap();
+    h.fr(["exec", "-f", s(&img), "true"]).ok();
+    let before = tree(&img);
+    for opts in [&["-f"][..], &[], &["-f", "--contain"]] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&[s(&img), "sh", "-c", "test -r /proc/self/status"]);
+        let out = h.fr(args);
+        assert_eq!(out.code, Some(0), "{opts:?}: {out:?}");
+        assert_eq!(tree(&img), before, "{opts:?}: the image kept /proc");
+        assert!(!img.join("proc").exists(), "{opts:?}");
+    }
+}

@@ -441,9 +441,11 @@ pub fn outer_image(image: &Path, plan: &Plan, made: &mut Made) -> Result<()> {
     if let Some(text) = &plan.resolv {
         resolv_conf(root, text, made)?;
     }
+    // The init mounts /proc: its mount point is made here, noted with the
+    // others, so that an image without one (a home directory given as
+    // IMAGE) is left without one.
+    ensure_dir(root, Path::new("proc"), made)?;
     if matches!(plan.root, Root::ReadOnly | Root::Shared) {
-        // The init mounts /proc: its mount point must be there first.
-        ensure_dir(root, Path::new("proc"), made)?;
         remount_read_only(&fd_path(reopen(root, ".")?.as_fd()))?;
     }
     Ok(())
