@@ -83,7 +83,7 @@ fn adopt_one(path: &Path, table: &InodeTable) -> bool {
     };
     let mut want = table.view(key, real);
     let real_type = want.mode & S_IFMT;
-    let mut used = Vec::new();
+    let mut used = false;
     if let Some(v) = &ovs {
         match rootless::override_stat(v) {
             Ok(o) => {
@@ -113,7 +113,7 @@ fn adopt_one(path: &Path, table: &InodeTable) -> bool {
                     );
                     want.mode = real_type | o.perms;
                 }
-                used.push(OVERRIDE_STAT);
+                used = true;
             }
             Err(why) => log::warn!(
                 "{}: {} is not understood ({why}); left as it is",
@@ -126,7 +126,7 @@ fn adopt_one(path: &Path, table: &InodeTable) -> bool {
             Ok(owner) => {
                 want.uid = owner.uid.unwrap_or(want.uid);
                 want.gid = owner.gid.unwrap_or(want.gid);
-                used.push(ROOTLESSCONTAINERS);
+                used = true;
             }
             Err(why) => log::warn!(
                 "{}: {} is not understood ({why}); left as it is",
@@ -135,7 +135,7 @@ fn adopt_one(path: &Path, table: &InodeTable) -> bool {
             ),
         }
     }
-    if used.is_empty() {
+    if !used {
         return false;
     }
     let xattrs = table.xattrs(key, real);

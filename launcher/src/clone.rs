@@ -127,9 +127,8 @@ impl Copier {
                     .map_err(|e| failed(path, "linking", e));
             }
         }
-        let perms = Mode::from_raw_mode(u32::from(st.stx_mode) & 0o7777);
-        let t = |ts: fs::StatxTimestamp| Timespec { tv_sec: ts.tv_sec, tv_nsec: ts.tv_nsec.into() };
-        let times = Timestamps { last_access: t(st.stx_atime), last_modification: t(st.stx_mtime) };
+        let perms = perms_of(st);
+        let times = times_of(st);
         match FileType::from_raw_mode(st.stx_mode.into()) {
             FileType::RegularFile => {
                 let from = fs::openat(
@@ -202,11 +201,19 @@ fn copy_user_xattrs(from: &impl AsFd, to: &impl AsFd, shown: &Path) -> Result<()
 /// entries are in it.
 fn finish_dir(src: &OwnedFd, dst: &OwnedFd, st: &fs::Statx, shown: &Path) -> Result<(), Error> {
     copy_user_xattrs(src, dst, shown)?;
-    fs::fchmod(dst, Mode::from_raw_mode(u32::from(st.stx_mode) & 0o7777))
-        .map_err(|e| failed(shown, "setting the mode", e))?;
+    fs::fchmod(dst, perms_of(st)).map_err(|e| failed(shown, "setting the mode", e))?;
+    fs::futimens(dst, &times_of(st)).map_err(|e| failed(shown, "setting times", e))
+}
+
+/// The permission bits of the file `st` describes.
+fn perms_of(st: &fs::Statx) -> Mode {
+    Mode::from_raw_mode(u32::from(st.stx_mode) & 0o7777)
+}
+
+/// The access and modification times of the file `st` describes.
+fn times_of(st: &fs::Statx) -> Timestamps {
     let t = |ts: fs::StatxTimestamp| Timespec { tv_sec: ts.tv_sec, tv_nsec: ts.tv_nsec.into() };
-    let times = Timestamps { last_access: t(st.stx_atime), last_modification: t(st.stx_mtime) };
-    fs::futimens(dst, &times).map_err(|e| failed(shown, "setting times", e))
+    Timestamps { last_access: t(st.stx_atime), last_modification: t(st.stx_mtime) }
 }
 
 #[cfg(test)]

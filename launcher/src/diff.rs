@@ -167,9 +167,8 @@ impl Walker<'_> {
             let is_dir = now.view.file_type() == fr_emulator::FileType::Directory;
             let kept = before.as_ref().is_some_and(|b| b.same(&now));
             let linkable = !is_dir && now.nlink > 1;
-            if kept && !linkable {
-                // Unchanged: not in the layer.
-            } else {
+            // Unchanged and of one name: not in the layer.
+            if !kept || linkable {
                 if linkable && !kept {
                     changed_links.insert(now.key);
                 }

@@ -105,26 +105,10 @@ pub(crate) fn write_tar<'a>(
     skip: Option<InodeKey>,
     progress: Option<Progress>,
 ) -> Result<Summary, Error> {
-    let mut writer = Writer {
-        table,
-        names: Names::of(image),
-        out,
-        archive: shown.to_path_buf(),
-        links: HashMap::new(),
-        skip,
-        summary: Summary::default(),
-        progress,
-    };
+    let mut writer = Writer::new(image, table, out, shown, skip, progress);
     writer.member(image, b".")?;
     writer.directory(image, b".")?;
-    writer.out.write_all(&tar::END).map_err(|e| archive_error(shown, e))?;
-    writer.out.flush().map_err(|e| archive_error(shown, e))?;
-    if let Some(p) = &mut writer.progress {
-        p.done(&writer.summary);
-    }
-    let summary = std::mem::take(&mut writer.summary);
-    drop(writer);
-    Ok(summary)
+    writer.end()
 }
 
 /// The records of `images`, keyed by inode, written as a state file that
@@ -160,7 +144,39 @@ struct Writer<'a> {
     progress: Option<Progress>,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    /// A writer of the members of `image`, whose records are in `table`,
+    /// to `out` (`shown` names it in errors), leaving out the file `skip`.
+    fn new(
+        image: &Path,
+        table: &'a InodeTable,
+        out: Box<dyn Write + 'a>,
+        shown: &Path,
+        skip: Option<InodeKey>,
+        progress: Option<Progress>,
+    ) -> Self {
+        Writer {
+            table,
+            names: Names::of(image),
+            out,
+            archive: shown.to_path_buf(),
+            links: HashMap::new(),
+            skip,
+            summary: Summary::default(),
+            progress,
+        }
+    }
+
+    /// Writes the end-of-archive blocks and flushes the archive; what was
+    /// written.
+    fn end(mut self) -> Result<Summary, Error> {
+        self.out.write_all(&tar::END).map_err(|e| archive_error(&self.archive, e))?;
+        self.out.flush().map_err(|e| archive_error(&self.archive, e))?;
+        if let Some(p) = &mut self.progress {
+            p.done(&self.summary);
+        }
+        Ok(std::mem::take(&mut self.summary))
+    }
     /// The members under the directory `dir`, named `rel/...`, in name order.
     fn directory(&mut self, dir: &Path, rel: &[u8]) -> Result<(), Error> {
         let mut names: Vec<_> = std::fs::read_dir(dir)
@@ -306,16 +322,7 @@ pub(crate) fn write_changes<'a>(
     changes: &[crate::diff::Change],
 ) -> Result<Summary, Error> {
     use crate::diff::Change;
-    let mut writer = Writer {
-        table,
-        names: Names::of(image),
-        out,
-        archive: shown.to_path_buf(),
-        links: HashMap::new(),
-        skip: None,
-        summary: Summary::default(),
-        progress: None,
-    };
+    let mut writer = Writer::new(image, table, out, shown, None, None);
     for change in changes {
         match change {
             Change::Write { path, name } => {
@@ -333,11 +340,7 @@ pub(crate) fn write_changes<'a>(
             }
         }
     }
-    writer.out.write_all(&tar::END).map_err(|e| archive_error(shown, e))?;
-    writer.out.flush().map_err(|e| archive_error(shown, e))?;
-    let summary = std::mem::take(&mut writer.summary);
-    drop(writer);
-    Ok(summary)
+    writer.end()
 }
 
 /// Whether a second name of a file of this kind is archived as a hard

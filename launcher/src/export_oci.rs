@@ -19,7 +19,7 @@ use fr_image::oci::apptainer::run_config;
 use fr_image::oci::digest::Digest;
 use fr_image::oci::write::{
     archive, config_json, manifest_json, rfc3339, Blob, Hashing, Layout, CONFIG_TYPE, LAYER_GZIP,
-    MANIFEST_TYPE,
+    LAYER_TAR, MANIFEST_TYPE,
 };
 
 use crate::error::Error;
@@ -251,9 +251,7 @@ fn copy_blob(
     layout.commit(&tmp, &digest).map_err(|e| oci_error(dir, e))?;
     let media_type = match layer.media_type.as_str() {
         "application/vnd.docker.image.rootfs.diff.tar.gzip" => LAYER_GZIP.to_string(),
-        "application/vnd.docker.image.rootfs.diff.tar" => {
-            "application/vnd.oci.image.layer.v1.tar".to_string()
-        }
+        "application/vnd.docker.image.rootfs.diff.tar" => LAYER_TAR.to_string(),
         _ if layer.blob.is_none() => {
             // A docker archive's layer file: as its first bytes say.
             let mut head = [0u8; 4];
@@ -262,11 +260,7 @@ fn copy_blob(
                 .ok()
                 .and_then(|(mut r, _)| r.read_exact(&mut head).ok())
                 .is_some_and(|()| head.starts_with(&[0x1f, 0x8b]));
-            if gz {
-                LAYER_GZIP.into()
-            } else {
-                "application/vnd.oci.image.layer.v1.tar".into()
-            }
+            if gz { LAYER_GZIP } else { LAYER_TAR }.into()
         }
         other => other.to_string(),
     };

@@ -178,21 +178,8 @@ fn unpack(opts: &ImportOptions, landed: &mut bool) -> Result<Summary, Error> {
         Box::new(input)
     };
 
-    let mut unpacker = Unpacker {
-        archive: opts.archive.clone(),
-        oci: false,
-        upper: HashSet::new(),
-        root,
-        table: &table,
-        ids: table.ids().clone(),
-        umask: umask(),
-        delayed: HashSet::new(),
-        dir_times: Vec::new(),
-        warned: Vec::new(),
-        summary: Summary::default(),
-        progress: opts.progress.then(|| Progress::new(total)),
-        read,
-    };
+    let progress = opts.progress.then(|| Progress::new(total));
+    let mut unpacker = Unpacker::new(opts.archive.clone(), false, root, &table, progress, read);
     let mut reader = Reader::new(input);
     // Until a member other than the image root: whether the archive is a
     // container image's rather than a root file system's.
@@ -294,21 +281,8 @@ fn unpack_layers_into(
     let root =
         fs::open(&image, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| Error::Image { path: image.display().to_string(), why: e.to_string() })?;
-    let mut unpacker = Unpacker {
-        archive: PathBuf::new(),
-        oci: true,
-        upper: HashSet::new(),
-        root,
-        table: &table,
-        ids: table.ids().clone(),
-        umask: umask(),
-        delayed: HashSet::new(),
-        dir_times: Vec::new(),
-        warned: Vec::new(),
-        summary: Summary::default(),
-        progress: None,
-        read: Arc::new(AtomicU64::new(0)),
-    };
+    let read = Arc::new(AtomicU64::new(0));
+    let mut unpacker = Unpacker::new(PathBuf::new(), true, root, &table, None, read);
     for (i, name) in names.iter().enumerate() {
         log::debug!("unpacking {name}");
         unpacker.archive = PathBuf::from(name);
@@ -474,7 +448,35 @@ struct Checked {
     perms: u32,
 }
 
-impl Unpacker<'_> {
+impl<'a> Unpacker<'a> {
+    /// An unpacker into the image whose root is `root` and whose records
+    /// are in `table`, of members from `archive` (an OCI layer's, with
+    /// `oci`).
+    fn new(
+        archive: PathBuf,
+        oci: bool,
+        root: OwnedFd,
+        table: &'a InodeTable,
+        progress: Option<Progress>,
+        read: Arc<AtomicU64>,
+    ) -> Self {
+        Unpacker {
+            archive,
+            oci,
+            upper: HashSet::new(),
+            root,
+            table,
+            ids: table.ids().clone(),
+            umask: umask(),
+            delayed: HashSet::new(),
+            dir_times: Vec::new(),
+            warned: Vec::new(),
+            summary: Summary::default(),
+            progress,
+            read,
+        }
+    }
+
     fn refuse(&self, name: &[u8], why: impl std::fmt::Display) -> Error {
         self.fail(format!("member `{}`: {why}", name.escape_ascii()))
     }

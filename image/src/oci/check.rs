@@ -112,7 +112,6 @@ pub fn one(data: &[u8]) -> usize {
 
 fn layout(rest: &[u8]) -> usize {
     let raw: Vec<&[u8]> = rest.split(|&b| b == 0).take(8).collect();
-    let mut files: Vec<Vec<u8>> = Vec::new();
     // Each file's placeholders name files after it, so that its digest is
     // known when it is filled: filled from the last.
     let mut filled: Vec<Option<Vec<u8>>> = vec![None; raw.len()];
@@ -126,7 +125,7 @@ fn layout(rest: &[u8]) -> usize {
         }
         filled[i] = Some(bytes);
     }
-    files.extend(filled.into_iter().flatten());
+    let files: Vec<Vec<u8>> = filled.into_iter().flatten().collect();
     let mut map = HashMap::new();
     map.insert("oci-layout".to_string(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec());
     if let Some((index, blobs)) = files.split_first() {

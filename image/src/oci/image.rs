@@ -381,7 +381,7 @@ impl Image {
             layers.push(Layer {
                 path,
                 blob: blob.zip(size),
-                media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+                media_type: super::write::LAYER_TAR.into(),
                 compression: Compression::Sniff,
                 diff_id,
             });

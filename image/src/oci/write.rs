@@ -21,6 +21,7 @@ use super::image::REF_NAME;
 pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// A blob's descriptor, as the manifest and index give it.
 #[derive(Clone, Debug, PartialEq, Eq)]
