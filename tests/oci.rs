@@ -480,6 +480,25 @@ fn members_that_would_land_outside_the_image_are_refused() {
     refused(h, &store, &["fr's metadata store"]);
 }
 
+/// fr writes the config's runscript and environment into the unpacked
+/// image from the host side; a layer that made `/.singularity.d` a link to
+/// a host directory is refused by name, and nothing lands behind the link.
+#[test]
+fn metadata_is_never_written_through_a_layers_symbolic_link() {
+    let Some(h) = harness() else { return };
+    let Some(fixture) = fixture(h) else { return };
+    let escape = h.scratch("metadata-escape");
+    let linked = hostile(
+        h,
+        &fixture,
+        "oci-metadata-link",
+        &[(".singularity.d", 'l', &escape.to_string_lossy())],
+    );
+    refused(h, &linked, &[".singularity.d", "symbolic link"]);
+    let left: Vec<_> = std::fs::read_dir(&escape).unwrap().collect();
+    assert!(left.is_empty(), "fr wrote behind the link: {left:?}");
+}
+
 #[test]
 fn bad_json_and_other_platforms_are_refused_by_name() {
     let Some(h) = harness() else { return };

@@ -24,6 +24,8 @@
 //! and again as it is unpacked.
 
 use std::io::IsTerminal;
+
+use rustix::io::Errno;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -343,7 +345,10 @@ pub fn chain_ids(image: &Image) -> Vec<Digest> {
 
 /// Writes the config's metadata into the image at `root`, as new files
 /// (a file of the same name, which the image may share with a layer's
-/// tree, is replaced, never written into).
+/// tree, is replaced, never written into). Each directory on the way is
+/// looked up in the image without following a symbolic link: a layer that
+/// made `/.singularity.d` a link to a host directory is refused by name,
+/// never written through.
 pub fn write_metadata(
     root: &Path,
     config: &fr_image::oci::oci_spec::image::Config,
@@ -357,17 +362,51 @@ pub fn write_metadata(
         );
     }
     for f in files {
-        let path = root.join(f.path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| cache_error(dir, e))?;
-        }
-        let _ = std::fs::remove_file(&path);
-        std::fs::write(&path, &f.content).map_err(|e| cache_error(&path, e))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode))
-            .map_err(|e| cache_error(&path, e))?;
+        write_in_image(root, Path::new(f.path), &f.content, f.mode).map_err(|e| {
+            let why = match e {
+                Errno::LOOP => {
+                    "a symbolic link on the way (the image's own; fr does not follow it)"
+                        .to_string()
+                }
+                e => e.to_string(),
+            };
+            cache_error(&root.join(f.path), why)
+        })?;
     }
     Ok(())
+}
+
+/// Writes `content` as the new file `rel` (mode `mode`) in the image at
+/// `root`, making the directories on the way; none of them may be a
+/// symbolic link (`ELOOP`), and a file already there is replaced.
+fn write_in_image(root: &Path, rel: &Path, content: &[u8], mode: u32) -> Result<(), Errno> {
+    use rustix::fs::{self, AtFlags, Mode, OFlags, ResolveFlags, CWD};
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS;
+    let mut dir = fs::openat(CWD, root, dir_flags, Mode::empty())?;
+    let name = rel.file_name().ok_or(Errno::INVAL)?;
+    for part in rel.parent().map(Path::components).into_iter().flatten() {
+        let next = match fs::openat2(&dir, part.as_os_str(), dir_flags, Mode::empty(), resolve) {
+            Err(Errno::NOENT) => {
+                fs::mkdirat(&dir, part.as_os_str(), Mode::from_raw_mode(0o755))?;
+                fs::openat2(&dir, part.as_os_str(), dir_flags, Mode::empty(), resolve)?
+            }
+            other => other?,
+        };
+        dir = next;
+    }
+    match fs::unlinkat(&dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(e),
+    }
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let file = fs::openat(&dir, name, flags, Mode::from_raw_mode(mode))?;
+    let mut left = content;
+    while !left.is_empty() {
+        let n = rustix::io::write(&file, left)?;
+        left = &left[n..];
+    }
+    fs::fchmod(&file, Mode::from_raw_mode(mode))
 }
 
 /// A size for people.
