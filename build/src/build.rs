@@ -366,6 +366,19 @@ struct Made {
 }
 
 impl Made {
+    /// Removes the built image once it was written out as DEST in another
+    /// form (an OCI image, a tar archive); says so if it could not be.
+    fn remove_built(&mut self, image: &Path) {
+        if let Err(e) = child::remove(image) {
+            log::warn!(
+                "{e}; the built image is left at {}: fr rm {} removes it",
+                image.display(),
+                image.display()
+            );
+        }
+        self.images.retain(|p| p != image);
+    }
+
     /// Removes what the build made; says what could not be removed.
     fn clean(&self, no_cleanup: bool) {
         for image in self.images.iter().rev() {
@@ -693,14 +706,7 @@ fn finish(
             child::must("writing the OCI image", move || {
                 fr_launcher::export_oci::export_oci(&opts).map(|_| 0)
             })?;
-            if let Err(e) = child::remove(image) {
-                log::warn!(
-                    "{e}; the built image is left at {}: fr rm {} removes it",
-                    image.display(),
-                    image.display()
-                );
-            }
-            made.images.retain(|p| p != image);
+            made.remove_built(image);
         }
         Output::Tar(dest) => {
             log::info!("build: exporting to {}", dest.display());
@@ -722,14 +728,7 @@ fn finish(
                 dest.display()
             )))?;
             made.files.retain(|p| p != &part);
-            if let Err(e) = child::remove(image) {
-                log::warn!(
-                    "{e}; the built image is left at {}: fr rm {} removes it",
-                    image.display(),
-                    image.display()
-                );
-            }
-            made.images.retain(|p| p != image);
+            made.remove_built(image);
         }
     }
     Ok(())
