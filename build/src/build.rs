@@ -628,29 +628,18 @@ fn finish(
     match output {
         Output::Sandbox(dest) => {
             log::info!("build: the sandbox to {}", dest.display());
-            let renamed = if existing == output::Existing::Nothing {
-                rustix::fs::renameat_with(
-                    rustix::fs::CWD,
-                    image,
-                    rustix::fs::CWD,
-                    dest,
-                    rustix::fs::RenameFlags::NOREPLACE,
-                )
+            let flags = if existing == output::Existing::Nothing {
+                rustix::fs::RenameFlags::NOREPLACE
             } else {
                 // DEST is never missing: the new image and the old one
                 // change places, and the old one goes.
-                rustix::fs::renameat_with(
-                    rustix::fs::CWD,
-                    image,
-                    rustix::fs::CWD,
-                    dest,
-                    rustix::fs::RenameFlags::EXCHANGE,
-                )
+                rustix::fs::RenameFlags::EXCHANGE
             };
-            renamed.map_err(|e| Error::Io {
-                what: format!("moving {} to {}", image.display(), dest.display()),
-                source: e.into(),
-            })?;
+            rustix::fs::renameat_with(rustix::fs::CWD, image, rustix::fs::CWD, dest, flags)
+                .map_err(|e| Error::Io {
+                    what: format!("moving {} to {}", image.display(), dest.display()),
+                    source: e.into(),
+                })?;
             made.images.retain(|p| p != image);
             match existing {
                 output::Existing::Nothing => {}
