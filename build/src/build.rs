@@ -41,8 +41,6 @@ pub struct Ctx<'a> {
     /// Members' times and the build date (`SOURCE_DATE_EPOCH`, else now).
     pub mtime: i64,
     pub spec: &'a Spec,
-    /// More than one stage: messages name the stage.
-    pub stages: usize,
     /// The temporary names beside DEST.
     pub names: Names,
 }
@@ -91,7 +89,8 @@ pub fn script_command(script: &Script, path: &str) -> Vec<OsString> {
 impl StageRun<'_> {
     /// `what`, named with the stage when there are several.
     pub fn name(&self, what: &str) -> String {
-        match (self.ctx.stages, &self.stage.name) {
+        // One stage: messages need not name it.
+        match (self.ctx.spec.def.stages.len(), &self.stage.name) {
             (1, _) => what.to_string(),
             (_, Some(n)) => format!("stage {n}: {what}"),
             (_, None) => format!("stage {}: {what}", self.index + 1),
@@ -521,17 +520,9 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Error> {
     sys::block_stopping();
     sys::make_subreaper();
     let tmp = TempDir::new(names.temp(output::TMP))?;
-    let ctx = Ctx {
-        opts,
-        userns,
-        tmp: tmp.0.clone(),
-        mtime: build_time(),
-        spec: &spec,
-        stages: spec.def.stages.len(),
-        names: names.clone(),
-    };
+    let ctx = Ctx { opts, userns, tmp: tmp.0.clone(), mtime: build_time(), spec: &spec, names };
     let mut made = Made::default();
-    let result = stages(&ctx, &output, existing, &names, &mut made);
+    let result = stages(&ctx, &output, existing, &mut made);
     match &result {
         Ok(_) => {}
         Err(Error::TestFailed { kept, .. }) => made.keep = Some(kept.clone()),
@@ -547,7 +538,6 @@ fn stages(
     ctx: &Ctx<'_>,
     output: &Output,
     existing: output::Existing,
-    names: &Names,
     made: &mut Made,
 ) -> Result<Built, Error> {
     let opts = ctx.opts;
@@ -560,9 +550,9 @@ fn stages(
         let rootfs = if in_place {
             output.path().to_path_buf()
         } else if last {
-            names.temp("")
+            ctx.names.temp("")
         } else {
-            names.temp(&format!("-stage{}", i + 1))
+            ctx.names.temp(&format!("-stage{}", i + 1))
         };
         let run = StageRun {
             ctx,
@@ -604,7 +594,7 @@ fn stages(
         });
     }
     if !update {
-        finish(ctx, output, existing, names, &image, made)?;
+        finish(ctx, output, existing, &image, made)?;
     }
     // Earlier stages' images are not part of the result.
     for (_, stage_image) in &earlier[..earlier.len() - 1] {
@@ -621,7 +611,6 @@ fn finish(
     ctx: &Ctx<'_>,
     output: &Output,
     existing: output::Existing,
-    names: &Names,
     image: &Path,
     made: &mut Made,
 ) -> Result<(), Error> {
@@ -699,7 +688,7 @@ fn finish(
         }
         Output::Tar(dest) => {
             log::info!("build: exporting to {}", dest.display());
-            let part = names.temp(".part");
+            let part = ctx.names.temp(".part");
             made.files.push(part.clone());
             let compression = fr_launcher::export::Compression::for_path(dest);
             child::export(
