@@ -523,12 +523,10 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Error> {
     let ctx = Ctx { opts, userns, tmp: tmp.0.clone(), mtime: build_time(), spec: &spec, names };
     let mut made = Made::default();
     let result = stages(&ctx, &output, existing, &mut made);
-    match &result {
-        Ok(_) => {}
-        Err(Error::TestFailed { kept, .. }) => made.keep = Some(kept.clone()),
-        Err(_) => {}
-    }
-    if result.is_err() {
+    if let Err(e) = &result {
+        if let Error::TestFailed { kept, .. } = e {
+            made.keep = Some(kept.clone());
+        }
         made.clean(opts.no_cleanup);
     }
     result
