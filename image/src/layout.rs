@@ -196,12 +196,13 @@ impl Batch<'_> {
     /// a link to something else; anything else there stays (Apptainer's
     /// `makeSymlink()`).
     fn symlink(&mut self, target: &str, path: &str) {
-        match self.lookup(path) {
-            Existing::Missing => self.push(path, 0o777, Content::Symlink(target.into())),
-            Existing::Symlink(t) if t != target => {
-                self.push(path, 0o777, Content::Symlink(target.into()))
-            }
-            _ => {}
+        let make = match self.lookup(path) {
+            Existing::Missing => true,
+            Existing::Symlink(t) => t != target,
+            _ => false,
+        };
+        if make {
+            self.push(path, 0o777, Content::Symlink(target.into()));
         }
     }
 
