@@ -41,8 +41,6 @@ pub struct Ctx<'a> {
     /// Members' times and the build date (`SOURCE_DATE_EPOCH`, else now).
     pub mtime: i64,
     pub spec: &'a Spec,
-    /// More than one stage: messages name the stage.
-    pub stages: usize,
     /// The temporary names beside DEST.
     pub names: Names,
 }
@@ -91,7 +89,8 @@ pub fn script_command(script: &Script, path: &str) -> Vec<OsString> {
 impl StageRun<'_> {
     /// `what`, named with the stage when there are several.
     pub fn name(&self, what: &str) -> String {
-        match (self.ctx.stages, &self.stage.name) {
+        // One stage: messages need not name it.
+        match (self.ctx.spec.def.stages.len(), &self.stage.name) {
             (1, _) => what.to_string(),
             (_, Some(n)) => format!("stage {n}: {what}"),
             (_, None) => format!("stage {}: {what}", self.index + 1),
@@ -366,6 +365,19 @@ struct Made {
 }
 
 impl Made {
+    /// Removes the built image once it was written out as DEST in another
+    /// form (an OCI image, a tar archive); says so if it could not be.
+    fn remove_built(&mut self, image: &Path) {
+        if let Err(e) = child::remove(image) {
+            log::warn!(
+                "{e}; the built image is left at {}: fr rm {} removes it",
+                image.display(),
+                image.display()
+            );
+        }
+        self.images.retain(|p| p != image);
+    }
+
     /// Removes what the build made; says what could not be removed.
     fn clean(&self, no_cleanup: bool) {
         for image in self.images.iter().rev() {
@@ -508,23 +520,13 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Error> {
     sys::block_stopping();
     sys::make_subreaper();
     let tmp = TempDir::new(names.temp(output::TMP))?;
-    let ctx = Ctx {
-        opts,
-        userns,
-        tmp: tmp.0.clone(),
-        mtime: build_time(),
-        spec: &spec,
-        stages: spec.def.stages.len(),
-        names: names.clone(),
-    };
+    let ctx = Ctx { opts, userns, tmp: tmp.0.clone(), mtime: build_time(), spec: &spec, names };
     let mut made = Made::default();
-    let result = stages(&ctx, &output, existing, &names, &mut made);
-    match &result {
-        Ok(_) => {}
-        Err(Error::TestFailed { kept, .. }) => made.keep = Some(kept.clone()),
-        Err(_) => {}
-    }
-    if result.is_err() {
+    let result = stages(&ctx, &output, existing, &mut made);
+    if let Err(e) = &result {
+        if let Error::TestFailed { kept, .. } = e {
+            made.keep = Some(kept.clone());
+        }
         made.clean(opts.no_cleanup);
     }
     result
@@ -534,7 +536,6 @@ fn stages(
     ctx: &Ctx<'_>,
     output: &Output,
     existing: output::Existing,
-    names: &Names,
     made: &mut Made,
 ) -> Result<Built, Error> {
     let opts = ctx.opts;
@@ -547,9 +548,9 @@ fn stages(
         let rootfs = if in_place {
             output.path().to_path_buf()
         } else if last {
-            names.temp("")
+            ctx.names.temp("")
         } else {
-            names.temp(&format!("-stage{}", i + 1))
+            ctx.names.temp(&format!("-stage{}", i + 1))
         };
         let run = StageRun {
             ctx,
@@ -591,7 +592,7 @@ fn stages(
         });
     }
     if !update {
-        finish(ctx, output, existing, names, &image, made)?;
+        finish(ctx, output, existing, &image, made)?;
     }
     // Earlier stages' images are not part of the result.
     for (_, stage_image) in &earlier[..earlier.len() - 1] {
@@ -608,36 +609,24 @@ fn finish(
     ctx: &Ctx<'_>,
     output: &Output,
     existing: output::Existing,
-    names: &Names,
     image: &Path,
     made: &mut Made,
 ) -> Result<(), Error> {
     match output {
         Output::Sandbox(dest) => {
             log::info!("build: the sandbox to {}", dest.display());
-            let renamed = if existing == output::Existing::Nothing {
-                rustix::fs::renameat_with(
-                    rustix::fs::CWD,
-                    image,
-                    rustix::fs::CWD,
-                    dest,
-                    rustix::fs::RenameFlags::NOREPLACE,
-                )
+            let flags = if existing == output::Existing::Nothing {
+                rustix::fs::RenameFlags::NOREPLACE
             } else {
                 // DEST is never missing: the new image and the old one
                 // change places, and the old one goes.
-                rustix::fs::renameat_with(
-                    rustix::fs::CWD,
-                    image,
-                    rustix::fs::CWD,
-                    dest,
-                    rustix::fs::RenameFlags::EXCHANGE,
-                )
+                rustix::fs::RenameFlags::EXCHANGE
             };
-            renamed.map_err(|e| Error::Io {
-                what: format!("moving {} to {}", image.display(), dest.display()),
-                source: e.into(),
-            })?;
+            rustix::fs::renameat_with(rustix::fs::CWD, image, rustix::fs::CWD, dest, flags)
+                .map_err(|e| Error::Io {
+                    what: format!("moving {} to {}", image.display(), dest.display()),
+                    source: e.into(),
+                })?;
             made.images.retain(|p| p != image);
             match existing {
                 output::Existing::Nothing => {}
@@ -693,18 +682,11 @@ fn finish(
             child::must("writing the OCI image", move || {
                 fr_launcher::export_oci::export_oci(&opts).map(|_| 0)
             })?;
-            if let Err(e) = child::remove(image) {
-                log::warn!(
-                    "{e}; the built image is left at {}: fr rm {} removes it",
-                    image.display(),
-                    image.display()
-                );
-            }
-            made.images.retain(|p| p != image);
+            made.remove_built(image);
         }
         Output::Tar(dest) => {
             log::info!("build: exporting to {}", dest.display());
-            let part = names.temp(".part");
+            let part = ctx.names.temp(".part");
             made.files.push(part.clone());
             let compression = fr_launcher::export::Compression::for_path(dest);
             child::export(
@@ -722,14 +704,7 @@ fn finish(
                 dest.display()
             )))?;
             made.files.retain(|p| p != &part);
-            if let Err(e) = child::remove(image) {
-                log::warn!(
-                    "{e}; the built image is left at {}: fr rm {} removes it",
-                    image.display(),
-                    image.display()
-                );
-            }
-            made.images.retain(|p| p != image);
+            made.remove_built(image);
         }
     }
     Ok(())

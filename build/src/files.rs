@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use fr_emulator::tar::{self, Kind, Member};
 use fr_image::def::Files;
 use fr_image::layout::{Existing, Image};
+use fr_image::oci::apptainer::quote;
 use rustix::fs::FileType;
 
 use crate::build::StageRun;
@@ -43,11 +44,6 @@ use crate::child::{self, Env, Session};
 use crate::error::Error;
 use crate::glob;
 use crate::tree::Tree;
-
-/// A path as a shell word in single quotes.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
 
 /// The directories to make for a copy to `dst` (resolved in the image,
 /// a trailing `/` meaning a directory): none if it exists, else every

@@ -80,16 +80,22 @@ fn exec_action() -> String {
     action("exec \"$@\"\n")
 }
 
-fn run_action() -> String {
-    action(
-        "if test -n \"${SINGULARITY_APPNAME:-}\"; then\n    \
-         app=/scif/apps/${SINGULARITY_APPNAME}/scif/runscript\n    \
-         test -x \"$app\" || app=/scif/apps/singularity/scif/runscript\n    \
+/// The run and test action scripts: the active SCIF app's `script`, or
+/// the image's, or `fallback` (shown as `shown`) when there is none.
+fn app_action(script: &str, shown: &str, fallback: &str) -> String {
+    action(&format!(
+        "if test -n \"${{SINGULARITY_APPNAME:-}}\"; then\n    \
+         app=/scif/apps/${{SINGULARITY_APPNAME}}/scif/{script}\n    \
+         test -x \"$app\" || app=/scif/apps/singularity/scif/{script}\n    \
          if test -x \"$app\"; then\n        exec \"$app\" \"$@\"\n    fi\n    \
-         echo \"No runscript for the app ${SINGULARITY_APPNAME}\" >&2\n    exit 1\nfi\n\
-         if test -x /.singularity.d/runscript; then\n    exec /.singularity.d/runscript \"$@\"\nfi\n\
-         echo \"No runscript in the image: running /bin/sh\" >&2\nexec /bin/sh \"$@\"\n",
-    )
+         echo \"No {script} for the app ${{SINGULARITY_APPNAME}}\" >&2\n    exit 1\nfi\n\
+         if test -x /.singularity.d/{script}; then\n    exec /.singularity.d/{script} \"$@\"\nfi\n\
+         echo \"No {script} in the image: running {shown}\" >&2\nexec {fallback}\n",
+    ))
+}
+
+fn run_action() -> String {
+    app_action("runscript", "/bin/sh", "/bin/sh \"$@\"")
 }
 
 fn shell_action() -> String {
@@ -113,15 +119,7 @@ fn start_action() -> String {
 }
 
 fn test_action() -> String {
-    action(
-        "if test -n \"${SINGULARITY_APPNAME:-}\"; then\n    \
-         app=/scif/apps/${SINGULARITY_APPNAME}/scif/test\n    \
-         test -x \"$app\" || app=/scif/apps/singularity/scif/test\n    \
-         if test -x \"$app\"; then\n        exec \"$app\" \"$@\"\n    fi\n    \
-         echo \"No test for the app ${SINGULARITY_APPNAME}\" >&2\n    exit 1\nfi\n\
-         if test -x /.singularity.d/test; then\n    exec /.singularity.d/test \"$@\"\nfi\n\
-         echo \"No test in the image: running /bin/sh -c true\" >&2\nexec /bin/sh -c true\n",
-    )
+    app_action("test", "/bin/sh -c true", "/bin/sh -c true")
 }
 
 const ENV_BASE: &str = "#!/bin/sh\n# The base environment, empty: the image's own comes first.\n";
@@ -198,12 +196,13 @@ impl Batch<'_> {
     /// a link to something else; anything else there stays (Apptainer's
     /// `makeSymlink()`).
     fn symlink(&mut self, target: &str, path: &str) {
-        match self.lookup(path) {
-            Existing::Missing => self.push(path, 0o777, Content::Symlink(target.into())),
-            Existing::Symlink(t) if t != target => {
-                self.push(path, 0o777, Content::Symlink(target.into()))
-            }
-            _ => {}
+        let make = match self.lookup(path) {
+            Existing::Missing => true,
+            Existing::Symlink(t) => t != target,
+            _ => false,
+        };
+        if make {
+            self.push(path, 0o777, Content::Symlink(target.into()));
         }
     }
 
