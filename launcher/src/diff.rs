@@ -91,14 +91,20 @@ fn facts(table: &InodeTable, path: &Path) -> Result<Option<Facts>, Error> {
     }))
 }
 
+/// The names in `dir` (without fr's store at the top). A directory read
+/// that fails part way is an error, not a shorter list: a name missing on
+/// the image's side would become a whiteout in the layer.
 fn names(dir: &Path, top: bool) -> Result<BTreeSet<Vec<u8>>, Error> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::Image { path: dir.display().to_string(), why: e.to_string() })?;
-    Ok(entries
-        .flatten()
-        .map(|e| e.file_name().as_bytes().to_vec())
-        .filter(|n| !(top && n == DIR.as_bytes()))
-        .collect())
+    let fail =
+        |e: std::io::Error| Error::Image { path: dir.display().to_string(), why: e.to_string() };
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).map_err(fail)? {
+        let name = entry.map_err(fail)?.file_name().as_bytes().to_vec();
+        if !(top && name == DIR.as_bytes()) {
+            out.insert(name);
+        }
+    }
+    Ok(out)
 }
 
 /// A member found by the walk: written for sure, or only if another
