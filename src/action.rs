@@ -131,14 +131,20 @@ pub struct Common {
 #[derive(Debug)]
 pub struct Usage(pub String);
 
-impl Common {
-    pub fn userns(&self) -> Userns {
-        match self.userns {
+impl From<UsernsArg> for Userns {
+    fn from(arg: UsernsArg) -> Self {
+        match arg {
             UsernsArg::Auto => Userns::Auto,
             UsernsArg::Subuid => Userns::Subuid,
             UsernsArg::RootMapped => Userns::RootMapped,
             UsernsArg::None => Userns::None,
         }
+    }
+}
+
+impl Common {
+    pub fn userns(&self) -> Userns {
+        self.userns.into()
     }
 
     /// `--net` and what implies it.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use fr_launcher::{Bind, Userns};
+use fr_launcher::Bind;
 
 use crate::UsernsArg;
 
@@ -81,12 +81,7 @@ pub fn build(args: BuildArgs, quiet: bool) -> ExitCode {
         sections: args.sections,
         build_args,
         binds: args.binds,
-        userns: match args.userns {
-            UsernsArg::Auto => Userns::Auto,
-            UsernsArg::Subuid => Userns::Subuid,
-            UsernsArg::RootMapped => Userns::RootMapped,
-            UsernsArg::None => Userns::None,
-        },
+        userns: args.userns.into(),
         no_cleanup: args.no_cleanup,
         progress: !quiet && std::io::stderr().is_terminal(),
         nohttps: args.nohttps,
