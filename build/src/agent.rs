@@ -111,16 +111,7 @@ pub fn debian_arch() -> Option<&'static str> {
 
 /// The host's architecture in the OCI spelling the labels use.
 pub fn oci_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "x86" => "386",
-        "aarch64" => "arm64",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        "mips64" => "mips64le",
-        "mips" => "mipsle",
-        other => other,
-    }
+    fr_image::oci::host_platform().1
 }
 
 /// `program` as root's `PATH` finds it (`debootstrap` is in `/usr/sbin`,

@@ -70,6 +70,8 @@ pub fn host_platform() -> (&'static str, &'static str) {
         "x86" => "386",
         "aarch64" => "arm64",
         "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "mips64" if cfg!(target_endian = "little") => "mips64le",
+        "mips" if cfg!(target_endian = "little") => "mipsle",
         "loongarch64" => "loong64",
         other => other,
     };
