@@ -61,15 +61,8 @@ fn facts(table: &InodeTable, path: &Path) -> Result<Option<Facts>, Error> {
         }
     };
     let key = key_of(&st);
-    let ids = table.ids();
     // As `fr export` reads a file (export.rs, Writer::member).
-    let real = Attrs {
-        mode: u32::from(st.stx_mode),
-        uid: ids.uid_inside(st.stx_uid),
-        gid: ids.gid_inside(st.stx_gid),
-        rdev_major: st.stx_rdev_major,
-        rdev_minor: st.stx_rdev_minor,
-    };
+    let real = crate::store::real_attrs(&st, table.ids());
     let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = table.xattrs(key, real).into_iter().collect();
     xattrs.extend(crate::export::user_xattrs(path));
     xattrs.sort();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fr_emulator::attrs::S_IFMT;
 use fr_emulator::tar::{self, Kind, Member};
-use fr_emulator::{Attrs, FileType, InodeKey, InodeTable};
+use fr_emulator::{FileType, InodeKey, InodeTable};
 use rustix::fs::{self, AtFlags, StatxFlags, CWD};
 
 use crate::error::Error;
@@ -206,14 +206,7 @@ impl<'a> Writer<'a> {
         if Some(key) == self.skip {
             return Ok(false);
         }
-        let ids = self.table.ids();
-        let real = Attrs {
-            mode: u32::from(st.stx_mode),
-            uid: ids.uid_inside(st.stx_uid),
-            gid: ids.gid_inside(st.stx_gid),
-            rdev_major: st.stx_rdev_major,
-            rdev_minor: st.stx_rdev_minor,
-        };
+        let real = crate::store::real_attrs(&st, self.table.ids());
         let view = self.table.view(key, real);
         let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> =
             self.table.xattrs(key, real).into_iter().collect();

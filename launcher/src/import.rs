@@ -562,13 +562,7 @@ impl<'a> Unpacker<'a> {
     /// A file's attributes as the kernel has them, with ids as a session
     /// sees them.
     fn real(&self, st: &fs::Statx) -> Attrs {
-        Attrs {
-            mode: u32::from(st.stx_mode),
-            uid: self.ids.uid_inside(st.stx_uid),
-            gid: self.ids.gid_inside(st.stx_gid),
-            rdev_major: st.stx_rdev_major,
-            rdev_minor: st.stx_rdev_minor,
-        }
+        crate::store::real_attrs(st, &self.ids)
     }
 
     fn entry<R: Read>(&mut self, reader: &mut Reader<R>, entry: Entry) -> Result<(), Error> {

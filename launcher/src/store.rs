@@ -103,6 +103,19 @@ fn root_id(image: &Path) -> Result<RootId, Error> {
 }
 
 /// The key the supervisor uses for a file: `statx`'s device numbers.
+/// A file's attributes as the kernel has them (a `statx` result), with ids
+/// as a session sees them: what import, export and the diff of an image
+/// read before a record is asked for.
+pub(crate) fn real_attrs(st: &fs::Statx, ids: &fr_emulator::IdMap) -> Attrs {
+    Attrs {
+        mode: u32::from(st.stx_mode),
+        uid: ids.uid_inside(st.stx_uid),
+        gid: ids.gid_inside(st.stx_gid),
+        rdev_major: st.stx_rdev_major,
+        rdev_minor: st.stx_rdev_minor,
+    }
+}
+
 pub(crate) fn key_of(st: &fs::Statx) -> InodeKey {
     InodeKey {
         dev: (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor),
